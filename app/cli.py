@@ -1,0 +1,81 @@
+"""Command line: `spot-extender serve [flags]` (also `python -m app serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from aiohttp import web
+
+from app import logs, settings as settings_mod
+from app.extender import Extender
+from app.index import KINDS, Index
+from app.inflight import InFlight
+from app.kube import Kube
+from app.metrics import Metrics
+from app.nodes import NodeClassifier
+from app.reflector import RESOURCES, Reflector
+from app.server import TASKS_KEY, build_app
+from app.settings import Settings, SettingsError
+
+log = logs.get("cli")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="spot-extender",
+        description="kube-scheduler extender: keeps an on-demand floor per workload, the rest on spot.",
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="watch the cluster and serve the extender API",
+        description="Watch the cluster and serve the extender API. Every flag can also be set "
+        f"with an environment variable {settings_mod.ENV_PREFIX}<FLAG_NAME>.",
+    )
+    settings_mod.add_arguments(serve)
+    return root
+
+
+def build(settings: Settings) -> tuple[Index, Extender, Metrics]:
+    metrics = Metrics()
+    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl))
+    metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight"))
+    return index, Extender(index, settings, metrics), metrics
+
+
+def serve(settings: Settings) -> None:
+    index, extender, metrics = build(settings)
+
+    async def watches(app: web.Application):
+        kube = await Kube.connect(settings.kubeconfig, settings.context)
+        reflectors = [Reflector(kube, r, index, settings, metrics) for r in RESOURCES]
+        tasks = [asyncio.create_task(r.run(), name=f"watch-{r.kind}") for r in reflectors]
+        app[TASKS_KEY] = tasks
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kube.close()
+        log.info("stopped")
+
+    app = build_app(extender, metrics, settings, watches)
+    log.info("serving", extra={"host": settings.host, "port": settings.port})
+    # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_mod.from_sources(args)
+    except SettingsError as exc:
+        print(f"spot-extender: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level)
+    if args.command == "serve":
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(settings)
+    return 0

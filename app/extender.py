@@ -1,0 +1,228 @@
+"""Answers filter and prioritize calls: wire args + index facts -> policy -> wire result.
+
+Nothing here awaits: every answer comes from memory, so the event loop is never held
+up by the API server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Container, Mapping
+
+from app import logs
+from app.index import Index
+from app.metrics import Metrics
+from app.nodes import ON_DEMAND, Pool
+from app.policy import NEUTRAL_SCORE, Floor, compute_floor, filter_nodes, score_nodes
+from app.settings import Settings
+from app.wire import ExtenderArgs, filter_error, filter_result, priority_list
+from app.workloads import GroupKey, WorkloadRecord, group_of
+
+log = logs.get("extender")
+
+# How many distinct unknown node names to remember for log de-duplication.
+UNKNOWN_NAMES_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PodContext:
+    """What the policy needs to know about the pod being scheduled."""
+
+    pod_ref: str  # namespace/name, for logs
+    uid: str
+    group: GroupKey | None  # None: pass untouched
+    unmanaged_reason: str
+    floor: Floor | None = None
+    on_demand: int = 0  # o, including pods sent to on-demand but not yet bound
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    going_away: Mapping[str, str]
+    on_demand: Container[str]
+    pool_of: Mapping[str, Pool]
+
+
+class _UnknownAsOnDemand:
+    """`in` over the index's on-demand names plus names the index has never seen."""
+
+    __slots__ = ("known", "unknown")
+
+    def __init__(self, known: set[str], unknown: set[str]):
+        self.known, self.unknown = known, unknown
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.known or name in self.unknown
+
+
+class Extender:
+    def __init__(self, index: Index, settings: Settings, metrics: Metrics):
+        self.index = index
+        self.settings = settings
+        self.metrics = metrics
+        self.excluded = frozenset(settings.excluded_namespaces)
+        self.unknown_pool = index.classifier.unknown_node("").pool
+        self._logged_unknown: set[str] = set()
+
+    # ---- verbs ---------------------------------------------------------------------
+
+    def filter(self, args: ExtenderArgs) -> bytes:
+        if not self.index.ready:
+            self.metrics.decisions.labels("filter", "not-ready").inc()
+            return filter_error("spot-extender index is still syncing")
+        ctx = self.context(args.pod)
+        names = args.names
+        if ctx.group is None:
+            self.metrics.decisions.labels("filter", "unmanaged").inc()
+            return filter_result(args, names, {}, {})
+        facts = self.node_facts(args)
+        k = ctx.floor.k
+        outcome = filter_nodes(names, facts.going_away, facts.on_demand, ctx.on_demand, k)
+        if outcome.fallback:
+            decision = "fallback"
+            self.metrics.fallbacks.inc()
+            log.warning(
+                "floor fallback to spot: no on-demand candidate",
+                extra={"pod": ctx.pod_ref, "on_demand": ctx.on_demand, "floor": k, "candidates": len(names)},
+            )
+        elif not outcome.passed:
+            decision = "no-node"
+        elif ctx.on_demand < k:
+            decision = "floor"
+            self.index.inflight.add(ctx.uid, ctx.group)
+        else:
+            decision = "free"
+        self.metrics.decisions.labels("filter", decision).inc()
+        if log.isEnabledFor(10):
+            log.debug(
+                "filter",
+                extra={
+                    "pod": ctx.pod_ref,
+                    "decision": decision,
+                    "on_demand": ctx.on_demand,
+                    "floor": k,
+                    "passed": len(outcome.passed),
+                    "failed": len(outcome.failed),
+                    "unresolvable": len(outcome.unresolvable),
+                },
+            )
+        return filter_result(args, outcome.passed, outcome.failed, outcome.unresolvable)
+
+    def prioritize(self, args: ExtenderArgs) -> bytes:
+        names = args.names
+        ctx = self.context(args.pod) if self.index.ready else None
+        if ctx is None or ctx.group is None:
+            self.metrics.decisions.labels("prioritize", "neutral").inc()
+            return priority_list(dict.fromkeys(names, NEUTRAL_SCORE))
+        facts = self.node_facts(args)
+        prefer_spot = ctx.on_demand >= ctx.floor.k
+        counts = self.index.counts(ctx.group)
+        scores = score_nodes(
+            names,
+            facts.pool_of,
+            self.unknown_pool,
+            prefer_spot,
+            counts.per_node if counts else {},
+            counts.per_pool if counts else {},
+        )
+        for name in facts.going_away.keys() & scores.keys():
+            scores[name] = 0
+        self.metrics.decisions.labels("prioritize", "prefer-spot" if prefer_spot else "prefer-on-demand").inc()
+        return priority_list(scores)
+
+    # ---- inputs --------------------------------------------------------------------
+
+    def context(self, pod: dict) -> PodContext:
+        meta = pod["metadata"]
+        namespace = meta.get("namespace") or "default"
+        pod_ref = f"{namespace}/{meta.get('name', '')}"
+        uid = meta.get("uid") or pod_ref
+        if namespace in self.excluded:
+            return PodContext(pod_ref, uid, None, "excluded namespace")
+        group = group_of({**meta, "namespace": namespace})
+        if group is None:
+            return PodContext(pod_ref, uid, None, "not a Deployment, StatefulSet or ReplicaSet pod")
+        floor = self.floor_of(self.index.workload_of(group), namespace, meta.get("labels") or {})
+        counts = self.index.counts(group)
+        placed = counts.on_demand if counts else 0
+        on_demand = placed + self.index.inflight.count(group, excluding_uid=uid)
+        return PodContext(pod_ref, uid, group, "", floor, on_demand)
+
+    def floor_of(self, workload: WorkloadRecord | None, namespace: str, pod_labels: dict) -> Floor:
+        pdbs = self.index.pdbs_selecting(namespace, pod_labels)
+        if workload is None:
+            # The watch has not delivered the owner yet: assume the default floor.
+            return Floor(self.settings.default_floor, "default (workload not in index yet)")
+        floor = compute_floor(
+            workload.replicas,
+            workload.floor,
+            workload.placement,
+            pdbs,
+            self.settings.default_floor,
+            self.settings.floor_from_max_unavailable,
+        )
+        if floor.problems:
+            log.warning(
+                "ignored workload annotation",
+                extra={"workload": f"{workload.kind}/{workload.namespace}/{workload.name}", "problems": floor.problems},
+            )
+        return floor
+
+    def node_facts(self, args: ExtenderArgs) -> NodeFacts:
+        if args.nodes is not None:
+            # Full Nodes mode: classify what the scheduler sent, it is the freshest view.
+            records = [self.index.classifier.record(n) for n in args.nodes]
+            return NodeFacts(
+                {r.name: r.going_away for r in records if r.going_away},
+                {r.name for r in records if r.effective == ON_DEMAND},
+                {r.name: r.pool for r in records},
+            )
+        index = self.index
+        unknown = set(args.node_names).difference(index.nodes.keys())
+        on_demand: Container[str] = index.on_demand_names
+        if unknown:
+            self._note_unknown(unknown)
+            if self.unknown_pool.capacity == ON_DEMAND:
+                on_demand = _UnknownAsOnDemand(index.on_demand_names, unknown)
+        return NodeFacts(index.going_away, on_demand, index.pool_of)
+
+    def _note_unknown(self, names: set[str]) -> None:
+        self.metrics.unknown_nodes.inc(len(names))
+        new = names - self._logged_unknown
+        if new:
+            log.warning(
+                "candidate nodes not in the index, treated as unknown class",
+                extra={"nodes": sorted(new)[:20], "count": len(new), "treated_as": self.unknown_pool.capacity},
+            )
+            if len(self._logged_unknown) > UNKNOWN_NAMES_REMEMBERED:
+                self._logged_unknown.clear()
+            self._logged_unknown |= new
+
+    # ---- views ---------------------------------------------------------------------
+
+    def workload_states(self) -> list[dict]:
+        """Per workload: R, k, replicas by class in the counted revision, floor met."""
+        states = []
+        for workload in sorted(self.index.top_level_workloads(), key=lambda w: (w.namespace, w.kind, w.name)):
+            if workload.namespace in self.excluded:
+                continue
+            group = self.index.current_group(workload)
+            floor = self.floor_of(workload, workload.namespace, workload.template_labels)
+            counts = self.index.counts(group)
+            on_demand = counts.on_demand if counts else 0
+            states.append(
+                {
+                    "kind": workload.kind,
+                    "namespace": workload.namespace,
+                    "name": workload.name,
+                    "replicas": workload.replicas,
+                    "floor": floor.k,
+                    "floorSource": floor.source,
+                    "countedGroup": f"{group.kind}/{group.name}" if group.name else None,
+                    "onDemand": on_demand,
+                    "spot": counts.spot if counts else 0,
+                    "inFlight": self.index.inflight.count(group),
+                    "floorMet": on_demand >= floor.k,
+                }
+            )
+        return states

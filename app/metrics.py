@@ -1,0 +1,73 @@
+"""Prometheus metrics, on a registry of our own so tests can build fresh ones."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.request_seconds = Histogram(
+            "spot_extender_request_duration_seconds",
+            "Time to answer an extender call, by verb",
+            ["verb"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "spot_extender_decisions_total",
+            "Extender answers by verb and outcome",
+            ["verb", "outcome"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "spot_extender_fallbacks_total",
+            "Pods whose on-demand floor was unmet but that were let onto spot because no on-demand node was a candidate",
+            registry=r,
+        )
+        self.bad_requests = Counter(
+            "spot_extender_bad_requests_total",
+            "Requests answered with a 4xx, by path",
+            ["path", "status"],
+            registry=r,
+        )
+        self.unknown_nodes = Counter(
+            "spot_extender_unknown_nodes_total",
+            "Candidate node names the index had not seen",
+            registry=r,
+        )
+        self.watch_restarts = Counter(
+            "spot_extender_watch_restarts_total",
+            "Watch streams restarted, by kind and reason",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.watch_events = Counter(
+            "spot_extender_watch_events_total",
+            "Watch events applied to the index, by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.loop_errors = Counter(
+            "spot_extender_loop_errors_total",
+            "Unexpected errors caught in background loops, by loop",
+            ["loop"],
+            registry=r,
+        )
+        self.index_objects = Gauge(
+            "spot_extender_index_objects",
+            "Objects held in the index, by kind",
+            ["kind"],
+            registry=r,
+        )
+
+    def track_index_sizes(self, sizes: Callable[[], dict[str, int]], kinds: tuple[str, ...]) -> None:
+        """Read sizes at scrape time rather than updating gauges on every event."""
+        for kind in kinds:
+            self.index_objects.labels(kind).set_function(lambda kind=kind: sizes().get(kind, 0))

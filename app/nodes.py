@@ -1,0 +1,115 @@
+"""Node facts: capacity class, capacity pool and going-away signals, from a raw Node dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from app.settings import NODE_CLASSES, Settings
+
+SPOT = "spot"
+ON_DEMAND = "on-demand"
+UNKNOWN = "unknown"
+
+INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+
+
+class Pool(NamedTuple):
+    """A capacity pool: spot capacity is reclaimed per instance type and zone."""
+
+    capacity: str  # effective class: spot or on-demand
+    instance_type: str
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    name: str
+    capacity: str  # spot, on-demand or unknown, as labelled
+    pool: Pool  # pool.capacity is the effective class (unknown mapped by settings)
+    going_away: str | None  # a readable reason, or None
+
+    @property
+    def effective(self) -> str:
+        return self.pool.capacity
+
+
+def parse_capacity_rules(rules: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """'key=value:class' strings -> (key, value, class) triples, in order."""
+    parsed = []
+    for rule in rules:
+        selector, sep, cls = rule.rpartition(":")
+        key, eq, value = selector.partition("=")
+        if not sep or not eq or not key or cls not in NODE_CLASSES:
+            raise ValueError(
+                f"capacity label rule {rule!r} is not key=value:class with class in {', '.join(NODE_CLASSES)}"
+            )
+        parsed.append((key, value, cls))
+    return tuple(parsed)
+
+
+class NodeClassifier:
+    """Turns raw Node dicts into NodeRecords according to the settings."""
+
+    def __init__(self, settings: Settings):
+        self.rules = parse_capacity_rules(settings.capacity_labels)
+        self.unknown_as = settings.unknown_class
+        self.taints = frozenset(settings.going_away_taints)
+        signals = set(settings.going_away_signals)
+        self.check_taints = "taints" in signals
+        self.check_cordon = "cordon" in signals
+        self.check_ready = "not-ready" in signals
+        self.check_deleting = "deleting" in signals
+
+    def capacity(self, labels: dict) -> str:
+        for key, value, cls in self.rules:
+            if labels.get(key) == value:
+                return cls
+        return UNKNOWN
+
+    def effective(self, capacity: str) -> str:
+        return self.unknown_as if capacity == UNKNOWN else capacity
+
+    def pool(self, capacity: str, labels: dict) -> Pool:
+        return Pool(self.effective(capacity), _first(labels, INSTANCE_TYPE_LABELS), _first(labels, ZONE_LABELS))
+
+    def unknown_node(self, name: str) -> NodeRecord:
+        """A node named in a request but not (yet) in the index."""
+        return NodeRecord(name, UNKNOWN, Pool(self.unknown_as, "", ""), None)
+
+    def going_away(self, node: dict) -> str | None:
+        meta = node.get("metadata") or {}
+        spec = node.get("spec") or {}
+        if self.check_deleting and meta.get("deletionTimestamp"):
+            return "node is being deleted"
+        if self.check_taints:
+            for taint in spec.get("taints") or ():
+                if isinstance(taint, dict) and taint.get("key") in self.taints:
+                    return f"node has taint {taint['key']}"
+        if self.check_cordon and spec.get("unschedulable"):
+            return "node is cordoned"
+        if self.check_ready and not _is_ready(node):
+            return "node is not Ready"
+        return None
+
+    def record(self, node: dict) -> NodeRecord:
+        meta = node.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        capacity = self.capacity(labels)
+        return NodeRecord(meta.get("name", ""), capacity, self.pool(capacity, labels), self.going_away(node))
+
+
+def _first(labels: dict, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = labels.get(key)
+        if value:
+            return value
+    return ""
+
+
+def _is_ready(node: dict) -> bool:
+    for cond in (node.get("status") or {}).get("conditions") or ():
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False

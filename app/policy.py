@@ -1,0 +1,180 @@
+"""Placement policy: pure functions over plain values, no I/O and no index.
+
+Floor k: replicas that must run on on-demand so the workload survives every spot node
+vanishing at once. o: its replicas already on on-demand. While o < k the pod is sent
+to on-demand; once o >= k spot is preferred.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Container, Iterable, Mapping, Sequence
+
+from app.nodes import ON_DEMAND, SPOT, Pool
+from app.workloads import PdbRecord
+
+MAX_SCORE = 10  # k8s.io/kube-scheduler extender/v1 MaxExtenderPriority
+# The preferred class scores 6..10 and the other 0..4, so class always beats spread.
+PREFERRED_TOP = MAX_SCORE
+OTHER_TOP = 4
+SPREAD_STEPS = 4
+NEUTRAL_SCORE = 0
+
+PLACEMENT_AUTO = "auto"
+PLACEMENT_SPOT = "spot"
+PLACEMENT_ON_DEMAND = "on-demand"
+PLACEMENTS = (PLACEMENT_AUTO, PLACEMENT_SPOT, PLACEMENT_ON_DEMAND)
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    k: int
+    source: str  # why k has this value, for logs and /debug/workloads
+    problems: tuple[str, ...] = ()  # annotations that were ignored, and why
+
+
+def scaled(value: int | str, replicas: int) -> int | None:
+    """An IntOrString ('2' or '30%') against R, rounding percentages up as the
+    disruption controller does for minAvailable. None when it cannot be read."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            number = text[:-1]
+            if number.isdigit():
+                return math.ceil(int(number) * replicas / 100)
+            return None
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def compute_floor(
+    replicas: int,
+    floor_annotation: str | None,
+    placement_annotation: str | None,
+    pdbs: Iterable[PdbRecord],
+    default_floor: int,
+    floor_from_max_unavailable: bool,
+) -> Floor:
+    problems: list[str] = []
+    placement = PLACEMENT_AUTO
+    if placement_annotation is not None:
+        if placement_annotation in PLACEMENTS:
+            placement = placement_annotation
+        else:
+            problems.append(f"placement {placement_annotation!r} is not one of {', '.join(PLACEMENTS)}")
+    if placement == PLACEMENT_ON_DEMAND:
+        return Floor(replicas, "placement on-demand", tuple(problems))
+    if placement == PLACEMENT_SPOT:
+        return Floor(0, "placement spot", tuple(problems))
+
+    k, source = default_floor, "default"
+    if floor_annotation is not None:
+        value = scaled(floor_annotation, replicas)
+        if value is None:
+            problems.append(f"on-demand-floor {floor_annotation!r} is not a number or a percentage")
+        else:
+            k, source = value, "annotation"
+    # A PDB states the capacity the service needs: keep it satisfiable with no spot.
+    for pdb in pdbs:
+        need = None
+        if pdb.min_available is not None:
+            need = scaled(pdb.min_available, replicas)
+        elif floor_from_max_unavailable and pdb.max_unavailable is not None:
+            unavailable = scaled(pdb.max_unavailable, replicas)
+            need = None if unavailable is None else replicas - unavailable
+        if need is not None and need > k:
+            k, source = need, f"pdb {pdb.name}"
+    return Floor(max(0, min(k, replicas)), source, tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOutcome:
+    passed: list[str]
+    failed: dict[str, str]  # preemption could still help the pod elsewhere
+    unresolvable: dict[str, str]  # preemption cannot make these nodes fit
+    fallback: bool  # the floor wanted on-demand but none was a candidate
+
+
+def filter_nodes(
+    names: Sequence[str],
+    going_away: Mapping[str, str],
+    on_demand: Container[str],
+    on_demand_count: int,
+    floor: int,
+) -> FilterOutcome:
+    """Which candidates a managed pod may use.
+
+    going_away maps names of nodes about to disappear to a reason; on_demand answers
+    `name in on_demand` for nodes whose effective class is on-demand. Going-away
+    nodes go to the unresolvable map, so the scheduler does not preempt pods there
+    for nothing.
+    """
+    unresolvable = {n: going_away[n] for n in going_away.keys() & set(names)} if going_away else {}
+    alive = [n for n in names if n not in unresolvable] if unresolvable else list(names)
+    if on_demand_count >= floor:
+        return FilterOutcome(alive, {}, unresolvable, False)
+    od_alive = [n for n in alive if n in on_demand]
+    if not od_alive:
+        return FilterOutcome(alive, {}, unresolvable, bool(alive))
+    reason = f"on-demand floor {on_demand_count}/{floor}"
+    failed = {n: reason for n in alive if n not in on_demand}
+    return FilterOutcome(od_alive, failed, unresolvable, False)
+
+
+def score_nodes(
+    names: Sequence[str],
+    pool_of: Mapping[str, Pool],
+    unknown_pool: Pool,
+    prefer_spot: bool,
+    pods_per_node: Mapping[str, int],
+    pods_per_pool: Mapping[Pool, int],
+) -> dict[str, int]:
+    """Scores 0..10 per candidate name; same inputs, same scores.
+
+    The preferred class scores 6..10, the other 0..4. Within a class a node loses a
+    point for each replica of the workload it holds above the least-loaded candidate
+    of its class, and a spot node a point for each replica its pool holds above the
+    least-loaded candidate spot pool, so one pool reclaim takes as few as possible.
+    """
+    preferred = SPOT if prefer_spot else ON_DEMAND
+    top = {True: PREFERRED_TOP, False: OTHER_TOP}
+    pools = Counter(map(lambda n: pool_of.get(n, unknown_pool), names))
+
+    min_pool: dict[str, int] = {}
+    for pool in pools:
+        if pool.capacity == SPOT:
+            count = pods_per_pool.get(pool, 0)
+            min_pool[SPOT] = min(count, min_pool.get(SPOT, count))
+    pool_penalty = {
+        pool: (pods_per_pool.get(pool, 0) - min_pool[SPOT]) if pool.capacity == SPOT else 0 for pool in pools
+    }
+    pool_score = {
+        pool: top[pool.capacity == preferred] - min(SPREAD_STEPS, pool_penalty[pool]) for pool in pools
+    }
+    scores = dict(zip(names, map(pool_score.__getitem__, map(lambda n: pool_of.get(n, unknown_pool), names))))
+
+    # Per-node spread: only nodes already holding replicas need a second look.
+    loaded = [(n, c) for n, c in pods_per_node.items() if c and n in scores]
+    if loaded:
+        candidates_per_class = Counter()
+        for pool, count in pools.items():
+            candidates_per_class[pool.capacity] += count
+        loaded_per_class: dict[str, list[int]] = {}
+        for n, c in loaded:
+            loaded_per_class.setdefault(pool_of.get(n, unknown_pool).capacity, []).append(c)
+        min_node = {
+            cls: (min(counts) if len(counts) >= candidates_per_class[cls] else 0)
+            for cls, counts in loaded_per_class.items()
+        }
+        for n, c in loaded:
+            pool = pool_of.get(n, unknown_pool)
+            penalty = min(SPREAD_STEPS, pool_penalty[pool] + c - min_node[pool.capacity])
+            scores[n] = top[pool.capacity == preferred] - penalty
+    return scores

@@ -1,0 +1,104 @@
+"""aiohttp service: extender verbs, health, readiness, metrics and the workload view."""
+
+from __future__ import annotations
+
+import time
+from typing import AsyncIterator, Callable
+
+import orjson
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from app import logs, wire
+from app.extender import Extender
+from app.index import KINDS
+from app.metrics import Metrics
+from app.settings import Settings
+
+log = logs.get("server")
+
+TASKS_KEY = web.AppKey("background_tasks", list)
+
+
+def _json(payload, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+def build_app(
+    extender: Extender,
+    metrics: Metrics,
+    settings: Settings,
+    background: Callable[[web.Application], AsyncIterator[None]] | None = None,
+) -> web.Application:
+    """The web application. `background` is a cleanup context that owns the watches."""
+
+    @web.middleware
+    async def json_errors(request: web.Request, handler):
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            metrics.bad_requests.labels(_route_label(request), str(exc.status)).inc()
+            return _json({"error": exc.reason}, exc.status)
+
+    def verb_handler(verb: str, answer: Callable[[wire.ExtenderArgs], bytes], on_failure: Callable[[str], web.Response]):
+        latency = metrics.request_seconds.labels(verb)
+
+        async def handle(request: web.Request) -> web.Response:
+            started = time.perf_counter()
+            body = await request.read()  # aiohttp answers 413 past client_max_size
+            try:
+                args = wire.parse_args(body)
+            except wire.BadRequest as exc:
+                metrics.bad_requests.labels(verb, "400").inc()
+                return _json({"error": str(exc)}, 400)
+            try:
+                result = answer(args)
+            except Exception:  # noqa: BLE001 - one bad call must not take the service down
+                log.exception("extender call failed", extra={"verb": verb})
+                metrics.decisions.labels(verb, "error").inc()
+                return on_failure(verb)
+            latency.observe(time.perf_counter() - started)
+            return web.Response(body=result, content_type="application/json")
+
+        return handle
+
+    def filter_failed(verb: str) -> web.Response:
+        # The protocol's Error field: an ignorable extender is then skipped for this pod.
+        return web.Response(body=wire.filter_error("spot-extender failed to answer"), content_type="application/json")
+
+    def prioritize_failed(verb: str) -> web.Response:
+        return _json({"error": "spot-extender failed to answer"}, 500)
+
+    async def healthz(request: web.Request) -> web.Response:
+        dead = [t.get_name() for t in request.app.get(TASKS_KEY, []) if t.done()]
+        if dead:
+            return _json({"status": "unhealthy", "stopped": dead}, 500)
+        return _json({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        index = extender.index
+        if index.ready:
+            return _json({"status": "ready"})
+        return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
+
+    async def debug_workloads(request: web.Request) -> web.Response:
+        return _json({"workloads": extender.workload_states()})
+
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))
+    app.router.add_post(settings.prioritize_path, verb_handler("prioritize", extender.prioritize, prioritize_failed))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
+    app.router.add_get("/debug/workloads", debug_workloads)
+    if background is not None:
+        app.cleanup_ctx.append(background)
+    return app
+
+
+def _route_label(request: web.Request) -> str:
+    """A bounded label: the matched route, never the raw path a client sent."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

@@ -1,0 +1,254 @@
+"""One settings object, filled from CLI flags and SPOT_EXTENDER_* environment variables.
+
+Each field declares its flag, env var, parser and help in one place, so `--help`, the
+environment and the README cannot drift apart. A flag beats the env var, which beats
+the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+ENV_PREFIX = "SPOT_EXTENDER_"
+
+DEFAULT_CAPACITY_LABELS = (
+    "node.kubernetes.io/capacity=spot:spot",
+    "node.kubernetes.io/capacity=on-demand:on-demand",
+    "karpenter.sh/capacity-type=spot:spot",
+    "karpenter.sh/capacity-type=on-demand:on-demand",
+    "karpenter.sh/capacity-type=reserved:on-demand",
+    "eks.amazonaws.com/capacityType=SPOT:spot",
+    "eks.amazonaws.com/capacityType=ON_DEMAND:on-demand",
+    "cloud.google.com/gke-spot=true:spot",
+    "cloud.google.com/gke-preemptible=true:spot",
+    "cloud.google.com/gke-provisioning=spot:spot",
+    "cloud.google.com/gke-provisioning=preemptible:spot",
+    "cloud.google.com/gke-provisioning=standard:on-demand",
+    "kubernetes.azure.com/scalesetpriority=spot:spot",
+    "kubernetes.azure.com/scalesetpriority=regular:on-demand",
+)
+
+# Taints that announce a node is about to disappear. Cluster Autoscaler's
+# PreferNoSchedule DeletionCandidate taint is left out on purpose: it marks a node
+# that *might* be scaled down, and acting on it would evict pods for nothing.
+DEFAULT_GOING_AWAY_TAINTS = (
+    "aws-node-termination-handler/spot-itn",
+    "aws-node-termination-handler/rebalance-recommendation",
+    "aws-node-termination-handler/scheduled-maintenance",
+    "aws-node-termination-handler/asg-lifecycle-termination",
+    "karpenter.sh/disrupted",
+    "ToBeDeletedByClusterAutoscaler",
+    "cloud.google.com/impending-node-termination",
+    "remediator.kubernetes.azure.com/unschedulable",
+    "node.kubernetes.io/unschedulable",
+    "node.kubernetes.io/out-of-service",
+    "node.cloudprovider.kubernetes.io/shutdown",
+)
+
+GOING_AWAY_SIGNALS = ("taints", "cordon", "not-ready", "deleting")
+NODE_CLASSES = ("spot", "on-demand")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def parse_bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"expected true or false, got {text!r}")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str | float) -> float:
+    """'30s', '5m', '250ms' or a bare number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise SettingsError(f"expected a duration like 30s, 5m or 250ms, got {text!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_list(text: str | tuple) -> tuple[str, ...]:
+    if isinstance(text, tuple):
+        return text
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_non_negative_int(text: str | int) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise SettingsError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise SettingsError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def parse_port(text: str | int) -> int:
+    value = parse_non_negative_int(text)
+    if not 0 < value < 65536:
+        raise SettingsError(f"expected a port 1-65535, got {value}")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise SettingsError(f"expected one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _path(text: str) -> str:
+    if not text.startswith("/"):
+        raise SettingsError(f"an HTTP path must start with '/', got {text!r}")
+    return text
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], help: str, metavar: str | None = None):
+    return field(default=default, metadata={"parse": parse, "help": help, "metavar": metavar})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # HTTP service
+    host: str = _setting("0.0.0.0", str, "address to listen on")
+    port: int = _setting(8888, parse_port, "port to listen on")
+    filter_path: str = _setting("/filter", _path, "path of the filter verb (urlPrefix path + filterVerb)")
+    prioritize_path: str = _setting(
+        "/prioritize", _path, "path of the prioritize verb (urlPrefix path + prioritizeVerb)"
+    )
+    max_body_bytes: int = _setting(
+        64 * 1024 * 1024,
+        parse_non_negative_int,
+        "largest request body accepted (a full NodeList of 5000 nodes is about 27 MB)",
+    )
+    # Cluster access
+    kubeconfig: str = _setting(
+        "", str, "kubeconfig file; empty: in-cluster config, else $KUBECONFIG or ~/.kube/config"
+    )
+    context: str = _setting("", str, "kubeconfig context (default: the current one)")
+    # Policy
+    default_floor: int = _setting(
+        1, parse_non_negative_int, "replicas per workload kept on on-demand nodes unless overridden"
+    )
+    floor_from_max_unavailable: bool = _setting(
+        False, parse_bool, "raise the floor to R - maxUnavailable for PDBs that only set maxUnavailable"
+    )
+    unknown_class: str = _setting(
+        "on-demand", _choice(*NODE_CLASSES), "how to treat nodes with no recognised capacity label"
+    )
+    capacity_labels: tuple = _setting(
+        DEFAULT_CAPACITY_LABELS,
+        parse_list,
+        "node label rules key=value:class, first match wins (replaces the built-in list)",
+        "RULES",
+    )
+    going_away_taints: tuple = _setting(
+        DEFAULT_GOING_AWAY_TAINTS,
+        parse_list,
+        "taint keys that mean a node is about to go (replaces the built-in list)",
+        "KEYS",
+    )
+    going_away_signals: tuple = _setting(
+        GOING_AWAY_SIGNALS, parse_list, f"which going-away signals are on: {','.join(GOING_AWAY_SIGNALS)}", "SIGNALS"
+    )
+    excluded_namespaces: tuple = _setting(
+        ("kube-system",), parse_list, "namespaces whose pods pass untouched", "NAMESPACES"
+    )
+    inflight_ttl: float = _setting(
+        30.0, parse_duration, "how long a pod sent to on-demand counts toward its floor before its binding is seen"
+    )
+    # Watches
+    watch_timeout: float = _setting(
+        300.0, parse_duration, "server-side timeoutSeconds of each watch (jittered up to +20%%)"
+    )
+    watch_idle_timeout: float = _setting(
+        90.0, parse_duration, "restart a watch that sent nothing, not even a bookmark, for this long"
+    )
+    request_timeout: float = _setting(30.0, parse_duration, "timeout of each list request to the API server")
+    list_page_size: int = _setting(500, parse_non_negative_int, "objects per page when listing")
+    backoff_max: float = _setting(30.0, parse_duration, "longest wait between retries of a failing watch")
+    # Logging
+    log_format: str = _setting("json", _choice("json", "text"), "log line format")
+    log_level: str = _setting("info", _choice("debug", "info", "warning", "error"), "log level")
+
+    def __post_init__(self) -> None:
+        bad = set(self.going_away_signals) - set(GOING_AWAY_SIGNALS)
+        if bad:
+            raise SettingsError(f"unknown going-away signals: {', '.join(sorted(bad))}")
+        if self.filter_path == self.prioritize_path:
+            raise SettingsError("filter and prioritize paths must differ")
+        if self.inflight_ttl <= 0:
+            raise SettingsError("inflight-ttl must be positive")
+        if self.watch_timeout <= 0 or self.watch_idle_timeout <= 0 or self.request_timeout <= 0:
+            raise SettingsError("watch and request timeouts must be positive")
+        from app.nodes import parse_capacity_rules  # late: nodes imports settings constants
+
+        parse_capacity_rules(self.capacity_labels)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _show_default(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value) if len(value) <= 3 else f"{len(value)} built-in entries, see README"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata
+        is_bool = meta["parse"] is parse_bool
+        parser.add_argument(
+            _flag(f.name),
+            dest=f.name,
+            default=None,
+            metavar=meta["metavar"] or ("BOOL" if is_bool else f.name.upper()),
+            nargs="?" if is_bool else None,
+            const="true" if is_bool else None,
+            help=f"{meta['help']} [env {env_name(f.name)}; default {_show_default(f.default)}]",
+        )
+
+
+def from_sources(args: argparse.Namespace | None = None, environ: dict | None = None) -> Settings:
+    """Build Settings from parsed flags, then env vars, then defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = getattr(args, f.name, None) if args is not None else None
+        source = _flag(f.name)
+        if raw is None:
+            raw = environ.get(env_name(f.name))
+            source = env_name(f.name)
+        if raw is None:
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except SettingsError as exc:
+            raise SettingsError(f"{source}: {exc}") from None
+    return Settings(**values)

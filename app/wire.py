@@ -1,0 +1,112 @@
+"""The kube-scheduler extender wire format (k8s.io/kube-scheduler/extender/v1).
+
+The Go types carry no json tags, so keys are Go field names. Go's decoder matches keys
+case-insensitively, so requests are read that way; answers use the exact names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import orjson
+
+
+class BadRequest(ValueError):
+    """A request the extender cannot read; answered with HTTP 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtenderArgs:
+    pod: dict
+    node_names: list[str] | None  # set when the scheduler runs with nodeCacheCapable: true
+    nodes: list[dict] | None  # full Node objects otherwise
+
+    @property
+    def names(self) -> list[str]:
+        if self.node_names is not None:
+            return self.node_names
+        return [n["metadata"]["name"] for n in self.nodes or ()]
+
+
+def parse_args(body: bytes) -> ExtenderArgs:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("body must be a JSON object (ExtenderArgs)")
+    fields = {str(k).lower(): v for k, v in doc.items()}
+
+    pod = fields.get("pod")
+    if not isinstance(pod, dict):
+        raise BadRequest("Pod is missing or not an object")
+    meta = pod.get("metadata")
+    if not isinstance(meta, dict):
+        raise BadRequest("Pod.metadata is missing or not an object")
+    for key in ("name", "namespace", "uid"):
+        if not isinstance(meta.get(key, ""), str):
+            raise BadRequest(f"Pod.metadata.{key} must be a string")
+    for key, kind, noun in (("labels", dict, "an object"), ("annotations", dict, "an object"), ("ownerReferences", list, "a list")):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise BadRequest(f"Pod.metadata.{key} must be {noun}")
+
+    node_names = fields.get("nodenames")
+    nodes = fields.get("nodes")
+    if node_names is not None:
+        if not isinstance(node_names, list) or not all(isinstance(n, str) for n in node_names):
+            raise BadRequest("NodeNames must be a list of strings")
+        return ExtenderArgs(pod, node_names, None)
+    if nodes is not None:
+        items = nodes.get("items") if isinstance(nodes, dict) else None
+        if items is None and isinstance(nodes, dict):
+            items = []  # an empty NodeList serialises its items as null
+        if not isinstance(items, list):
+            raise BadRequest("Nodes must be a NodeList object with an items list")
+        for i, node in enumerate(items):
+            name = node.get("metadata", {}).get("name") if isinstance(node, dict) else None
+            if not isinstance(name, str) or not isinstance(node.get("metadata"), dict):
+                raise BadRequest(f"Nodes.items[{i}] has no metadata.name")
+        return ExtenderArgs(pod, None, items)
+    raise BadRequest("one of NodeNames or Nodes is required")
+
+
+def filter_result(
+    args: ExtenderArgs,
+    passed: Sequence[str],
+    failed: Mapping[str, str],
+    unresolvable: Mapping[str, str],
+) -> bytes:
+    """ExtenderFilterResult in the same mode as the request."""
+    if args.node_names is not None:
+        nodes, node_names = None, list(passed)
+    else:
+        keep = set(passed)
+        nodes = {"metadata": {}, "items": [n for n in args.nodes or () if n["metadata"]["name"] in keep]}
+        node_names = None
+    return orjson.dumps(
+        {
+            "Nodes": nodes,
+            "NodeNames": node_names,
+            "FailedNodes": dict(failed),
+            "FailedAndUnresolvableNodes": dict(unresolvable),
+            "Error": "",
+        }
+    )
+
+
+def filter_error(message: str) -> bytes:
+    """A filter answer the scheduler treats as an extender error (skipped when ignorable)."""
+    return orjson.dumps(
+        {"Nodes": None, "NodeNames": None, "FailedNodes": {}, "FailedAndUnresolvableNodes": {}, "Error": message}
+    )
+
+
+def priority_list(scores: Mapping[str, int]) -> bytes:
+    """HostPriorityList: a bare JSON array, not wrapped in an object."""
+    return orjson.dumps([{"Host": host, "Score": score} for host, score in scores.items()])
+
+
+def error_body(message: str) -> bytes:
+    """Body of a 4xx/5xx answer to a request that is not protocol-shaped."""
+    return orjson.dumps({"error": message})

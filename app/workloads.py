@@ -1,0 +1,171 @@
+"""Slim records for Pods, workloads and PodDisruptionBudgets, built from raw API dicts.
+
+The index keeps only these, never the client's model objects: parsing a Pod into a
+model costs ~80x more than orjson and holds far more memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
+ANNOTATION_PLACEMENT = "spot-extender.io/placement"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+DEPLOYMENT = "Deployment"
+STATEFULSET = "StatefulSet"
+REPLICASET = "ReplicaSet"
+# Pods of these controllers are counted per controller object. A Deployment's pods are
+# counted per ReplicaSet, i.e. per revision, so a rollout rebuilds its floor itself.
+COUNTED_OWNERS = (REPLICASET, STATEFULSET)
+
+
+class GroupKey(NamedTuple):
+    """The controller object whose pods are counted together."""
+
+    kind: str  # ReplicaSet or StatefulSet
+    namespace: str
+    name: str
+
+
+class WorkloadKey(NamedTuple):
+    kind: str  # Deployment, StatefulSet or ReplicaSet (one with no Deployment)
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    uid: str
+    namespace: str
+    name: str
+    node: str  # "" while pending
+    group: GroupKey | None  # None: not a pod of a managed workload kind
+    terminating: bool
+    ready: bool
+
+    @property
+    def counts(self) -> bool:
+        """Bound, alive pods of a counted controller take part in floor counting."""
+        return bool(self.node) and not self.terminating and self.group is not None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRecord:
+    kind: str
+    namespace: str
+    name: str
+    replicas: int
+    floor: str | None  # raw annotation values; interpreted by policy
+    placement: str | None
+    template_labels: dict
+    owner_deployment: str | None = None  # ReplicaSets only
+    revision: int = 0  # ReplicaSets only
+
+    @property
+    def key(self) -> WorkloadKey:
+        return WorkloadKey(self.kind, self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class PdbRecord:
+    namespace: str
+    name: str
+    selector: dict | None  # None selects nothing; {} selects every pod in the namespace
+    min_available: int | str | None
+    max_unavailable: int | str | None
+
+
+def controller_of(meta: dict) -> tuple[str, str] | None:
+    """(kind, name) of the controlling owner reference, if any."""
+    for ref in meta.get("ownerReferences") or ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            kind, name = ref.get("kind"), ref.get("name")
+            if isinstance(kind, str) and isinstance(name, str):
+                return kind, name
+    return None
+
+
+def group_of(meta: dict) -> GroupKey | None:
+    owner = controller_of(meta)
+    if owner is None or owner[0] not in COUNTED_OWNERS:
+        return None
+    return GroupKey(owner[0], meta.get("namespace") or "", owner[1])
+
+
+def pod_record(pod: dict) -> PodRecord:
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    ready = any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or ()
+    )
+    return PodRecord(
+        uid=meta.get("uid") or "",
+        namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "",
+        node=spec.get("nodeName") or "",
+        group=group_of(meta),
+        terminating=bool(meta.get("deletionTimestamp")) or phase in ("Succeeded", "Failed"),
+        ready=ready,
+    )
+
+
+def workload_record(kind: str, obj: dict) -> WorkloadRecord:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    annotations = meta.get("annotations") or {}
+    replicas = spec.get("replicas")
+    owner = controller_of(meta) if kind == REPLICASET else None
+    revision = annotations.get(REVISION_ANNOTATION, "0") if kind == REPLICASET else "0"
+    return WorkloadRecord(
+        kind=kind,
+        namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "",
+        # The API defaults spec.replicas to 1; a missing value means the default.
+        replicas=replicas if isinstance(replicas, int) and replicas >= 0 else 1,
+        floor=annotations.get(ANNOTATION_FLOOR),
+        placement=annotations.get(ANNOTATION_PLACEMENT),
+        template_labels=((spec.get("template") or {}).get("metadata") or {}).get("labels") or {},
+        owner_deployment=owner[1] if owner and owner[0] == DEPLOYMENT else None,
+        revision=int(revision) if str(revision).isdigit() else 0,
+    )
+
+
+def pdb_record(pdb: dict) -> PdbRecord:
+    meta = pdb.get("metadata") or {}
+    spec = pdb.get("spec") or {}
+    return PdbRecord(
+        namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "",
+        selector=spec.get("selector"),
+        min_available=spec.get("minAvailable"),
+        max_unavailable=spec.get("maxUnavailable"),
+    )
+
+
+def selector_matches(selector: dict | None, labels: dict) -> bool:
+    """metav1.LabelSelector semantics: matchLabels AND every matchExpression."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or ()
+        if op == "In":
+            ok = key in labels and labels[key] in values
+        elif op == "NotIn":
+            ok = key not in labels or labels[key] not in values
+        elif op == "Exists":
+            ok = key in labels
+        elif op == "DoesNotExist":
+            ok = key not in labels
+        else:
+            return False  # an unknown operator selects nothing, as the API server would reject it
+        if not ok:
+            return False
+    return True

@@ -1,0 +1,243 @@
+import orjson
+import pytest
+
+from app.extender import Extender
+from app.index import KINDS, NODE, PDB, POD, Index
+from app.inflight import InFlight
+from app.metrics import Metrics
+from app.nodes import NodeClassifier
+from app.settings import Settings
+from app.wire import parse_args
+from tests import factories as f
+
+SPOT_NODES = [("s1", "zone-a"), ("s2", "zone-a"), ("s3", "zone-b"), ("s4", "zone-b")]
+OD_NODES = [("o1", "zone-a"), ("o2", "zone-b")]
+NAMES = [n for n, _ in SPOT_NODES + OD_NODES]
+
+
+def cluster(**settings) -> Extender:
+    index = Index(NodeClassifier(Settings(**settings)), InFlight(Settings(**settings).inflight_ttl))
+    for kind in KINDS:
+        index.replace(kind, [])
+    for name, zone in SPOT_NODES:
+        index.apply(NODE, "ADDED", f.node(name, "spot", zone=zone))
+    for name, zone in OD_NODES:
+        index.apply(NODE, "ADDED", f.node(name, "on-demand", zone=zone))
+    return Extender(index, Settings(**settings), Metrics())
+
+
+def add_deployment(ext, name, replicas, revision=1, annotations=None):
+    ext.index.apply("Deployment", "ADDED", f.deployment(name, replicas, annotations=annotations))
+    ext.index.apply("ReplicaSet", "ADDED", f.replicaset(f"{name}-{revision}", name, replicas, revision))
+
+
+def request(pod, names=NAMES, full=False, ext=None):
+    if full:
+        nodes = [f.node(n, "spot" if n.startswith("s") else "on-demand") for n in names]
+        return parse_args(orjson.dumps({"Pod": pod, "Nodes": {"items": nodes}}))
+    return parse_args(orjson.dumps({"Pod": pod, "NodeNames": names}))
+
+
+def filter_(ext, pod, **kw):
+    return orjson.loads(ext.filter(request(pod, **kw)))
+
+
+def prioritize(ext, pod, **kw):
+    return {h["Host"]: h["Score"] for h in orjson.loads(ext.prioritize(request(pod, **kw)))}
+
+
+def schedule(ext, pod, names=NAMES, full=False):
+    """What kube-scheduler does with our answers: the best-scored node that passed."""
+    result = filter_(ext, pod, names=names, full=full)
+    passed = result["NodeNames"] if not full else [n["metadata"]["name"] for n in result["Nodes"]["items"]]
+    if not passed:
+        return None
+    scores = prioritize(ext, pod, names=passed, full=full)
+    return max(passed, key=lambda n: (scores[n], -passed.index(n)))
+
+
+def bind(ext, pod, node):
+    pod["spec"]["nodeName"] = node
+    ext.index.apply(POD, "MODIFIED", pod)
+
+
+def burst(ext, deployment, replicas, rs=None, full=False):
+    """Create and schedule replicas at once, with bindings showing up only afterwards."""
+    rs = rs or f"{deployment}-1"
+    pods = [f.pod(f"{rs}-{i}", owner=("ReplicaSet", rs), labels={"app": deployment}) for i in range(replicas)]
+    for p in pods:
+        ext.index.apply(POD, "ADDED", p)
+    placed = [(p, schedule(ext, p, full=full)) for p in pods]
+    for p, node in placed:
+        bind(ext, p, node)
+    return [node for _, node in placed]
+
+
+def on_demand(nodes):
+    return sum(1 for n in nodes if n.startswith("o"))
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["NodeNames", "Nodes"])
+def test_burst_of_ten_keeps_exactly_the_floor_on_demand(full):
+    ext = cluster()
+    add_deployment(ext, "web", 10)
+    nodes = burst(ext, "web", 10, full=full)
+    assert on_demand(nodes) == 1
+    assert None not in nodes
+
+
+def test_without_inflight_tracking_a_burst_would_overshoot():
+    # Guards the test above: with a TTL that expires at once, the burst goes on-demand.
+    ext = cluster(inflight_ttl=1e-9)
+    add_deployment(ext, "web", 10)
+    assert on_demand(burst(ext, "web", 10)) == 10
+
+
+def test_spot_replicas_spread_over_nodes_and_pools_once_bound():
+    ext = cluster()
+    add_deployment(ext, "web", 9)
+    nodes = []
+    for i in range(9):  # one at a time, each binding seen before the next
+        p = f.pod(f"web-1-{i}", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
+        ext.index.apply(POD, "ADDED", p)
+        node = schedule(ext, p)
+        bind(ext, p, node)
+        nodes.append(node)
+    spot = [n for n in nodes if n.startswith("s")]
+    assert on_demand(nodes) == 1 and len(spot) == 8
+    assert max(spot.count(n) for n, _ in SPOT_NODES) == 2  # 8 over 4 spot nodes
+    zone_a = sum(1 for n in spot if n in ("s1", "s2"))
+    assert zone_a == 4
+
+
+def test_single_replica_goes_on_demand():
+    ext = cluster()
+    add_deployment(ext, "solo", 1)
+    assert burst(ext, "solo", 1)[0].startswith("o")
+
+
+def test_statefulset_single_replica_on_demand():
+    ext = cluster()
+    ext.index.apply("StatefulSet", "ADDED", f.statefulset("db", 1))
+    p = f.pod("db-0", owner=("StatefulSet", "db"), labels={"app": "db"})
+    assert schedule(ext, p).startswith("o")
+
+
+def test_pdb_min_available_sets_floor():
+    ext = cluster()
+    add_deployment(ext, "api", 5)
+    ext.index.apply(PDB, "ADDED", f.pdb("api", {"app": "api"}, min_available=2))
+    assert on_demand(burst(ext, "api", 5)) == 2
+
+
+def test_placement_annotations():
+    ext = cluster()
+    add_deployment(ext, "batch", 4, annotations={"spot-extender.io/placement": "spot"})
+    add_deployment(ext, "core", 3, annotations={"spot-extender.io/placement": "on-demand"})
+    add_deployment(ext, "mid", 10, annotations={"spot-extender.io/on-demand-floor": "30%"})
+    assert on_demand(burst(ext, "batch", 4)) == 0
+    assert on_demand(burst(ext, "core", 3)) == 3
+    assert on_demand(burst(ext, "mid", 10)) == 3
+
+
+def test_rolling_update_counts_within_the_new_revision():
+    ext = cluster()
+    add_deployment(ext, "web", 4)
+    assert on_demand(burst(ext, "web", 4)) == 1
+    # A new revision: its first pod must go on-demand although revision 1 still has one there.
+    ext.index.apply("ReplicaSet", "ADDED", f.replicaset("web-2", "web", 4, revision=2))
+    nodes = burst(ext, "web", 4, rs="web-2")
+    assert on_demand(nodes) == 1
+    states = {s["name"]: s for s in ext.workload_states()}
+    assert states["web"]["countedGroup"] == "ReplicaSet/web-2"
+    assert states["web"]["onDemand"] == 1 and states["web"]["floorMet"]
+
+
+def test_fallback_to_spot_when_no_on_demand_candidate():
+    ext = cluster()
+    add_deployment(ext, "web", 3)
+    p = f.pod("web-1-x", owner=("ReplicaSet", "web-1"))
+    result = filter_(ext, p, names=["s1", "s2"])
+    assert result["NodeNames"] == ["s1", "s2"] and result["FailedNodes"] == {}
+    assert ext.metrics.fallbacks._value.get() == 1
+    # the fallback pod is not counted as on-demand in flight
+    assert ext.index.inflight.count(ext.context(p).group) == 0
+
+
+def test_fallback_to_on_demand_when_spot_is_full():
+    ext = cluster()
+    add_deployment(ext, "web", 3)
+    burst(ext, "web", 1)  # the floor is met
+    p = f.pod("web-1-y", owner=("ReplicaSet", "web-1"))
+    result = filter_(ext, p, names=["o1", "o2"])  # spot nodes already filtered out as full
+    assert result["NodeNames"] == ["o1", "o2"]
+    assert set(prioritize(ext, p, names=["o1", "o2"]).values()) <= set(range(0, 5))
+
+
+def test_going_away_nodes_fail_for_managed_pods_only():
+    ext = cluster()
+    add_deployment(ext, "web", 3)
+    ext.index.apply(NODE, "MODIFIED", f.node("s1", taints=[{"key": "aws-node-termination-handler/spot-itn"}]))
+    burst(ext, "web", 1)
+    managed = filter_(ext, f.pod("web-1-z", owner=("ReplicaSet", "web-1")))
+    assert managed["FailedAndUnresolvableNodes"] == {"s1": "node has taint aws-node-termination-handler/spot-itn"}
+    assert "s1" not in managed["NodeNames"]
+    daemon = filter_(ext, f.pod("ds-x", owner=("DaemonSet", "ds")))
+    assert daemon["NodeNames"] == NAMES and daemon["FailedAndUnresolvableNodes"] == {}
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        f.pod("ds-x", owner=("DaemonSet", "ds")),
+        f.pod("job-x", owner=("Job", "j")),
+        f.pod("bare"),
+        f.pod("web-1-a", namespace="kube-system", owner=("ReplicaSet", "web-1")),
+    ],
+    ids=["daemonset", "job", "bare", "excluded-namespace"],
+)
+def test_unmanaged_pods_pass_untouched_with_neutral_scores(pod):
+    ext = cluster()
+    result = filter_(ext, pod)
+    assert result["NodeNames"] == NAMES and result["FailedNodes"] == {}
+    assert set(prioritize(ext, pod).values()) == {0}
+
+
+@pytest.mark.parametrize("unknown_class, passes", [("on-demand", True), ("spot", False)])
+def test_unknown_node_names_are_classified_not_crashed(unknown_class, passes):
+    ext = cluster(unknown_class=unknown_class)
+    add_deployment(ext, "web", 3)
+    result = filter_(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1")), names=["ghost", "s1", "o1"])
+    assert ("ghost" in result["NodeNames"]) is passes
+    assert ext.metrics.unknown_nodes._value.get() == 1
+
+
+def test_not_synced_answers_with_protocol_error():
+    ext = cluster()
+    ext.index.synced.clear()
+    result = filter_(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1")))
+    assert result["Error"] and result["NodeNames"] is None
+    assert set(prioritize(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1"))).values()) == {0}
+
+
+def test_owner_not_yet_in_index_uses_default_floor():
+    ext = cluster()
+    p = f.pod("new-1-a", owner=("ReplicaSet", "new-1"))
+    assert ext.context(p).floor.k == 1
+    assert schedule(ext, p).startswith("o")
+
+
+def test_retried_pod_keeps_its_on_demand_decision():
+    ext = cluster()
+    add_deployment(ext, "web", 3)
+    p = f.pod("web-1-a", owner=("ReplicaSet", "web-1"))
+    first = filter_(ext, p)
+    again = filter_(ext, p)  # the scheduler retries the same pod before any binding
+    assert first["NodeNames"] == again["NodeNames"] == ["o1", "o2"]
+
+
+def test_nodes_mode_matches_node_names_mode():
+    a, b = cluster(), cluster()
+    for ext in (a, b):
+        add_deployment(ext, "web", 6)
+    assert burst(a, "web", 6) == burst(b, "web", 6, full=True)

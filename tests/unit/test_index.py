@@ -1,0 +1,162 @@
+from app.index import KINDS, NODE, PDB, POD, Index
+from app.inflight import InFlight
+from app.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
+from app.settings import Settings
+from app.workloads import GroupKey, WorkloadKey
+from tests import factories as f
+
+RS = GroupKey("ReplicaSet", "default", "web-1")
+OWNER = ("ReplicaSet", "web-1")
+
+
+def make_index(**settings) -> Index:
+    index = Index(NodeClassifier(Settings(**settings)), InFlight(30))
+    index.replace(NODE, [f.node("s1", "spot"), f.node("s2", "spot", zone="zone-b"), f.node("o1", "on-demand")])
+    return index
+
+
+def counts(index, group=RS):
+    c = index.counts(group)
+    return (c.on_demand, c.spot, dict(c.per_node)) if c else (0, 0, {})
+
+
+def test_pending_then_bound_then_deleted():
+    index = make_index()
+    raw = f.pod("web-1-a", owner=OWNER, uid="u1")
+    index.apply(POD, "ADDED", raw)
+    assert counts(index) == (0, 0, {})
+    raw["spec"]["nodeName"] = "o1"
+    index.apply(POD, "MODIFIED", raw)
+    assert counts(index) == (1, 0, {"o1": 1})
+    index.apply(POD, "MODIFIED", raw)  # a repeated event changes nothing
+    assert counts(index) == (1, 0, {"o1": 1})
+    index.apply(POD, "DELETED", raw)
+    assert counts(index) == (0, 0, {})
+    assert index.groups == {}
+
+
+def test_terminating_pods_stop_counting():
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="o1"))
+    index.apply(POD, "MODIFIED", f.pod("a", owner=OWNER, uid="u1", node_name="o1", deleting=True))
+    assert counts(index) == (0, 0, {})
+    assert "u1" in index.pods  # still known until it is gone
+
+
+def test_pools_and_classes():
+    index = make_index()
+    for i, node in enumerate(["s1", "s1", "s2", "o1"]):
+        index.apply(POD, "ADDED", f.pod(f"p{i}", owner=OWNER, uid=f"u{i}", node_name=node))
+    c = index.counts(RS)
+    assert (c.on_demand, c.spot) == (1, 3)
+    assert dict(c.per_pool) == {
+        Pool(SPOT, "m5.large", "zone-a"): 2,
+        Pool(SPOT, "m5.large", "zone-b"): 1,
+        Pool(ON_DEMAND, "m5.large", "zone-a"): 1,
+    }
+
+
+def test_node_label_change_moves_counts():
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="s1"))
+    assert counts(index)[:2] == (0, 1)
+    index.apply(NODE, "MODIFIED", f.node("s1", "on-demand"))
+    assert counts(index)[:2] == (1, 0)
+    assert "s1" in index.on_demand_names
+
+
+def test_pod_seen_before_its_node_counts_once_node_arrives():
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="late"))
+    assert counts(index) == (0, 0, {})
+    index.apply(NODE, "ADDED", f.node("late", "on-demand"))
+    assert counts(index) == (1, 0, {"late": 1})
+
+
+def test_pods_on_a_deleted_node_stop_counting():
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="s1"))
+    index.apply(NODE, "DELETED", f.node("s1"))
+    assert counts(index) == (0, 0, {})
+    assert "s1" not in index.pool_of
+
+
+def test_going_away_tracking():
+    index = make_index()
+    index.apply(NODE, "MODIFIED", f.node("s1", taints=[{"key": "karpenter.sh/disrupted"}]))
+    assert index.going_away == {"s1": "node has taint karpenter.sh/disrupted"}
+    index.apply(NODE, "MODIFIED", f.node("s1"))
+    assert index.going_away == {}
+
+
+def test_binding_clears_inflight():
+    index = make_index()
+    index.inflight.add("u1", RS)
+    index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1"))
+    assert index.inflight.count(RS) == 1
+    index.apply(POD, "MODIFIED", f.pod("a", owner=OWNER, uid="u1", node_name="o1"))
+    assert index.inflight.count(RS) == 0
+
+
+def test_relist_drops_what_disappeared():
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="o1"))
+    index.apply(POD, "ADDED", f.pod("b", owner=OWNER, uid="u2", node_name="s1"))
+    index.replace(POD, [f.pod("b", owner=OWNER, uid="u2", node_name="s1")])
+    assert set(index.pods) == {"u2"}
+    assert counts(index) == (0, 1, {"s1": 1})
+    index.replace(NODE, [f.node("o1", "on-demand")])
+    assert set(index.nodes) == {"o1"}
+    assert counts(index) == (0, 0, {})
+
+
+def test_workload_resolution_and_scaling():
+    index = make_index()
+    index.apply("Deployment", "ADDED", f.deployment("web", 3))
+    index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", revision=1))
+    assert index.workload_of(RS).key == WorkloadKey("Deployment", "default", "web")
+    index.apply("Deployment", "MODIFIED", f.deployment("web", 7))
+    assert index.workload_of(RS).replicas == 7
+    index.apply("ReplicaSet", "ADDED", f.replicaset("solo", None))
+    assert index.workload_of(GroupKey("ReplicaSet", "default", "solo")).kind == "ReplicaSet"
+    index.apply("StatefulSet", "ADDED", f.statefulset("db", 3))
+    assert index.workload_of(GroupKey("StatefulSet", "default", "db")).replicas == 3
+    assert index.workload_of(GroupKey("ReplicaSet", "default", "unseen")) is None
+
+
+def test_current_group_is_newest_revision():
+    index = make_index()
+    deployment = f.deployment("web", 3)
+    index.apply("Deployment", "ADDED", deployment)
+    index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", revision=1))
+    index.apply("ReplicaSet", "ADDED", f.replicaset("web-2", "web", revision=2))
+    record = index.workloads[WorkloadKey("Deployment", "default", "web")]
+    assert index.current_group(record).name == "web-2"
+    index.apply("ReplicaSet", "DELETED", f.replicaset("web-2", "web"))
+    assert index.current_group(record).name == "web-1"
+    top = {(w.kind, w.name) for w in index.top_level_workloads()}
+    assert top == {("Deployment", "web")}
+
+
+def test_pdb_lookup():
+    index = make_index()
+    index.apply(PDB, "ADDED", f.pdb("web-pdb", {"app": "web"}, min_available=2))
+    assert [p.name for p in index.pdbs_selecting("default", {"app": "web"})] == ["web-pdb"]
+    assert index.pdbs_selecting("other", {"app": "web"}) == []
+    index.apply(PDB, "DELETED", f.pdb("web-pdb", {"app": "web"}))
+    assert index.pdbs == {}
+
+
+def test_ready_only_after_every_kind_synced():
+    index = make_index()
+    assert not index.ready
+    for kind in KINDS:
+        index.replace(kind, [])
+    assert index.ready
+
+
+def test_sizes():
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("a", uid="u1"))
+    sizes = index.sizes()
+    assert sizes[NODE] == 3 and sizes[POD] == 1

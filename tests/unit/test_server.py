@@ -1,0 +1,108 @@
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from app.cli import build
+from app.index import KINDS, NODE
+from app.server import build_app
+from app.settings import Settings
+from tests import factories as f
+
+
+@pytest.fixture
+async def client():
+    settings = Settings(max_body_bytes=4096, filter_path="/scheduler/filter", prioritize_path="/scheduler/prioritize")
+    index, extender, metrics = build(settings)
+    async with TestClient(TestServer(build_app(extender, metrics, settings))) as c:
+        c.index = index
+        yield c
+
+
+def sync(index):
+    for kind in KINDS:
+        index.replace(kind, [])
+    index.apply(NODE, "ADDED", f.node("s1", "spot"))
+    index.apply(NODE, "ADDED", f.node("o1", "on-demand"))
+
+
+POD = {"metadata": {"name": "web-1-a", "namespace": "default", "uid": "u1",
+                    "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": True}]}}
+
+
+async def test_readyz_waits_for_sync(client):
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert "Pod" in (await resp.json())["waiting_for"]
+    sync(client.index)
+    assert (await client.get("/readyz")).status == 200
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_filter_and_prioritize_on_configured_paths(client):
+    sync(client.index)
+    body = orjson.dumps({"Pod": POD, "NodeNames": ["s1", "o1"]})
+    resp = await client.post("/scheduler/filter", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 200
+    assert (await resp.json())["NodeNames"] == ["o1"]
+    resp = await client.post("/scheduler/prioritize", data=body)
+    assert await resp.json() == [{"Host": "s1", "Score": 4}, {"Host": "o1", "Score": 10}]
+
+
+@pytest.mark.parametrize(
+    "path, data, status, message",
+    [
+        ("/scheduler/filter", b"{nope", 400, "not valid JSON"),
+        ("/scheduler/filter", b'{"Pod": 1, "NodeNames": []}', 400, "Pod is missing"),
+        ("/scheduler/prioritize", b'{"Pod": {"metadata": {}}}', 400, "one of NodeNames or Nodes"),
+        ("/scheduler/filter", b"x" * 5000, 413, "Too Large"),
+    ],
+)
+async def test_bad_input_gets_json_4xx_and_service_stays_healthy(client, path, data, status, message):
+    sync(client.index)
+    resp = await client.post(path, data=data)
+    assert resp.status == status
+    assert message in (await resp.json())["error"]
+    assert (await client.get("/healthz")).status == 200
+    ok = await client.post(path, data=orjson.dumps({"Pod": POD, "NodeNames": ["o1"]}))
+    assert ok.status == 200
+
+
+async def test_wrong_method_and_path_are_json_errors(client):
+    resp = await client.get("/scheduler/filter")
+    assert resp.status == 405 and "error" in await resp.json()
+    resp = await client.get("/nope")
+    assert resp.status == 404 and "error" in await resp.json()
+
+
+async def test_internal_failure_becomes_protocol_error(client, monkeypatch):
+    sync(client.index)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(client.index, "counts", boom)
+    body = orjson.dumps({"Pod": POD, "NodeNames": ["s1"]})
+    resp = await client.post("/scheduler/filter", data=body)
+    assert resp.status == 200 and (await resp.json())["Error"]
+    resp = await client.post("/scheduler/prioritize", data=body)
+    assert resp.status == 500
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_metrics_and_debug_view(client):
+    sync(client.index)
+    client.index.apply("Deployment", "ADDED", f.deployment("web", 3))
+    client.index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web"))
+    await client.post("/scheduler/filter", data=orjson.dumps({"Pod": POD, "NodeNames": ["s1"]}))
+    await client.post("/scheduler/filter", data=b"bad")
+    text = await (await client.get("/metrics")).text()
+    assert 'spot_extender_request_duration_seconds_count{verb="filter"} 1.0' in text
+    assert "spot_extender_fallbacks_total 1.0" in text
+    assert 'spot_extender_bad_requests_total{path="filter",status="400"} 1.0' in text
+    assert 'spot_extender_index_objects{kind="Node"} 2.0' in text
+    view = await (await client.get("/debug/workloads")).json()
+    assert view["workloads"] == [
+        {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,
+         "floorSource": "default", "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
+         "inFlight": 0, "floorMet": False}
+    ]

@@ -1,0 +1,82 @@
+import pytest
+
+from app.workloads import GroupKey, group_of, pdb_record, pod_record, selector_matches, workload_record
+from tests import factories as f
+
+
+def test_pod_of_replicaset_and_statefulset():
+    assert pod_record(f.pod("a", owner=("ReplicaSet", "web-1"))).group == GroupKey("ReplicaSet", "default", "web-1")
+    assert pod_record(f.pod("a", owner=("StatefulSet", "db"))).group == GroupKey("StatefulSet", "default", "db")
+
+
+@pytest.mark.parametrize("owner", [("DaemonSet", "ds"), ("Job", "j"), None])
+def test_other_pods_have_no_group(owner):
+    assert pod_record(f.pod("a", owner=owner)).group is None
+
+
+def test_non_controller_owner_is_ignored():
+    raw = f.pod("a", owner=("ReplicaSet", "web-1"))
+    raw["metadata"]["ownerReferences"][0]["controller"] = False
+    assert group_of(raw["metadata"]) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, counts",
+    [
+        ({"node_name": "n1"}, True),
+        ({}, False),  # pending
+        ({"node_name": "n1", "deleting": True}, False),
+        ({"node_name": "n1", "phase": "Succeeded"}, False),
+        ({"node_name": "n1", "phase": "Failed"}, False),
+    ],
+)
+def test_which_pods_count(kwargs, counts):
+    assert pod_record(f.pod("a", owner=("ReplicaSet", "r"), **kwargs)).counts is counts
+
+
+def test_pod_readiness():
+    assert pod_record(f.pod("a", node_name="n", ready=True)).ready
+    assert not pod_record(f.pod("a", node_name="n", ready=False)).ready
+
+
+def test_workload_records():
+    d = workload_record("Deployment", f.deployment("web", 4, annotations={"spot-extender.io/on-demand-floor": "2"}))
+    assert (d.replicas, d.floor, d.placement, d.template_labels) == (4, "2", None, {"app": "web"})
+    rs = workload_record("ReplicaSet", f.replicaset("web-abc", "web", revision=7))
+    assert (rs.owner_deployment, rs.revision) == ("web", 7)
+    bare = workload_record("ReplicaSet", f.replicaset("solo", None))
+    assert bare.owner_deployment is None
+
+
+def test_missing_replicas_defaults_to_one():
+    raw = f.deployment("web")
+    del raw["spec"]["replicas"]
+    assert workload_record("Deployment", raw).replicas == 1
+
+
+def test_pdb_record():
+    record = pdb_record(f.pdb("p", {"app": "web"}, min_available="50%"))
+    assert (record.min_available, record.max_unavailable, record.selector) == ("50%", None, {"matchLabels": {"app": "web"}})
+
+
+LABELS = {"app": "web", "tier": "front"}
+
+
+@pytest.mark.parametrize(
+    "selector, expected",
+    [
+        (None, False),
+        ({}, True),
+        ({"matchLabels": {"app": "web"}}, True),
+        ({"matchLabels": {"app": "db"}}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front", "x"]}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}, False),
+        ({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "Exists"}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "Weird"}]}, False),
+        ({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["back"]}]}, False),
+    ],
+)
+def test_selector(selector, expected):
+    assert selector_matches(selector, LABELS) is expected
