@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv unit test clean
+.PHONY: help venv unit test bench-extender clean
 
 help:
 	@echo "make test            unit tests (and end-to-end tests once the control plane exists)"
 	@echo "make unit            unit tests only"
+	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
 
 venv: $(STAMP)
 
@@ -28,3 +29,7 @@ test: unit
 
 clean:
 	rm -rf build $(VENV) *.egg-info
+
+# Figures, not assertions: latency and memory of the extender over loopback HTTP.
+bench-extender: $(STAMP)
+	$(PY) -m tests.perf.bench_extender

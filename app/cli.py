@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import sys
 
 from aiohttp import web
@@ -46,6 +47,14 @@ def build(settings: Settings) -> tuple[Index, Extender, Metrics]:
     return index, Extender(index, settings, metrics), metrics
 
 
+async def announce_sync(index: Index) -> None:
+    while not index.ready:
+        await asyncio.sleep(0.2)
+    # The initial lists are long-lived: keep full GC passes (latency spikes) off them.
+    gc.freeze()
+    log.info("index synced", extra={"sizes": index.sizes()})
+
+
 def serve(settings: Settings) -> None:
     index, extender, metrics = build(settings)
 
@@ -54,7 +63,9 @@ def serve(settings: Settings) -> None:
         reflectors = [Reflector(kube, r, index, settings, metrics) for r in RESOURCES]
         tasks = [asyncio.create_task(r.run(), name=f"watch-{r.kind}") for r in reflectors]
         app[TASKS_KEY] = tasks
+        synced = asyncio.create_task(announce_sync(index))
         yield
+        synced.cancel()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -6,16 +6,18 @@ up by the API server.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Container, Mapping
 
 from app import logs
+from app.candidates import CandidateCache, CandidateView
 from app.index import Index
 from app.metrics import Metrics
 from app.nodes import ON_DEMAND, Pool
 from app.policy import NEUTRAL_SCORE, Floor, compute_floor, filter_nodes, score_nodes
 from app.settings import Settings
-from app.wire import ExtenderArgs, filter_error, filter_result, priority_list
+from app.wire import ExtenderArgs, filter_error, filter_result
 from app.workloads import GroupKey, WorkloadRecord, group_of
 
 log = logs.get("extender")
@@ -63,6 +65,7 @@ class Extender:
         self.excluded = frozenset(settings.excluded_namespaces)
         self.unknown_pool = index.classifier.unknown_node("").pool
         self._logged_unknown: set[str] = set()
+        self._candidates = CandidateCache()
 
     # ---- verbs ---------------------------------------------------------------------
 
@@ -93,7 +96,7 @@ class Extender:
         else:
             decision = "free"
         self.metrics.decisions.labels("filter", decision).inc()
-        if log.isEnabledFor(10):
+        if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "filter",
                 extra={
@@ -109,26 +112,33 @@ class Extender:
         return filter_result(args, outcome.passed, outcome.failed, outcome.unresolvable)
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
-        names = args.names
         ctx = self.context(args.pod) if self.index.ready else None
+        facts = self.node_facts(args, for_filter=False)
+        view = self.candidate_view(args, facts)
+        pool_sizes = view.pool_sizes
         if ctx is None or ctx.group is None:
             self.metrics.decisions.labels("prioritize", "neutral").inc()
-            return priority_list(dict.fromkeys(names, NEUTRAL_SCORE))
-        facts = self.node_facts(args)
+            return view.priority_list(dict.fromkeys(pool_sizes, NEUTRAL_SCORE), {}, facts.pool_of)
         prefer_spot = ctx.on_demand >= ctx.floor.k
         counts = self.index.counts(ctx.group)
         scores = score_nodes(
-            names,
+            pool_sizes,
+            view.members,
             facts.pool_of,
             self.unknown_pool,
             prefer_spot,
             counts.per_node if counts else {},
             counts.per_pool if counts else {},
         )
-        for name in facts.going_away.keys() & scores.keys():
-            scores[name] = 0
+        # Filter already failed these; should the scheduler ask anyway, they come last.
+        scores.by_node.update(dict.fromkeys(facts.going_away, 0))
         self.metrics.decisions.labels("prioritize", "prefer-spot" if prefer_spot else "prefer-on-demand").inc()
-        return priority_list(scores)
+        return view.priority_list(scores.by_pool, scores.by_node, facts.pool_of)
+
+    def candidate_view(self, args: ExtenderArgs, facts: "NodeFacts") -> CandidateView:
+        if args.node_names is None:
+            return CandidateView(args.names, facts.pool_of)  # request-local pools: nothing to reuse
+        return self._candidates.view(args.node_names, facts.pool_of, self.index.node_generation)
 
     # ---- inputs --------------------------------------------------------------------
 
@@ -168,7 +178,12 @@ class Extender:
             )
         return floor
 
-    def node_facts(self, args: ExtenderArgs) -> NodeFacts:
+    def node_facts(self, args: ExtenderArgs, for_filter: bool = True) -> NodeFacts:
+        """Going-away reasons, on-demand membership and pools for the candidates.
+
+        Prioritize needs no unknown-name check: a name missing from pool_of scores as
+        the unknown class there, and filter has already logged it.
+        """
         if args.nodes is not None:
             # Full Nodes mode: classify what the scheduler sent, it is the freshest view.
             records = [self.index.classifier.record(n) for n in args.nodes]
@@ -178,9 +193,11 @@ class Extender:
                 {r.name: r.pool for r in records},
             )
         index = self.index
-        unknown = set(args.node_names).difference(index.nodes.keys())
+        names = args.node_names
         on_demand: Container[str] = index.on_demand_names
-        if unknown:
+        # Counting in C first avoids building a set of every name in the common case.
+        if for_filter and sum(map(index.nodes.__contains__, names)) < len(names):
+            unknown = set(names).difference(index.nodes.keys())
             self._note_unknown(unknown)
             if self.unknown_pool.capacity == ON_DEMAND:
                 on_demand = _UnknownAsOnDemand(index.on_demand_names, unknown)

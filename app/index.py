@@ -71,6 +71,7 @@ class Index:
         self.pool_of: dict[str, Pool] = {}
         self.on_demand_names: set[str] = set()
         self.going_away: dict[str, str] = {}
+        self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
         self.pods: dict[str, PodRecord] = {}
         self.groups: dict[GroupKey, GroupCounts] = {}
         self.workloads: dict[WorkloadKey, WorkloadRecord] = {}
@@ -168,12 +169,14 @@ class Index:
         else:
             self.going_away.pop(name, None)
         if old is None or old.pool != record.pool:
+            self.node_generation += 1
             self._recount_node(name)
 
     def _delete_node(self, name: str) -> None:
         if self.nodes.pop(name, None) is None:
             return
         del self.pool_of[name]
+        self.node_generation += 1
         self.on_demand_names.discard(name)
         self.going_away.pop(name, None)
         # Pods still bound to a deleted node are lost capacity: they stop counting.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from app.settings import NODE_CLASSES, Settings
 
@@ -15,12 +14,34 @@ INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 
 
-class Pool(NamedTuple):
-    """A capacity pool: spot capacity is reclaimed per instance type and zone."""
+class Pool(str):
+    """A capacity pool: spot capacity is reclaimed per instance type and zone.
 
-    capacity: str  # effective class: spot or on-demand
-    instance_type: str
-    zone: str
+    A str ("spot|m5.large|zone-a") rather than a tuple because CPython caches a
+    string's hash: scoring counts one pool per candidate node, thousands a call.
+    Label values cannot contain "|".
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, capacity: str, instance_type: str = "", zone: str = "") -> "Pool":
+        return super().__new__(cls, f"{capacity}|{instance_type}|{zone}")
+
+    @property
+    def capacity(self) -> str:
+        """The effective class: spot or on-demand."""
+        return self.split("|", 1)[0]
+
+    @property
+    def instance_type(self) -> str:
+        return self.split("|")[1]
+
+    @property
+    def zone(self) -> str:
+        return self.split("|")[2]
+
+    def __repr__(self) -> str:
+        return f"Pool({self.capacity!r}, {self.instance_type!r}, {self.zone!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ to on-demand; once o >= k spot is preferred.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from itertools import filterfalse
 from dataclasses import dataclass
 from typing import Container, Iterable, Mapping, Sequence
 
@@ -116,65 +116,77 @@ def filter_nodes(
     nodes go to the unresolvable map, so the scheduler does not preempt pods there
     for nothing.
     """
+    # filter/filterfalse/fromkeys run in C: candidate lists hold thousands of names.
     unresolvable = {n: going_away[n] for n in going_away.keys() & set(names)} if going_away else {}
-    alive = [n for n in names if n not in unresolvable] if unresolvable else list(names)
+    alive = list(filterfalse(unresolvable.__contains__, names)) if unresolvable else list(names)
     if on_demand_count >= floor:
         return FilterOutcome(alive, {}, unresolvable, False)
-    od_alive = [n for n in alive if n in on_demand]
+    od_alive = list(filter(on_demand.__contains__, alive))
     if not od_alive:
         return FilterOutcome(alive, {}, unresolvable, bool(alive))
     reason = f"on-demand floor {on_demand_count}/{floor}"
-    failed = {n: reason for n in alive if n not in on_demand}
+    failed = dict.fromkeys(filterfalse(on_demand.__contains__, alive), reason)
     return FilterOutcome(od_alive, failed, unresolvable, False)
 
 
+@dataclass(frozen=True, slots=True)
+class NodeScores:
+    """Scores as two small tables rather than one entry per node: a score per pool,
+    and scores for the few nodes whose own load sets them apart from their pool."""
+
+    by_pool: dict  # Pool, or None for names the caller does not know -> score
+    by_node: dict[str, int]
+
+    def for_names(self, names: Sequence[str], pool_of: Mapping[str, Pool]) -> dict[str, int]:
+        return {n: self.by_node.get(n, self.by_pool[pool_of.get(n)]) for n in names}
+
+
 def score_nodes(
-    names: Sequence[str],
+    pool_sizes: Mapping[Pool | None, int],
+    candidates: Container[str],
     pool_of: Mapping[str, Pool],
     unknown_pool: Pool,
     prefer_spot: bool,
     pods_per_node: Mapping[str, int],
     pods_per_pool: Mapping[Pool, int],
-) -> dict[str, int]:
-    """Scores 0..10 per candidate name; same inputs, same scores.
+) -> NodeScores:
+    """Scores 0..10 for the candidates; same inputs, same scores.
 
-    The preferred class scores 6..10, the other 0..4. Within a class a node loses a
-    point for each replica of the workload it holds above the least-loaded candidate
-    of its class, and a spot node a point for each replica its pool holds above the
-    least-loaded candidate spot pool, so one pool reclaim takes as few as possible.
+    pool_sizes counts candidates per pool (None: names pool_of lacks, scored as
+    unknown_pool). The preferred class scores 6..10, the other 0..4. Within a class
+    a node loses a point for each replica of the workload it holds above the
+    least-loaded candidate of its class, and a spot node a point for each replica
+    its pool holds above the least-loaded candidate spot pool, so one pool reclaim
+    takes as few replicas as possible.
     """
     preferred = SPOT if prefer_spot else ON_DEMAND
     top = {True: PREFERRED_TOP, False: OTHER_TOP}
-    pools = Counter(map(lambda n: pool_of.get(n, unknown_pool), names))
+    pool_class = {pool: (pool or unknown_pool).capacity for pool in pool_sizes}
 
-    min_pool: dict[str, int] = {}
-    for pool in pools:
-        if pool.capacity == SPOT:
-            count = pods_per_pool.get(pool, 0)
-            min_pool[SPOT] = min(count, min_pool.get(SPOT, count))
+    least_spot = min((pods_per_pool.get(p, 0) for p, cls in pool_class.items() if cls == SPOT), default=0)
     pool_penalty = {
-        pool: (pods_per_pool.get(pool, 0) - min_pool[SPOT]) if pool.capacity == SPOT else 0 for pool in pools
+        pool: (pods_per_pool.get(pool, 0) - least_spot) if cls == SPOT else 0 for pool, cls in pool_class.items()
     }
-    pool_score = {
-        pool: top[pool.capacity == preferred] - min(SPREAD_STEPS, pool_penalty[pool]) for pool in pools
+    by_pool = {
+        pool: top[cls == preferred] - min(SPREAD_STEPS, pool_penalty[pool]) for pool, cls in pool_class.items()
     }
-    scores = dict(zip(names, map(pool_score.__getitem__, map(lambda n: pool_of.get(n, unknown_pool), names))))
 
-    # Per-node spread: only nodes already holding replicas need a second look.
-    loaded = [(n, c) for n, c in pods_per_node.items() if c and n in scores]
+    # Per-node spread: only candidates already holding replicas need a second look.
+    loaded = {n: c for n, c in pods_per_node.items() if c and n in candidates}
+    by_node: dict[str, int] = {}
     if loaded:
-        candidates_per_class = Counter()
-        for pool, count in pools.items():
-            candidates_per_class[pool.capacity] += count
-        loaded_per_class: dict[str, list[int]] = {}
-        for n, c in loaded:
-            loaded_per_class.setdefault(pool_of.get(n, unknown_pool).capacity, []).append(c)
-        min_node = {
-            cls: (min(counts) if len(counts) >= candidates_per_class[cls] else 0)
-            for cls, counts in loaded_per_class.items()
+        candidates_per_class: dict[str, int] = {}
+        for pool, size in pool_sizes.items():
+            candidates_per_class[pool_class[pool]] = candidates_per_class.get(pool_class[pool], 0) + size
+        loads_per_class: dict[str, list[int]] = {}
+        for n, c in loaded.items():
+            loads_per_class.setdefault(pool_class[pool_of.get(n)], []).append(c)
+        # The least-loaded candidate holds none unless every candidate of its class is loaded.
+        least_node = {
+            cls: min(loads) if len(loads) >= candidates_per_class[cls] else 0 for cls, loads in loads_per_class.items()
         }
-        for n, c in loaded:
-            pool = pool_of.get(n, unknown_pool)
-            penalty = min(SPREAD_STEPS, pool_penalty[pool] + c - min_node[pool.capacity])
-            scores[n] = top[pool.capacity == preferred] - penalty
-    return scores
+        for n, c in loaded.items():
+            pool = pool_of.get(n)
+            cls = pool_class[pool]
+            by_node[n] = top[cls == preferred] - min(SPREAD_STEPS, pool_penalty[pool] + c - least_node[cls])
+    return NodeScores(by_pool, by_node)

@@ -7,7 +7,9 @@ case-insensitively, so requests are read that way; answers use the exact names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from itertools import repeat
+from operator import getitem
+from typing import Iterable, Mapping, Sequence
 
 import orjson
 
@@ -54,7 +56,8 @@ def parse_args(body: bytes) -> ExtenderArgs:
     node_names = fields.get("nodenames")
     nodes = fields.get("nodes")
     if node_names is not None:
-        if not isinstance(node_names, list) or not all(isinstance(n, str) for n in node_names):
+        # set(map(type, ...)) runs in C: this list holds thousands of names.
+        if not isinstance(node_names, list) or not set(map(type, node_names)) <= {str}:
             raise BadRequest("NodeNames must be a list of strings")
         return ExtenderArgs(pod, node_names, None)
     if nodes is not None:
@@ -102,9 +105,43 @@ def filter_error(message: str) -> bytes:
     )
 
 
-def priority_list(scores: Mapping[str, int]) -> bytes:
-    """HostPriorityList: a bare JSON array, not wrapped in an object."""
-    return orjson.dumps([{"Host": host, "Score": score} for host, score in scores.items()])
+MAX_PRIORITY = 10  # extender/v1 MaxExtenderPriority
+# Hosts whose encoded entries are kept; past this, entries are encoded per call.
+PRIORITY_CACHE_HOSTS = 50_000
+
+
+class _HostEntries(dict):
+    """host -> its 11 encoded HostPriority entries, one per score 0..10.
+
+    Prioritize answers thousands of entries per call; joining pre-encoded entries
+    in C is several times faster than encoding a dict per host."""
+
+    def __missing__(self, host: str) -> tuple[bytes, ...]:
+        # Concatenation makes exact-size objects; orjson's own output keeps ~4 KiB of
+        # spare capacity, which is 200 MiB across 5000 hosts x 11 scores.
+        host_json = orjson.dumps(host)
+        entries = tuple(b'{"Host":%b,"Score":%d}' % (host_json, s) for s in range(MAX_PRIORITY + 1))
+        if len(self) < PRIORITY_CACHE_HOSTS:
+            self[host] = entries
+        return entries
+
+
+_host_entries = _HostEntries()
+
+
+def host_entry(host: str, score: int) -> bytes:
+    """One encoded HostPriority: {"Host":...,"Score":...}."""
+    return _host_entries[host][score]
+
+
+def encode_entries(hosts: Sequence[str], score: int) -> bytes:
+    """Comma-joined HostPriority entries, all at one score."""
+    return b",".join(map(getitem, map(_host_entries.__getitem__, hosts), repeat(score)))
+
+
+def join_entries(chunks: Iterable[bytes]) -> bytes:
+    """HostPriorityList from chunks of entries: a bare JSON array, not an object."""
+    return b"[" + b",".join(c for c in chunks if c) + b"]"
 
 
 def error_body(message: str) -> bytes:

@@ -1,4 +1,7 @@
+import orjson
 import pytest
+
+from app.candidates import CandidateView
 
 from app.nodes import ON_DEMAND, SPOT, Pool
 from app.policy import compute_floor, filter_nodes, scaled, score_nodes
@@ -102,20 +105,26 @@ POOLS = {"s1": SPOT_A, "s2": SPOT_A, "s3": SPOT_B, "o1": OD_A, "o2": OD_A}
 ALL = list(POOLS)
 
 
+def score(names, prefer_spot, per_node, per_pool):
+    view = CandidateView(names, POOLS)
+    result = score_nodes(view.pool_sizes, view.members, POOLS, UNKNOWN_POOL, prefer_spot, per_node, per_pool)
+    return result.for_names(names, POOLS)
+
+
 def test_spot_preferred_when_floor_met():
-    scores = score_nodes(ALL, POOLS, UNKNOWN_POOL, True, {}, {})
+    scores = score(ALL, True, {}, {})
     assert scores == {"s1": 10, "s2": 10, "s3": 10, "o1": 4, "o2": 4}
 
 
 def test_on_demand_preferred_when_floor_unmet():
-    scores = score_nodes(ALL, POOLS, UNKNOWN_POOL, False, {}, {})
+    scores = score(ALL, False, {}, {})
     assert scores == {"s1": 4, "s2": 4, "s3": 4, "o1": 10, "o2": 10}
 
 
 def test_spot_spread_over_pools_then_nodes():
     per_node = {"s1": 2, "o1": 1}
     per_pool = {SPOT_A: 2, OD_A: 1}
-    scores = score_nodes(ALL, POOLS, UNKNOWN_POOL, True, per_node, per_pool)
+    scores = score(ALL, True, per_node, per_pool)
     # s3's pool is empty: best. s2 is empty but in a loaded pool. s1 has both.
     assert scores["s3"] == 10
     assert scores["s2"] == 8
@@ -128,28 +137,42 @@ def test_spot_spread_over_pools_then_nodes():
 def test_spread_is_relative_to_the_least_loaded_candidate():
     per_node = {"s1": 3, "s2": 3, "s3": 3}
     per_pool = {SPOT_A: 6, SPOT_B: 3}
-    scores = score_nodes(["s1", "s2", "s3"], POOLS, UNKNOWN_POOL, True, per_node, per_pool)
+    scores = score(["s1", "s2", "s3"], True, per_node, per_pool)
     assert scores == {"s1": 7, "s2": 7, "s3": 10}
 
 
 def test_penalty_is_capped_inside_the_class_band():
-    scores = score_nodes(["s1", "s3"], POOLS, UNKNOWN_POOL, True, {"s1": 50}, {SPOT_A: 50})
+    scores = score(["s1", "s3"], True, {"s1": 50}, {SPOT_A: 50})
     assert scores == {"s1": 6, "s3": 10}
 
 
 def test_loads_on_non_candidates_are_ignored():
-    scores = score_nodes(["s3"], POOLS, UNKNOWN_POOL, True, {"s1": 5}, {SPOT_A: 5})
+    scores = score(["s3"], True, {"s1": 5}, {SPOT_A: 5})
     assert scores == {"s3": 10}
 
 
 def test_unknown_names_use_the_unknown_pool():
-    scores = score_nodes(["ghost", "s1"], POOLS, UNKNOWN_POOL, True, {}, {})
+    scores = score(["ghost", "s1"], True, {}, {})
     assert scores == {"ghost": 4, "s1": 10}
 
 
 def test_same_inputs_same_scores():
     per_node = {"s1": 1, "s3": 2}
     per_pool = {SPOT_A: 1, SPOT_B: 2}
-    first = score_nodes(ALL, POOLS, UNKNOWN_POOL, True, per_node, per_pool)
-    assert all(score_nodes(ALL, POOLS, UNKNOWN_POOL, True, per_node, per_pool) == first for _ in range(5))
+    first = score(ALL, True, per_node, per_pool)
+    assert all(score(ALL, True, per_node, per_pool) == first for _ in range(5))
     assert all(0 <= s <= 10 for s in first.values())
+
+
+def test_every_candidate_loaded_spreads_relative_to_the_least():
+    per_node = {"s1": 2, "s2": 1}
+    scores = score(["s1", "s2"], True, per_node, {SPOT_A: 3})
+    assert scores == {"s1": 9, "s2": 10}
+
+
+def test_values_align_with_names_including_duplicates():
+    view = CandidateView(["s3", "s1", "s3"], POOLS)
+    result = score_nodes(view.pool_sizes, view.members, POOLS, UNKNOWN_POOL, True, {"s1": 1}, {SPOT_A: 1})
+    assert orjson.loads(view.priority_list(result.by_pool, result.by_node, POOLS)) == [
+        {"Host": "s3", "Score": 10}, {"Host": "s3", "Score": 10}, {"Host": "s1", "Score": 8}
+    ]

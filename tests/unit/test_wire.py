@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from app.wire import BadRequest, filter_error, filter_result, parse_args, priority_list
+from app.wire import BadRequest, encode_entries, filter_error, filter_result, join_entries, parse_args
 from tests import factories as f
 
 POD = f.pod("web-1-a", owner=("ReplicaSet", "web-1"), uid="u1")
@@ -59,7 +59,16 @@ def test_golden_filter_error():
 
 
 def test_golden_priority_list_is_a_bare_array():
-    assert priority_list({"s1": 10, "o1": 4}) == b'[{"Host":"s1","Score":10},{"Host":"o1","Score":4}]'
+    chunks = [encode_entries(["s1", "s2"], 10), encode_entries([], 7), encode_entries(["o1"], 4)]
+    assert join_entries(chunks) == (
+        b'[{"Host":"s1","Score":10},{"Host":"s2","Score":10},{"Host":"o1","Score":4}]'
+    )
+    assert join_entries([]) == b"[]"
+
+
+def test_priority_list_escapes_odd_host_names():
+    odd = 'a"b\\c'
+    assert orjson.loads(join_entries([encode_entries([odd], 3)])) == [{"Host": odd, "Score": 3}]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+import random
+
+import orjson
+
+from app.candidates import CandidateCache, CandidateView
+from app.nodes import ON_DEMAND, SPOT, Pool
+from app.policy import score_nodes
+
+POOLS = [Pool(SPOT, t, z) for t in ("m5", "c5") for z in ("a", "b")] + [Pool(ON_DEMAND, "m5", "a")]
+UNKNOWN = Pool(ON_DEMAND, "", "")
+
+
+def answer(view, scores, pool_of):
+    return {e["Host"]: e["Score"] for e in orjson.loads(view.priority_list(scores.by_pool, scores.by_node, pool_of))}
+
+
+def test_chunked_answer_matches_per_node_scores_on_random_clusters():
+    rng = random.Random(3)
+    for _ in range(200):
+        pool_of = {f"n{i}": rng.choice(POOLS) for i in range(rng.randint(1, 40))}
+        names = rng.sample(sorted(pool_of), rng.randint(1, len(pool_of))) + (["ghost"] if rng.random() < 0.3 else [])
+        per_node = {n: rng.randint(1, 6) for n in rng.sample(sorted(pool_of), rng.randint(0, len(pool_of)))}
+        per_pool = {}
+        for n, c in per_node.items():
+            per_pool[pool_of[n]] = per_pool.get(pool_of[n], 0) + c
+        view = CandidateView(names, pool_of)
+        scores = score_nodes(view.pool_sizes, view.members, pool_of, UNKNOWN, rng.random() < 0.7, per_node, per_pool)
+        expected = scores.for_names(names, pool_of)
+        assert answer(view, scores, pool_of) == expected
+        assert all(0 <= s <= 10 for s in expected.values())
+
+
+def test_one_view_serves_different_workloads():
+    pool_of = {"a": POOLS[0], "b": POOLS[0], "c": POOLS[1]}
+    view = CandidateView(["a", "b", "c"], pool_of)
+    first = score_nodes(view.pool_sizes, view.members, pool_of, UNKNOWN, True, {"a": 2}, {POOLS[0]: 2})
+    second = score_nodes(view.pool_sizes, view.members, pool_of, UNKNOWN, True, {"c": 1}, {POOLS[1]: 1})
+    assert answer(view, first, pool_of) == {"a": 6, "b": 8, "c": 10}
+    assert answer(view, second, pool_of) == {"a": 10, "b": 10, "c": 8}
+    assert answer(view, first, pool_of) == {"a": 6, "b": 8, "c": 10}  # cached chunks were not altered
+
+
+def test_cache_reuses_views_and_drops_them_when_nodes_change():
+    cache = CandidateCache(size=2)
+    pool_of = {"a": POOLS[0], "b": POOLS[1]}
+    first = cache.view(["a", "b"], pool_of, generation=1)
+    assert cache.view(["a", "b"], pool_of, generation=1) is first
+    assert cache.view(["b"], pool_of, generation=1) is not first
+    assert cache.view(["a", "b"], pool_of, generation=2) is not first  # a pool changed somewhere
+
+
+def test_cache_is_bounded():
+    cache = CandidateCache(size=2)
+    pool_of = {"a": POOLS[0]}
+    oldest = cache.view(["a"], pool_of, 1)
+    cache.view(["a", "a"], pool_of, 1)
+    cache.view(["a", "a", "a"], pool_of, 1)
+    assert cache.view(["a"], pool_of, 1) is not oldest
