@@ -21,3 +21,15 @@ def test_bad_setting_exits_2_with_message():
     result = run("serve", "--port", "nope")
     assert result.returncode == 2
     assert "--port" in result.stderr
+
+
+def test_readme_documents_every_setting():
+    from dataclasses import fields
+    from pathlib import Path
+
+    from app.settings import Settings, env_name
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for f in fields(Settings):
+        assert f"`--{f.name.replace('_', '-')}`" in readme, f.name
+        assert f"`{env_name(f.name)}`" in readme, f.name

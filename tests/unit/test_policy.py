@@ -176,3 +176,15 @@ def test_values_align_with_names_including_duplicates():
     assert orjson.loads(view.priority_list(result.by_pool, result.by_node, POOLS)) == [
         {"Host": "s3", "Score": 10}, {"Host": "s3", "Score": 10}, {"Host": "s1", "Score": 8}
     ]
+
+
+def test_readme_worked_example():
+    pools = {"s1": SPOT_A, "s2": SPOT_A, "s3": SPOT_B, "o1": OD_A, "o2": OD_A}
+    names = list(pools)
+    view = CandidateView(names, pools)
+    first = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {}, {}).for_names(names, pools)
+    assert first == {"s1": 4, "s2": 4, "s3": 4, "o1": 10, "o2": 10}
+    third = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, True, {"s1": 1, "o1": 1},
+                        {SPOT_A: 1, OD_A: 1}).for_names(names, pools)
+    assert (third["s1"], third["s2"], third["s3"]) == (8, 9, 10)
+    assert max(third["o1"], third["o2"]) == 4
