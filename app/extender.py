@@ -15,7 +15,7 @@ from app.candidates import CandidateCache, CandidateView
 from app.index import Index
 from app.metrics import Metrics
 from app.nodes import ON_DEMAND, Pool
-from app.policy import NEUTRAL_SCORE, Floor, compute_floor, filter_nodes, score_nodes
+from app.policy import NEUTRAL_SCORE, Floor, compute_floor, favourite, filter_nodes, score_nodes, steer
 from app.settings import Settings
 from app.wire import ExtenderArgs, filter_error, filter_result
 from app.workloads import GroupKey, WorkloadRecord, group_of
@@ -92,7 +92,7 @@ class Extender:
             decision = "no-node"
         elif ctx.on_demand < k:
             decision = "floor"
-            self.index.inflight.add(ctx.uid, ctx.group)
+            self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
         else:
             decision = "free"
         self.metrics.decisions.labels("filter", decision).inc()
@@ -121,17 +121,19 @@ class Extender:
             return view.priority_list(dict.fromkeys(pool_sizes, NEUTRAL_SCORE), {}, facts.pool_of)
         prefer_spot = ctx.on_demand >= ctx.floor.k
         counts = self.index.counts(ctx.group)
-        scores = score_nodes(
-            pool_sizes,
-            view.members,
-            facts.pool_of,
-            self.unknown_pool,
-            prefer_spot,
-            counts.per_node if counts else {},
-            counts.per_pool if counts else {},
-        )
+        expected_nodes, expected_pools = self.index.inflight.expected(ctx.group, excluding_uid=ctx.uid)
+        per_node, per_pool = expected_nodes, expected_pools
+        if counts:
+            per_node, per_pool = counts.per_node + expected_nodes, counts.per_pool + expected_pools
+        scores = score_nodes(pool_sizes, view.members, facts.pool_of, self.unknown_pool, prefer_spot, per_node, per_pool)
         # Filter already failed these; should the scheduler ask anyway, they come last.
+        # Overrides for non-candidates are never read, so no membership test is needed.
         scores.by_node.update(dict.fromkeys(facts.going_away, 0))
+        chosen = favourite(scores, view.by_pool)
+        if chosen is not None:
+            chosen_pool = facts.pool_of.get(chosen)
+            scores = steer(scores, chosen, chosen_pool)
+            self.index.inflight.expect(ctx.uid, ctx.group, chosen, chosen_pool or self.unknown_pool)
         self.metrics.decisions.labels("prioritize", "prefer-spot" if prefer_spot else "prefer-on-demand").inc()
         return view.priority_list(scores.by_pool, scores.by_node, facts.pool_of)
 
@@ -155,7 +157,7 @@ class Extender:
         floor = self.floor_of(self.index.workload_of(group), namespace, meta.get("labels") or {})
         counts = self.index.counts(group)
         placed = counts.on_demand if counts else 0
-        on_demand = placed + self.index.inflight.count(group, excluding_uid=uid)
+        on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid)
         return PodContext(pod_ref, uid, group, "", floor, on_demand)
 
     def floor_of(self, workload: WorkloadRecord | None, namespace: str, pod_labels: dict) -> Floor:
@@ -238,7 +240,7 @@ class Extender:
                     "countedGroup": f"{group.kind}/{group.name}" if group.name else None,
                     "onDemand": on_demand,
                     "spot": counts.spot if counts else 0,
-                    "inFlight": self.index.inflight.count(group),
+                    "inFlight": self.index.inflight.on_demand(group),
                     "floorMet": on_demand >= floor.k,
                 }
             )

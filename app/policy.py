@@ -190,3 +190,35 @@ def score_nodes(
             cls = pool_class[pool]
             by_node[n] = top[cls == preferred] - min(SPREAD_STEPS, pool_penalty[pool] + c - least_node[cls])
     return NodeScores(by_pool, by_node)
+
+
+def favourite(scores: NodeScores, names_by_pool: Mapping[Pool | None, Sequence[str]]) -> str | None:
+    """The best-scored candidate, chosen deterministically: highest score, then the
+    pool that sorts first, then the pool's first candidate in request order."""
+    best: tuple[int, str, str] | None = None
+    for pool, names in names_by_pool.items():
+        base = scores.by_pool[pool]
+        # A pool's best member is one without a per-node score; those are few.
+        unloaded = next((n for n in names if n not in scores.by_node), None)
+        if unloaded is not None:
+            options = [(base, unloaded)]
+        else:
+            options = [(scores.by_node[n], n) for n in names]
+        for score, name in options:
+            key = (-score, pool or "", name)
+            if best is None or key < best:
+                best = key
+    return best[2] if best else None
+
+
+def steer(scores: NodeScores, chosen: str, chosen_pool: Pool | None) -> NodeScores:
+    """Keep chosen's score and put every other candidate one point below its own.
+
+    kube-scheduler binds asynchronously, so the index lags a burst of replicas; the
+    extender records where it steered each pod, and a clear winner makes the
+    scheduler actually go there rather than break a tie its own way."""
+    top = scores.by_node.get(chosen, scores.by_pool[chosen_pool])
+    by_pool = {pool: max(0, s - 1) for pool, s in scores.by_pool.items()}
+    by_node = {name: max(0, s - 1) for name, s in scores.by_node.items()}
+    by_node[chosen] = top
+    return NodeScores(by_pool, by_node)

@@ -13,16 +13,19 @@ from tests import factories as f
 SPOT_NODES = [("s1", "zone-a"), ("s2", "zone-a"), ("s3", "zone-b"), ("s4", "zone-b")]
 OD_NODES = [("o1", "zone-a"), ("o2", "zone-b")]
 NAMES = [n for n, _ in SPOT_NODES + OD_NODES]
+ZONE = dict(SPOT_NODES + OD_NODES)
+
+
+def raw_node(name):
+    return f.node(name, "spot" if name.startswith("s") else "on-demand", zone=ZONE.get(name, "zone-a"))
 
 
 def cluster(**settings) -> Extender:
     index = Index(NodeClassifier(Settings(**settings)), InFlight(Settings(**settings).inflight_ttl))
     for kind in KINDS:
         index.replace(kind, [])
-    for name, zone in SPOT_NODES:
-        index.apply(NODE, "ADDED", f.node(name, "spot", zone=zone))
-    for name, zone in OD_NODES:
-        index.apply(NODE, "ADDED", f.node(name, "on-demand", zone=zone))
+    for name in NAMES:
+        index.apply(NODE, "ADDED", raw_node(name))
     return Extender(index, Settings(**settings), Metrics())
 
 
@@ -33,7 +36,7 @@ def add_deployment(ext, name, replicas, revision=1, annotations=None):
 
 def request(pod, names=NAMES, full=False, ext=None):
     if full:
-        nodes = [f.node(n, "spot" if n.startswith("s") else "on-demand") for n in names]
+        nodes = [raw_node(n) for n in names]
         return parse_args(orjson.dumps({"Pod": pod, "Nodes": {"items": nodes}}))
     return parse_args(orjson.dumps({"Pod": pod, "NodeNames": names}))
 
@@ -84,6 +87,19 @@ def test_burst_of_ten_keeps_exactly_the_floor_on_demand(full):
     nodes = burst(ext, "web", 10, full=full)
     assert on_demand(nodes) == 1
     assert None not in nodes
+    # Bindings only show up after all ten decisions, yet spot replicas spread evenly:
+    # 9 over 4 spot nodes is at most 3 a node, and at most 5 per zone's pool.
+    spot = [n for n in nodes if n.startswith("s")]
+    assert max(spot.count(n) for n, _ in SPOT_NODES) == 3
+    assert max(sum(1 for n in spot if ZONE[n] == z) for z in ("zone-a", "zone-b")) == 5
+
+
+def test_without_expectations_a_burst_would_pile_up():
+    # Guards the spread check above: with expectations gone at once, a burst stacks.
+    ext = cluster(inflight_ttl=1e-9)
+    add_deployment(ext, "web", 10, annotations={"spot-extender.io/placement": "spot"})
+    spot = burst(ext, "web", 10)
+    assert max(spot.count(n) for n, _ in SPOT_NODES) == 10
 
 
 def test_without_inflight_tracking_a_burst_would_overshoot():
@@ -161,7 +177,7 @@ def test_fallback_to_spot_when_no_on_demand_candidate():
     assert result["NodeNames"] == ["s1", "s2"] and result["FailedNodes"] == {}
     assert ext.metrics.fallbacks._value.get() == 1
     # the fallback pod is not counted as on-demand in flight
-    assert ext.index.inflight.count(ext.context(p).group) == 0
+    assert ext.index.inflight.on_demand(ext.context(p).group) == 0
 
 
 def test_fallback_to_on_demand_when_spot_is_full():

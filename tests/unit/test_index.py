@@ -91,11 +91,11 @@ def test_going_away_tracking():
 
 def test_binding_clears_inflight():
     index = make_index()
-    index.inflight.add("u1", RS)
+    index.inflight.hold_on_demand("u1", RS)
     index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1"))
-    assert index.inflight.count(RS) == 1
+    assert index.inflight.on_demand(RS) == 1
     index.apply(POD, "MODIFIED", f.pod("a", owner=OWNER, uid="u1", node_name="o1"))
-    assert index.inflight.count(RS) == 0
+    assert index.inflight.on_demand(RS) == 0
 
 
 def test_relist_drops_what_disappeared():

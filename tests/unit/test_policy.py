@@ -4,7 +4,7 @@ import pytest
 from app.candidates import CandidateView
 
 from app.nodes import ON_DEMAND, SPOT, Pool
-from app.policy import compute_floor, filter_nodes, scaled, score_nodes
+from app.policy import NodeScores, compute_floor, favourite, filter_nodes, scaled, score_nodes, steer
 from app.workloads import PdbRecord
 
 
@@ -184,7 +184,35 @@ def test_readme_worked_example():
     view = CandidateView(names, pools)
     first = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {}, {}).for_names(names, pools)
     assert first == {"s1": 4, "s2": 4, "s3": 4, "o1": 10, "o2": 10}
-    third = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, True, {"s1": 1, "o1": 1},
-                        {SPOT_A: 1, OD_A: 1}).for_names(names, pools)
+    scores = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, True, {"s1": 1, "o1": 1},
+                         {SPOT_A: 1, OD_A: 1})
+    third = scores.for_names(names, pools)
     assert (third["s1"], third["s2"], third["s3"]) == (8, 9, 10)
     assert max(third["o1"], third["o2"]) == 4
+    chosen = favourite(scores, view.by_pool)
+    assert chosen == "s3"
+    steered = steer(scores, chosen, pools[chosen]).for_names(names, pools)
+    assert steered == {"s1": 7, "s2": 8, "s3": 10, "o1": 2, "o2": 3}
+
+
+@pytest.mark.parametrize(
+    "by_pool, by_node, names_by_pool, expected",
+    [
+        ({SPOT_A: 10, OD_A: 4}, {}, {SPOT_A: ["s2", "s1"], OD_A: ["o1"]}, "s2"),  # request order within a pool
+        ({SPOT_A: 9, SPOT_B: 10}, {}, {SPOT_A: ["s1"], SPOT_B: ["s3"]}, "s3"),  # higher score wins
+        ({SPOT_A: 10, SPOT_B: 10}, {}, {SPOT_B: ["s3"], SPOT_A: ["s1"]}, "s1"),  # tie: pool that sorts first
+        ({SPOT_A: 10}, {"s1": 8}, {SPOT_A: ["s1", "s2"]}, "s2"),  # an unloaded member beats a loaded one
+        ({SPOT_A: 10, OD_A: 4}, {"s1": 7, "s2": 9}, {SPOT_A: ["s1", "s2"], OD_A: ["o1"]}, "s2"),
+        ({None: 4}, {}, {None: ["ghost"]}, "ghost"),
+        ({}, {}, {}, None),
+    ],
+)
+def test_favourite(by_pool, by_node, names_by_pool, expected):
+    assert favourite(NodeScores(by_pool, by_node), names_by_pool) == expected
+
+
+def test_steer_makes_one_clear_winner_and_keeps_the_class_gap():
+    steered = steer(NodeScores({SPOT_A: 10, SPOT_B: 10, OD_A: 4}, {"s1": 8, "gone": 0}), "s3", SPOT_B)
+    assert steered.for_names(["s1", "s2", "s3", "o1", "gone"], {**POOLS, "gone": SPOT_A}) == {
+        "s1": 7, "s2": 9, "s3": 10, "o1": 3, "gone": 0
+    }

@@ -45,7 +45,7 @@ async def test_filter_and_prioritize_on_configured_paths(client):
     assert resp.status == 200
     assert (await resp.json())["NodeNames"] == ["o1"]
     resp = await client.post("/scheduler/prioritize", data=body)
-    assert await resp.json() == [{"Host": "s1", "Score": 4}, {"Host": "o1", "Score": 10}]
+    assert await resp.json() == [{"Host": "s1", "Score": 3}, {"Host": "o1", "Score": 10}]
 
 
 @pytest.mark.parametrize(
