@@ -1,20 +1,26 @@
-# spot-extender developer tasks. Every install step lives here so a fresh clone works.
+# spot-extender developer tasks. Every install and build step lives here, so a fresh
+# clone on a fresh machine works; Python packages go to .venv (pip's cache keeps
+# reinstalls fast) and control-plane binaries to ~/.cache/spot-extender.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv unit test bench-extender clean
+.PHONY: help venv unit e2e test demo cluster-bins bench-extender clean
 
 help:
-	@echo "make test            unit tests (and end-to-end tests once the control plane exists)"
+	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
+	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
+	@echo "make e2e             end-to-end tests only"
+	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
 	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
 
 venv: $(STAMP)
 
-# Reinstall when the dependency list changes; pip's own cache keeps reinstalls fast.
+# Reinstall when the dependency list changes.
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing dependencies"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,14 +28,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# Built from Go modules once per pinned version (tests/cluster/versions.env).
+cluster-bins:
+	@command -v openssl >/dev/null || { echo "openssl is needed: apt-get install -y openssl"; exit 1; }
+	bash tests/cluster/build-bins.sh >/dev/null
+
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
 
-test: unit
+e2e: $(STAMP) cluster-bins
+	$(PY) -m pytest tests/e2e -q
 
-clean:
-	rm -rf build $(VENV) *.egg-info
+test: unit e2e
+
+demo: $(STAMP) cluster-bins
+	$(PY) -m tests.cluster.demo
 
 # Figures, not assertions: latency and memory of the extender over loopback HTTP.
 bench-extender: $(STAMP)
 	$(PY) -m tests.perf.bench_extender
+
+clean:
+	rm -rf build $(VENV) *.egg-info

@@ -1,0 +1,332 @@
+"""A real control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler (calling the extender) and KWOK, from binaries `make cluster-bins` built.
+
+Every component gets ports it picked itself, a log file, and is torn down with its
+whole process group, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.cluster.api import Api, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = Path(__file__).with_name("versions.env")
+
+
+def pinned(name: str) -> str:
+    """A version from versions.env, honouring an override in the environment."""
+    return subprocess.run(
+        ["bash", "-c", f"source {VERSIONS} && echo ${name}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("SPOT_EXTENDER_CACHE", Path.home() / ".cache" / "spot-extender"))
+    return root / f"k8s-{pinned('K8S_VERSION')}"
+
+
+def bin_dir() -> Path:
+    return cache_dir() / "bin"
+
+
+def binaries_present() -> bool:
+    names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+    return all((bin_dir() / n).is_file() for n in names)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    log: Path
+    env: dict | None = None
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env=self.env,
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout)
+        self.process = None
+
+    def tail(self, lines: int = 60) -> str:
+        if not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class ExtenderOptions:
+    """How kube-scheduler calls the extender."""
+
+    port: int = field(default_factory=free_port)
+    node_cache_capable: bool = True
+    weight: int = 20
+    https: bool = False
+    ca_file: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"
+
+
+class ControlPlane:
+    def __init__(self, workdir: Path | None = None, extender: ExtenderOptions | None = None, log=print):
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="spot-extender-cluster-"))
+        self.extender = extender or ExtenderOptions()
+        self.bins = bin_dir()
+        self.log = log
+        self.token = secrets.token_hex(16)
+        self.components: dict[str, Component] = {}
+        self.apiserver_port = free_port()
+        self.server = f"https://127.0.0.1:{self.apiserver_port}"
+        self.kubeconfig = self.workdir / "admin.kubeconfig"
+        self.ca_file = self.workdir / "certs" / "apiserver.crt"
+        self.api = Api(self.server, self.token, None)
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> "ControlPlane":
+        if not binaries_present():
+            raise RuntimeError(f"control plane binaries missing in {self.bins}: run `make cluster-bins`")
+        started = time.monotonic()
+        try:
+            self._write_credentials()
+            self._start_etcd()
+            self._start_apiserver()
+            self._start("kube-controller-manager", self._controller_manager_argv())
+            self.start_scheduler()
+            self._start("kwok", self._kwok_argv())
+            wait_for(lambda: self.api.exists("/api/v1/namespaces/default/serviceaccounts/default"), 60,
+                     what="the default service account")
+        except BaseException:
+            self.log(self.dump_logs())
+            self.stop()
+            raise
+        self.log(f"    control plane up in {time.monotonic() - started:.1f}s ({self.server})")
+        return self
+
+    def stop(self) -> None:
+        for name in reversed(list(self.components)):
+            self.components[name].stop()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "ControlPlane":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+    def dump_logs(self, lines: int = 60) -> str:
+        parts = []
+        for name, component in self.components.items():
+            state = "running" if component.running else "stopped"
+            parts.append(f"----- {name} ({state}), last {lines} lines of {component.log} -----\n{component.tail(lines)}")
+        return "\n".join(parts)
+
+    def check_running(self) -> None:
+        dead = [n for n, c in self.components.items() if c.process is not None and not c.running]
+        if dead:
+            raise RuntimeError(f"control plane components died: {', '.join(dead)}\n{self.dump_logs()}")
+
+    # ---- components ----------------------------------------------------------------
+
+    def _start(self, name: str, argv: list[str]) -> Component:
+        component = Component(name, argv, self.workdir / f"{name}.log")
+        self.components[name] = component
+        component.start()
+        return component
+
+    def _write_credentials(self) -> None:
+        (self.workdir / "certs").mkdir(parents=True, exist_ok=True)
+        key, pub = self.workdir / "sa.key", self.workdir / "sa.pub"
+        subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+        subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
+        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+
+    def write_kubeconfig(self, path: Path, token: str) -> Path:
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: local\n  cluster:\n    server: {self.server}\n"
+            f"    certificate-authority: {self.ca_file}\n"
+            f"users:\n- name: user\n  user:\n    token: {token}\n"
+            "contexts:\n- name: local\n  context:\n    cluster: local\n    user: user\n"
+            "current-context: local\n"
+        )
+        return path
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self._start("etcd", [
+            str(self.bins / "etcd"), "--name=local", f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=local=http://127.0.0.1:{peer}", "--initial-cluster-state=new",
+            "--unsafe-no-fsync", "--log-level=warn",
+        ])
+        wait_for(lambda: _http_ok(f"{self.etcd_url}/health"), 30, what="etcd health")
+
+    def _start_apiserver(self) -> None:
+        self._start("kube-apiserver", [
+            str(self.bins / "kube-apiserver"), f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={self.apiserver_port}", f"--cert-dir={self.workdir / 'certs'}",
+            f"--token-auth-file={self.workdir / 'tokens.csv'}", "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={self.workdir / 'sa.pub'}",
+            f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
+            "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
+        ])
+        wait_for(lambda: self.ca_file.exists() and self.api.get("/readyz") is not None, 90, what="kube-apiserver /readyz")
+        self.api = Api(self.server, self.token, str(self.ca_file))
+        self.write_kubeconfig(self.kubeconfig, self.token)
+
+    def _controller_manager_argv(self) -> list[str]:
+        return [
+            str(self.bins / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={self.workdir / 'sa.key'}",
+            f"--root-ca-file={self.ca_file}", "--service-cluster-ip-range=10.96.0.0/16",
+            # Fast reaction to lost nodes and orphaned pods, so reclaim scenarios fit in a test.
+            "--node-monitor-grace-period=20s", "--terminated-pod-gc-threshold=100",
+            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+        ]
+
+    def scheduler_config(self) -> str:
+        ext = self.extender
+        tls = ""
+        if ext.https:
+            tls = "    enableHTTPS: true\n" + (f"    tlsConfig:\n      caFile: {ext.ca_file}\n" if ext.ca_file else "")
+        return (
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+            f"clientConnection:\n  kubeconfig: {self.kubeconfig}\n"
+            "leaderElection:\n  leaderElect: false\n"
+            # The extender must see every feasible node to know whether an on-demand one is among them.
+            "percentageOfNodesToScore: 100\n"
+            "extenders:\n"
+            f"  - urlPrefix: {ext.url}\n"
+            "    filterVerb: filter\n    prioritizeVerb: prioritize\n"
+            f"    weight: {ext.weight}\n"
+            f"    nodeCacheCapable: {str(ext.node_cache_capable).lower()}\n"
+            "    ignorable: true\n    httpTimeout: 5s\n" + tls
+        )
+
+    def start_scheduler(self, extender: ExtenderOptions | None = None) -> None:
+        """(Re)start kube-scheduler, optionally with other extender options."""
+        if extender is not None:
+            self.extender = extender
+        old = self.components.pop("kube-scheduler", None)
+        if old is not None:
+            old.stop()
+        config = self.workdir / "scheduler-config.yaml"
+        config.write_text(self.scheduler_config())
+        port = free_port()
+        self._start("kube-scheduler", [
+            str(self.bins / "kube-scheduler"), f"--config={config}",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
+        ])
+        wait_for(lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
+
+    def _kwok_argv(self) -> list[str]:
+        return [
+            str(self.bins / "kwok"), f"--kubeconfig={self.kubeconfig}",
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--config={cache_dir() / 'kwok-stages.yaml'}", f"--server-address=127.0.0.1:{free_port()}",
+            "--node-lease-duration-seconds=40",
+        ]
+
+
+def _http_ok(url: str, insecure: bool = False) -> bool:
+    import ssl
+    import urllib.request
+
+    context = ssl._create_unverified_context() if insecure else None
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class ExtenderProcess:
+    """spot-extender itself, run as a local process against the control plane."""
+
+    def __init__(self, cluster: ControlPlane, *extra_args: str, kubeconfig: Path | None = None, name="spot-extender"):
+        self.cluster = cluster
+        port = cluster.extender.port
+        argv = [sys.executable, "-m", "app", "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
+                "--host=127.0.0.1", f"--port={port}", *extra_args]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.component = Component(name, argv, cluster.workdir / f"{name}.log", env=env)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self, wait_ready: bool = True) -> "ExtenderProcess":
+        self.cluster.components[self.component.name] = self.component
+        self.component.start()
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            if not self.component.running:
+                raise RuntimeError(f"spot-extender exited:\n{self.component.tail()}")
+            return _http_ok(f"{self.url}/readyz")
+
+        wait_for(ready, timeout, what="spot-extender /readyz")
+
+    def stop(self) -> None:
+        self.component.stop()
+
+    def get(self, path: str) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+            return resp.read().decode()

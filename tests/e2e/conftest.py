@@ -1,0 +1,101 @@
+"""End-to-end fixtures: one real control plane and extender for the session.
+
+Placements are always read from the API server, never from the extender's view.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from tests.cluster import objects as o
+from tests.cluster.api import wait_for
+from tests.cluster.controlplane import ControlPlane, ExtenderProcess, binaries_present, bin_dir
+
+# Three spot pools of two nodes each, across two zones, and three on-demand nodes.
+SPOT_NODES = [
+    ("spot-m5-a-1", "zone-a", "m5.large"), ("spot-m5-a-2", "zone-a", "m5.large"),
+    ("spot-m5-b-1", "zone-b", "m5.large"), ("spot-m5-b-2", "zone-b", "m5.large"),
+    ("spot-c5-a-1", "zone-a", "c5.large"), ("spot-c5-a-2", "zone-a", "c5.large"),
+]
+ON_DEMAND_NODES = [("od-a-1", "zone-a", "m5.large"), ("od-b-1", "zone-b", "m5.large"), ("od-a-2", "zone-a", "m5.large")]
+
+
+def spot_nodes() -> list[dict]:
+    return [o.fake_node(n, "spot", z, t) for n, z, t in SPOT_NODES]
+
+
+def on_demand_nodes() -> list[dict]:
+    return [o.fake_node(n, "on-demand", z, t) for n, z, t in ON_DEMAND_NODES]
+
+
+@dataclass
+class Env:
+    cluster: ControlPlane
+    extender: ExtenderProcess
+
+    @property
+    def api(self):
+        return self.cluster.api
+
+    def metric(self, name: str) -> float:
+        """A sample's value from the extender's /metrics ('name' or 'name{labels}')."""
+        for line in self.extender.get("/metrics").splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+
+_session_env: Env | None = None
+
+
+@pytest.fixture(scope="session")
+def env():
+    global _session_env
+    if not binaries_present():
+        pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make test does)")
+    cluster = ControlPlane(log=print)
+    try:
+        cluster.start()
+        extender = ExtenderProcess(cluster, "--log-format=text").start()
+        o.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
+        _session_env = Env(cluster, extender)
+        yield _session_env
+    finally:
+        _session_env = None
+        cluster.cleanup()
+
+
+@pytest.fixture
+def ns(env, request):
+    """A fresh namespace per test; the standard nodes are put back afterwards."""
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:5]
+    o.namespace(env.api, name)
+    yield name
+    # Wait for the namespace to go, so its pods no longer take room from the next test.
+    o.delete(env.api, "Namespace", name)
+    wait_for(lambda: not env.api.exists(f"/api/v1/namespaces/{name}"), 120, what=f"namespace {name} deleted")
+    restore_nodes(env)
+
+
+def restore_nodes(env: Env) -> None:
+    """Undo what a test did to nodes: recreate deleted ones, clear cordons and taints."""
+    existing = o.node_facts(env.api)
+    missing = [n for n in spot_nodes() + on_demand_nodes() if n["metadata"]["name"] not in existing]
+    for name, node in existing.items():
+        if node["spec"].get("unschedulable") or node["spec"].get("taints"):
+            env.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"unschedulable": None, "taints": None}})
+    if missing:
+        o.add_nodes(env.api, missing)
+    env.cluster.check_running()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and _session_env is not None:
+        report.sections.append(("control plane and extender logs", _session_env.cluster.dump_logs(40)))
