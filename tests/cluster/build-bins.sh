@@ -274,7 +274,7 @@ kustomize_files() {  # <dir>
   [[ -f $d/kustomization.yaml ]] || die "no kustomization.yaml in $d"
   while IFS= read -r r; do
     [[ -n $r ]] || continue
-    if [[ -d $d/$r ]]; then kustomize_files "$d/$r"
+    if [[ -d $d/$r ]]; then kustomize_files "$(cd "$d/$r" && pwd)"
     elif [[ -f $d/$r ]]; then echo "$d/$r"
     else die "kustomization in $d lists missing resource $r"; fi
   done < <(awk '/^resources:/ {in_r=1; next} in_r && /^[^[:space:]-]/ {in_r=0}

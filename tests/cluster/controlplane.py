@@ -103,6 +103,11 @@ class ExtenderOptions:
 
     port: int = field(default_factory=free_port)
     node_cache_capable: bool = True
+    # The scheduler adds extender score x weight x 10 to the plugins' total. The
+    # class gap is at least 2 points (preferred 6..10 vs other 0..4) = 400 at weight
+    # 20, above what the default score plugins can swing between two feasible nodes
+    # in practice (TaintToleration 3x100, PodTopologySpread 2x100, resource fit);
+    # one point of spread is 200, enough to win over their tie-breaking.
     weight: int = 20
     https: bool = False
     ca_file: str | None = None
