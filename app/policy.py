@@ -155,18 +155,19 @@ def score_nodes(
     pool_sizes counts candidates per pool (None: names pool_of lacks, scored as
     unknown_pool). The preferred class scores 6..10, the other 0..4. Within a class
     a node loses a point for each replica of the workload it holds above the
-    least-loaded candidate of its class, and a spot node a point for each replica
-    its pool holds above the least-loaded candidate spot pool, so one pool reclaim
-    takes as few replicas as possible.
+    least-loaded candidate of its class, and a point for each replica its pool holds
+    above the least-loaded candidate pool of its class: one spot pool reclaim takes
+    as few replicas as possible, and the on-demand floor spreads over zones.
     """
     preferred = SPOT if prefer_spot else ON_DEMAND
     top = {True: PREFERRED_TOP, False: OTHER_TOP}
     pool_class = {pool: (pool or unknown_pool).capacity for pool in pool_sizes}
 
-    least_spot = min((pods_per_pool.get(p, 0) for p, cls in pool_class.items() if cls == SPOT), default=0)
-    pool_penalty = {
-        pool: (pods_per_pool.get(pool, 0) - least_spot) if cls == SPOT else 0 for pool, cls in pool_class.items()
-    }
+    least_pool: dict[str, int] = {}
+    for pool, cls in pool_class.items():
+        count = pods_per_pool.get(pool, 0)
+        least_pool[cls] = min(count, least_pool.get(cls, count))
+    pool_penalty = {pool: pods_per_pool.get(pool, 0) - least_pool[cls] for pool, cls in pool_class.items()}
     by_pool = {
         pool: top[cls == preferred] - min(SPREAD_STEPS, pool_penalty[pool]) for pool, cls in pool_class.items()
     }

@@ -52,6 +52,10 @@ def test_pdb_min_available_and_annotations_set_the_floor(env, ns):
     for app, (replicas, floor) in expected.items():
         placed = o.wait_ready(env.api, ns, app, replicas)
         assert on_demand(placed) == floor, (app, placed)
+    # A floor of two spreads over the two on-demand zones, so one zone outage leaves one.
+    for app in ("api", "floor2"):
+        zones = {p.pool.split("/")[1] for p in o.placements(env.api, ns, app) if p.capacity == "on-demand"}
+        assert zones == {"zone-a", "zone-b"}, (app, zones)
 
 
 def test_spot_full_sends_replicas_to_on_demand(env, ns):

@@ -216,3 +216,12 @@ def test_steer_makes_one_clear_winner_and_keeps_the_class_gap():
     assert steered.for_names(["s1", "s2", "s3", "o1", "gone"], {**POOLS, "gone": SPOT_A}) == {
         "s1": 7, "s2": 9, "s3": 10, "o1": 3, "gone": 0
     }
+
+
+def test_on_demand_floor_spreads_over_pools_too():
+    od_b = Pool(ON_DEMAND, "m5", "b")
+    pools = {"o1": OD_A, "o2": OD_A, "o3": od_b}
+    # one floor replica already on o1 (zone a): the next goes to zone b, not to o2
+    view = CandidateView(["o1", "o2", "o3"], pools)
+    result = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {"o1": 1}, {OD_A: 1})
+    assert result.for_names(["o1", "o2", "o3"], pools) == {"o1": 8, "o2": 9, "o3": 10}
