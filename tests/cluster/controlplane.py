@@ -146,8 +146,9 @@ class ControlPlane:
             self._start("kwok", self._kwok_argv())
             wait_for(lambda: self.api.exists("/api/v1/namespaces/default/serviceaccounts/default"), 60,
                      what="the default service account")
-        except BaseException:
-            self.log(self.dump_logs())
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):  # the user stopped it: no log dump
+                self.log(self.dump_logs())
             self.stop()
             raise
         self.log(f"    control plane up in {time.monotonic() - started:.1f}s ({self.server})")
