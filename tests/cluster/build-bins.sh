@@ -27,7 +27,7 @@
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source=tests/cluster/versions.env
 . "$HERE/versions.env"
 
 # Recipe revision: bump when this script changes the way binaries are built,
@@ -37,7 +37,13 @@ RECIPE=1
 START_TS=$(date +%s)
 log() { printf '==> %s [%ss]\n' "$*" "$(( $(date +%s) - START_TS ))" >&2; }
 die() { printf 'build-bins.sh: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'rc=$?; printf "build-bins.sh: ERROR: command failed (exit %s) at line %s: %s\n" "$rc" "$LINENO" "$BASH_COMMAND" >&2' ERR
+on_err() {  # report unexpected failures once, from the top-level shell only
+  local rc=$?
+  if (( BASH_SUBSHELL == 0 )); then
+    printf 'build-bins.sh: ERROR: command failed (exit %s) at line %s: %s\n' "$rc" "$1" "$2" >&2
+  fi
+}
+trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
 
 for v in K8S_VERSION ETCD_VERSION KWOK_VERSION; do
   val=${!v}
@@ -114,7 +120,10 @@ log "using $("$GO" version) (GOMODCACHE=$("$GO" env GOMODCACHE), GOCACHE=$("$GO"
 # Print the JSON field $2 of `go mod download -json $1`.
 mod_field() {
   local json
-  json=$(cd "$SRC" && GOFLAGS= "$GO" mod download -json "$1") || die "go mod download $1 failed: $json"
+  if ! json=$(cd "$SRC" && GOFLAGS='' "$GO" mod download -json "$1"); then
+    printf 'build-bins.sh: go mod download %s failed:\n%s\n' "$1" "$json" >&2
+    return 1
+  fi
   sed -n "s/^[[:space:]]*\"$2\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" <<<"$json" | head -n1
 }
 
@@ -165,8 +174,9 @@ build_k8s() {
   local dir=$SRC/k8s gomod info staging_ver go_line
   staging_ver="v0.${K8S_VERSION#1.}"   # 1.36.3 -> v0.36.3
   log "resolving k8s.io/kubernetes v$K8S_VERSION"
-  gomod=$(mod_field "k8s.io/kubernetes@v$K8S_VERSION" GoMod)
-  info=$(mod_field "k8s.io/kubernetes@v$K8S_VERSION" Info)
+  gomod=$(mod_field "k8s.io/kubernetes@v$K8S_VERSION" GoMod) \
+    || die "cannot fetch k8s.io/kubernetes v$K8S_VERSION from the module proxy (is K8S_VERSION right?)"
+  info=$(mod_field "k8s.io/kubernetes@v$K8S_VERSION" Info) || die "cannot read k8s.io/kubernetes v$K8S_VERSION info"
   [[ -f $gomod ]] || die "no go.mod for k8s.io/kubernetes v$K8S_VERSION"
 
   rm -rf "$dir"; mkdir -p "$dir"
@@ -188,6 +198,8 @@ build_k8s() {
   if grep -qE '=>[[:space:]]*\.{0,2}/' <<<"$other_replaces"; then
     die "k8s.io/kubernetes go.mod has local replace directives besides staging: $other_replaces"
   fi
+  local -a other_lines=()
+  [[ -z $other_replaces ]] || mapfile -t other_lines <<<"$other_replaces"
   go_line=$(grep -m1 -E '^go [0-9]' "$gomod")
 
   {
@@ -202,7 +214,7 @@ build_k8s() {
     echo "replace ("
     local m
     for m in $required; do printf '\t%s => %s %s\n' "$m" "$m" "$staging_ver"; done
-    [[ -z $other_replaces ]] || sed 's/^/\t/' <<<"$other_replaces"
+    [[ -z $other_replaces ]] || printf '\t%s\n' "${other_lines[@]}"
     echo ")"
   } >"$dir/go.mod"
   log "generated $dir/go.mod ($(wc -w <<<"$required") staging modules -> $staging_ver)"
