@@ -22,8 +22,8 @@ from app.workloads import GroupKey, WorkloadRecord, group_of
 
 log = logs.get("extender")
 
-# How many distinct unknown node names to remember for log de-duplication.
-UNKNOWN_NAMES_REMEMBERED = 10_000
+# Distinct warnings remembered for de-duplication before the memory is reset.
+WARNINGS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class Extender:
         self.metrics = metrics
         self.excluded = frozenset(settings.excluded_namespaces)
         self.unknown_pool = index.classifier.unknown_node("").pool
-        self._logged_unknown: set[str] = set()
+        self._warned: set = set()
         self._candidates = CandidateCache()
 
     # ---- verbs ---------------------------------------------------------------------
@@ -161,7 +161,6 @@ class Extender:
         return PodContext(pod_ref, uid, group, "", floor, on_demand)
 
     def floor_of(self, workload: WorkloadRecord | None, namespace: str, pod_labels: dict) -> Floor:
-        pdbs = self.index.pdbs_selecting(namespace, pod_labels)
         if workload is None:
             # The watch has not delivered the owner yet: assume the default floor.
             return Floor(self.settings.default_floor, "default (workload not in index yet)")
@@ -169,16 +168,28 @@ class Extender:
             workload.replicas,
             workload.floor,
             workload.placement,
-            pdbs,
+            self.index.pdbs_selecting(namespace, pod_labels),
             self.settings.default_floor,
             self.settings.floor_from_max_unavailable,
         )
         if floor.problems:
-            log.warning(
+            self._warn_once(
+                ("annotation", workload.key, floor.problems),
                 "ignored workload annotation",
-                extra={"workload": f"{workload.kind}/{workload.namespace}/{workload.name}", "problems": floor.problems},
+                {"workload": f"{workload.kind}/{workload.namespace}/{workload.name}", "problems": floor.problems},
             )
         return floor
+
+    def _warn_once(self, key, event: str, fields: dict) -> None:
+        """Warn about a lasting condition once, not on every scheduling call it touches."""
+        if key not in self._warned:
+            self._remember([key])
+            log.warning(event, extra=fields)
+
+    def _remember(self, keys: list) -> None:
+        if len(self._warned) > WARNINGS_REMEMBERED:
+            self._warned.clear()
+        self._warned.update(keys)
 
     def node_facts(self, args: ExtenderArgs, for_filter: bool = True) -> NodeFacts:
         """Going-away reasons, on-demand membership and pools for the candidates.
@@ -207,15 +218,13 @@ class Extender:
 
     def _note_unknown(self, names: set[str]) -> None:
         self.metrics.unknown_nodes.inc(len(names))
-        new = names - self._logged_unknown
+        new = sorted(n for n in names if ("unknown-node", n) not in self._warned)
         if new:
+            self._remember([("unknown-node", n) for n in new])
             log.warning(
                 "candidate nodes not in the index, treated as unknown class",
-                extra={"nodes": sorted(new)[:20], "count": len(new), "treated_as": self.unknown_pool.capacity},
+                extra={"nodes": new[:20], "count": len(new), "treated_as": self.unknown_pool.capacity},
             )
-            if len(self._logged_unknown) > UNKNOWN_NAMES_REMEMBERED:
-                self._logged_unknown.clear()
-            self._logged_unknown |= new
 
     # ---- views ---------------------------------------------------------------------
 

@@ -257,3 +257,16 @@ def test_nodes_mode_matches_node_names_mode():
     for ext in (a, b):
         add_deployment(ext, "web", 6)
     assert burst(a, "web", 6) == burst(b, "web", 6, full=True)
+
+
+def test_lasting_problems_are_logged_once_not_per_call(caplog):
+    ext = cluster()
+    add_deployment(ext, "web", 3, annotations={"spot-extender.io/on-demand-floor": "lots"})
+    p = f.pod("web-1-a", owner=("ReplicaSet", "web-1"))
+    for _ in range(5):
+        filter_(ext, p, names=["ghost", "s1", "o1"])
+        prioritize(ext, p, names=["ghost", "s1", "o1"])
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("ignored workload annotation") == 1
+    assert messages.count("candidate nodes not in the index, treated as unknown class") == 1
+    assert ext.metrics.unknown_nodes._value.get() == 5  # still counted every time
