@@ -62,14 +62,17 @@ class CandidateCache:
 
     def __init__(self, size: int = 8):
         self.size = size
-        self._views: OrderedDict[tuple, CandidateView] = OrderedDict()
+        self._views: OrderedDict[tuple[int, str], CandidateView] = OrderedDict()
         self._generation = -1
 
     def view(self, names: Sequence[str], pool_of: Mapping[str, Pool], generation: int) -> CandidateView:
         if generation != self._generation:
             self._views.clear()
             self._generation = generation
-        key = tuple(names)
+        # One joined string hashes and compares ~3x faster than a tuple of thousands of
+        # fresh strings. With the count in the key, only lists holding NULs (no node
+        # name does) could collide, and only with each other.
+        key = (len(names), "\x00".join(names))
         view = self._views.get(key)
         if view is None:
             view = self._views[key] = CandidateView(names, pool_of)

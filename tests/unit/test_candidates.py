@@ -56,3 +56,12 @@ def test_cache_is_bounded():
     cache.view(["a", "a"], pool_of, 1)
     cache.view(["a", "a", "a"], pool_of, 1)
     assert cache.view(["a"], pool_of, 1) is not oldest
+
+
+def test_cache_key_cannot_mix_up_lists_that_join_alike():
+    cache = CandidateCache()
+    pool_of = {"a": POOLS[0], "b": POOLS[1]}
+    legit = cache.view(["a", "b"], pool_of, 1)
+    odd = cache.view(["a\x00b"], pool_of, 1)
+    assert odd is not legit and odd.names == ["a\x00b"]
+    assert cache.view(["a", "b"], pool_of, 1) is legit
