@@ -9,7 +9,7 @@ on its node in between.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from typing import Callable, Iterable
 
 from app.inflight import InFlight
 from app.nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
@@ -80,6 +80,9 @@ class Index:
         self._pods_on_node: dict[str, set[str]] = {}
         self._contribution: dict[str, tuple[GroupKey, str, Pool]] = {}
         self._replicasets_of: dict[tuple[str, str], set[str]] = {}
+        self.pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
+        self.requested: dict[str, list[int]] = {}  # node -> [millicores, bytes] of its live pods
+        self.on_change: Callable[[str], None] | None = None  # told the kind after each change
 
     # ---- feeding -------------------------------------------------------------------
 
@@ -93,6 +96,8 @@ class Index:
             self._delete(kind, obj)
         else:
             self._upsert(kind, obj)
+        if self.on_change is not None:
+            self.on_change(kind)
 
     def replace(self, kind: str, objs: Iterable[dict]) -> None:
         """The result of a (re-)list: whatever is not in it is gone."""
@@ -103,6 +108,8 @@ class Index:
         for obj in objs:
             self._upsert(kind, obj)
         self.synced.add(kind)
+        if self.on_change is not None:
+            self.on_change(kind)
 
     def _key(self, kind: str, obj: dict):
         meta = obj.get("metadata") or {}
@@ -176,6 +183,7 @@ class Index:
         if self.nodes.pop(name, None) is None:
             return
         del self.pool_of[name]
+        self.requested.pop(name, None)
         self.node_generation += 1
         self.on_demand_names.discard(name)
         self.going_away.pop(name, None)
@@ -193,21 +201,45 @@ class Index:
         old = self.pods.get(pod.uid)
         if old is not None:
             self._uncount(pod.uid)
+            self._unuse(old)
             if old.node != pod.node:
                 self._unplace(old)
         self.pods[pod.uid] = pod
+        if pod.group is not None:
+            self.pods_of_group.setdefault(pod.group, set()).add(pod.uid)
         if pod.node:
             self._pods_on_node.setdefault(pod.node, set()).add(pod.uid)
             self.inflight.discard(pod.uid)
         self._count(pod)
+        self._use(pod)
 
     def _delete_pod(self, uid: str) -> None:
         pod = self.pods.pop(uid, None)
         if pod is None:
             return
         self._uncount(uid)
+        self._unuse(pod)
         self._unplace(pod)
+        if pod.group is not None:
+            members = self.pods_of_group.get(pod.group)
+            if members is not None:
+                members.discard(uid)
+                if not members:
+                    del self.pods_of_group[pod.group]
         self.inflight.discard(uid)
+
+    def _use(self, pod: PodRecord) -> None:
+        """Requests of live bound pods count against their node, as the scheduler counts them."""
+        if pod.node and not pod.terminating:
+            used = self.requested.setdefault(pod.node, [0, 0])
+            used[0] += pod.cpu
+            used[1] += pod.memory
+
+    def _unuse(self, pod: PodRecord) -> None:
+        used = self.requested.get(pod.node) if pod.node and not pod.terminating else None
+        if used is not None:  # None: the node is gone, and its sums with it
+            used[0] -= pod.cpu
+            used[1] -= pod.memory
 
     def _unplace(self, pod: PodRecord) -> None:
         uids = self._pods_on_node.get(pod.node)
@@ -283,6 +315,9 @@ class Index:
             default="",
         )
         return GroupKey(REPLICASET, workload.namespace, newest)
+
+    def pods_on_node(self, node: str) -> set[str]:
+        return self._pods_on_node.get(node, set())
 
     def pdbs_selecting(self, namespace: str, labels: dict) -> list[PdbRecord]:
         return [p for p in self.pdbs.get(namespace, {}).values() if selector_matches(p.selector, labels)]

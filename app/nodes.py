@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.resources import cpu_millis, memory_bytes
 from app.settings import NODE_CLASSES, Settings
 
 SPOT = "spot"
@@ -50,6 +51,8 @@ class NodeRecord:
     capacity: str  # spot, on-demand or unknown, as labelled
     pool: Pool  # pool.capacity is the effective class (unknown mapped by settings)
     going_away: str | None  # a readable reason, or None
+    cpu: int = 0  # allocatable millicores
+    memory: int = 0  # allocatable bytes
 
     @property
     def effective(self) -> str:
@@ -118,7 +121,15 @@ class NodeClassifier:
         meta = node.get("metadata") or {}
         labels = meta.get("labels") or {}
         capacity = self.capacity(labels)
-        return NodeRecord(meta.get("name", ""), capacity, self.pool(capacity, labels), self.going_away(node))
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        return NodeRecord(
+            meta.get("name", ""),
+            capacity,
+            self.pool(capacity, labels),
+            self.going_away(node),
+            cpu_millis(allocatable),
+            memory_bytes(allocatable),
+        )
 
 
 def _first(labels: dict, keys: tuple[str, ...]) -> str:

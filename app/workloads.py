@@ -9,8 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from app.resources import pod_requests
+
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
 ANNOTATION_PLACEMENT = "spot-extender.io/placement"
+ANNOTATION_REBALANCE = "spot-extender.io/rebalance"  # "false": the controller leaves the workload alone
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+MIRROR_POD = "kubernetes.io/config.mirror"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 DEPLOYMENT = "Deployment"
@@ -44,6 +49,12 @@ class PodRecord:
     group: GroupKey | None  # None: not a pod of a managed workload kind
     terminating: bool
     ready: bool
+    owner_kind: str = ""  # kind of the controlling owner, "" for none
+    mirror: bool = False  # a static pod's mirror: never evicted
+    cpu: int = 0  # requested millicores
+    memory: int = 0  # requested bytes
+    deletion_cost: str | None = None  # the pod-deletion-cost annotation as set now
+    created: str = ""  # creationTimestamp, RFC 3339: sorts by age
 
     @property
     def counts(self) -> bool:
@@ -60,6 +71,7 @@ class WorkloadRecord:
     floor: str | None  # raw annotation values; interpreted by policy
     placement: str | None
     template_labels: dict
+    rebalance: bool = True  # False when the owner opted out of the controller
     owner_deployment: str | None = None  # ReplicaSets only
     revision: int = 0  # ReplicaSets only
 
@@ -75,6 +87,7 @@ class PdbRecord:
     selector: dict | None  # None selects nothing; {} selects every pod in the namespace
     min_available: int | str | None
     max_unavailable: int | str | None
+    disruptions_allowed: int | None = None  # from status; None until the controller reports
 
 
 def controller_of(meta: dict) -> tuple[str, str] | None:
@@ -103,6 +116,9 @@ def pod_record(pod: dict) -> PodRecord:
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or ()
     )
+    annotations = meta.get("annotations") or {}
+    owner = controller_of(meta)
+    cpu, memory = pod_requests(spec)
     return PodRecord(
         uid=meta.get("uid") or "",
         namespace=meta.get("namespace") or "",
@@ -111,6 +127,12 @@ def pod_record(pod: dict) -> PodRecord:
         group=group_of(meta),
         terminating=bool(meta.get("deletionTimestamp")) or phase in ("Succeeded", "Failed"),
         ready=ready,
+        owner_kind=owner[0] if owner else "",
+        mirror=MIRROR_POD in annotations,
+        cpu=cpu,
+        memory=memory,
+        deletion_cost=annotations.get(DELETION_COST),
+        created=meta.get("creationTimestamp") or "",
     )
 
 
@@ -130,6 +152,7 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         floor=annotations.get(ANNOTATION_FLOOR),
         placement=annotations.get(ANNOTATION_PLACEMENT),
         template_labels=((spec.get("template") or {}).get("metadata") or {}).get("labels") or {},
+        rebalance=annotations.get(ANNOTATION_REBALANCE, "true").lower() != "false",
         owner_deployment=owner[1] if owner and owner[0] == DEPLOYMENT else None,
         revision=int(revision) if str(revision).isdigit() else 0,
     )
@@ -144,6 +167,7 @@ def pdb_record(pdb: dict) -> PdbRecord:
         selector=spec.get("selector"),
         min_available=spec.get("minAvailable"),
         max_unavailable=spec.get("maxUnavailable"),
+        disruptions_allowed=(pdb.get("status") or {}).get("disruptionsAllowed"),
     )
 
 

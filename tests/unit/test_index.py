@@ -160,3 +160,30 @@ def test_sizes():
     index.apply(POD, "ADDED", f.pod("a", uid="u1"))
     sizes = index.sizes()
     assert sizes[NODE] == 3 and sizes[POD] == 1
+
+
+def test_requested_resources_per_node_and_pods_per_group():
+    index = make_index()
+    seen = []
+    index.on_change = seen.append
+    big = f.pod("a", owner=OWNER, uid="u1", node_name="s1")
+    big["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "500m", "memory": "1Gi"}}
+    index.apply(POD, "ADDED", big)
+    index.apply(POD, "ADDED", f.pod("b", owner=OWNER, uid="u2"))  # pending: no node usage
+    assert index.requested["s1"] == [500, 2**30]
+    assert index.pods_of_group[RS] == {"u1", "u2"}
+    index.apply(POD, "MODIFIED", {**big, "metadata": {**big["metadata"], "deletionTimestamp": "x"}})
+    assert index.requested["s1"] == [0, 0]  # terminating pods no longer hold room
+    index.apply(POD, "DELETED", big)
+    index.apply(POD, "DELETED", f.pod("b", owner=OWNER, uid="u2"))
+    assert RS not in index.pods_of_group
+    assert seen == [POD] * 5  # one call per event
+
+
+def test_allocatable_and_pdb_status():
+    index = make_index()
+    assert (index.nodes["s1"].cpu, index.nodes["s1"].memory) == (4000, 16 * 2**30)
+    raw = f.pdb("p", {"app": "web"}, min_available=1)
+    raw["status"] = {"disruptionsAllowed": 0}
+    index.apply(PDB, "ADDED", raw)
+    assert index.pdbs["default"]["p"].disruptions_allowed == 0

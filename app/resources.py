@@ -1,0 +1,60 @@
+"""Resource quantities and pod requests, as kube-scheduler's resource fit counts them."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_SUFFIX = {
+    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+
+
+def parse_quantity(value) -> Decimal:
+    """'100m', '2', '64Mi', '1e3' -> Decimal; raises ValueError for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not a resource quantity: {value!r}")
+    try:
+        return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
+    except InvalidOperation:
+        raise ValueError(f"not a resource quantity: {value!r}") from None
+
+
+def _amount(resources: dict, name: str, scale: int) -> int:
+    value = (resources or {}).get(name)
+    if value is None:
+        return 0
+    try:
+        return int(parse_quantity(value) * scale)
+    except ValueError:
+        return 0  # the API server validates quantities; an odd one counts as nothing
+
+
+def cpu_millis(resources: dict) -> int:
+    return _amount(resources, "cpu", 1000)
+
+
+def memory_bytes(resources: dict) -> int:
+    return _amount(resources, "memory", 1)
+
+
+def pod_requests(spec: dict) -> tuple[int, int]:
+    """(CPU millicores, memory bytes): the containers' sum or the largest init container,
+    whichever is more, plus pod overhead."""
+    def requests(container: dict) -> dict:
+        return (container.get("resources") or {}).get("requests") or {}
+
+    containers = [requests(c) for c in spec.get("containers") or ()]
+    inits = [requests(c) for c in spec.get("initContainers") or ()]
+    cpu = max(sum(map(cpu_millis, containers)), max(map(cpu_millis, inits), default=0))
+    memory = max(sum(map(memory_bytes, containers)), max(map(memory_bytes, inits), default=0))
+    overhead = spec.get("overhead") or {}
+    return cpu + cpu_millis(overhead), memory + memory_bytes(overhead)
