@@ -6,15 +6,20 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
+import secrets
+import socket
 import sys
 
 from aiohttp import web
 
 from app import logs, settings as settings_mod
+from app.controller import Controller
 from app.extender import Extender
 from app.index import KINDS, Index
 from app.inflight import InFlight
 from app.kube import Kube
+from app.leader import Lead, LeaderElector, run_restarting
 from app.metrics import Metrics
 from app.nodes import NodeClassifier
 from app.reflector import RESOURCES, Reflector
@@ -55,24 +60,60 @@ async def announce_sync(index: Index) -> None:
     log.info("index synced", extra={"sizes": index.sizes()})
 
 
+def controller_loops(kube: Kube, index: Index, extender: Extender, settings: Settings, metrics: Metrics) -> Lead:
+    """What only the leader runs: draining, floor repair, return to spot, deletion costs."""
+
+    async def lead() -> None:
+        await Controller(kube, index, extender, settings, metrics).run()
+
+    return lead
+
+
+def lease_namespace(settings: Settings) -> str:
+    return settings.lease_namespace or os.environ.get("POD_NAMESPACE") or "kube-system"
+
+
+def identity(settings: Settings) -> str:
+    # The random suffix keeps a restarted pod (same name) from inheriting its old lease.
+    return settings.identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"
+
+
 def serve(settings: Settings) -> None:
     index, extender, metrics = build(settings)
+    electors: list[LeaderElector] = []  # filled once the API client is connected
+
+    def status() -> dict:
+        return {"leader": electors[0].is_leader if electors else None}
 
     async def watches(app: web.Application):
         kube = await Kube.connect(settings.kubeconfig, settings.context)
         reflectors = [Reflector(kube, r, index, settings, metrics) for r in RESOURCES]
         tasks = [asyncio.create_task(r.run(), name=f"watch-{r.kind}") for r in reflectors]
-        app[TASKS_KEY] = tasks
+        lead = controller_loops(kube, index, extender, settings, metrics)
+        if settings.leader_elect:
+            elector = LeaderElector(
+                kube, lease_namespace(settings), settings.lease_name, identity(settings),
+                settings.lease_duration, settings.renew_deadline, settings.retry_period, metrics,
+            )
+            electors.append(elector)
+            leader = asyncio.create_task(elector.run(lead), name="leader")
+        else:
+            metrics.leader.set(1)  # no election: this replica runs the loops
+            leader = asyncio.create_task(run_restarting(lead, metrics, "controller"), name="controller")
+        app[TASKS_KEY] = [*tasks, leader]  # /healthz reports any of them that stopped
         synced = asyncio.create_task(announce_sync(index))
         yield
         synced.cancel()
+        # The leader goes first, while the client is still open, so its lease release goes out.
+        leader.cancel()
+        await asyncio.gather(leader, return_exceptions=True)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await kube.close()
         log.info("stopped")
 
-    app = build_app(extender, metrics, settings, watches)
+    app = build_app(extender, metrics, settings, watches, status)
     log.info("serving", extra={"host": settings.host, "port": settings.port})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
     web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=10)

@@ -58,12 +58,20 @@ class Kube:
     async def close(self) -> None:
         await self.api.close()
 
-    async def _request(self, method: str, path: str, params: dict, timeout: aiohttp.ClientTimeout, body=None):
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict,
+        timeout: aiohttp.ClientTimeout,
+        body=None,
+        content_type: str = "application/json",
+    ):
         return await self.api.call_api(
             path,
             method,
             query_params=list(params.items()),
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            header_params={"Accept": "application/json", "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
             _preload_content=False,
@@ -71,12 +79,27 @@ class Kube:
         )
 
     async def get_json(self, path: str, params: dict, timeout: float) -> dict:
-        response = await self._request("GET", path, params, aiohttp.ClientTimeout(total=timeout))
+        return await self.send_json("GET", path, None, timeout, params)
+
+    async def send_json(
+        self,
+        method: str,
+        path: str,
+        body: dict | None,
+        timeout: float,
+        params: dict | None = None,
+        content_type: str = "application/json",
+    ) -> dict:
+        """One request with a JSON body and answer; a non-2xx answer raises KubeError.
+        For PATCH pass content_type application/merge-patch+json."""
+        response = await self._request(
+            method, path, params or {}, aiohttp.ClientTimeout(total=timeout), body, content_type
+        )
         async with response:
-            body = await response.read()
-            if response.status != 200:
-                raise _error(response.status, body)
-        return orjson.loads(body)
+            raw = await response.read()
+            if not 200 <= response.status < 300:
+                raise _error(response.status, raw)
+        return orjson.loads(raw) if raw else {}
 
     async def watch(
         self, path: str, params: dict, connect_timeout: float, idle_timeout: float
@@ -102,3 +125,20 @@ class Kube:
                 for line in lines:
                     if line.strip():
                         yield orjson.loads(line)
+
+    async def evict(self, namespace: str, name: str, timeout: float) -> None:
+        """POST an Eviction: the API server refuses it (429) while a PDB forbids it."""
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+        await self.send_json("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", body, timeout)
+
+    async def annotate_pod(self, namespace: str, name: str, annotations: dict, timeout: float) -> None:
+        await self.send_json(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/pods/{name}",
+            {"metadata": {"annotations": annotations}},
+            timeout,
+            content_type="application/merge-patch+json",
+        )
+
+    async def post_event(self, namespace: str, event: dict, timeout: float) -> None:
+        await self.send_json("POST", f"/api/v1/namespaces/{namespace}/events", event, timeout)

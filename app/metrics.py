@@ -60,10 +60,53 @@ class Metrics:
             ["loop"],
             registry=r,
         )
+        self.leader = Gauge(
+            "spot_extender_leader",
+            "1 while this replica holds the leader lease and runs the controller loops",
+            registry=r,
+        )
+        self.leader_transitions = Counter(
+            "spot_extender_leader_transitions_total",
+            "Leadership changes of this replica: acquired, lost or released",
+            ["event"],
+            registry=r,
+        )
         self.index_objects = Gauge(
             "spot_extender_index_objects",
             "Objects held in the index, by kind",
             ["kind"],
+            registry=r,
+        )
+
+        # Controller (the leader's loops)
+        self.evictions = Counter(
+            "spot_extender_evictions_total",
+            "Evictions by cause (reclaim, floor-repair, return-to-spot) and result "
+            "(evicted, gone, blocked, error, dry-run)",
+            ["cause", "result"],
+            registry=r,
+        )
+        self.below_floor = Gauge(
+            "spot_extender_workloads_below_floor",
+            "Workloads with fewer replicas on on-demand than their floor, at the last rebalance pass",
+            registry=r,
+        )
+        self.moves_deferred = Counter(
+            "spot_extender_moves_deferred_total",
+            "Moves held back by the per-workload cooldown, its backoff, or the global rate limit",
+            ["reason"],
+            registry=r,
+        )
+        self.moves_skipped = Counter(
+            "spot_extender_moves_skipped_total",
+            "Moves a workload needed but could not make, by cause and reason",
+            ["cause", "reason"],
+            registry=r,
+        )
+        self.cost_patches = Counter(
+            "spot_extender_deletion_cost_patches_total",
+            "pod-deletion-cost annotations written, by result",
+            ["result"],
             registry=r,
         )
 

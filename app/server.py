@@ -29,8 +29,10 @@ def build_app(
     metrics: Metrics,
     settings: Settings,
     background: Callable[[web.Application], AsyncIterator[None]] | None = None,
+    status: Callable[[], dict] | None = None,
 ) -> web.Application:
-    """The web application. `background` is a cleanup context that owns the watches."""
+    """The web application. `background` is a cleanup context that owns the watches;
+    `status` adds process-level fields (such as leadership) to /debug/workloads."""
 
     @web.middleware
     async def json_errors(request: web.Request, handler):
@@ -84,7 +86,7 @@ def build_app(
         return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
 
     async def debug_workloads(request: web.Request) -> web.Response:
-        return _json({"workloads": extender.workload_states()})
+        return _json({**(status() if status is not None else {}), "workloads": extender.workload_states()})
 
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))

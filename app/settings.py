@@ -185,6 +185,33 @@ class Settings:
     request_timeout: float = _setting(30.0, parse_duration, "timeout of each list request to the API server")
     list_page_size: int = _setting(500, parse_non_negative_int, "objects per page when listing")
     backoff_max: float = _setting(30.0, parse_duration, "longest wait between retries of a failing watch")
+    # Controller (run by the leader)
+    drain: bool = _setting(True, parse_bool, "evict managed pods from spot nodes that are going away")
+    dry_run: bool = _setting(False, parse_bool, "log and count evictions and patches, do none")
+    rebalance_interval: float = _setting(
+        30.0, parse_duration, "how often floors and surplus on-demand replicas are checked (also on changes)"
+    )
+    move_cooldown: float = _setting(30.0, parse_duration, "least time between two moves of one workload")
+    move_backoff_max: float = _setting(
+        600.0, parse_duration, "cap of the cooldown doubling when moved replicas land on on-demand again"
+    )
+    max_moves_per_minute: int = _setting(
+        30, parse_non_negative_int, "cluster-wide limit on evictions that move replicas (not reclaims)"
+    )
+    eviction_concurrency: int = _setting(20, parse_non_negative_int, "evictions in flight at once")
+    controller_namespaces: tuple = _setting(
+        (), parse_list, "namespaces the controller acts in; empty: all but the excluded ones", "NAMESPACES"
+    )
+    # Leader election: every replica serves the extender; only the leader evicts or patches.
+    leader_elect: bool = _setting(True, parse_bool, "elect a leader to run the controller loops")
+    lease_name: str = _setting("spot-extender", str, "name of the coordination.k8s.io Lease")
+    lease_namespace: str = _setting(
+        "", str, "namespace of the Lease; empty: $POD_NAMESPACE, else kube-system"
+    )
+    identity: str = _setting("", str, "this replica's holder identity; empty: $POD_NAME or hostname, plus a random suffix")
+    lease_duration: float = _setting(15.0, parse_duration, "how long a lease holds without renewal")
+    renew_deadline: float = _setting(10.0, parse_duration, "the leader gives up leading if it cannot renew for this long")
+    retry_period: float = _setting(2.0, parse_duration, "how often to try to acquire or renew the lease")
     # Logging
     log_format: str = _setting("json", _choice("json", "text"), "log line format")
     log_level: str = _setting("info", _choice("debug", "info", "warning", "error"), "log level")
@@ -199,6 +226,12 @@ class Settings:
             raise SettingsError("inflight-ttl must be positive")
         if self.watch_timeout <= 0 or self.watch_idle_timeout <= 0 or self.request_timeout <= 0:
             raise SettingsError("watch and request timeouts must be positive")
+        if self.eviction_concurrency < 1:
+            raise SettingsError("eviction-concurrency must be at least 1")
+        if self.rebalance_interval <= 0:
+            raise SettingsError("rebalance-interval must be positive")
+        if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
+            raise SettingsError("need 0 < retry-period < renew-deadline < lease-duration")
         from app.nodes import parse_capacity_rules  # late: nodes imports settings constants
 
         parse_capacity_rules(self.capacity_labels)

@@ -304,9 +304,11 @@ def _http_ok(url: str, insecure: bool = False) -> bool:
 class ExtenderProcess:
     """spot-extender itself, run as a local process against the control plane."""
 
-    def __init__(self, cluster: ControlPlane, *extra_args: str, kubeconfig: Path | None = None, name="spot-extender"):
+    def __init__(self, cluster: ControlPlane, *extra_args: str, kubeconfig: Path | None = None, name="spot-extender",
+                 port: int | None = None):
+        """`port`: for extra processes the scheduler does not call; default the scheduler's extender port."""
         self.cluster = cluster
-        port = cluster.extender.port
+        port = port or cluster.extender.port
         argv = [sys.executable, "-m", "app", "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
                 "--host=127.0.0.1", f"--port={port}", *extra_args]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

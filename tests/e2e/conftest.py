@@ -23,6 +23,13 @@ SPOT_NODES = [
 ]
 ON_DEMAND_NODES = [("od-a-1", "zone-a", "m5.large"), ("od-b-1", "zone-b", "m5.large"), ("od-a-2", "zone-a", "m5.large")]
 
+# The controller runs in the session's extender, tuned so moves fit in a test.
+REBALANCE_INTERVAL = 10
+EXTENDER_FLAGS = (
+    "--log-format=text", f"--rebalance-interval={REBALANCE_INTERVAL}s", "--move-cooldown=1s",
+    "--max-moves-per-minute=600", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
+)
+
 
 def spot_nodes() -> list[dict]:
     return [o.fake_node(n, "spot", z, t) for n, z, t in SPOT_NODES]
@@ -60,7 +67,7 @@ def env():
     cluster = ControlPlane(log=print)
     try:
         cluster.start()
-        extender = ExtenderProcess(cluster, "--log-format=text").start()
+        extender = ExtenderProcess(cluster, *EXTENDER_FLAGS).start()
         o.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
         _session_env = Env(cluster, extender)
         yield _session_env

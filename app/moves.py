@@ -1,0 +1,154 @@
+"""What the controller may do: pure decisions over plain records, no I/O.
+
+Three kinds of eviction: a reclaim drains pods off spot nodes that are going away;
+a floor repair moves one spot replica back to on-demand; a return to spot moves
+one surplus on-demand replica to spot. Moves are one replica at a time per
+workload and only when every replica is ready, so a move never costs availability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from app.nodes import ON_DEMAND, SPOT
+
+RECLAIM = "reclaim"
+FLOOR_REPAIR = "floor-repair"
+RETURN_TO_SPOT = "return-to-spot"
+
+# pod-deletion-cost: a ReplicaSet scaling down deletes lower costs first.
+SURPLUS_COST = -1000
+SPOT_COST = 0
+FLOOR_COST = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    uid: str
+    namespace: str
+    name: str
+    node: str  # "" while pending
+    capacity: str  # effective class of its node, "" while pending or on a node that is gone
+    ready: bool
+    cpu: int
+    memory: int
+    created: str  # RFC 3339, sorts by age
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadView:
+    name: str  # kind/namespace/name, for logs and events
+    replicas: int  # R
+    floor: int  # k
+    pods: tuple[Replica, ...]  # live pods of the counted revision
+    pdbs_allow: bool  # every PDB selecting its pods allows one more disruption now
+
+    @property
+    def on_demand(self) -> list[Replica]:
+        return [p for p in self.pods if p.capacity == ON_DEMAND]
+
+    @property
+    def spot(self) -> list[Replica]:
+        return [p for p in self.pods if p.capacity == SPOT]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    cause: str  # FLOOR_REPAIR or RETURN_TO_SPOT
+    pod: Replica
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    cause: str
+    reason: str
+
+
+def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool]) -> Move | Skip | None:
+    """The one move this workload should make now, a reason it cannot, or None when
+    its replicas already sit where they should. has_room(class, pod) says whether a
+    node of that class, not going away, can take the pod's requests."""
+    o, k = len(view.on_demand), view.floor
+    if o == k:
+        return None
+    cause = FLOOR_REPAIR if o < k else RETURN_TO_SPOT
+    if o < k and not view.spot:
+        return None  # nothing on spot to move: the shortfall is pending pods, not placement
+    if len(view.pods) != view.replicas or not all(p.ready and p.node for p in view.pods):
+        return Skip(cause, "not all replicas are ready")
+    if o > k and len(view.pods) < 2:
+        return Skip(cause, "it is the only ready replica")
+    if not view.pdbs_allow:
+        return Skip(cause, "a PodDisruptionBudget allows no disruption now")
+    if o < k:
+        pod = _pick(view.spot)
+        if not has_room(ON_DEMAND, pod):
+            return Skip(cause, "no on-demand node has room for it")
+        return Move(cause, pod, f"on-demand floor {o}/{k}: moving a spot replica to on-demand")
+    pod = _pick(view.on_demand)
+    if not has_room(SPOT, pod):
+        return Skip(cause, "no spot node has room for it")
+    return Move(cause, pod, f"{o - k} replica(s) above the on-demand floor {k}: moving one to spot")
+
+
+def _pick(pods: list[Replica]) -> Replica:
+    """The replica to move: from the node holding most of the workload, newest first,
+    so the spread improves and long-running replicas stay."""
+    per_node: dict[str, int] = {}
+    for p in pods:
+        per_node[p.node] = per_node.get(p.node, 0) + 1
+    return max(pods, key=lambda p: (per_node[p.node], p.created, p.name))
+
+
+def deletion_costs(pods: Iterable[Replica], floor: int) -> dict[str, int]:
+    """pod-deletion-cost per pod uid, so a scale-down deletes surplus on-demand
+    replicas first, then spot ones, and keeps the floor: the oldest k on-demand
+    replicas are the floor."""
+    pods = list(pods)
+    on_demand = sorted((p for p in pods if p.capacity == ON_DEMAND), key=lambda p: (p.created, p.name))
+    costs = {p.uid: SPOT_COST for p in pods if p.capacity != ON_DEMAND}
+    costs.update({p.uid: FLOOR_COST for p in on_demand[:floor]})
+    costs.update({p.uid: SURPLUS_COST for p in on_demand[floor:]})
+    return costs
+
+
+@dataclass
+class MoveHistory:
+    """Hysteresis for one workload's moves back to spot."""
+
+    last_move: float = float("-inf")
+    failures: int = 0  # moves whose replacement landed on on-demand again, in a row
+    on_demand_before: int | None = None  # o when the last return-to-spot move started
+
+
+@dataclass(frozen=True)
+class Hysteresis:
+    cooldown: float  # between two moves of one workload
+    backoff_max: float  # cap of the doubling after failed moves
+
+    def wait_left(self, history: MoveHistory, now: float) -> float:
+        """Seconds until this workload may move again: the cooldown, doubled per failure."""
+        delay = min(self.backoff_max, self.cooldown * (2 ** history.failures)) if history.failures else self.cooldown
+        return max(0.0, history.last_move + delay - now)
+
+
+@dataclass
+class RateLimit:
+    """At most `per_minute` evictions for moves in any sliding minute, cluster-wide."""
+
+    per_minute: int
+    _times: list[float] = field(default_factory=list)
+
+    def allow(self, now: float) -> bool:
+        self._times = [t for t in self._times if now - t < 60.0]
+        if len(self._times) >= self.per_minute:
+            return False
+        self._times.append(now)
+        return True
+
+
+def drainable(owner_kind: str, mirror: bool, terminating: bool, managed: bool) -> bool:
+    """Pods a reclaim evicts: live pods of managed workloads; never DaemonSet or mirror pods."""
+    return managed and not terminating and not mirror and owner_kind != "DaemonSet"

@@ -1,0 +1,164 @@
+"""The controller against the real control plane: reclaim drains, return to spot,
+floor repair, PDBs, dry-run and scale-down order. State is read from the API server."""
+
+from __future__ import annotations
+
+import time
+
+from tests.cluster import objects as o
+from tests.cluster.api import wait_for
+from tests.cluster.controlplane import ExtenderProcess
+from tests.e2e.conftest import EXTENDER_FLAGS, REBALANCE_INTERVAL, SPOT_NODES
+from tests.e2e.test_reclaim import ReadySampler
+
+SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+
+
+def taint_spot(api, taint=SPOT_TAINT):
+    for name, _, _ in SPOT_NODES:
+        api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [taint] if taint else None}})
+
+
+def pods_on_spot(api, ns, apps) -> list:
+    return [p for app in apps for p in o.placements(api, ns, app) if p.capacity == "spot" and not p.terminating]
+
+
+def evictions(env, cause: str, result: str = "evicted") -> float:
+    return env.metric(f'spot_extender_evictions_total{{cause="{cause}",result="{result}"}}')
+
+
+def test_termination_taint_on_every_spot_node_evicts_all_managed_pods_fast(env, ns):
+    apps = {f"app{i}": 25 for i in range(4)}  # 4 x 24 = 96 replicas on spot, one floor each on on-demand
+    for app, replicas in apps.items():
+        o.create(env.api, o.deployment(app, ns, replicas, cpu="50m"))
+    for app, replicas in apps.items():
+        o.wait_ready(env.api, ns, app, replicas, timeout=120)
+    assert len(pods_on_spot(env.api, ns, apps)) == 96
+    sampler = ReadySampler(env.api, ns, list(apps))
+    sampler.start()
+    started = time.monotonic()
+    taint_spot(env.api)
+    try:
+        wait_for(lambda: not pods_on_spot(env.api, ns, apps), 30, interval=0.1, what="every spot pod evicted")
+        evicted_in = time.monotonic() - started
+        for app, replicas in apps.items():
+            o.wait_ready(env.api, ns, app, replicas, timeout=120)
+    finally:
+        sampler.stop()
+    print(f"96 pods evicted in {evicted_in:.1f}s; minimum ready {sampler.minimum}")
+    assert evicted_in < 5.0
+    assert not sampler.errors and sampler.samples > 5
+    assert all(minimum >= 1 for minimum in sampler.minimum.values()), sampler.minimum
+
+
+def test_spot_returning_moves_surplus_back_without_loops_or_pdb_violations(env, ns):
+    taint_spot(env.api)  # spot is going away: new replicas land on on-demand
+    o.create(env.api, o.deployment("web", ns, 4))
+    o.create(env.api, o.pdb("api", ns, "api", max_unavailable=1))
+    o.create(env.api, o.deployment("api", ns, 4))
+    for app in ("web", "api"):
+        assert all(p.capacity == "on-demand" for p in o.wait_ready(env.api, ns, app, 4))
+    before = evictions(env, "return-to-spot")
+    sampler = ReadySampler(env.api, ns, ["web", "api"])
+    sampler.start()
+    taint_spot(env.api, None)  # spot capacity is back
+    started = time.monotonic()
+
+    def back_on_spot():
+        placed = {app: o.live(o.placements(env.api, ns, app)) for app in ("web", "api")}
+        return all(
+            len(p) == 4 and all(x.ready for x in p) and sum(x.capacity == "on-demand" for x in p) == 1
+            for p in placed.values()
+        )
+
+    try:
+        wait_for(back_on_spot, 2 * REBALANCE_INTERVAL + 10, interval=0.5, what="surplus moved back to spot")
+        took = time.monotonic() - started
+        time.sleep(3)  # and nothing moves after that
+    finally:
+        sampler.stop()
+    moved = evictions(env, "return-to-spot") - before
+    print(f"back on spot in {took:.1f}s with {moved:.0f} evictions; minimum ready {sampler.minimum}")
+    assert moved == 6  # exactly the surplus (3 per workload): no eviction loop
+    assert sampler.minimum["api"] >= 3  # the PDB (maxUnavailable 1) was never violated
+    assert sampler.minimum["web"] >= 3  # one at a time
+
+
+def test_lost_on_demand_node_with_floor_replicas_gets_floors_repaired(env, ns):
+    o.create(env.api, o.deployment("web", ns, 4, annotations={"spot-extender.io/on-demand-floor": "2"}))
+    placed = o.wait_ready(env.api, ns, "web", 4)
+    floor_nodes = {p.node for p in placed if p.capacity == "on-demand"}
+    victim = sorted(floor_nodes)[0]
+    o.delete(env.api, "Node", victim)
+
+    def repaired():
+        live = [p for p in o.placements(env.api, ns, "web") if not p.terminating and p.ready]
+        return sum(p.capacity == "on-demand" for p in live) >= 2 and len(live) == 4
+
+    wait_for(repaired, 150, interval=1, what="the floor of 2 on-demand replicas repaired")
+    assert victim not in {p.node for p in o.placements(env.api, ns, "web")}
+
+
+def test_blocking_pdb_is_retried_without_violation_and_progresses_once_allowed(env, ns):
+    o.create(env.api, o.pdb("batch", ns, "batch", min_available=3))
+    o.create(env.api, o.deployment("batch", ns, 3, annotations={"spot-extender.io/placement": "spot"}))
+    o.wait_ready(env.api, ns, "batch", 3)
+    sampler = ReadySampler(env.api, ns, ["batch"])
+    sampler.start()
+    try:
+        taint_spot(env.api)
+        blocked_before = evictions(env, "reclaim", "blocked")
+        wait_for(lambda: evictions(env, "reclaim", "blocked") > blocked_before + 2, 30,
+                 what="evictions refused by the PDB and retried")
+        assert len(pods_on_spot(env.api, ns, ["batch"])) == 3  # nothing evicted against the PDB
+        env.api.merge_patch(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/batch",
+                            {"spec": {"minAvailable": 2}})
+        # With the spot nodes tainted the replacements go to on-demand, one disruption at a time.
+        wait_for(lambda: not pods_on_spot(env.api, ns, ["batch"]), 90, interval=0.5, what="progress once allowed")
+        o.wait_ready(env.api, ns, "batch", 3, timeout=60)
+    finally:
+        sampler.stop()
+    assert sampler.minimum["batch"] >= 2, sampler.minimum
+
+
+def test_scale_down_keeps_the_floor(env, ns):
+    o.create(env.api, o.deployment("web", ns, 6))
+    placed = o.wait_ready(env.api, ns, "web", 6)
+    floor_pod = next(p.pod for p in placed if p.capacity == "on-demand")
+
+    def costs_set():
+        pods = env.api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector="app=web")["items"]
+        costs = {p["metadata"]["name"]: p["metadata"].get("annotations", {}).get(
+            "controller.kubernetes.io/pod-deletion-cost") for p in pods}
+        return None not in costs.values() and costs
+
+    costs = wait_for(costs_set, 30, what="pod-deletion-cost on every replica")
+    assert costs[floor_pod] == "1000"
+    env.api.merge_patch(f"/apis/apps/v1/namespaces/{ns}/deployments/web", {"spec": {"replicas": 2}})
+    kept = o.wait_ready(env.api, ns, "web", 2)
+    assert floor_pod in {p.pod for p in kept}, kept
+    assert sum(p.capacity == "on-demand" for p in kept) == 1
+
+
+def test_dry_run_evicts_nothing_and_reports_what_it_would_do(env, ns):
+    o.create(env.api, o.deployment("web", ns, 4, annotations={"spot-extender.io/placement": "spot"}))
+    o.wait_ready(env.api, ns, "web", 4)
+    env.extender.stop()
+    dry = ExtenderProcess(env.cluster, *EXTENDER_FLAGS, "--dry-run", name="spot-extender-dry-run")
+    try:
+        dry.start()
+        taint_spot(env.api)
+
+        def would_evict():
+            for line in dry.get("/metrics").splitlines():
+                if line.startswith('spot_extender_evictions_total{cause="reclaim",result="dry-run"}'):
+                    return float(line.split()[-1]) >= 4
+            return False
+
+        wait_for(would_evict, 20, what="dry-run evictions counted")
+        time.sleep(2)
+        assert len(pods_on_spot(env.api, ns, ["web"])) == 4  # nothing was evicted
+        assert "would evict" in dry.component.tail(200)
+    finally:
+        dry.stop()
+        env.extender.start()

@@ -1,0 +1,200 @@
+"""The controller's bookkeeping against a recording stand-in for Kube; the real API
+server is exercised by tests/e2e/test_controller.py."""
+
+import asyncio
+
+import pytest
+
+from app.cli import build
+from app.controller import Controller
+from app.index import KINDS, NODE, POD
+from app.kube import KubeError
+from app.settings import Settings
+from app.workloads import DELETION_COST
+from tests import factories as f
+
+
+class RecordingKube:
+    def __init__(self, refuse: int = 0, watch_lags: bool = False):
+        self.evicted: list[str] = []
+        self.annotated: dict[str, dict] = {}
+        self.events: list[dict] = []
+        self.refuse = refuse  # answer 429 this many times first
+        self.watch_lags = watch_lags  # True: evicted pods do not show as terminating by themselves
+        self.index = None
+
+    async def evict(self, namespace, name, timeout):
+        if self.refuse:
+            self.refuse -= 1
+            raise KubeError(429, "Cannot evict pod as it would violate the pod's disruption budget.")
+        self.evicted.append(f"{namespace}/{name}")
+        if self.index is not None and not self.watch_lags:
+            pod = next(p for p in self.index.pods.values() if p.namespace == namespace and p.name == name)
+            self.index.apply(POD, "MODIFIED", f.pod(name, namespace, owner=(pod.group.kind, pod.group.name),
+                                                    node_name=pod.node, uid=pod.uid, deleting=True))
+
+    async def annotate_pod(self, namespace, name, annotations, timeout):
+        self.annotated[f"{namespace}/{name}"] = annotations
+
+    async def post_event(self, namespace, event, timeout):
+        self.events.append(event)
+
+
+def setup(kube=None, **settings):
+    settings = Settings(move_cooldown=0, **settings)
+    index, extender, metrics = build(settings)
+    for kind in KINDS:
+        index.replace(kind, [])
+    for name, cls in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand"), ("o2", "on-demand")):
+        index.apply(NODE, "ADDED", f.node(name, cls))
+    kube = kube or RecordingKube()
+    kube.index = index
+    return Controller(kube, index, extender, settings, metrics), index
+
+
+def deploy(index, name, pods_on, namespace="default", annotations=None):
+    index.apply("Deployment", "ADDED", f.deployment(name, len(pods_on), namespace, annotations))
+    index.apply("ReplicaSet", "ADDED", f.replicaset(f"{name}-1", name, len(pods_on), namespace=namespace))
+    for i, node in enumerate(pods_on):
+        raw = f.pod(f"{name}-1-{i}", namespace, owner=("ReplicaSet", f"{name}-1"), node_name=node,
+                    labels={"app": name})
+        raw["metadata"]["creationTimestamp"] = f"2026-01-01T00:00:0{i}Z"
+        index.apply(POD, "ADDED", raw)
+
+
+async def drain(controller):
+    await controller.drain_once()
+    await asyncio.gather(*list(controller.evicting.values()))
+
+
+async def test_drain_evicts_managed_pods_on_going_away_spot_nodes_only():
+    controller, index = setup()
+    deploy(index, "web", ["s1", "s1", "o1"])
+    deploy(index, "sys", ["s1"], namespace="kube-system")
+    deploy(index, "mine", ["s1"], annotations={"spot-extender.io/rebalance": "false"})
+    index.apply(POD, "ADDED", f.pod("ds-1", owner=("DaemonSet", "ds"), node_name="s1"))
+    mirror = f.pod("static-1", node_name="s1", owner=("ReplicaSet", "x"))
+    mirror["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "abc"}
+    index.apply(POD, "ADDED", mirror)
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[{"key": "aws-node-termination-handler/spot-itn"}]))
+    index.apply(NODE, "MODIFIED", f.node("o1", "on-demand", unschedulable=True))  # on-demand: not drained
+    await drain(controller)
+    assert sorted(controller.kube.evicted) == ["default/web-1-0", "default/web-1-1"]
+    assert {e["reason"] for e in controller.kube.events} == {"EvictedReclaim"}
+    assert controller.metrics.evictions.labels("reclaim", "evicted")._value.get() == 2
+
+
+async def test_drain_retries_while_a_pdb_refuses():
+    controller, index = setup(kube=RecordingKube(refuse=2))
+    deploy(index, "web", ["s1"])
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    await asyncio.wait_for(drain(controller), 10)
+    assert controller.kube.evicted == ["default/web-1-0"]
+    assert controller.metrics.evictions.labels("reclaim", "blocked")._value.get() == 2
+
+
+async def test_drain_can_be_switched_off_and_dry_run_evicts_nothing():
+    controller, index = setup(drain=False)
+    deploy(index, "web", ["s1"])
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    await drain(controller)
+    assert controller.kube.evicted == []
+    dry, index = setup(dry_run=True)
+    deploy(index, "web", ["s1"])
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    await drain(dry)
+    await dry.rebalance_once()
+    await dry.costs_once()
+    assert dry.kube.evicted == [] and dry.kube.events == [] and dry.kube.annotated == {}
+    assert dry.metrics.evictions.labels("reclaim", "dry-run")._value.get() == 1
+
+
+async def test_surplus_moves_back_to_spot_one_at_a_time():
+    controller, index = setup()
+    deploy(index, "web", ["o1", "o2", "o1"])
+    await controller.rebalance_once()
+    await controller.rebalance_once()  # the first move has not settled: no second eviction
+    assert controller.kube.evicted == ["default/web-1-2"]  # the newest on the most loaded node
+    index.apply(POD, "DELETED", f.pod("web-1-2", owner=("ReplicaSet", "web-1"), uid=_uid(index, "web-1-2")))
+    replacement = f.pod("web-1-9", owner=("ReplicaSet", "web-1"), node_name="s1", labels={"app": "web"})
+    index.apply(POD, "ADDED", replacement)
+    await controller.rebalance_once()
+    assert controller.kube.evicted == ["default/web-1-2", "default/web-1-1"]
+    assert controller.history[next(iter(controller.history))].failures == 0
+
+
+async def test_cooldown_and_rate_limit_defer_moves():
+    controller, index = setup(max_moves_per_minute=1)
+    controller.hysteresis = type(controller.hysteresis)(cooldown=3600, backoff_max=7200)
+    deploy(index, "a", ["o1", "o2"])
+    deploy(index, "b", ["o1", "o2"])
+    await controller.rebalance_once()
+    assert len(controller.kube.evicted) == 1
+    assert controller.metrics.moves_deferred.labels("rate-limit")._value.get() == 1
+
+
+async def test_floor_repair_and_skips_are_reported_once():
+    controller, index = setup()
+    deploy(index, "web", ["s1", "s2"])
+    await controller.rebalance_once()
+    assert controller.kube.evicted == ["default/web-1-1"]
+    full, index2 = setup()
+    deploy(index2, "web", ["s1", "s2"])
+    for node in ("o1", "o2"):  # no on-demand room
+        hog = f.pod(f"hog-{node}", node_name=node)
+        hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "4"}}
+        index2.apply(POD, "ADDED", hog)
+    _with_requests(index2, "web", "100m")  # the hogs leave 0 of 4 cores: 100m does not fit
+    await full.rebalance_once()
+    await full.rebalance_once()
+    assert full.kube.evicted == []
+    assert [e["reason"] for e in full.kube.events] == ["SkippedFloorRepair"]
+    assert full.metrics.below_floor._value.get() == 1
+
+
+async def test_deletion_costs_are_patched_only_when_they_change():
+    controller, index = setup()
+    deploy(index, "web", ["o1", "o2", "s1"])
+    await controller.costs_once()
+    assert controller.kube.annotated == {
+        "default/web-1-0": {DELETION_COST: "1000"},
+        "default/web-1-1": {DELETION_COST: "-1000"},
+        "default/web-1-2": {DELETION_COST: "0"},
+    }
+    for name, patch in controller.kube.annotated.items():  # the watch shows the patches
+        pod = index.pods[_uid(index, name.split("/")[1])]
+        raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name=pod.node, uid=pod.uid, labels={"app": "web"})
+        raw["metadata"]["annotations"] = patch
+        raw["metadata"]["creationTimestamp"] = pod.created
+        index.apply(POD, "MODIFIED", raw)
+    controller.kube.annotated.clear()
+    await controller.costs_once()
+    assert controller.kube.annotated == {}
+
+
+def _uid(index, name):
+    return next(p.uid for p in index.pods.values() if p.name == name)
+
+
+def _with_requests(index, app, cpu):
+    for pod in list(index.pods.values()):
+        if pod.name.startswith(f"{app}-"):
+            raw = f.pod(pod.name, owner=("ReplicaSet", f"{app}-1"), node_name=pod.node, uid=pod.uid, labels={"app": app})
+            raw["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu}}
+            index.apply(POD, "MODIFIED", raw)
+
+
+async def test_an_evicted_pod_is_not_evicted_again_before_the_watch_shows_it_leaving():
+    controller, index = setup(kube=RecordingKube(watch_lags=True))
+    deploy(index, "web", ["s1"])
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    await controller.drain_once()
+    await asyncio.sleep(0.1)  # evicted, but the watch has not delivered the deletion yet
+    await controller.drain_once()
+    assert controller.kube.evicted == ["default/web-1-0"]
+    pod = next(iter(index.pods.values()))
+    raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name="s1", uid=pod.uid, deleting=True)
+    index.apply(POD, "MODIFIED", raw)
+    await asyncio.gather(*list(controller.evicting.values()))
+    await controller.drain_once()
+    assert controller.kube.evicted == ["default/web-1-0"]

@@ -1,0 +1,101 @@
+import pytest
+
+from app.moves import (
+    FLOOR_COST, FLOOR_REPAIR, RETURN_TO_SPOT, SPOT_COST, SURPLUS_COST,
+    Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView, deletion_costs, drainable, plan_move,
+)
+
+
+def rep(name, capacity, node=None, ready=True, created=None):
+    node = f"{capacity}-node-{name}" if node is None else node
+    return Replica(name, "ns", name, node, capacity, ready, 100, 1 << 20,
+                   created or f"2026-01-01T00:00:{name[-1]}0Z")
+
+
+def view(pods, replicas=None, floor=1, pdbs_allow=True):
+    return WorkloadView("Deployment/ns/web", replicas if replicas is not None else len(pods), floor, tuple(pods), pdbs_allow)
+
+
+ROOM = lambda cls, pod: True  # noqa: E731
+NO_ROOM = lambda cls, pod: False  # noqa: E731
+
+# (case, pods, R, k, pdbs allow, room, expected: None, ("move", cause, pod name) or ("skip", reason part))
+TABLE = [
+    ("floor met: nothing to do", [rep("a1", "on-demand"), rep("b1", "spot")], None, 1, True, ROOM, None),
+    ("floor broken: a spot replica moves", [rep("a1", "spot"), rep("b2", "spot")], None, 1, True, ROOM,
+     ("move", FLOOR_REPAIR, "b2")),
+    ("surplus: one on-demand replica moves", [rep("a1", "on-demand"), rep("b2", "on-demand"), rep("c3", "spot")],
+     None, 1, True, ROOM, ("move", RETURN_TO_SPOT, "b2")),
+    ("not all ready", [rep("a1", "on-demand"), rep("b2", "on-demand", ready=False)], None, 1, True, ROOM,
+     ("skip", "not all replicas are ready")),
+    ("a replica missing", [rep("a1", "on-demand"), rep("b2", "on-demand")], 3, 1, True, ROOM,
+     ("skip", "not all replicas are ready")),
+    ("pending replica", [rep("a1", "spot"), rep("b2", "", node="")], None, 1, True, ROOM,
+     ("skip", "not all replicas are ready")),
+    ("pdb forbids", [rep("a1", "on-demand"), rep("b2", "on-demand")], None, 1, False, ROOM,
+     ("skip", "PodDisruptionBudget")),
+    ("no spot room", [rep("a1", "on-demand"), rep("b2", "on-demand")], None, 1, True, NO_ROOM,
+     ("skip", "no spot node has room")),
+    ("no on-demand room", [rep("a1", "spot"), rep("b2", "spot")], None, 1, True, NO_ROOM,
+     ("skip", "no on-demand node has room")),
+    ("never the last ready replica", [rep("a1", "on-demand")], None, 0, True, ROOM,
+     ("skip", "only ready replica")),
+    ("floor unmet with nothing on spot: pending pods, not placement", [rep("a1", "on-demand")], 3, 2, True, ROOM, None),
+]
+
+
+@pytest.mark.parametrize("case, pods, replicas, floor, allow, room, expected", TABLE, ids=[t[0] for t in TABLE])
+def test_plan_move(case, pods, replicas, floor, allow, room, expected):
+    result = plan_move(view(pods, replicas, floor, allow), room)
+    if expected is None:
+        assert result is None
+    elif expected[0] == "move":
+        assert isinstance(result, Move) and result.cause == expected[1] and result.pod.name == expected[2]
+    else:
+        assert isinstance(result, Skip) and expected[1] in result.reason
+
+
+def test_room_is_asked_for_the_target_class():
+    asked = []
+    plan_move(view([rep("a1", "on-demand"), rep("b2", "on-demand")]), lambda cls, pod: asked.append(cls) or True)
+    plan_move(view([rep("a1", "spot"), rep("b2", "spot")]), lambda cls, pod: asked.append(cls) or True)
+    assert asked == ["spot", "on-demand"]
+
+
+def test_pick_prefers_the_most_loaded_node_then_the_newest():
+    pods = [rep("a1", "on-demand", node="n1"), rep("b2", "on-demand", node="n2"), rep("c3", "on-demand", node="n2"),
+            rep("d4", "spot")]
+    assert plan_move(view(pods), ROOM).pod.name == "c3"
+
+
+def test_deletion_costs_keep_the_oldest_floor_and_drop_surplus_first():
+    pods = [rep("a1", "on-demand"), rep("b2", "on-demand"), rep("c3", "spot"), rep("d4", "on-demand")]
+    assert deletion_costs(pods, 1) == {"a1": FLOOR_COST, "b2": SURPLUS_COST, "d4": SURPLUS_COST, "c3": SPOT_COST}
+    assert deletion_costs(pods, 2)["b2"] == FLOOR_COST
+
+
+def test_hysteresis_cooldown_and_backoff():
+    h = Hysteresis(cooldown=10, backoff_max=60)
+    history = MoveHistory(last_move=100)
+    assert h.wait_left(history, 105) == 5
+    history.failures = 2
+    assert h.wait_left(history, 105) == 35  # 10 * 2^2 - 5
+    history.failures = 10
+    assert h.wait_left(history, 105) == 55  # capped at 60
+    assert h.wait_left(MoveHistory(), 0) == 0
+
+
+def test_rate_limit_slides_over_a_minute():
+    limit = RateLimit(per_minute=2)
+    assert limit.allow(0) and limit.allow(1) and not limit.allow(2)
+    assert limit.allow(61)
+
+
+@pytest.mark.parametrize(
+    "owner, mirror, terminating, managed, expected",
+    [("ReplicaSet", False, False, True, True), ("DaemonSet", False, False, True, False),
+     ("ReplicaSet", True, False, True, False), ("ReplicaSet", False, True, True, False),
+     ("Job", False, False, False, False)],
+)
+def test_drainable(owner, mirror, terminating, managed, expected):
+    assert drainable(owner, mirror, terminating, managed) is expected
