@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv unit e2e test demo cluster-bins bench-extender clean
+.PHONY: help venv unit e2e test demo cluster-bins bench-extender bench-reclaim clean
 
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
@@ -17,6 +17,7 @@ help:
 	@echo "make e2e             end-to-end tests only"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
 	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
+	@echo "make bench-reclaim   time from termination taint to all pods evicted -> build/bench/reclaim.json"
 
 venv: $(STAMP)
 
@@ -47,6 +48,10 @@ demo: $(STAMP) cluster-bins
 # Figures, not assertions: latency and memory of the extender over loopback HTTP.
 bench-extender: $(STAMP)
 	$(PY) -m tests.perf.bench_extender
+
+# Figures: time from a termination taint to every pod evicted, 100 and 1000 pods on one node.
+bench-reclaim: $(STAMP) cluster-bins
+	$(PY) -m tests.perf.bench_reclaim
 
 clean:
 	rm -rf build $(VENV) *.egg-info

@@ -1,0 +1,89 @@
+"""Benchmark: time from a termination taint on a spot node to every pod on it evicted.
+
+Runs the real control plane and the extender (leader, controller on), puts N pods of
+a spot-only Deployment on one spot node, taints the node the way the AWS Node
+Termination Handler does, and times, from the API server, until every pod there is
+terminating or gone. Prints a table and writes build/bench/reclaim.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tests.cluster import objects as o
+from tests.cluster.api import wait_for
+from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "build" / "bench" / "reclaim.json"
+TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+
+
+def pods_on(api, node: str) -> list[dict]:
+    return api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node}")["items"]
+
+
+def measure(cluster: ControlPlane, pods: int) -> dict:
+    api = cluster.api
+    node = f"spot-bench-{pods}"
+    ns = o.namespace(api, f"reclaim-{pods}")
+    o.add_nodes(api, [o.fake_node(node, "spot", "zone-a", cpu="1000", memory="4000Gi", pods=str(pods + 10))])
+    print(f"==> {pods} pods on {node}", flush=True)
+    o.create(api, o.deployment("load", ns, pods, cpu="10m", annotations={"spot-extender.io/placement": "spot"}))
+    o.wait_ready(api, ns, "load", pods, timeout=600)
+    assert len(pods_on(api, node)) == pods, "every pod should be on the one spot node"
+
+    started = time.monotonic()
+    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [TAINT]}})
+    first = None
+    while True:
+        live = [p for p in pods_on(api, node) if "deletionTimestamp" not in p["metadata"]]
+        now = time.monotonic() - started
+        if first is None and len(live) < pods:
+            first = now
+        if not live:
+            break
+        if now > 300:
+            raise TimeoutError(f"{len(live)} pods still on {node} after 300s")
+        time.sleep(0.05)
+    total = time.monotonic() - started
+    print(f"    first eviction after {first:.2f}s, all {pods} after {total:.2f}s", flush=True)
+    o.delete(api, "Namespace", ns)
+    wait_for(lambda: not api.exists(f"/api/v1/namespaces/{ns}"), 300, what="namespace deleted")
+    o.delete(api, "Node", node)
+    return {"pods": pods, "first_eviction_seconds": round(first, 3), "all_evicted_seconds": round(total, 3),
+            "pods_per_second": round(pods / total, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100,1000")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    cluster = ControlPlane(log=print)
+    try:
+        cluster.start()
+        ExtenderProcess(cluster, "--log-format=text", "--lease-duration=6s", "--renew-deadline=4s",
+                        "--retry-period=1s").start()
+        # Room for the replacements, which the extender sends away from the tainted node.
+        o.add_nodes(cluster.api, [o.fake_node(f"od-{i}", "on-demand", "zone-a", cpu="1000", memory="4000Gi",
+                                              pods="1100") for i in range(2)])
+        rows = [measure(cluster, int(size)) for size in args.sizes.split(",")]
+    finally:
+        cluster.cleanup()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"results": rows}, indent=2))
+    print(f"\n{'pods':>6}{'first eviction s':>18}{'all evicted s':>15}{'pods/s':>9}")
+    for r in rows:
+        print(f"{r['pods']:>6}{r['first_eviction_seconds']:>18.2f}{r['all_evicted_seconds']:>15.2f}{r['pods_per_second']:>9.1f}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
