@@ -60,11 +60,19 @@ async def announce_sync(index: Index) -> None:
     log.info("index synced", extra={"sizes": index.sizes()})
 
 
-def controller_loops(kube: Kube, index: Index, extender: Extender, settings: Settings, metrics: Metrics) -> Lead:
-    """What only the leader runs: draining, floor repair, return to spot, deletion costs."""
+def controller_loops(
+    kube: Kube, index: Index, extender: Extender, settings: Settings, metrics: Metrics, running: list[Controller]
+) -> Lead:
+    """What only the leader runs: draining, floor repair, return to spot, deletion costs.
+    `running` holds the controller of the current leadership term, for /debug/workloads."""
 
     async def lead() -> None:
-        await Controller(kube, index, extender, settings, metrics).run()
+        controller = Controller(kube, index, extender, settings, metrics)
+        running[:] = [controller]
+        try:
+            await controller.run()
+        finally:
+            running.clear()
 
     return lead
 
@@ -82,6 +90,11 @@ def serve(settings: Settings) -> None:
     index, extender, metrics = build(settings)
     electors: list[LeaderElector] = []  # filled once the API client is connected
 
+    running: list[Controller] = []  # the controller while this replica leads
+
+    def controller_state(key):
+        return running[0].state_of(key) if running else None
+
     def status() -> dict:
         return {"leader": electors[0].is_leader if electors else None}
 
@@ -89,7 +102,7 @@ def serve(settings: Settings) -> None:
         kube = await Kube.connect(settings.kubeconfig, settings.context)
         reflectors = [Reflector(kube, r, index, settings, metrics) for r in RESOURCES]
         tasks = [asyncio.create_task(r.run(), name=f"watch-{r.kind}") for r in reflectors]
-        lead = controller_loops(kube, index, extender, settings, metrics)
+        lead = controller_loops(kube, index, extender, settings, metrics, running)
         if settings.leader_elect:
             elector = LeaderElector(
                 kube, lease_namespace(settings), settings.lease_name, identity(settings),
@@ -113,7 +126,7 @@ def serve(settings: Settings) -> None:
         await kube.close()
         log.info("stopped")
 
-    app = build_app(extender, metrics, settings, watches, status)
+    app = build_app(extender, metrics, settings, watches, status, controller_state)
     log.info("serving", extra={"host": settings.host, "port": settings.port})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
     web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=10)

@@ -120,6 +120,17 @@ class Controller:
     def _acts_in(self, namespace: str) -> bool:
         return namespace not in self.excluded and (not self.included or namespace in self.included)
 
+    def state_of(self, key: WorkloadKey) -> dict:
+        """What the controller is doing about a workload, for /debug/workloads."""
+        move = self.moving.get(key)
+        history = self.history.get(key, MoveHistory())
+        return {
+            "moving": {"cause": move.cause, "pod": move.uid} if move else None,
+            "lastSkip": self.reported_skips.get(key),
+            "failedMoves": history.failures,
+            "nextMoveInSeconds": round(self.hysteresis.wait_left(history, self.clock()), 1),
+        }
+
     # ---- drain ---------------------------------------------------------------------
 
     async def drain_once(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Container, Mapping
+from typing import Callable, Container, Mapping
 
 from app import logs
 from app.candidates import CandidateCache, CandidateView
@@ -18,7 +18,7 @@ from app.nodes import ON_DEMAND, Pool
 from app.policy import NEUTRAL_SCORE, Floor, compute_floor, favourite, filter_nodes, score_nodes, steer
 from app.settings import Settings
 from app.wire import ExtenderArgs, filter_error, filter_result
-from app.workloads import GroupKey, WorkloadRecord, group_of
+from app.workloads import GroupKey, WorkloadKey, WorkloadRecord, group_of
 
 log = logs.get("extender")
 
@@ -228,8 +228,9 @@ class Extender:
 
     # ---- views ---------------------------------------------------------------------
 
-    def workload_states(self) -> list[dict]:
-        """Per workload: R, k, replicas by class in the counted revision, floor met."""
+    def workload_states(self, controller_state: Callable[[WorkloadKey], dict | None] | None = None) -> list[dict]:
+        """Per workload: R, k, replicas by class in the counted revision, floor met, and
+        what the controller is doing about it when this replica leads."""
         states = []
         for workload in sorted(self.index.top_level_workloads(), key=lambda w: (w.namespace, w.kind, w.name)):
             if workload.namespace in self.excluded:
@@ -251,6 +252,7 @@ class Extender:
                     "spot": counts.spot if counts else 0,
                     "inFlight": self.index.inflight.on_demand(group),
                     "floorMet": on_demand >= floor.k,
+                    "controller": controller_state(workload.key) if controller_state else None,
                 }
             )
         return states

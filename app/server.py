@@ -14,6 +14,7 @@ from app.extender import Extender
 from app.index import KINDS
 from app.metrics import Metrics
 from app.settings import Settings
+from app.workloads import WorkloadKey
 
 log = logs.get("server")
 
@@ -30,9 +31,11 @@ def build_app(
     settings: Settings,
     background: Callable[[web.Application], AsyncIterator[None]] | None = None,
     status: Callable[[], dict] | None = None,
+    controller_state: Callable[[WorkloadKey], dict | None] | None = None,
 ) -> web.Application:
     """The web application. `background` is a cleanup context that owns the watches;
-    `status` adds process-level fields (such as leadership) to /debug/workloads."""
+    `status` adds process-level fields (such as leadership) to /debug/workloads, and
+    `controller_state` the controller's view of each workload."""
 
     @web.middleware
     async def json_errors(request: web.Request, handler):
@@ -86,7 +89,10 @@ def build_app(
         return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
 
     async def debug_workloads(request: web.Request) -> web.Response:
-        return _json({**(status() if status is not None else {}), "workloads": extender.workload_states()})
+        return _json({
+            **(status() if status is not None else {}),
+            "workloads": extender.workload_states(controller_state),
+        })
 
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))

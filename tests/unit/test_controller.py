@@ -198,3 +198,13 @@ async def test_an_evicted_pod_is_not_evicted_again_before_the_watch_shows_it_lea
     await asyncio.gather(*list(controller.evicting.values()))
     await controller.drain_once()
     assert controller.kube.evicted == ["default/web-1-0"]
+
+
+async def test_state_for_the_debug_view():
+    controller, index = setup()
+    deploy(index, "web", ["o1", "o2"])
+    await controller.rebalance_once()
+    key = next(w.key for w in index.top_level_workloads())
+    state = controller.state_of(key)
+    assert state["moving"]["cause"] == "return-to-spot"
+    assert state["lastSkip"] is None and state["failedMoves"] == 0

@@ -104,5 +104,5 @@ async def test_metrics_and_debug_view(client):
     assert view["workloads"] == [
         {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,
          "floorSource": "default", "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
-         "inFlight": 0, "floorMet": False}
+         "inFlight": 0, "floorMet": False, "controller": None}
     ]
