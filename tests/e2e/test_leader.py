@@ -127,12 +127,10 @@ def reclaim_evictions(process: ExtenderProcess) -> float:
 
 def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns):
     from tests.cluster import objects as o
-    from tests.e2e.conftest import SPOT_NODES
+    from tests.e2e.test_controller import SPOT_TAINT, taint_spot
 
     def taint(on: bool):
-        taints = [{"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}] if on else None
-        for node, _, _ in SPOT_NODES:
-            env.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": taints}})
+        taint_spot(env.api, SPOT_TAINT if on else None)
 
     def on_spot(app):
         return [p for p in o.placements(env.api, ns, app) if p.capacity == "spot" and not p.terminating]
