@@ -136,8 +136,8 @@ def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns)
         return [p for p in o.placements(env.api, ns, app) if p.capacity == "spot" and not p.terminating]
 
     name, processes = two_candidates(env, "e2e-evict")
-    # The session extender leads a lease of its own and would evict too: it sits this one out,
-    # and kube-scheduler places pods without it (ignorable) -- placement spot needs no extender.
+    # The session extender leads a lease of its own and would evict too: it sits this one
+    # out, and kube-scheduler places pods without it (ignorable), pinned to spot by selector.
     env.extender.stop()
     try:
         for p in processes.values():
