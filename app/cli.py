@@ -25,6 +25,7 @@ from app.nodes import NodeClassifier
 from app.reflector import RESOURCES, Reflector
 from app.server import TASKS_KEY, build_app
 from app.settings import Settings, SettingsError
+from app.tls import ReloadingTLS
 
 log = logs.get("cli")
 
@@ -90,6 +91,7 @@ def serve(settings: Settings) -> None:
     index, extender, metrics = build(settings)
     electors: list[LeaderElector] = []  # filled once the API client is connected
 
+    tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
     running: list[Controller] = []  # the controller while this replica leads
 
     def controller_state(key):
@@ -113,10 +115,15 @@ def serve(settings: Settings) -> None:
         else:
             metrics.leader.set(1)  # no election: this replica runs the loops
             leader = asyncio.create_task(run_restarting(lead, metrics, "controller"), name="controller")
-        app[TASKS_KEY] = [*tasks, leader]  # /healthz reports any of them that stopped
+        extra = []
+        if tls is not None:
+            extra.append(asyncio.create_task(tls.watch(settings.tls_reload_interval, metrics), name="tls-reload"))
+        app[TASKS_KEY] = [*tasks, leader, *extra]  # /healthz reports any of them that stopped
         synced = asyncio.create_task(announce_sync(index))
         yield
         synced.cancel()
+        for task in extra:
+            task.cancel()
         # The leader goes first, while the client is still open, so its lease release goes out.
         leader.cancel()
         await asyncio.gather(leader, return_exceptions=True)
@@ -127,9 +134,17 @@ def serve(settings: Settings) -> None:
         log.info("stopped")
 
     app = build_app(extender, metrics, settings, watches, status, controller_state)
-    log.info("serving", extra={"host": settings.host, "port": settings.port})
+    log.info("serving", extra={"host": settings.host, "port": settings.port, "https": tls is not None})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_context=tls.context if tls is not None else None,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

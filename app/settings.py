@@ -134,6 +134,9 @@ class Settings:
     prioritize_path: str = _setting(
         "/prioritize", _path, "path of the prioritize verb (urlPrefix path + prioritizeVerb)"
     )
+    tls_cert_file: str = _setting("", str, "PEM certificate (chain) to serve HTTPS with; reloaded when it changes")
+    tls_key_file: str = _setting("", str, "PEM private key for --tls-cert-file")
+    tls_reload_interval: float = _setting(10.0, parse_duration, "how often to check the TLS files for changes")
     max_body_bytes: int = _setting(
         64 * 1024 * 1024,
         parse_non_negative_int,
@@ -226,6 +229,11 @@ class Settings:
             raise SettingsError("inflight-ttl must be positive")
         if self.watch_timeout <= 0 or self.watch_idle_timeout <= 0 or self.request_timeout <= 0:
             raise SettingsError("watch and request timeouts must be positive")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SettingsError("--tls-cert-file and --tls-key-file go together")
+        for path in (self.tls_cert_file, self.tls_key_file):
+            if path and not os.path.isfile(path):
+                raise SettingsError(f"TLS file not found: {path}")
         if self.eviction_concurrency < 1:
             raise SettingsError("eviction-concurrency must be at least 1")
         if self.rebalance_interval <= 0:
