@@ -275,15 +275,24 @@ class Controller:
         if not settled:
             return True
         del self.moving[key]
+        # A move failed if the replacement landed where the evicted replica was: back to
+        # on-demand after a return to spot, or on spot after a floor repair (possible when
+        # kube-scheduler does not call the extender). Failures back the next move off.
+        on_demand_now = len(view.on_demand)
+        history = self.history.setdefault(key, MoveHistory())
         if move.cause == RETURN_TO_SPOT:
-            history = self.history.setdefault(key, MoveHistory())
-            history.failures = history.failures + 1 if len(view.on_demand) >= move.on_demand_before else 0
+            failed = on_demand_now >= move.on_demand_before
+        else:
+            failed = on_demand_now <= move.on_demand_before
+        history.failures = history.failures + 1 if failed else 0
         return False
 
     async def _move(self, workload: WorkloadRecord, view: WorkloadView, move: Move) -> None:
         now = self.clock()
         history = self.history.setdefault(workload.key, MoveHistory())
-        if move.cause == RETURN_TO_SPOT:
+        # Moves back to spot always keep the cooldown; a floor repair is urgent and waits
+        # only once one has failed.
+        if move.cause == RETURN_TO_SPOT or history.failures:
             wait = self.hysteresis.wait_left(history, now)
             if wait > 0:
                 self.metrics.moves_deferred.labels("backoff" if history.failures else "cooldown").inc()

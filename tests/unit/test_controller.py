@@ -208,3 +208,19 @@ async def test_state_for_the_debug_view():
     state = controller.state_of(key)
     assert state["moving"]["cause"] == "return-to-spot"
     assert state["lastSkip"] is None and state["failedMoves"] == 0
+
+
+async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
+    # Without the extender in the scheduler's path, a repair's replacement may land on spot.
+    controller, index = setup()
+    controller.hysteresis = type(controller.hysteresis)(cooldown=3600, backoff_max=7200)
+    deploy(index, "web", ["s1", "s2"])
+    await controller.rebalance_once()
+    assert controller.kube.evicted == ["default/web-1-1"]
+    index.apply(POD, "DELETED", f.pod("web-1-1", owner=("ReplicaSet", "web-1"), uid=_uid(index, "web-1-1")))
+    index.apply(POD, "ADDED", f.pod("web-1-7", owner=("ReplicaSet", "web-1"), node_name="s1", labels={"app": "web"}))
+    await controller.rebalance_once()  # settled on spot again: a failure, and the next repair waits
+    assert controller.kube.evicted == ["default/web-1-1"]
+    key = next(w.key for w in index.top_level_workloads())
+    assert controller.history[key].failures == 1
+    assert controller.metrics.moves_deferred.labels("backoff")._value.get() == 1
