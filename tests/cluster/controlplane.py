@@ -7,8 +7,11 @@ whole process group, so nothing is left running.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
+import ssl
 import shutil
 import signal
 import socket
@@ -249,7 +252,9 @@ class ControlPlane:
         ext = self.extender
         tls = ""
         if ext.https:
-            tls = "    enableHTTPS: true\n" + (f"    tlsConfig:\n      caFile: {ext.ca_file}\n" if ext.ca_file else "")
+            # caData, as the documented configuration has it: the scheduler verifies the extender.
+            ca_data = base64.b64encode(Path(ext.ca_file).read_bytes()).decode() if ext.ca_file else ""
+            tls = "    enableHTTPS: true\n" + (f"    tlsConfig:\n      caData: {ca_data}\n" if ca_data else "")
         return (
             "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
             f"clientConnection:\n  kubeconfig: {self.kubeconfig}\n"
@@ -301,19 +306,51 @@ def _http_ok(url: str, insecure: bool = False) -> bool:
         return False
 
 
+def make_tls(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a serving certificate it signed, for 127.0.0.1 and the in-cluster name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.crt", "tls.key", "tls.csr", "tls.crt"))
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=spot-extender-test-ca",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=spot-extender", "-keyout", str(key), "-out", str(csr))
+    extensions = directory / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:spot-extender.kube-system.svc\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(extensions), "-out", str(cert))
+    return ca, cert, key
+
+
+def service_account_kubeconfig(cluster: ControlPlane, namespace: str, name: str) -> Path:
+    """A kubeconfig carrying a token for the ServiceAccount, from the TokenRequest API."""
+    review = cluster.api.post(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 86400}},
+    )
+    return cluster.write_kubeconfig(cluster.workdir / f"{name}.kubeconfig", review["status"]["token"])
+
+
+def kubectl(cluster: ControlPlane, *args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={kubeconfig or cluster.kubeconfig}", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
 class ExtenderProcess:
     """spot-extender itself, run as a local process against the control plane."""
 
     def __init__(self, cluster: ControlPlane, *extra_args: str, kubeconfig: Path | None = None, name="spot-extender",
-                 port: int | None = None):
-        """`port`: for extra processes the scheduler does not call; default the scheduler's extender port."""
+                 port: int | None = None, ca_file: Path | None = None):
+        """`port`: for extra processes the scheduler does not call; default the scheduler's extender port.
+        With --tls-cert-file among the args it serves HTTPS, checked against `ca_file`."""
         self.cluster = cluster
         port = port or cluster.extender.port
         argv = [sys.executable, "-m", "app", "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
                 "--host=127.0.0.1", f"--port={port}", *extra_args]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.component = Component(name, argv, cluster.workdir / f"{name}.log", env=env)
-        self.url = f"http://127.0.0.1:{port}"
+        https = any(arg.startswith("--tls-cert-file=") for arg in extra_args)
+        self.url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
+        self.ssl_context = ssl.create_default_context(cafile=str(ca_file)) if https and ca_file else None
 
     def start(self, wait_ready: bool = True) -> "ExtenderProcess":
         self.cluster.components[self.component.name] = self.component
@@ -326,7 +363,10 @@ class ExtenderProcess:
         def ready() -> bool:
             if not self.component.running:
                 raise RuntimeError(f"spot-extender exited:\n{self.component.tail()}")
-            return _http_ok(f"{self.url}/readyz")
+            try:
+                return json.loads(self.get("/readyz")).get("status") == "ready"
+            except OSError:
+                return False
 
         wait_for(ready, timeout, what="spot-extender /readyz")
 
@@ -334,7 +374,11 @@ class ExtenderProcess:
         self.component.stop()
 
     def get(self, path: str) -> str:
+        import urllib.error
         import urllib.request
 
-        with urllib.request.urlopen(self.url + path, timeout=5) as resp:
-            return resp.read().decode()
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5, context=self.ssl_context) as resp:
+                return resp.read().decode()
+        except urllib.error.HTTPError as exc:  # /readyz answers 503 while syncing
+            return exc.read().decode()

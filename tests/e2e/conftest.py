@@ -8,12 +8,16 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.cluster import objects as o
 from tests.cluster.api import wait_for
-from tests.cluster.controlplane import ControlPlane, ExtenderProcess, binaries_present, bin_dir
+from tests.cluster.controlplane import (
+    ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_tls,
+    service_account_kubeconfig,
+)
 
 # Three spot pools of two nodes each, across two zones, and three on-demand nodes.
 SPOT_NODES = [
@@ -43,6 +47,14 @@ def on_demand_nodes() -> list[dict]:
 class Env:
     cluster: ControlPlane
     extender: ExtenderProcess
+    flags: tuple  # how the session extender runs: HTTPS, controller tuning
+    kubeconfig: Path  # the ServiceAccount's own credentials, bound by k8s/base's roles
+    ca_file: Path
+
+    def extender_process(self, *extra: str, name: str) -> ExtenderProcess:
+        """Another extender exactly like the session's (port, TLS, credentials) plus `extra`."""
+        return ExtenderProcess(self.cluster, *self.flags, *extra, kubeconfig=self.kubeconfig, ca_file=self.ca_file,
+                               name=name)
 
     @property
     def api(self):
@@ -65,11 +77,21 @@ def env():
     if not binaries_present():
         pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make test does)")
     cluster = ControlPlane(log=print)
+    # kube-scheduler calls the extender over HTTPS and checks it against this CA (caData).
+    ca, cert, key = make_tls(cluster.workdir / "tls")
+    cluster.extender = ExtenderOptions(port=cluster.extender.port, https=True, ca_file=str(ca))
     try:
         cluster.start()
-        extender = ExtenderProcess(cluster, *EXTENDER_FLAGS).start()
+        # Install k8s/base for real, then run the extender as its ServiceAccount: every
+        # end-to-end test doubles as proof that the roles are sufficient.
+        applied = kubectl(cluster, "apply", "-k", "k8s/base")
+        if applied.returncode:
+            pytest.fail(f"kubectl apply -k k8s/base failed: {applied.stderr}")
+        kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
+        flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}")
+        extender = ExtenderProcess(cluster, *flags, kubeconfig=kubeconfig, ca_file=ca).start()
         o.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
-        _session_env = Env(cluster, extender)
+        _session_env = Env(cluster, extender, flags, kubeconfig, ca)
         yield _session_env
     finally:
         _session_env = None

@@ -7,8 +7,7 @@ import time
 
 from tests.cluster import objects as o
 from tests.cluster.api import wait_for
-from tests.cluster.controlplane import ExtenderProcess
-from tests.e2e.conftest import EXTENDER_FLAGS, REBALANCE_INTERVAL, SPOT_NODES
+from tests.e2e.conftest import REBALANCE_INTERVAL, SPOT_NODES
 from tests.e2e.test_reclaim import ReadySampler
 
 SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
@@ -145,7 +144,7 @@ def test_dry_run_evicts_nothing_and_reports_what_it_would_do(env, ns):
     o.create(env.api, o.deployment("web", ns, 4, annotations={"spot-extender.io/placement": "spot"}))
     o.wait_ready(env.api, ns, "web", 4)
     env.extender.stop()
-    dry = ExtenderProcess(env.cluster, *EXTENDER_FLAGS, "--dry-run", name="spot-extender-dry-run")
+    dry = env.extender_process("--dry-run", name="spot-extender-dry-run")
     try:
         dry.start()
         taint_spot(env.api)

@@ -1,0 +1,85 @@
+"""Installable in a real cluster: k8s/ against the API server, least privilege, HTTPS.
+
+The session fixture already installed k8s/base for real and runs the extender with
+the ServiceAccount's own token over HTTPS, so every other end-to-end test proves the
+role is sufficient; these tests prove it is not broader than needed, and the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.cluster import objects as o
+from tests.cluster.api import Api, ApiError
+from tests.cluster.controlplane import kubectl
+
+
+@pytest.mark.parametrize("path", ["k8s/base", "k8s/overlays/tls"])
+def test_manifests_pass_server_side_dry_run(env, path):
+    result = kubectl(env.cluster, "apply", "--dry-run=server", "-k", path)
+    assert result.returncode == 0, result.stderr
+    assert "deployment.apps/spot-extender" in result.stdout
+
+
+def service_account_api(env) -> Api:
+    token = next(line.split("token:")[1].strip() for line in env.kubeconfig.read_text().splitlines()
+                 if "token:" in line)
+    return Api(env.cluster.server, token, str(env.cluster.ca_file))
+
+
+def test_the_extender_runs_as_its_service_account(env):
+    api = service_account_api(env)
+    review = api.post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                      {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert review["status"]["userInfo"]["username"] == "system:serviceaccount:kube-system:spot-extender"
+    assert f"config={env.kubeconfig}" in env.extender.component.tail(400)
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "/api/v1/namespaces/kube-system/secrets", None),
+        ("DELETE", "/api/v1/nodes/od-a-1", None),
+        ("PATCH", "/apis/apps/v1/namespaces/kube-system/deployments/spot-extender", {"spec": {"replicas": 3}}),
+        ("POST", "/api/v1/namespaces/default/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+                                                     "spec": {"containers": [{"name": "x", "image": "x"}]}}),
+        ("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/other", {"metadata": {"name": "other"}}),
+    ],
+    ids=["read-secrets", "delete-node", "write-deployment", "create-pod", "lease-outside-own-namespace"],
+)
+def test_the_role_is_not_broader_than_needed(env, method, path, body):
+    api = service_account_api(env)
+    content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
+    with pytest.raises(ApiError) as refused:
+        api.request(method, path, body, content_type=content_type)
+    assert refused.value.status == 403
+
+
+def test_what_it_needs_is_allowed(env):
+    api = service_account_api(env)
+    for path in ("/api/v1/nodes", "/api/v1/pods", "/apis/apps/v1/replicasets", "/apis/apps/v1/deployments",
+                 "/apis/apps/v1/statefulsets", "/apis/policy/v1/poddisruptionbudgets"):
+        assert "items" in api.get(path, limit="1"), path
+    lease = api.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/spot-extender")
+    assert lease["spec"]["holderIdentity"]
+
+
+def test_scheduler_calls_the_extender_over_https_checked_against_the_ca(env, ns):
+    config = env.cluster.scheduler_config()
+    assert "urlPrefix: https://127.0.0.1" in config and "enableHTTPS: true" in config and "caData: " in config
+    plain = env.extender.url.replace("https://", "http://")
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        urllib.request.urlopen(plain + "/healthz", timeout=5)  # no plain HTTP on the TLS port
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(env.extender.url + "/healthz", timeout=5, context=ssl.create_default_context())
+    assert json.loads(env.extender.get("/healthz"))["status"] == "ok"  # with the CA
+    before = env.metric('spot_extender_request_duration_seconds_count{verb="filter"}')
+    o.create(env.api, o.deployment("solo", ns, 1))
+    placed = o.wait_ready(env.api, ns, "solo", 1)
+    assert [p.capacity for p in placed] == ["on-demand"]
+    assert env.metric('spot_extender_request_duration_seconds_count{verb="filter"}') > before
