@@ -19,7 +19,7 @@ from tests.cluster.api import Api, ApiError
 from tests.cluster.controlplane import kubectl
 
 
-@pytest.mark.parametrize("path", ["k8s/base", "k8s/overlays/tls"])
+@pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls"])
 def test_manifests_pass_server_side_dry_run(env, path):
     result = kubectl(env.cluster, "apply", "--dry-run=server", "-k", path)
     assert result.returncode == 0, result.stderr
