@@ -28,7 +28,7 @@ SPOT_NODES = [
 ON_DEMAND_NODES = [("od-a-1", "zone-a", "m5.large"), ("od-b-1", "zone-b", "m5.large"), ("od-a-2", "zone-a", "m5.large")]
 
 # The controller runs in the session's extender, tuned so moves fit in a test.
-REBALANCE_INTERVAL = 10
+REBALANCE_INTERVAL = 15
 EXTENDER_FLAGS = (
     "--log-format=text", f"--rebalance-interval={REBALANCE_INTERVAL}s", "--move-cooldown=1s",
     "--max-moves-per-minute=600", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
