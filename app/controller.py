@@ -215,7 +215,8 @@ class Controller:
 
     async def rebalance_once(self) -> None:
         below = 0
-        for workload in self.index.top_level_workloads():
+        for number, workload in enumerate(self.index.top_level_workloads()):
+            await _yield_now_and_then(number)
             if not self._acts_in(workload.namespace) or not workload.rebalance:
                 continue
             view = self.view(workload)
@@ -325,7 +326,8 @@ class Controller:
 
     async def costs_once(self) -> None:
         budget = PATCHES_PER_PASS
-        for workload in self.index.top_level_workloads():
+        for number, workload in enumerate(self.index.top_level_workloads()):
+            await _yield_now_and_then(number)
             if workload.kind != DEPLOYMENT or not self._acts_in(workload.namespace) or not workload.rebalance:
                 continue
             view = self.view(workload)
@@ -377,6 +379,13 @@ class Controller:
         except (KubeError, OSError, TimeoutError) as exc:
             self.metrics.loop_errors.labels("events").inc()
             log.warning("event not written", extra={"reason": reason, "error": str(exc)})
+
+
+async def _yield_now_and_then(number: int, every: int = 100) -> None:
+    """Let the event loop run between chunks of a pass: passes share the process with
+    scheduler calls, which must not wait for a sweep over thousands of workloads."""
+    if number and number % every == 0:
+        await asyncio.sleep(0)
 
 
 def _title(cause: str) -> str:
