@@ -23,7 +23,7 @@ from app.index import Index
 from app.kube import Kube, KubeError
 from app.metrics import Metrics
 from app.moves import (
-    FLOOR_REPAIR, RECLAIM, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView,
+    RECLAIM, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView,
     deletion_costs, drainable, plan_move,
 )
 from app.nodes import SPOT

@@ -116,11 +116,10 @@ def deletion_costs(pods: Iterable[Replica], floor: int) -> dict[str, int]:
 
 @dataclass
 class MoveHistory:
-    """Hysteresis for one workload's moves back to spot."""
+    """Hysteresis for one workload's moves."""
 
     last_move: float = float("-inf")
-    failures: int = 0  # moves whose replacement landed on on-demand again, in a row
-    on_demand_before: int | None = None  # o when the last return-to-spot move started
+    failures: int = 0  # moves whose replacement landed back where it came from, in a row
 
 
 @dataclass(frozen=True)

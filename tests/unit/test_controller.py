@@ -3,8 +3,6 @@ server is exercised by tests/e2e/test_controller.py."""
 
 import asyncio
 
-import pytest
-
 from app.cli import build
 from app.controller import Controller
 from app.index import KINDS, NODE, POD
