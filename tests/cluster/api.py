@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 class ApiError(Exception):
@@ -48,6 +48,17 @@ class Api:
         if not raw:
             return None
         return json.loads(raw) if is_json else raw.decode("utf-8", "replace")
+
+    def watch(self, path: str, timeout: float, **params) -> Iterator[dict]:
+        """Watch events of a collection, decoded, until the server ends the stream or
+        nothing arrives for `timeout` seconds (the socket read times out)."""
+        query = urllib.parse.urlencode({**params, "watch": "1", "allowWatchBookmarks": "false"})
+        req = urllib.request.Request(f"{self.server}{path}?{query}")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, context=self.context, timeout=timeout) as resp:
+            for line in resp:
+                if line.strip():
+                    yield json.loads(line)
 
     def get(self, path: str, **params) -> Any:
         return self.request("GET", path, params=params or None)

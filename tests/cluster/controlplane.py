@@ -121,9 +121,18 @@ class ExtenderOptions:
 
 
 class ControlPlane:
-    def __init__(self, workdir: Path | None = None, extender: ExtenderOptions | None = None, log=print):
+    """`api_qps`: client rate limit of the scheduler and controller-manager (their defaults,
+    50 and 20 per second, would be what a throughput benchmark measures).
+    `pod_ready_ms`: how long KWOK takes to make a bound pod Ready, like a container start."""
+
+    def __init__(self, workdir: Path | None = None, extender: ExtenderOptions | None = None, log=print,
+                 api_qps: int | None = None, pod_ready_ms: int = 0):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="spot-extender-cluster-"))
         self.extender = extender or ExtenderOptions()
+        self.use_extender = True
+        self.score_all_nodes = False  # without an extender: percentageOfNodesToScore 100 anyway
+        self.api_qps = api_qps
+        self.pod_ready_ms = pod_ready_ms
         self.bins = bin_dir()
         self.log = log
         self.token = secrets.token_hex(16)
@@ -246,7 +255,7 @@ class ControlPlane:
             # Fast reaction to lost nodes and orphaned pods, so reclaim scenarios fit in a test.
             "--node-monitor-grace-period=20s", "--terminated-pod-gc-threshold=100",
             "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-        ]
+        ] + ([f"--kube-api-qps={self.api_qps}", f"--kube-api-burst={self.api_qps}"] if self.api_qps else [])
 
     def scheduler_config(self) -> str:
         ext = self.extender
@@ -255,10 +264,16 @@ class ControlPlane:
             # caData, as the documented configuration has it: the scheduler verifies the extender.
             ca_data = base64.b64encode(Path(ext.ca_file).read_bytes()).decode() if ext.ca_file else ""
             tls = "    enableHTTPS: true\n" + (f"    tlsConfig:\n      caData: {ca_data}\n" if ca_data else "")
-        return (
+        head = (
             "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
             f"clientConnection:\n  kubeconfig: {self.kubeconfig}\n"
-            "leaderElection:\n  leaderElect: false\n"
+            + (f"  qps: {self.api_qps}\n  burst: {self.api_qps}\n" if self.api_qps else "")
+            + "leaderElection:\n  leaderElect: false\n"
+        )
+        if not self.use_extender:
+            # as it ships unless told: adaptive percentageOfNodesToScore
+            return head + ("percentageOfNodesToScore: 100\n" if self.score_all_nodes else "")
+        return head + (
             # The extender must see every feasible node to know whether an on-demand one is among them.
             "percentageOfNodesToScore: 100\n"
             "extenders:\n"
@@ -269,10 +284,15 @@ class ControlPlane:
             "    ignorable: true\n    httpTimeout: 5s\n" + tls
         )
 
-    def start_scheduler(self, extender: ExtenderOptions | None = None) -> None:
-        """(Re)start kube-scheduler, optionally with other extender options."""
+    def start_scheduler(self, extender: ExtenderOptions | None = None, use_extender: bool | None = None,
+                        score_all_nodes: bool | None = None) -> None:
+        """(Re)start kube-scheduler, optionally with other extender options or none at all."""
         if extender is not None:
             self.extender = extender
+        if use_extender is not None:
+            self.use_extender = use_extender
+        if score_all_nodes is not None:
+            self.score_all_nodes = score_all_nodes
         old = self.components.pop("kube-scheduler", None)
         if old is not None:
             old.stop()
@@ -285,11 +305,23 @@ class ControlPlane:
         ])
         wait_for(lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
 
+    def _kwok_stages(self) -> Path:
+        stages = cache_dir() / "kwok-stages.yaml"
+        if not self.pod_ready_ms:
+            return stages
+        marker = "  name: pod-ready\nspec:\n"
+        text = stages.read_text()
+        if marker not in text:
+            raise RuntimeError(f"no pod-ready stage in {stages} to delay")
+        delayed = self.workdir / "kwok-stages.yaml"
+        delayed.write_text(text.replace(marker, f"{marker}  delay:\n    durationMilliseconds: {self.pod_ready_ms}\n"))
+        return delayed
+
     def _kwok_argv(self) -> list[str]:
         return [
             str(self.bins / "kwok"), f"--kubeconfig={self.kubeconfig}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            f"--config={cache_dir() / 'kwok-stages.yaml'}", f"--server-address=127.0.0.1:{free_port()}",
+            f"--config={self._kwok_stages()}", f"--server-address=127.0.0.1:{free_port()}",
             "--node-lease-duration-seconds=40",
         ]
 
