@@ -1,0 +1,288 @@
+"""Benchmark 1: scheduling throughput on the real control plane, with and without an extender.
+
+One control plane, N KWOK nodes (70% spot in nine pools, 30% on-demand), then the same
+P pods from multi-replica Deployments scheduled once per case:
+
+  a     kube-scheduler alone, as it ships
+  a100  kube-scheduler alone with percentageOfNodesToScore 100 (what an extender needs)
+  b     spot-extender, NodeNames mode (nodeCacheCapable: true)
+  c     spot-extender, full Nodes mode
+  d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode
+
+Pods per second is P over the time from creating the Deployments to the last pod
+bound, both seen through a watch. spot-extender runs with its controller in dry-run,
+so no move adds pods to the count; its own p99 latencies come from its /metrics.
+Writes build/bench/throughput.json and throughput.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.cluster import objects as o
+from tests.cluster.api import Api, ApiError, wait_for
+from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, free_port
+from tests.perf import plots
+from tests.perf.report import OUT_DIR, publish
+
+ROOT = Path(__file__).resolve().parents[2]
+SPOT_TYPES = ("m5.xlarge", "c5.xlarge", "r5.xlarge")
+ZONES = ("zone-a", "zone-b", "zone-c")
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    extender: str  # "", "spot-extender" or "baseline"
+    node_cache_capable: bool = True
+    score_all_nodes: bool = False
+
+
+CASES = (
+    Case("a", "kube-scheduler alone", ""),
+    Case("a100", "kube-scheduler alone, percentageOfNodesToScore 100", "", score_all_nodes=True),
+    Case("b", "spot-extender, NodeNames", "spot-extender"),
+    Case("c", "spot-extender, full Nodes", "spot-extender", node_cache_capable=False),
+    Case("d", "baseline extender (API calls per request), full Nodes", "baseline", node_cache_capable=False),
+)
+
+
+def cluster_nodes(count: int) -> list[dict]:
+    """70% spot spread over instance types x zones, the rest on-demand over the zones."""
+    spot = round(count * 0.7)
+    nodes = []
+    for i in range(count):
+        zone = ZONES[i % len(ZONES)]
+        if i < spot:
+            kind = SPOT_TYPES[(i // len(ZONES)) % len(SPOT_TYPES)]
+            nodes.append(o.fake_node(f"spot-{i:05d}", "spot", zone, kind, cpu="32", memory="128Gi"))
+        else:
+            nodes.append(o.fake_node(f"od-{i:05d}", "on-demand", zone, "m5.xlarge", cpu="32", memory="128Gi"))
+    return nodes
+
+
+def add_many_nodes(api: Api, nodes: list[dict]) -> None:
+    started = time.monotonic()
+    for start in range(0, len(nodes), 250):
+        o.add_nodes(api, nodes[start:start + 250], timeout=300)
+        print(f"    {min(start + 250, len(nodes))}/{len(nodes)} nodes Ready", flush=True)
+    print(f"    nodes up in {time.monotonic() - started:.1f}s", flush=True)
+
+
+class BindingWatch(threading.Thread):
+    """Times, from a watch, when each pod of a namespace first appears and is first bound."""
+
+    def __init__(self, api: Api, namespace: str, resource_version: str, target: int):
+        super().__init__(daemon=True)
+        self.api, self.namespace, self.rv, self.target = api, namespace, resource_version, target
+        self.started = time.monotonic()
+        self.created: dict[str, float] = {}
+        self.bound: dict[str, str] = {}  # uid -> node
+        self.last_bound_at = 0.0
+        self.done = threading.Event()
+        self.stopping = False
+        self.error: str | None = None
+
+    def run(self) -> None:
+        path = f"/api/v1/namespaces/{self.namespace}/pods"
+        while not self.stopping and not self.done.is_set():
+            try:
+                for event in self.api.watch(path, timeout=30, resourceVersion=self.rv):
+                    self._apply(event)
+                    if self.done.is_set() or self.stopping:
+                        return
+            except (OSError, ApiError, ValueError) as exc:  # a dropped stream: resume from the last version
+                self.error = str(exc)
+                time.sleep(0.5)
+
+    def _apply(self, event: dict) -> None:
+        pod = event["object"]
+        meta = pod.get("metadata", {})
+        self.rv = meta.get("resourceVersion", self.rv)
+        uid = meta.get("uid")
+        if event["type"] not in ("ADDED", "MODIFIED") or not uid:
+            return
+        now = time.monotonic() - self.started
+        self.created.setdefault(uid, now)
+        node = pod.get("spec", {}).get("nodeName")
+        if node and uid not in self.bound:
+            self.bound[uid] = node
+            self.last_bound_at = now
+            if len(self.bound) >= self.target:
+                self.done.set()
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus' histogram_quantile over (upper bound, cumulative count) pairs."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = upper, count
+    return lower
+
+
+def extender_latency(metrics_text: str) -> dict:
+    """p50/p99 in ms per verb, and the call count, from spot-extender's request histogram."""
+    per_verb: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "spot_extender_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
+    out = {}
+    for verb, buckets in per_verb.items():
+        p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
+        out[verb] = {"calls": int(max(c for _, c in buckets)),
+                     "p50_ms": round(p50 * 1000, 3) if p50 is not None else None,
+                     "p99_ms": round(p99 * 1000, 3) if p99 is not None else None}
+    return out
+
+
+def deployments(namespace: str, pods: int, replicas: int) -> list[dict]:
+    out, left, i = [], pods, 0
+    while left > 0:
+        size = min(replicas, left)
+        out.append(o.deployment(f"load-{i:04d}", namespace, size, cpu="10m"))
+        left -= size
+        i += 1
+    return out
+
+
+def start_extender(cluster: ControlPlane, case: Case):
+    """The case's extender process and the scheduler configured for it; returns the process."""
+    process = None
+    options = ExtenderOptions(port=free_port(), node_cache_capable=case.node_cache_capable)
+    cluster.extender = options
+    if case.extender == "spot-extender":
+        process = ExtenderProcess(cluster, "--log-format=json", "--leader-elect=false", "--dry-run=true",
+                                  name=f"spot-extender-{case.key}").start()
+    elif case.extender == "baseline":
+        process = Component(f"baseline-extender-{case.key}", [
+            sys.executable, "-m", "tests.perf.baseline_extender", f"--kubeconfig={cluster.kubeconfig}",
+            "--host=127.0.0.1", f"--port={options.port}",
+        ], cluster.workdir / f"baseline-extender-{case.key}.log", env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cluster.components[process.name] = process
+        process.start()
+        wait_for(lambda: _http_ok(f"{options.url}/healthz"), 60, what="baseline extender /healthz")
+    cluster.start_scheduler(options, use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes)
+    return process
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def run_case(cluster: ControlPlane, case: Case, pods: int, replicas: int, timeout: float,
+             spot_nodes: set[str]) -> dict:
+    api = cluster.api
+    print(f"==> case {case.key}: {case.label}", flush=True)
+    process = start_extender(cluster, case)
+    namespace = o.namespace(api, f"throughput-{case.key}")
+    rv = api.get(f"/api/v1/namespaces/{namespace}/pods", limit=1)["metadata"]["resourceVersion"]
+    watch = BindingWatch(api, namespace, rv, pods)
+    watch.start()
+    for obj in deployments(namespace, pods, replicas):
+        o.create(api, obj)
+    deadline = watch.started + timeout
+    while not watch.done.wait(5):
+        cluster.check_running()
+        print(f"    {len(watch.bound)}/{pods} bound after {time.monotonic() - watch.started:.0f}s", flush=True)
+        if time.monotonic() > deadline:
+            break
+    watch.stopping = True
+    complete = len(watch.bound) >= pods
+    elapsed = watch.last_bound_at if complete else time.monotonic() - watch.started
+    created_all = sorted(watch.created.values())[pods - 1] if len(watch.created) >= pods else None
+    result = {
+        "case": case.key, "label": case.label, "pods": pods, "complete": complete,
+        "bound": len(watch.bound), "seconds": round(elapsed, 2),
+        "pods_per_second": round(len(watch.bound) / elapsed, 1) if elapsed else None,
+        "all_created_seconds": round(created_all, 2) if created_all is not None else None,
+        "spot_fraction": round(sum(n in spot_nodes for n in watch.bound.values()) / max(len(watch.bound), 1), 3),
+    }
+    if case.extender == "spot-extender":
+        result["extender_latency"] = extender_latency(process.get("/metrics"))
+    print(f"    {result['bound']}/{pods} bound in {elapsed:.1f}s: {result['pods_per_second']} pods/s, "
+          f"{result['spot_fraction']:.0%} on spot", flush=True)
+    if process is not None:
+        process.stop()
+        cluster.components = {k: v for k, v in cluster.components.items() if not k.endswith(f"-{case.key}")}
+    cleanup_namespace(api, namespace)
+    return result
+
+
+def cleanup_namespace(api: Api, namespace: str) -> None:
+    """Delete the case's pods before the next case, so it does not pay for them."""
+    o.delete(api, "Namespace", namespace)
+    api.request("DELETE", f"/api/v1/namespaces/{namespace}/pods", params={"gracePeriodSeconds": "0"})
+    wait_for(lambda: not api.exists(f"/api/v1/namespaces/{namespace}"), 600, interval=1,
+             what=f"namespace {namespace} deleted")
+
+
+def ratios(results: list[dict]) -> dict:
+    rate = {r["case"]: r["pods_per_second"] for r in results}
+    base = rate.get("a")
+    return {f"{k}/a": round(v / base, 3) for k, v in rate.items() if base and v and k != "a"}
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{report['nodes']} nodes, {report['pods']} pods")
+    print(f"{'case':<6}{'pods/s':>9}{'seconds':>9}{'spot':>7}  label")
+    for r in report["results"]:
+        print(f"{r['case']:<6}{r['pods_per_second']:>9}{r['seconds']:>9}{r['spot_fraction']:>7.0%}  {r['label']}")
+    print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--pods", type=int, default=2000)
+    parser.add_argument("--replicas", type=int, default=20, help="replicas per Deployment")
+    parser.add_argument("--cases", default=",".join(c.key for c in CASES))
+    parser.add_argument("--timeout", type=float, default=900, help="seconds a case may take before it is cut")
+    parser.add_argument("--out-dir", default=str(OUT_DIR))
+    args = parser.parse_args(argv)
+    chosen = [c for c in CASES if c.key in args.cases.split(",")]
+    # Client rate limits out of the way: the defaults (20-50 requests/s) would be the result.
+    cluster = ControlPlane(log=print, api_qps=2000)
+    try:
+        cluster.start()
+        nodes = cluster_nodes(args.nodes)
+        add_many_nodes(cluster.api, nodes)
+        spot = {n["metadata"]["name"] for n in nodes if n["metadata"]["labels"][o.CAPACITY_LABEL] == "spot"}
+        results = [run_case(cluster, case, args.pods, args.replicas, args.timeout, spot) for case in chosen]
+    finally:
+        cluster.cleanup()
+    report = {"benchmark": "throughput", "nodes": args.nodes, "pods": args.pods,
+              "replicas_per_deployment": args.replicas, "results": results, "ratios": ratios(results)}
+    print_table(report)
+    publish(report, args.out_dir, plots.throughput_bars)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""PNG plots the benchmarks draw from their own results (matplotlib, `pip install -e '.[bench]'`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on CI machines
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLOURS = {"spot-extender": "tab:green", "native": "tab:red"}
+
+
+def throughput_bars(report: dict, path: Path) -> None:
+    results = report["results"]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    bars = ax.bar([r["case"] for r in results], [r["pods_per_second"] or 0 for r in results],
+                  color=["tab:gray" if r["case"].startswith("a") else "tab:green" if r["case"] in ("b", "c")
+                         else "tab:red" for r in results])
+    for bar, r in zip(bars, results):
+        note = f"{r['pods_per_second']}" + ("" if r["complete"] else " (cut)")
+        ax.annotate(note, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
+    ax.set_ylabel("pods bound per second")
+    ax.set_title(f"Scheduling throughput: {report['nodes']} nodes, {report['pods']} pods")
+    ax.text(0.99, 0.97, "\n".join(f"{r['case']}: {r['label']}" for r in results), transform=ax.transAxes,
+            ha="right", va="top", fontsize=7)
+    ax.margins(y=0.25)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def availability_timeline(report: dict, path: Path) -> None:
+    """Ready replicas and spot share through the all-at-once reclaim, t = 0 at the notice."""
+    desired = sum(w["replicas"] for w in report["workloads"])
+    fig, (ready_ax, share_ax) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    for result in report["results"]:
+        events = result["events"]
+        start = next(e["t"] for e in events if e["event"] == "reclaim all spot")
+        returned = next((e["t"] for e in events if e["event"] == "spot returns"), None)
+        points = [s for s in result["timeline"] if s["t"] >= start - 15]
+        xs = [s["t"] - start for s in points]
+        colour = COLOURS.get(result["approach"])
+        ready_ax.plot(xs, [s["ready_total"] / desired for s in points], label=result["approach"], color=colour)
+        share_ax.plot(xs, [s["spot_share"] for s in points], label=result["approach"], color=colour)
+        if returned is not None:
+            for ax in (ready_ax, share_ax):
+                ax.axvline(returned - start, color=colour, linestyle=":", linewidth=1)
+    notice = report["settings"]["notice"]
+    for ax in (ready_ax, share_ax):
+        ax.axvline(0, color="black", linestyle="--", linewidth=1)
+        ax.axvline(notice, color="black", linestyle="-.", linewidth=1)
+        ax.grid(alpha=0.3)
+    ready_ax.set_ylabel("ready replicas / desired")
+    ready_ax.set_ylim(0, 1.05)
+    share_ax.set_ylabel("spot share\n(on spot / sum(R - k))")
+    share_ax.set_xlabel("seconds since the termination notice to every spot node "
+                        "(dashed: notice, dash-dot: nodes gone, dotted: spot returns)")
+    ready_ax.set_title("Reclaim of every spot node at once")
+    ready_ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
