@@ -1,0 +1,334 @@
+"""Benchmark 2: availability and cost through spot reclaims, spot-extender vs the native approach.
+
+The same scenario runs twice, each on a fresh control plane with the same nodes and
+workloads (R from 1 to 20, some PDBs, some StatefulSets):
+
+  spot-extender  kube-scheduler calls spot-extender; workloads carry nothing special
+  native         no extender; every pod template prefers spot (node affinity, weight
+                 100) and tolerates spot taints, the usual way to "use spot"
+
+Timeline: deploy and settle; reclaim the spot pools one at a time (each returns before
+the next goes); reclaim every spot node at once; spot returns. A reclaim taints the
+nodes the way the AWS Node Termination Handler does, waits the notice, then the nodes
+vanish: Node objects and their pods are deleted at once. KWOK makes a bound pod Ready
+after a start-up delay, like a container start. The benchmark samples every pod from
+the API server twice a second. Writes build/bench/availability.json and availability.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+from app.policy import compute_floor
+from app.settings import Settings
+from app.workloads import PdbRecord
+from tests.cluster import objects as o
+from tests.cluster.api import ApiError
+from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.perf import plots
+from tests.perf.report import OUT_DIR, publish
+
+NAMESPACE = "shop"
+TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+POOLS = (("m5.large", "zone-a"), ("c5.large", "zone-b"), ("r5.large", "zone-c"))
+ON_DEMAND = (("m5.large", "zone-a"), ("m5.large", "zone-b"))
+SPOT_TOLERATIONS = [
+    {"key": "cloud.google.com/gke-spot", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str  # Deployment or StatefulSet
+    name: str
+    replicas: int
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+    @property
+    def has_pdb(self) -> bool:
+        return self.min_available is not None or self.max_unavailable is not None
+
+
+# Replica counts 1..20, a third with PDBs, four StatefulSets.
+FULL = (
+    Workload("Deployment", "web", 1), Workload("Deployment", "admin", 1),
+    Workload("Deployment", "api", 2), Workload("Deployment", "auth", 3, min_available=2),
+    Workload("Deployment", "worker", 4), Workload("Deployment", "cache", 5, max_unavailable=1),
+    Workload("Deployment", "front", 6), Workload("Deployment", "batch", 8),
+    Workload("Deployment", "search", 10, min_available="50%"), Workload("Deployment", "queue", 12),
+    Workload("Deployment", "render", 15, max_unavailable=2), Workload("Deployment", "edge", 20),
+    Workload("StatefulSet", "db", 1), Workload("StatefulSet", "etcd", 3, max_unavailable=1),
+    Workload("StatefulSet", "kafka", 5, min_available=3), Workload("StatefulSet", "zk", 7),
+)
+SMALL = (
+    Workload("Deployment", "web", 1), Workload("Deployment", "api", 3, min_available=2),
+    Workload("Deployment", "worker", 4), Workload("StatefulSet", "db", 3, max_unavailable=1),
+)
+
+
+def floors(workloads) -> dict[str, int]:
+    """Each workload's on-demand floor k, as spot-extender computes it with its defaults."""
+    settings = Settings()
+    out = {}
+    for w in workloads:
+        pdbs = [PdbRecord(NAMESPACE, w.name, {"app": w.name}, w.min_available, w.max_unavailable)] if w.has_pdb else []
+        out[w.name] = compute_floor(w.replicas, None, None, pdbs, settings.default_floor,
+                                    settings.floor_from_max_unavailable).k
+    return out
+
+
+def manifests(workloads, native: bool) -> list[dict]:
+    out = []
+    for w in workloads:
+        make = o.deployment if w.kind == "Deployment" else o.statefulset
+        obj = make(w.name, NAMESPACE, w.replicas)
+        if native:
+            obj["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
+                    "matchExpressions": [{"key": o.CAPACITY_LABEL, "operator": "In", "values": ["spot"]}]}}]}}
+            obj["spec"]["template"]["spec"]["tolerations"] = SPOT_TOLERATIONS
+        out.append(obj)
+        if w.has_pdb:
+            out.append(o.pdb(w.name, NAMESPACE, w.name, w.min_available, w.max_unavailable))
+    return out
+
+
+class Scenario:
+    """One approach's run: its cluster, what exists, and every sample taken."""
+
+    def __init__(self, approach: str, cluster: ControlPlane, workloads, nodes_per_pool: int, sample_every: float):
+        self.approach, self.cluster, self.api = approach, cluster, cluster.api
+        self.workloads = workloads
+        self.floor = floors(workloads)
+        self.desired = {w.name: w.replicas for w in workloads}
+        self.nodes_per_pool = nodes_per_pool
+        self.sample_every = sample_every
+        self.node_class: dict[str, str] = {}  # live nodes only
+        self.spot_pools: dict[str, list[str]] = {}
+        self.generation = 0
+        self.started = time.monotonic()
+        self.samples: list[dict] = []
+        self.events: list[dict] = []
+
+    # ---- nodes -------------------------------------------------------------------
+
+    def add_on_demand(self) -> None:
+        nodes = [o.fake_node(f"od-{zone}-{i}", "on-demand", zone, kind)
+                 for kind, zone in ON_DEMAND for i in range(2)]
+        o.add_nodes(self.api, nodes)
+        self.node_class.update({n["metadata"]["name"]: "on-demand" for n in nodes})
+
+    def add_spot(self, pools=None) -> None:
+        self.generation += 1
+        nodes = []
+        for kind, zone in pools or POOLS:
+            names = [f"spot-{kind.split('.')[0]}-{zone}-g{self.generation}-{i}" for i in range(self.nodes_per_pool)]
+            self.spot_pools[f"{kind}/{zone}"] = names
+            nodes += [o.fake_node(n, "spot", zone, kind) for n in names]
+        o.add_nodes(self.api, nodes)
+        self.node_class.update({n["metadata"]["name"]: "spot" for n in nodes})
+
+    def reclaim(self, pool_keys: list[str], notice: float) -> None:
+        """Termination notice on every node of the pools, then after `notice` they vanish."""
+        names = [n for key in pool_keys for n in self.spot_pools.pop(key)]
+        for name in names:
+            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [TAINT]}})
+        self.event(f"notice {'+'.join(pool_keys)}")
+        self.sample_for(notice)
+        for name in names:
+            o.delete(self.api, "Node", name)
+            self.node_class.pop(name, None)
+            for pod in self.api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
+                meta = pod["metadata"]
+                try:
+                    self.api.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", gracePeriodSeconds="0")
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+        self.event("vanished")
+
+    # ---- sampling ----------------------------------------------------------------
+
+    def event(self, what: str) -> None:
+        t = round(time.monotonic() - self.started, 2)
+        self.events.append({"t": t, "event": what})
+        print(f"    [{self.approach} {t:7.1f}s] {what}", flush=True)
+
+    def sample(self) -> dict:
+        pods = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods")["items"]
+        ready = dict.fromkeys(self.desired, 0)
+        on_spot = 0
+        for pod in pods:
+            app = pod["metadata"].get("labels", {}).get("app")
+            node = pod["spec"].get("nodeName", "")
+            if app not in ready or "deletionTimestamp" in pod["metadata"] or node not in self.node_class:
+                continue  # terminating, pending, or on a node that is gone: serves nothing
+            on_spot += self.node_class[node] == "spot"
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", [])):
+                ready[app] += 1
+        spot_room = sum(r - self.floor[n] for n, r in self.desired.items())
+        record = {"t": round(time.monotonic() - self.started, 2), "ready": ready, "ready_total": sum(ready.values()),
+                  "on_spot": on_spot, "spot_share": round(on_spot / spot_room, 4) if spot_room else None}
+        self.samples.append(record)
+        return record
+
+    def sample_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.sample()
+            time.sleep(self.sample_every)
+
+    def sample_until(self, done, timeout: float) -> float | None:
+        """Sample until done(sample) holds; seconds it took, or None at the timeout."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            self.cluster.check_running()
+            if done(self.sample()):
+                return round(time.monotonic() - start, 2)
+            time.sleep(self.sample_every)
+        return None
+
+    def all_ready(self, record: dict) -> bool:
+        return all(record["ready"][n] >= r for n, r in self.desired.items())
+
+    # ---- phases ------------------------------------------------------------------
+
+    def settle(self, quiet: float, timeout: float) -> dict:
+        """Until every replica is ready and the spot count has not moved for `quiet` seconds."""
+        start, last, since = time.monotonic(), None, time.monotonic()
+        while time.monotonic() - start < timeout:
+            record = self.sample()
+            key = (record["on_spot"], record["ready_total"])
+            if key != last:
+                last, since = key, time.monotonic()
+            elif self.all_ready(record) and time.monotonic() - since >= quiet:
+                break
+            time.sleep(self.sample_every)
+        return self.samples[-1]
+
+    def losses(self, since: float) -> dict:
+        """Availability over the samples taken since `since` (seconds on this run's clock)."""
+        window = [s for s in self.samples if s["t"] >= since]
+        zero, below = set(), set()
+        lost = 0.0
+        for before, after in zip(window, window[1:]):
+            dt = after["t"] - before["t"]
+            lost += dt * sum(max(0, r - before["ready"][n]) for n, r in self.desired.items())
+        for s in window:
+            zero.update(n for n, c in s["ready"].items() if c == 0)
+            below.update(n for n, c in s["ready"].items() if c < self.floor[n])
+        return {"workloads_with_zero_ready": len(zero), "zero_ready_names": sorted(zero),
+                "workloads_below_floor": len(below), "below_floor_names": sorted(below),
+                "replica_seconds_lost": round(lost, 1)}
+
+
+def run_approach(approach: str, args, workloads) -> dict:
+    native = approach == "native"
+    cluster = ControlPlane(log=print, pod_ready_ms=int(args.startup * 1000))
+    print(f"==> {approach}", flush=True)
+    try:
+        cluster.start()
+        if native:
+            cluster.start_scheduler(use_extender=False)
+        else:
+            ExtenderProcess(cluster, "--log-format=json", f"--rebalance-interval={args.rebalance_interval}s",
+                            f"--move-cooldown={args.move_cooldown}s", f"--max-moves-per-minute={args.max_moves}",
+                            "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s").start()
+        run = Scenario(approach, cluster, workloads, args.nodes_per_pool, args.sample_every)
+        run.add_on_demand()
+        run.add_spot()
+        o.namespace(cluster.api, NAMESPACE)
+        run.event("deploy")
+        for obj in manifests(workloads, native):
+            o.create(cluster.api, obj)
+        steady = run.settle(args.settle, args.settle_timeout)
+        run.event(f"steady: spot share {steady['spot_share']}")
+
+        pools_start = run.samples[-1]["t"]
+        for key in list(run.spot_pools):
+            run.reclaim([key], args.notice)
+            run.sample_until(run.all_ready, args.recover_timeout)
+            kind, zone = key.split("/")
+            run.add_spot([(kind, zone)])
+            run.event(f"{key} back")
+        pools = run.losses(pools_start)
+        before_all = run.settle(args.settle, args.settle_timeout)
+
+        all_start = run.samples[-1]["t"]
+        run.event("reclaim all spot")
+        run.reclaim(list(run.spot_pools), args.notice)
+        recovered = run.sample_until(run.all_ready, args.recover_timeout)
+        at_once = run.losses(all_start)
+        run.event("every replica ready again" if recovered is not None else "not all ready at the timeout")
+        run.add_spot()
+        run.event("spot returns")
+        target = steady["on_spot"]
+        back = run.sample_until(lambda s: s["on_spot"] >= target and run.all_ready(s), args.return_timeout)
+        run.event(f"spot share back after {back}s" if back is not None else "spot share not back at the timeout")
+    finally:
+        cluster.cleanup()
+    return {
+        "approach": approach,
+        "steady_spot_share": steady["spot_share"],
+        "steady_on_spot": steady["on_spot"],
+        "spot_share_before_all_at_once": before_all["spot_share"],
+        "pools_one_at_a_time": pools,
+        "all_at_once": {**at_once, "seconds_to_all_ready": recovered},
+        "seconds_to_steady_share_after_return": back,
+        "events": run.events,
+        "timeline": [{k: s[k] for k in ("t", "ready_total", "on_spot", "spot_share")} for s in run.samples],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", choices=("full", "small"), default="full")
+    parser.add_argument("--nodes-per-pool", type=int, default=3)
+    parser.add_argument("--notice", type=float, default=10, help="seconds from termination taint to the node vanishing")
+    parser.add_argument("--startup", type=float, default=5, help="seconds from binding to Ready (KWOK delay)")
+    parser.add_argument("--sample-every", type=float, default=0.5)
+    parser.add_argument("--settle", type=float, default=15, help="quiet seconds that count as steady")
+    parser.add_argument("--settle-timeout", type=float, default=240)
+    parser.add_argument("--recover-timeout", type=float, default=120)
+    parser.add_argument("--return-timeout", type=float, default=240)
+    parser.add_argument("--rebalance-interval", type=float, default=10)
+    parser.add_argument("--move-cooldown", type=float, default=5)
+    parser.add_argument("--max-moves", type=int, default=120, help="spot-extender --max-moves-per-minute")
+    parser.add_argument("--approaches", default="spot-extender,native")
+    parser.add_argument("--out-dir", default=str(OUT_DIR))
+    args = parser.parse_args(argv)
+    workloads = FULL if args.workloads == "full" else SMALL
+    results = [run_approach(a, args, workloads) for a in args.approaches.split(",")]
+    report = {
+        "benchmark": "availability",
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out_dir", "approaches")},
+        "workloads": [{"kind": w.kind, "name": w.name, "replicas": w.replicas, "floor": floors(workloads)[w.name],
+                       "pdb": w.has_pdb} for w in workloads],
+        "spot_room": sum(w.replicas - floors(workloads)[w.name] for w in workloads),
+        "results": results,
+    }
+    print_table(report)
+    publish(report, args.out_dir, plots.availability_timeline)
+    return 0
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{len(report['workloads'])} workloads, {sum(w['replicas'] for w in report['workloads'])} replicas, "
+          f"room on spot sum(R-k) = {report['spot_room']}")
+    print(f"{'approach':<15}{'steady share':>13}{'phase':>16}{'zero-ready':>11}{'below floor':>12}"
+          f"{'replica-s lost':>15}{'back to steady s':>17}")
+    for r in report["results"]:
+        for phase in ("pools_one_at_a_time", "all_at_once"):
+            p = r[phase]
+            print(f"{r['approach']:<15}{r['steady_spot_share']:>13}{phase[:15]:>16}{p['workloads_with_zero_ready']:>11}"
+                  f"{p['workloads_below_floor']:>12}{p['replica_seconds_lost']:>15}"
+                  f"{str(r['seconds_to_steady_share_after_return']):>17}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
