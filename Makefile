@@ -8,16 +8,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv unit e2e test demo cluster-bins bench-extender bench-reclaim clean
+.PHONY: help venv unit e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
+	bench-extender bench-reclaim clean
 
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
 	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
 	@echo "make e2e             end-to-end tests only"
+	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
-	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
+	@echo "make bench           all four benchmarks below (about 30 min) -> build/bench/, see docs/performance.md"
+	@echo "make bench-throughput  pods/s: scheduler alone vs spot-extender vs a baseline extender (BENCH_NODES, BENCH_PODS)"
+	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims"
 	@echo "make bench-reclaim   time from termination taint to all pods evicted -> build/bench/reclaim.json"
+	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
 
 venv: $(STAMP)
 
@@ -26,7 +31,7 @@ $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing dependencies"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	@touch $@
 
 # Built from Go modules once per pinned version (tests/cluster/versions.env).
@@ -40,12 +45,28 @@ unit: $(STAMP)
 e2e: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/e2e -q
 
-test: unit e2e
+# The benchmarks at a small size, so they keep working; figures come from `make bench`.
+bench-smoke: $(STAMP) cluster-bins
+	$(PY) -m pytest tests/perf -q
+
+test: unit e2e bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo
 
-# Figures, not assertions: latency and memory of the extender over loopback HTTP.
+BENCH_NODES ?= 500
+BENCH_PODS ?= 2000
+
+# Figures, not assertions; each writes build/bench/<name>.json (and .png), documented in docs/performance.md.
+bench: bench-throughput bench-availability bench-reclaim bench-extender
+
+bench-throughput: $(STAMP) cluster-bins
+	$(PY) -m tests.perf.bench_throughput --nodes=$(BENCH_NODES) --pods=$(BENCH_PODS)
+
+bench-availability: $(STAMP) cluster-bins
+	$(PY) -m tests.perf.bench_availability
+
+# Latency and memory of the extender over loopback HTTP, 5000 nodes and 50,000 pods in its index.
 bench-extender: $(STAMP)
 	$(PY) -m tests.perf.bench_extender
 

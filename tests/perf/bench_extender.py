@@ -22,10 +22,10 @@ from pathlib import Path
 import orjson
 
 from tests import factories as f
+from tests.perf.report import OUT_DIR, publish
 from tests.perf.synthetic import SPOT_SHARE, node_names
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "build" / "bench" / "extender.json"
 
 
 def free_port() -> int:
@@ -81,7 +81,7 @@ def measure(port: int, path: str, payloads: list[bytes], calls: int) -> list[flo
     return samples
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--pods", type=int, default=50_000)
@@ -89,8 +89,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=400, help="calls per cell in NodeNames mode")
     parser.add_argument("--full-calls", type=int, default=40, help="calls per cell in full Nodes mode")
     parser.add_argument("--modes", default="NodeNames,Nodes")
-    parser.add_argument("--out", default=str(OUT))
-    args = parser.parse_args()
+    parser.add_argument("--out-dir", default=str(OUT_DIR))
+    args = parser.parse_args(argv)
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -145,18 +145,14 @@ def main() -> int:
         server.wait(timeout=30)
 
     result = {
+        "benchmark": "extender",
         "index": {"nodes": args.nodes, "pods": args.pods},
         "index_load_seconds": round(load_seconds, 2),
         "rss_mb_after_load": round(rss_loaded, 1),
         "rss_mb_after_run": round(rss_now, 1),
         "rss_mb_peak": round(rss_peak, 1),
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
         "results": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
 
     print()
     print(f"{'verb':<11}{'mode':<10}{'nodes':>6}{'calls':>7}{'req KB':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
@@ -166,7 +162,7 @@ def main() -> int:
             f"{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['max_ms']:>9.3f}"
         )
     print(f"\nRSS after load {rss_loaded:.0f} MB, after run {rss_now:.0f} MB, peak {rss_peak:.0f} MB")
-    print(f"written to {out}")
+    publish(result, args.out_dir)
     return 0
 
 

@@ -9,17 +9,14 @@ terminating or gone. Prints a table and writes build/bench/reclaim.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 from tests.cluster import objects as o
 from tests.cluster.api import wait_for
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.perf.report import OUT_DIR, publish
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "build" / "bench" / "reclaim.json"
 TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 
 
@@ -59,11 +56,11 @@ def measure(cluster: ControlPlane, pods: int) -> dict:
             "pods_per_second": round(pods / total, 1)}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,1000")
-    parser.add_argument("--out", default=str(OUT))
-    args = parser.parse_args()
+    parser.add_argument("--out-dir", default=str(OUT_DIR))
+    args = parser.parse_args(argv)
     cluster = ControlPlane(log=print)
     try:
         cluster.start()
@@ -75,13 +72,10 @@ def main() -> int:
         rows = [measure(cluster, int(size)) for size in args.sizes.split(",")]
     finally:
         cluster.cleanup()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"results": rows}, indent=2))
     print(f"\n{'pods':>6}{'first eviction s':>18}{'all evicted s':>15}{'pods/s':>9}")
     for r in rows:
         print(f"{r['pods']:>6}{r['first_eviction_seconds']:>18.2f}{r['all_evicted_seconds']:>15.2f}{r['pods_per_second']:>9.1f}")
-    print(f"written to {out}")
+    publish({"benchmark": "reclaim", "results": rows}, args.out_dir)
     return 0
 
 

@@ -1,0 +1,80 @@
+"""`make bench` at a small size, so the benchmarks cannot rot: each runs for real on the
+local control plane, writes its JSON and plots, and every field it writes is documented
+in docs/performance.md. The figures themselves are not judged here (noisy machines),
+only what must hold at any size."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.perf import bench_availability, bench_extender, bench_reclaim, bench_throughput
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "performance.md").read_text()
+
+def keys_of(value, out: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.add(key)
+            keys_of(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            keys_of(item, out)
+    return out
+
+
+def assert_documented(report: dict) -> None:
+    documented = set(re.findall(r"`([^`\s]+)`", DOC))
+    missing = sorted(keys_of(report, set()) - documented)
+    assert not missing, f"fields written to {report['benchmark']}.json but not documented in docs/performance.md: {missing}"
+
+
+def test_throughput(tmp_path):
+    assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120",
+                                  f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "throughput.json").read_text())
+    by_case = {r["case"]: r for r in report["results"]}
+    assert set(by_case) == {"a", "a100", "b", "c", "d"}
+    assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
+    assert {"b/a", "c/a", "d/a"} <= set(report["ratios"])
+    for case in ("b", "c"):  # scheduler did call spot-extender, once per pod at least
+        latency = by_case[case]["extender_latency"]
+        assert latency["filter"]["calls"] >= 60 and latency["filter"]["p99_ms"] > 0
+    # the extenders keep one replica per Deployment on on-demand, the rest on spot
+    assert by_case["b"]["spot_fraction"] >= 0.8 and by_case["d"]["spot_fraction"] >= 0.5
+    assert (tmp_path / "throughput.png").stat().st_size > 10_000
+    assert_documented(report)
+
+
+def test_availability(tmp_path):
+    assert bench_availability.main(["--workloads=small", "--notice=3", "--startup=1", "--settle=4",
+                                    "--rebalance-interval=4", "--move-cooldown=1", "--return-timeout=60",
+                                    f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "availability.json").read_text())
+    by_approach = {r["approach"]: r for r in report["results"]}
+    ext, native = by_approach["spot-extender"], by_approach["native"]
+    for phase in ("pools_one_at_a_time", "all_at_once"):
+        assert ext[phase]["workloads_with_zero_ready"] == 0, ext[phase]
+        assert ext[phase]["workloads_below_floor"] == 0, ext[phase]
+    # natively the single replica prefers spot, so losing every spot node leaves it with none
+    assert native["all_at_once"]["workloads_with_zero_ready"] >= 1
+    assert ext["seconds_to_steady_share_after_return"] is not None
+    assert (tmp_path / "availability.png").stat().st_size > 10_000
+    assert_documented(report)
+
+
+def test_reclaim(tmp_path):
+    assert bench_reclaim.main(["--sizes=20", f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "reclaim.json").read_text())
+    assert report["results"][0]["pods"] == 20 and report["results"][0]["all_evicted_seconds"] > 0
+    assert_documented(report)
+
+
+def test_extender_memory_and_latency(tmp_path):
+    assert bench_extender.main(["--nodes=200", "--pods=2000", "--sizes=100", "--calls=20", "--full-calls=5",
+                                f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "extender.json").read_text())
+    assert report["rss_mb_after_load"] > 0 and len(report["results"]) == 4
+    assert_documented(report)
