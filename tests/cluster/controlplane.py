@@ -293,9 +293,7 @@ class ControlPlane:
             self.use_extender = use_extender
         if score_all_nodes is not None:
             self.score_all_nodes = score_all_nodes
-        old = self.components.pop("kube-scheduler", None)
-        if old is not None:
-            old.stop()
+        self.stop_scheduler()
         config = self.workdir / "scheduler-config.yaml"
         config.write_text(self.scheduler_config())
         port = free_port()
@@ -304,6 +302,11 @@ class ControlPlane:
             "--bind-address=127.0.0.1", f"--secure-port={port}",
         ])
         wait_for(lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
+
+    def stop_scheduler(self) -> None:
+        old = self.components.pop("kube-scheduler", None)
+        if old is not None:
+            old.stop()
 
     def _kwok_stages(self) -> Path:
         stages = cache_dir() / "kwok-stages.yaml"

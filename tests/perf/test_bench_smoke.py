@@ -38,10 +38,11 @@ def test_throughput(tmp_path):
     by_case = {r["case"]: r for r in report["results"]}
     assert set(by_case) == {"a", "a100", "b", "c", "d"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
-    assert {"b/a", "c/a", "d/a"} <= set(report["ratios"])
+    assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
+    assert {"b/a", "c/a", "d/a"} <= set(report["ratios"]) and {"b/a", "c/a", "d/a"} <= set(report["rollout_ratios"])
     for case in ("b", "c"):  # scheduler did call spot-extender, once per pod at least
         latency = by_case[case]["extender_latency"]
-        assert latency["filter"]["calls"] >= 60 and latency["filter"]["p99_ms"] > 0
+        assert latency["filter"]["calls"] >= 120 and latency["filter"]["p99_ms"] > 0
     # the extenders keep one replica per Deployment on on-demand, the rest on spot
     assert by_case["b"]["spot_fraction"] >= 0.8 and by_case["d"]["spot_fraction"] >= 0.5
     assert (tmp_path / "throughput.png").stat().st_size > 10_000
