@@ -2,8 +2,8 @@
 
 Starts the real extender app in a child process over a synthetic index (5000 nodes,
 50,000 pods by default), then times filter and prioritize calls for 100, 1000 and
-5000 candidate nodes in NodeNames and full Nodes mode. Prints a table and writes
-build/bench/extender.json. Figures, not assertions: the machine is shared and noisy.
+5000 candidate nodes in NodeNames and full Nodes mode. Also reports what one controller
+pass over that index costs. Prints a table and writes build/bench/extender.json. Figures, not assertions: the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -104,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT,
     )
     try:
-        if server.stdout.readline().strip() != b"ready":
+        first = server.stdout.readline().decode()
+        if not first.startswith("controller ") or server.stdout.readline().strip() != b"ready":
             raise SystemExit("extender did not start")
+        controller = orjson.loads(first.split(" ", 1)[1])
+        print(f"    controller passes over the index (dry run): {controller}", flush=True)
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -151,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_after_load": round(rss_loaded, 1),
         "rss_mb_after_run": round(rss_now, 1),
         "rss_mb_peak": round(rss_peak, 1),
+        "controller": controller,
         "results": rows,
     }
 
