@@ -131,6 +131,7 @@ class ControlPlane:
         self.extender = extender or ExtenderOptions()
         self.use_extender = True
         self.score_all_nodes = False  # without an extender: percentageOfNodesToScore 100 anyway
+        self.scheduler_feature_gates = ""  # e.g. "OpportunisticBatching=false"
         self.api_qps = api_qps
         self.pod_ready_ms = pod_ready_ms
         self.bins = bin_dir()
@@ -285,7 +286,7 @@ class ControlPlane:
         )
 
     def start_scheduler(self, extender: ExtenderOptions | None = None, use_extender: bool | None = None,
-                        score_all_nodes: bool | None = None) -> None:
+                        score_all_nodes: bool | None = None, feature_gates: str | None = None) -> None:
         """(Re)start kube-scheduler, optionally with other extender options or none at all."""
         if extender is not None:
             self.extender = extender
@@ -293,6 +294,8 @@ class ControlPlane:
             self.use_extender = use_extender
         if score_all_nodes is not None:
             self.score_all_nodes = score_all_nodes
+        if feature_gates is not None:
+            self.scheduler_feature_gates = feature_gates
         self.stop_scheduler()
         config = self.workdir / "scheduler-config.yaml"
         config.write_text(self.scheduler_config())
@@ -300,7 +303,7 @@ class ControlPlane:
         self._start("kube-scheduler", [
             str(self.bins / "kube-scheduler"), f"--config={config}",
             "--bind-address=127.0.0.1", f"--secure-port={port}",
-        ])
+        ] + ([f"--feature-gates={self.scheduler_feature_gates}"] if self.scheduler_feature_gates else []))
         wait_for(lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
 
     def stop_scheduler(self) -> None:

@@ -5,6 +5,7 @@ P pods from multi-replica Deployments scheduled once per case:
 
   a     kube-scheduler alone, as it ships
   a100  kube-scheduler alone with percentageOfNodesToScore 100 (what an extender needs)
+  a0    the same with OpportunisticBatching off, which configuring any extender does
   b     spot-extender, NodeNames mode (nodeCacheCapable: true)
   c     spot-extender, full Nodes mode
   d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode
@@ -48,11 +49,16 @@ class Case:
     extender: str  # "", "spot-extender" or "baseline"
     node_cache_capable: bool = True
     score_all_nodes: bool = False
+    feature_gates: str = ""
 
 
 CASES = (
     Case("a", "kube-scheduler alone", ""),
     Case("a100", "kube-scheduler alone, percentageOfNodesToScore 100", "", score_all_nodes=True),
+    # Any extender turns off kube-scheduler's batching of identical pods (OpportunisticBatching,
+    # on by default since 1.35): this is the scheduler doing the work it does under b, minus the calls.
+    Case("a0", "kube-scheduler alone, percentageOfNodesToScore 100, OpportunisticBatching off", "",
+         score_all_nodes=True, feature_gates="OpportunisticBatching=false"),
     Case("b", "spot-extender, NodeNames", "spot-extender"),
     Case("c", "spot-extender, full Nodes", "spot-extender", node_cache_capable=False),
     Case("d", "baseline extender (API calls per request), full Nodes", "baseline", node_cache_capable=False),
@@ -186,7 +192,8 @@ def start_extender(cluster: ControlPlane, case: Case):
         cluster.components[process.name] = process
         process.start()
         wait_for(lambda: _http_ok(f"{options.url}/healthz"), 60, what="baseline extender /healthz")
-    cluster.start_scheduler(options, use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes)
+    cluster.start_scheduler(options, use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes,
+                            feature_gates=case.feature_gates)
     return process
 
 
@@ -198,6 +205,21 @@ def _http_ok(url: str) -> bool:
             return resp.status == 200
     except OSError:
         return False
+
+
+def cpu_seconds(cluster: ControlPlane) -> dict[str, float]:
+    """CPU time used so far by each running component, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, component in cluster.components.items():
+        if component.process is None:
+            continue
+        try:
+            fields = Path(f"/proc/{component.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
 
 
 def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, replicas: int, timeout: float,
@@ -215,6 +237,7 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
     if backlog:
         wait_for(lambda: len(watch.created) >= pods, timeout, interval=0.5, what=f"{pods} pods created")
         cluster.start_scheduler(use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes)
+    cpu_before = cpu_seconds(cluster)
     deadline = time.monotonic() + timeout
     while not watch.done.wait(5):
         cluster.check_running()
@@ -223,15 +246,18 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
             break
     watch.stopping = True
     watch.ended = time.monotonic() - watch.started
+    cpu_after = cpu_seconds(cluster)
+    watch.cpu = {name.split("-extender-")[0] + ("-extender" if "-extender-" in name else ""):
+                 round(cpu_after[name] - cpu_before.get(name, 0.0), 2) for name in cpu_after}
     return watch
 
 
 def run_case(cluster: ControlPlane, case: Case, args, spot_nodes: set[str]) -> dict:
     print(f"==> case {case.key}: {case.label}", flush=True)
-    timeout = args.baseline_timeout if case.extender == "baseline" else args.timeout
+    timeout = args.timeout if case.node_cache_capable else args.slow_timeout
     process = start_extender(cluster, case)
     result = {"case": case.key, "label": case.label}
-    for phase in ("backlog", "rollout"):
+    for phase in args.phases.split(","):
         namespace = o.namespace(cluster.api, f"throughput-{case.key}-{phase}")
         watch = schedule(cluster, case, namespace, args.pods, args.replicas, timeout, backlog=phase == "backlog")
         complete = len(watch.bound) >= args.pods
@@ -242,6 +268,7 @@ def run_case(cluster: ControlPlane, case: Case, args, spot_nodes: set[str]) -> d
                 "complete": complete, "bound": len(watch.bound), "seconds": round(seconds, 2),
                 "pods_per_second": round(len(watch.bound) / seconds, 1) if seconds else None,
                 "spot_fraction": round(sum(n in spot_nodes for n in watch.bound.values()) / max(len(binds), 1), 3),
+                "cpu_seconds": watch.cpu,
             })
         else:  # from creating the Deployments, controller-manager creating pods included
             seconds = binds[-1] if complete else watch.ended
@@ -258,7 +285,7 @@ def run_case(cluster: ControlPlane, case: Case, args, spot_nodes: set[str]) -> d
     if process is not None:
         process.stop()
         cluster.components = {k: v for k, v in cluster.components.items() if not k.endswith(f"-{case.key}")}
-    print(f"    {result['pods_per_second']} pods/s, from rollout {result['rollout_pods_per_second']} pods/s, "
+    print(f"    {result['pods_per_second']} pods/s, from rollout {result.get('rollout_pods_per_second')} pods/s, "
           f"{result['spot_fraction']:.0%} on spot", flush=True)
     return result
 
@@ -273,16 +300,21 @@ def cleanup_namespace(api: Api, namespace: str) -> None:
 
 
 def ratios(results: list[dict], field: str = "pods_per_second") -> dict:
-    rate = {r["case"]: r[field] for r in results}
-    base = rate.get("a")
-    return {f"{k}/a": round(v / base, 3) for k, v in rate.items() if base and v and k != "a"}
+    """Every case over a; the extender cases also over a0, the scheduler doing the same work uncalled."""
+    rate = {r["case"]: r.get(field) for r in results}
+    out = {}
+    for base, cases in (("a", rate), ("a0", ("b", "c", "d"))):
+        for case in cases:
+            if rate.get(base) and rate.get(case) and case != base:
+                out[f"{case}/{base}"] = round(rate[case] / rate[base], 3)
+    return out
 
 
 def print_table(report: dict) -> None:
     print(f"\n{report['nodes']} nodes, {report['pods']} pods")
     print(f"{'case':<6}{'pods/s':>9}{'seconds':>9}{'rollout pods/s':>16}{'spot':>7}  label")
     for r in report["results"]:
-        print(f"{r['case']:<6}{r['pods_per_second']:>9}{r['seconds']:>9}{r['rollout_pods_per_second']:>16}"
+        print(f"{r['case']:<6}{r['pods_per_second']:>9}{r['seconds']:>9}{str(r.get('rollout_pods_per_second')):>16}"
               f"{r['spot_fraction']:>7.0%}  {r['label']}")
     print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
     print("rollout ratios: " + ", ".join(f"{k} {v}" for k, v in report["rollout_ratios"].items()))
@@ -295,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=20, help="replicas per Deployment")
     parser.add_argument("--cases", default=",".join(c.key for c in CASES))
     parser.add_argument("--timeout", type=float, default=600, help="seconds a phase may take before it is cut")
-    parser.add_argument("--baseline-timeout", type=float, default=180,
-                        help="the same for case d, which is slow: its rate is of the pods bound by then")
+    parser.add_argument("--slow-timeout", type=float, default=180,
+                        help="the same for the full Nodes cases c and d, which are slow: their rate is of the pods bound by then")
+    parser.add_argument("--phases", default="backlog,rollout")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)
     chosen = [c for c in CASES if c.key in args.cases.split(",")]
@@ -312,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.cleanup()
     report = {"benchmark": "throughput", "nodes": args.nodes, "pods": args.pods,
               "replicas_per_deployment": args.replicas, "results": results, "ratios": ratios(results),
-              "rollout_ratios": ratios(results, "rollout_pods_per_second")}
+              "rollout_ratios": ratios(results, "rollout_pods_per_second") if "rollout" in args.phases else {}}
     print_table(report)
     publish(report, args.out_dir, plots.throughput_bars)
     return 0

@@ -36,10 +36,10 @@ def test_throughput(tmp_path):
                                   f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "throughput.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
-    assert set(by_case) == {"a", "a100", "b", "c", "d"}
+    assert set(by_case) == {"a", "a100", "a0", "b", "c", "d"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
-    assert {"b/a", "c/a", "d/a"} <= set(report["ratios"]) and {"b/a", "c/a", "d/a"} <= set(report["rollout_ratios"])
+    assert {"b/a", "c/a", "d/a", "b/a0"} <= set(report["ratios"]) and {"b/a", "c/a", "d/a"} <= set(report["rollout_ratios"])
     for case in ("b", "c"):  # scheduler did call spot-extender, once per pod at least
         latency = by_case[case]["extender_latency"]
         assert latency["filter"]["calls"] >= 120 and latency["filter"]["p99_ms"] > 0
