@@ -141,7 +141,8 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 def build_app(kubeconfig: str) -> web.Application:
-    app = web.Application()
+    # aiohttp's default 1 MiB body limit answers 413 to full Nodes requests from a few hundred nodes.
+    app = web.Application(client_max_size=512 * 1024 * 1024)
 
     async def api_client(app: web.Application):
         # One client for the process; no watch, no cache: each request reads afresh.

@@ -252,8 +252,18 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
     return watch
 
 
+SKIPPED = "Skipping extender as it returned error"
+
+
+def skipped_calls(cluster: ControlPlane) -> int:
+    """Filter calls kube-scheduler gave up on (an error from an ignorable extender), from its log."""
+    log = cluster.workdir / "kube-scheduler.log"
+    return log.read_text(errors="replace").count(SKIPPED) if log.exists() else 0
+
+
 def run_case(cluster: ControlPlane, case: Case, args, spot_nodes: set[str]) -> dict:
     print(f"==> case {case.key}: {case.label}", flush=True)
+    skipped_before = skipped_calls(cluster)
     timeout = args.timeout if case.node_cache_capable else args.slow_timeout
     process = start_extender(cluster, case)
     result = {"case": case.key, "label": case.label}
@@ -280,6 +290,7 @@ def run_case(cluster: ControlPlane, case: Case, args, spot_nodes: set[str]) -> d
             })
         print(f"    {phase}: {len(watch.bound)}/{args.pods} bound in {seconds:.1f}s", flush=True)
         cleanup_namespace(cluster.api, namespace)
+    result["extender_skipped"] = skipped_calls(cluster) - skipped_before
     if case.extender == "spot-extender":
         result["extender_latency"] = extender_latency(process.get("/metrics"))
     if process is not None:
@@ -327,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=20, help="replicas per Deployment")
     parser.add_argument("--cases", default=",".join(c.key for c in CASES))
     parser.add_argument("--timeout", type=float, default=600, help="seconds a phase may take before it is cut")
-    parser.add_argument("--slow-timeout", type=float, default=180,
+    parser.add_argument("--slow-timeout", type=float, default=120,
                         help="the same for the full Nodes cases c and d, which are slow: their rate is of the pods bound by then")
     parser.add_argument("--phases", default="backlog,rollout")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
