@@ -183,13 +183,20 @@ class Scenario:
             self.sample()
             time.sleep(self.sample_every)
 
-    def sample_until(self, done, timeout: float) -> float | None:
-        """Sample until done(sample) holds; seconds it took, or None at the timeout."""
-        start = time.monotonic()
+    def sample_until(self, done, timeout: float, stall: float | None = None) -> float | None:
+        """Sample until done(sample) holds; seconds it took, or None at the timeout or,
+        given `stall`, once the count on spot has not changed for that long."""
+        start = changed = time.monotonic()
+        last = None
         while time.monotonic() - start < timeout:
             self.cluster.check_running()
-            if done(self.sample()):
+            record = self.sample()
+            if done(record):
                 return round(time.monotonic() - start, 2)
+            if record["on_spot"] != last:
+                last, changed = record["on_spot"], time.monotonic()
+            elif stall is not None and time.monotonic() - changed > stall:
+                return None
             time.sleep(self.sample_every)
         return None
 
@@ -268,8 +275,10 @@ def run_approach(approach: str, args, workloads) -> dict:
         run.add_spot()
         run.event("spot returns")
         target = steady["on_spot"]
-        back = run.sample_until(lambda s: s["on_spot"] >= target and run.all_ready(s), args.return_timeout)
-        run.event(f"spot share back after {back}s" if back is not None else "spot share not back at the timeout")
+        back = run.sample_until(lambda s: s["on_spot"] >= target and run.all_ready(s), args.return_timeout,
+                                args.return_stall)
+        run.event(f"spot share back after {back}s" if back is not None
+                  else f"spot share not back: {run.samples[-1]['spot_share']}")
     finally:
         cluster.cleanup()
     return {
@@ -280,6 +289,7 @@ def run_approach(approach: str, args, workloads) -> dict:
         "pools_one_at_a_time": pools,
         "all_at_once": {**at_once, "seconds_to_all_ready": recovered},
         "seconds_to_steady_share_after_return": back,
+        "spot_share_after_return": run.samples[-1]["spot_share"],
         "events": run.events,
         "timeline": [{k: s[k] for k in ("t", "ready_total", "on_spot", "spot_share")} for s in run.samples],
     }
@@ -295,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=15, help="quiet seconds that count as steady")
     parser.add_argument("--settle-timeout", type=float, default=240)
     parser.add_argument("--recover-timeout", type=float, default=120)
-    parser.add_argument("--return-timeout", type=float, default=240)
+    parser.add_argument("--return-timeout", type=float, default=900)
+    parser.add_argument("--return-stall", type=float, default=60,
+                        help="the return phase ends once no replica moved to or from spot for this long")
     parser.add_argument("--rebalance-interval", type=float, default=10)
     parser.add_argument("--move-cooldown", type=float, default=5)
     parser.add_argument("--max-moves", type=int, default=120, help="spot-extender --max-moves-per-minute")
