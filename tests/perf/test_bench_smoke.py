@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.perf import bench_availability, bench_extender, bench_reclaim, bench_throughput
+from tests.perf import bench_availability, bench_extender, bench_reclaim, bench_throughput, tables
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "performance.md").read_text()
@@ -26,24 +26,27 @@ def keys_of(value, out: set[str]) -> set[str]:
 
 
 def assert_documented(report: dict) -> None:
+    """Every field is in the doc's reference, and the doc's tables can be made from it."""
+    assert "\n|---|" in getattr(tables, report["benchmark"])(report)
     documented = set(re.findall(r"`([^`\s]+)`", DOC))
     missing = sorted(keys_of(report, set()) - documented)
     assert not missing, f"fields written to {report['benchmark']}.json but not documented in docs/performance.md: {missing}"
 
 
 def test_throughput(tmp_path):
-    assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120",
+    assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120", "--rounds=2",
                                   f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "throughput.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
     assert set(by_case) == {"a", "a100", "a0", "b", "c", "d"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
+    assert len(by_case["b"]["rounds_pods_per_second"]) == 2 and len(by_case["d"]["rounds_pods_per_second"]) == 1
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
     assert all(r["extender_skipped"] == 0 for r in by_case.values()), "an extender failed calls: rates would be bogus"
     assert {"b/a", "c/a", "d/a", "b/a0"} <= set(report["ratios"]) and {"b/a", "c/a", "d/a"} <= set(report["rollout_ratios"])
     for case in ("b", "c"):  # scheduler did call spot-extender, once per pod at least
         latency = by_case[case]["extender_latency"]
-        assert latency["filter"]["calls"] >= 120 and latency["filter"]["p99_ms"] > 0
+        assert latency["filter"]["calls"] >= 60 and latency["filter"]["p99_ms"] > 0
     # the extenders keep one replica per Deployment on on-demand, the rest on spot
     assert by_case["b"]["spot_fraction"] >= 0.8 and by_case["d"]["spot_fraction"] >= 0.5
     assert (tmp_path / "throughput.png").stat().st_size > 10_000

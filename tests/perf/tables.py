@@ -1,0 +1,85 @@
+"""Markdown tables from build/bench/*.json, for docs/performance.md: figures are pasted
+from a run, never typed. `python -m tests.perf.tables [DIR]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tests.perf.report import OUT_DIR
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("-" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def throughput(report: dict) -> str:
+    rows = [[r["case"], r["label"], r["pods_per_second"], ("" if r["complete"] else "cut, ") + f"{r['bound']} pods",
+             r["rollout_pods_per_second"], f"{r['spot_fraction']:.0%}", r.get("extender_skipped"),
+             r["cpu_seconds"].get("kube-scheduler"),
+             r["cpu_seconds"].get("spot-extender", r["cpu_seconds"].get("baseline-extender"))] for r in report["results"]]
+    latency = [[r["case"], verb, v["calls"], v["p50_ms"], v["p99_ms"]]
+               for r in report["results"] for verb, v in r.get("extender_latency", {}).items()]
+    return "\n\n".join([
+        f"{report['nodes']} nodes, {report['pods']} pods in Deployments of {report['replicas_per_deployment']}.",
+        table(["case", "what", "pods/s (backlog)", "bound", "pods/s (rollout)", "on spot", "skipped calls",
+               "scheduler CPU s", "extender CPU s"], rows),
+        "Ratios (backlog): " + ", ".join(f"{k} **{v}**" for k, v in report["ratios"].items()),
+        "Ratios (rollout): " + ", ".join(f"{k} {v}" for k, v in report["rollout_ratios"].items()),
+        table(["case", "verb", "calls", "p50 ms", "p99 ms"], latency),
+    ])
+
+
+def availability(report: dict) -> str:
+    rows = []
+    for r in report["results"]:
+        for phase in ("pools_one_at_a_time", "all_at_once"):
+            p = r[phase]
+            rows.append([r["approach"], phase.replace("_", " "), p["workloads_with_zero_ready"],
+                         p["workloads_below_floor"], p["replica_seconds_lost"]])
+    summary = [[r["approach"], r["steady_spot_share"], r["steady_on_spot"], r["spot_share_before_all_at_once"],
+                r["all_at_once"]["seconds_to_all_ready"], r["seconds_to_steady_share_after_return"],
+                r.get("spot_share_after_return")] for r in report["results"]]
+    replicas = sum(w["replicas"] for w in report["workloads"])
+    return "\n\n".join([
+        f"{len(report['workloads'])} workloads, {replicas} replicas, sum(R - k) = {report['spot_room']}.",
+        table(["approach", "steady spot share", "on spot", "share before all-at-once", "s to all ready",
+               "s back to steady share", "share at the end"], summary),
+        table(["approach", "phase", "workloads with 0 ready", "workloads below floor", "replica-seconds lost"], rows),
+    ])
+
+
+def reclaim(report: dict) -> str:
+    return table(["pods", "first eviction s", "all evicted s", "pods/s"],
+                 [[r["pods"], r["first_eviction_seconds"], r["all_evicted_seconds"], r["pods_per_second"]]
+                  for r in report["results"]])
+
+
+def extender(report: dict) -> str:
+    rows = [[r["verb"], r["mode"], r["candidates"], r["p50_ms"], r["p99_ms"]] for r in report["results"]]
+    c = report["controller"]
+    return "\n\n".join([
+        table(["verb", "mode", "candidates", "p50 ms", "p99 ms"], rows),
+        f"RSS {report['rss_mb_after_load']} MB loaded, {report['rss_mb_peak']} MB peak "
+        f"({report['index']['nodes']} nodes, {report['index']['pods']} pods). Controller pass: rebalance "
+        f"{c['rebalance']['pass_ms']} ms (longest stall {c['rebalance']['longest_stall_ms']} ms), "
+        f"costs {c['costs']['pass_ms']} ms (longest stall {c['costs']['longest_stall_ms']} ms).",
+    ])
+
+
+def main() -> int:
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR
+    for name, render in (("throughput", throughput), ("availability", availability), ("reclaim", reclaim),
+                         ("extender", extender)):
+        path = directory / f"{name}.json"
+        if path.exists():
+            report = json.loads(path.read_text())
+            print(f"## {name}\n\n{render(report)}\n\nenvironment: {report['environment']}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
