@@ -257,20 +257,23 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
 SKIPPED = "Skipping extender as it returned error"
 
 
-def skipped_calls(cluster: ControlPlane) -> int:
+def skipped_calls(cluster: ControlPlane) -> list[str]:
     """Filter calls kube-scheduler gave up on (an error from an ignorable extender), from its log."""
     log = cluster.workdir / "kube-scheduler.log"
-    return log.read_text(errors="replace").count(SKIPPED) if log.exists() else 0
+    return [line for line in log.read_text(errors="replace").splitlines() if SKIPPED in line] if log.exists() else []
 
 
 def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: set[str]) -> dict:
     """One timed scheduling of args.pods pods, with a fresh extender process and namespace."""
     print(f"==> case {case.key} ({case.label}), {phase}", flush=True)
-    skipped_before = skipped_calls(cluster)
+    skipped_before = len(skipped_calls(cluster))
     timeout = args.timeout if case.node_cache_capable else args.slow_timeout
     process = start_extender(cluster, case)
     namespace = o.namespace(cluster.api, f"throughput-{case.key}-{phase}")
     watch = schedule(cluster, case, namespace, args.pods, args.replicas, timeout, backlog=phase == "backlog")
+    # Stopped before the extender, so pods a cut case left pending do not meet a dead extender.
+    cluster.stop_scheduler()
+    skipped = skipped_calls(cluster)[skipped_before:]
     complete = len(watch.bound) >= args.pods
     binds = sorted(watch.bound_at.values())
     if phase == "backlog":  # first to last binding: the scheduler's own pace
@@ -297,7 +300,9 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
         process.stop()
         cluster.components = {k: v for k, v in cluster.components.items() if not k.endswith(f"-{case.key}")}
     cleanup_namespace(cluster.api, namespace)
-    out["extender_skipped"] = skipped_calls(cluster) - skipped_before
+    out["extender_skipped"] = len(skipped)
+    if skipped:
+        out["extender_skip_example"] = skipped[0][-300:]
     return out
 
 
@@ -318,9 +323,15 @@ def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[st
             result.update(rounds[len(rounds) // 2])
             result["rounds_pods_per_second"] = [r["pods_per_second"] for r in backlog[case.key]]
             result["extender_skipped"] = sum(r["extender_skipped"] for r in rounds)
+            examples = [r["extender_skip_example"] for r in rounds if "extender_skip_example" in r]
+            if examples:
+                result["extender_skip_example"] = examples[0]
         if "rollout" in phases:
             rollout = run_phase(cluster, case, args, "rollout", spot_nodes)
             result["extender_skipped"] = result.get("extender_skipped", 0) + rollout.pop("extender_skipped")
+            example = rollout.pop("extender_skip_example", None)
+            if example and "extender_skip_example" not in result:
+                result["extender_skip_example"] = example
             result.update(rollout)
         results.append(result)
     return results
@@ -363,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=20, help="replicas per Deployment")
     parser.add_argument("--cases", default=",".join(c.key for c in CASES))
     parser.add_argument("--timeout", type=float, default=600, help="seconds a phase may take before it is cut")
-    parser.add_argument("--slow-timeout", type=float, default=120,
+    parser.add_argument("--slow-timeout", type=float, default=90,
                         help="the same for the full Nodes cases c and d, which are slow: their rate is of the pods bound by then")
     parser.add_argument("--phases", default="backlog,rollout")
     parser.add_argument("--rounds", type=int, default=3, help="backlog rounds per fast case; the median counts")
