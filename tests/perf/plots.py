@@ -21,9 +21,9 @@ def throughput_bars(report: dict, path: Path) -> None:
                                         (width / 2, "rollout_pods_per_second", "rollout (from Deployment creation)",
                                          "tab:orange")):
         xs = [i + offset for i in range(len(results))]
-        bars = ax.bar(xs, [r[field] or 0 for r in results], width, label=name, color=colour)
+        bars = ax.bar(xs, [r.get(field) or 0 for r in results], width, label=name, color=colour)
         for bar, r in zip(bars, results):
-            ax.annotate(f"{r[field]}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ax.annotate(f"{r.get(field)}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(results)), [r["case"] for r in results])
     ax.set_ylabel("pods bound per second")
