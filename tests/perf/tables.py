@@ -18,7 +18,7 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def throughput(report: dict) -> str:
     rows = [[r["case"], r["label"], r["pods_per_second"], ("" if r["complete"] else "cut, ") + f"{r['bound']} pods",
-             r["rollout_pods_per_second"], f"{r['spot_fraction']:.0%}", r.get("extender_skipped"),
+             r.get("rollout_pods_per_second"), f"{r['spot_fraction']:.0%}", r.get("extender_skipped"),
              r["cpu_seconds"].get("kube-scheduler"),
              r["cpu_seconds"].get("spot-extender", r["cpu_seconds"].get("baseline-extender"))] for r in report["results"]]
     latency = [[r["case"], verb, v["calls"], v["p50_ms"], v["p99_ms"]]
