@@ -229,7 +229,7 @@ class ControlPlane:
             f"--initial-cluster=local=http://127.0.0.1:{peer}", "--initial-cluster-state=new",
             "--unsafe-no-fsync", "--log-level=warn",
         ])
-        wait_for(lambda: _http_ok(f"{self.etcd_url}/health"), 30, what="etcd health")
+        wait_for(lambda: http_ok(f"{self.etcd_url}/health"), 30, what="etcd health")
 
     def _start_apiserver(self) -> None:
         self._start("kube-apiserver", [
@@ -304,7 +304,7 @@ class ControlPlane:
             str(self.bins / "kube-scheduler"), f"--config={config}",
             "--bind-address=127.0.0.1", f"--secure-port={port}",
         ] + ([f"--feature-gates={self.scheduler_feature_gates}"] if self.scheduler_feature_gates else []))
-        wait_for(lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
+        wait_for(lambda: http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
 
     def stop_scheduler(self) -> None:
         old = self.components.pop("kube-scheduler", None)
@@ -332,7 +332,7 @@ class ControlPlane:
         ]
 
 
-def _http_ok(url: str, insecure: bool = False) -> bool:
+def http_ok(url: str, insecure: bool = False) -> bool:
     import ssl
     import urllib.request
 

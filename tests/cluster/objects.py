@@ -129,9 +129,7 @@ def placements(api: Api, namespace: str, app: str, nodes: dict[str, dict] | None
         node_name = pod["spec"].get("nodeName", "")
         node = nodes.get(node_name)
         labels = node["metadata"]["labels"] if node else {}
-        ready = node is not None and any(
-            c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", [])
-        )
+        ready = node is not None and is_ready(pod)
         out.append(Placement(
             pod=pod["metadata"]["name"],
             node=node_name,
@@ -158,6 +156,18 @@ def wait_ready(api: Api, namespace: str, app: str, count: int, timeout: float = 
     return wait_for(done, timeout, what=f"{count} ready replicas of {namespace}/{app}")
 
 
+def is_ready(obj: dict) -> bool:
+    """A Pod's or a Node's Ready condition is True."""
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
+
+
+def delete_namespace(api: Api, name: str, timeout: float) -> None:
+    """Delete a namespace and wait until the namespace controller has removed everything in it."""
+    delete(api, "Namespace", name)
+    wait_for(lambda: not api.exists(f"/api/v1/namespaces/{name}"), timeout, interval=1,
+             what=f"namespace {name} deleted")
+
+
 def delete(api: Api, kind: str, name: str, namespace: str = "") -> None:
     try:
         api.delete(f"{collection(kind, namespace)}/{name}")
@@ -167,7 +177,7 @@ def delete(api: Api, kind: str, name: str, namespace: str = "") -> None:
 
 
 def node_schedulable(node: dict) -> bool:
-    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
+    ready = is_ready(node)
     blocking = [t for t in node.get("spec", {}).get("taints", []) if t.get("effect") in ("NoSchedule", "NoExecute")]
     return ready and not blocking and not node.get("spec", {}).get("unschedulable")
 

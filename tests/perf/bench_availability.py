@@ -169,7 +169,7 @@ class Scenario:
             if app not in ready or "deletionTimestamp" in pod["metadata"] or node not in self.node_class:
                 continue  # terminating, pending, or on a node that is gone: serves nothing
             on_spot += self.node_class[node] == "spot"
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", [])):
+            if o.is_ready(pod):
                 ready[app] += 1
         spot_room = sum(r - self.floor[n] for n, r in self.desired.items())
         record = {"t": round(time.monotonic() - self.started, 2), "ready": ready, "ready_total": sum(ready.values()),

@@ -13,7 +13,6 @@ import sys
 import time
 
 from tests.cluster import objects as o
-from tests.cluster.api import wait_for
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.perf.report import OUT_DIR, publish
 
@@ -49,8 +48,7 @@ def measure(cluster: ControlPlane, pods: int) -> dict:
         time.sleep(0.05)
     total = time.monotonic() - started
     print(f"    first eviction after {first:.2f}s, all {pods} after {total:.2f}s", flush=True)
-    o.delete(api, "Namespace", ns)
-    wait_for(lambda: not api.exists(f"/api/v1/namespaces/{ns}"), 300, what="namespace deleted")
+    o.delete_namespace(api, ns, timeout=300)
     o.delete(api, "Node", node)
     return {"pods": pods, "first_eviction_seconds": round(first, 3), "all_evicted_seconds": round(total, 3),
             "pods_per_second": round(pods / total, 1)}

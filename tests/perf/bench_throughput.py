@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster import objects as o
 from tests.cluster.api import Api, ApiError, wait_for
-from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, free_port
+from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, free_port, http_ok
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
@@ -193,20 +193,10 @@ def start_extender(cluster: ControlPlane, case: Case):
         ], cluster.workdir / f"baseline-extender-{case.key}.log", env={**os.environ, "PYTHONPATH": str(ROOT)})
         cluster.components[process.name] = process
         process.start()
-        wait_for(lambda: _http_ok(f"{options.url}/healthz"), 60, what="baseline extender /healthz")
+        wait_for(lambda: http_ok(f"{options.url}/healthz"), 60, what="baseline extender /healthz")
     cluster.start_scheduler(options, use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes,
                             feature_gates=case.feature_gates)
     return process
-
-
-def _http_ok(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def cpu_seconds(cluster: ControlPlane) -> dict[str, float]:
@@ -249,8 +239,8 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
     watch.stopping = True
     watch.ended = time.monotonic() - watch.started
     cpu_after = cpu_seconds(cluster)
-    watch.cpu = {name.split("-extender-")[0] + ("-extender" if "-extender-" in name else ""):
-                 round(cpu_after[name] - cpu_before.get(name, 0.0), 2) for name in cpu_after}
+    watch.cpu = {name.removesuffix(f"-{case.key}"): round(cpu_after[name] - cpu_before.get(name, 0.0), 2)
+                 for name in cpu_after}
     return watch
 
 
@@ -340,9 +330,7 @@ def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[st
 def cleanup_namespace(api: Api, namespace: str) -> None:
     """Delete the case's pods before the next case, so it does not pay for them."""
     started = time.monotonic()
-    o.delete(api, "Namespace", namespace)
-    wait_for(lambda: not api.exists(f"/api/v1/namespaces/{namespace}"), 900, interval=2,
-             what=f"namespace {namespace} deleted")
+    o.delete_namespace(api, namespace, timeout=900)
     print(f"    namespace {namespace} deleted in {time.monotonic() - started:.0f}s", flush=True)
 
 
