@@ -11,6 +11,7 @@ import secrets
 import socket
 import sys
 
+import uvloop
 from aiohttp import web
 
 from app import logs, settings as settings_mod
@@ -138,6 +139,8 @@ def serve(settings: Settings) -> None:
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
     web.run_app(
         app,
+        # uvloop: about a quarter less CPU per scheduler call than the stock loop (docs/performance.md).
+        loop=uvloop.new_event_loop(),
         host=settings.host,
         port=settings.port,
         ssl_context=tls.context if tls is not None else None,
