@@ -10,12 +10,12 @@ P pods from multi-replica Deployments scheduled in each case:
   c     spot-extender, full Nodes mode
   d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode
 
-Backlog: the pods are created with kube-scheduler stopped, then it starts; pods per
-second counts from the first binding to the last, the scheduler's own pace. Three
-rounds, interleaved across cases; the median counts (a 2000-pod backlog takes seconds,
-so one round is at the mercy of the machine). Rollout, once per case: the Deployments
-are created with everything running; pods per second counts from that moment to the
-last binding, so it includes the controller-manager creating pods. Bindings are seen
+Rollout, the issue's measure: the Deployments are created with everything running;
+pods per second counts from that moment to the last binding, so it includes the
+controller-manager creating pods. Backlog: the pods are created with kube-scheduler
+stopped, then it starts; pods per second counts from the first binding to the last,
+the scheduler's own pace. Three rounds of each, interleaved across cases; the median
+counts (2000 pods take seconds, so one round is at the mercy of the machine). Bindings are seen
 through a watch. spot-extender runs with its controller in dry-run, so no move adds
 pods; its own latencies come from its /metrics.
 Writes build/bench/throughput.json and throughput.png.
@@ -297,32 +297,29 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
 
 
 def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[str]) -> list[dict]:
-    """Backlog rounds interleaved across cases, so drift over the run hits every case alike;
-    each case reports its median round. The slow full Nodes cases get one round."""
-    backlog: dict[str, list[dict]] = {c.key: [] for c in cases}
-    phases = args.phases.split(",")
-    for number in range(args.rounds if "backlog" in phases else 0):
-        for case in cases:
-            if number == 0 or case.node_cache_capable:
-                backlog[case.key].append(run_phase(cluster, case, args, "backlog", spot_nodes))
+    """Rounds interleaved across cases, so drift over the run hits every case alike; each
+    case reports its median round per phase. The slow full Nodes cases get one round."""
+    phases = [p for p in ("backlog", "rollout") if p in args.phases.split(",")]
+    rounds: dict[tuple[str, str], list[dict]] = {(c.key, p): [] for c in cases for p in phases}
+    for number in range(args.rounds):
+        for phase in phases:
+            for case in cases:
+                if number == 0 or case.node_cache_capable:
+                    rounds[case.key, phase].append(run_phase(cluster, case, args, phase, spot_nodes))
     results = []
     for case in cases:
-        rounds = sorted(backlog[case.key], key=lambda r: r["pods_per_second"] or 0)
-        result = {"case": case.key, "label": case.label}
-        if rounds:
-            result.update(rounds[len(rounds) // 2])
-            result["rounds_pods_per_second"] = [r["pods_per_second"] for r in backlog[case.key]]
-            result["extender_skipped"] = sum(r["extender_skipped"] for r in rounds)
-            examples = [r["extender_skip_example"] for r in rounds if "extender_skip_example" in r]
-            if examples:
-                result["extender_skip_example"] = examples[0]
-        if "rollout" in phases:
-            rollout = run_phase(cluster, case, args, "rollout", spot_nodes)
-            result["extender_skipped"] = result.get("extender_skipped", 0) + rollout.pop("extender_skipped")
-            example = rollout.pop("extender_skip_example", None)
-            if example and "extender_skip_example" not in result:
-                result["extender_skip_example"] = example
-            result.update(rollout)
+        result = {"case": case.key, "label": case.label, "extender_skipped": 0}
+        examples = []
+        for phase in phases:
+            field = "pods_per_second" if phase == "backlog" else "rollout_pods_per_second"
+            done = rounds[case.key, phase]
+            result["extender_skipped"] += sum(r.pop("extender_skipped") for r in done)
+            examples += [r.pop("extender_skip_example") for r in done if "extender_skip_example" in r]
+            result.update(sorted(done, key=lambda r: r[field] or 0)[len(done) // 2])
+            prefix = "" if phase == "backlog" else "rollout_"
+            result[f"{prefix}rounds_pods_per_second"] = [r[field] for r in done]
+        if examples:
+            result["extender_skip_example"] = examples[0]
         results.append(result)
     return results
 
@@ -347,12 +344,11 @@ def ratios(results: list[dict], field: str = "pods_per_second") -> dict:
 
 def print_table(report: dict) -> None:
     print(f"\n{report['nodes']} nodes, {report['pods']} pods")
-    print(f"{'case':<6}{'pods/s':>9}{'seconds':>9}{'rollout pods/s':>16}{'spot':>7}  label")
+    print(f"{'case':<6}{'rollout pods/s':>16}{'backlog pods/s':>16}  label")
     for r in report["results"]:
-        print(f"{r['case']:<6}{r['pods_per_second']:>9}{r['seconds']:>9}{str(r.get('rollout_pods_per_second')):>16}"
-              f"{r['spot_fraction']:>7.0%}  {r['label']}")
-    print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
+        print(f"{r['case']:<6}{str(r.get('rollout_pods_per_second')):>16}{str(r.get('pods_per_second')):>16}  {r['label']}")
     print("rollout ratios: " + ", ".join(f"{k} {v}" for k, v in report["rollout_ratios"].items()))
+    print("backlog ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-timeout", type=float, default=90,
                         help="the same for the full Nodes cases c and d, which are slow: their rate is of the pods bound by then")
     parser.add_argument("--phases", default="backlog,rollout")
-    parser.add_argument("--rounds", type=int, default=3, help="backlog rounds per fast case; the median counts")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per phase for each fast case; the median counts")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)
     chosen = [c for c in CASES if c.key in args.cases.split(",")]

@@ -16,19 +16,24 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def rounds(rates: list | None) -> str | None:
+    return " / ".join(str(r) for r in rates) if rates else None
+
+
 def throughput(report: dict) -> str:
-    rows = [[r["case"], r["label"], r["pods_per_second"], ("" if r["complete"] else "cut, ") + f"{r['bound']} pods",
-             r.get("rollout_pods_per_second"), f"{r['spot_fraction']:.0%}", r.get("extender_skipped"),
+    rows = [[r["case"], r["label"], r.get("rollout_pods_per_second"), rounds(r.get("rollout_rounds_pods_per_second")),
+             r["pods_per_second"], rounds(r.get("rounds_pods_per_second")),
+             ("" if r["complete"] else "cut, ") + f"{r['bound']} pods", f"{r['spot_fraction']:.0%}", r.get("extender_skipped"),
              r["cpu_seconds"].get("kube-scheduler"),
              r["cpu_seconds"].get("spot-extender", r["cpu_seconds"].get("baseline-extender"))] for r in report["results"]]
     latency = [[r["case"], verb, v["calls"], v["p50_ms"], v["p99_ms"]]
                for r in report["results"] for verb, v in r.get("extender_latency", {}).items()]
     return "\n\n".join([
         f"{report['nodes']} nodes, {report['pods']} pods in Deployments of {report['replicas_per_deployment']}.",
-        table(["case", "what", "pods/s (backlog)", "bound", "pods/s (rollout)", "on spot", "skipped calls",
-               "scheduler CPU s", "extender CPU s"], rows),
-        "Ratios (backlog): " + ", ".join(f"{k} **{v}**" for k, v in report["ratios"].items()),
-        "Ratios (rollout): " + ", ".join(f"{k} {v}" for k, v in report["rollout_ratios"].items()),
+        table(["case", "what", "pods/s (rollout)", "rollout rounds", "pods/s (backlog)", "backlog rounds",
+               "backlog bound", "on spot", "skipped calls", "scheduler CPU s", "extender CPU s"], rows),
+        "Ratios (rollout): " + ", ".join(f"{k} **{v}**" for k, v in report["rollout_ratios"].items()),
+        "Ratios (backlog): " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()),
         table(["case", "verb", "calls", "p50 ms", "p99 ms"], latency),
     ])
 

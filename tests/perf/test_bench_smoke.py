@@ -41,6 +41,8 @@ def test_throughput(tmp_path):
     assert set(by_case) == {"a", "a100", "a0", "b", "c", "d"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
     assert len(by_case["b"]["rounds_pods_per_second"]) == 2 and len(by_case["d"]["rounds_pods_per_second"]) == 1
+    assert len(by_case["b"]["rollout_rounds_pods_per_second"]) == 2
+    assert len(by_case["d"]["rollout_rounds_pods_per_second"]) == 1
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
     assert all(r["extender_skipped"] == 0 for r in by_case.values()), "an extender failed calls: rates would be bogus"
     assert {"b/a", "c/a", "d/a", "b/a0"} <= set(report["ratios"]) and {"b/a", "c/a", "d/a"} <= set(report["rollout_ratios"])
