@@ -15,7 +15,7 @@ import time
 
 from aiohttp import web
 
-from app.cli import build
+from app.cli import build, event_loop
 from app.controller import Controller
 from app.server import build_app
 from app.settings import Settings
@@ -60,10 +60,12 @@ def main() -> None:
     populate(index, args.nodes, args.pods)
     gc.freeze()  # as `serve` does once the initial lists are in
     controller = Controller(None, index, extender, settings, metrics)
-    print("controller " + json.dumps(asyncio.run(time_controller(controller))), flush=True)
+    loop = event_loop()  # the loop `serve` runs on
+    print("controller " + json.dumps(loop.run_until_complete(time_controller(controller))), flush=True)
     print("ready", flush=True)
     web.run_app(
-        build_app(extender, metrics, settings), host="127.0.0.1", port=args.port, access_log=None, print=None
+        build_app(extender, metrics, settings), host="127.0.0.1", port=args.port, access_log=None, print=None,
+        loop=loop,
     )
 
 
