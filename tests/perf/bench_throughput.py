@@ -15,9 +15,9 @@ pods per second counts from that moment to the last binding, so it includes the
 controller-manager creating pods. Backlog: the pods are created with kube-scheduler
 stopped, then it starts; pods per second counts from the first binding to the last,
 the scheduler's own pace. Three rounds of each, interleaved across cases; the median
-counts (2000 pods take seconds, so one round is at the mercy of the machine). Bindings are seen
-through a watch. spot-extender runs with its controller in dry-run, so no move adds
-pods; its own latencies come from its /metrics.
+counts (2000 pods take seconds, so one round is at the mercy of the machine). Bindings
+are seen through a watch. spot-extender runs with its controller in dry-run, so no move
+adds pods; its own latencies come from its /metrics.
 Writes build/bench/throughput.json and throughput.png.
 """
 

@@ -20,12 +20,20 @@ def rounds(rates: list | None) -> str | None:
     return " / ".join(str(r) for r in rates) if rates else None
 
 
+def backlog_bound(result: dict) -> str | None:
+    """Pods bound in the median backlog round; None for a run without that phase."""
+    if "bound" not in result:
+        return None
+    return ("" if result["complete"] else "cut, ") + f"{result['bound']} pods"
+
+
 def throughput(report: dict) -> str:
     rows = [[r["case"], r["label"], r.get("rollout_pods_per_second"), rounds(r.get("rollout_rounds_pods_per_second")),
-             r["pods_per_second"], rounds(r.get("rounds_pods_per_second")),
-             ("" if r["complete"] else "cut, ") + f"{r['bound']} pods", f"{r['spot_fraction']:.0%}", r.get("extender_skipped"),
-             r["cpu_seconds"].get("kube-scheduler"),
-             r["cpu_seconds"].get("spot-extender", r["cpu_seconds"].get("baseline-extender"))] for r in report["results"]]
+             r.get("pods_per_second"), rounds(r.get("rounds_pods_per_second")), backlog_bound(r),
+             f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped"),
+             r.get("cpu_seconds", {}).get("kube-scheduler"),
+             r.get("cpu_seconds", {}).get("spot-extender", r.get("cpu_seconds", {}).get("baseline-extender"))]
+            for r in report["results"]]
     latency = [[r["case"], verb, v["calls"], v["p50_ms"], v["p99_ms"]]
                for r in report["results"] for verb, v in r.get("extender_latency", {}).items()]
     return "\n\n".join([
