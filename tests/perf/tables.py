@@ -27,13 +27,16 @@ def backlog_bound(result: dict) -> str | None:
     return ("" if result["complete"] else "cut, ") + f"{result['bound']} pods"
 
 
+def throughput_row(r: dict) -> list:
+    cpu = r.get("cpu_seconds", {})  # backlog only
+    return [r["case"], r["label"], r.get("rollout_pods_per_second"), rounds(r.get("rollout_rounds_pods_per_second")),
+            r.get("pods_per_second"), rounds(r.get("rounds_pods_per_second")), backlog_bound(r),
+            f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped"),
+            cpu.get("kube-scheduler"), cpu.get("spot-extender", cpu.get("baseline-extender"))]
+
+
 def throughput(report: dict) -> str:
-    rows = [[r["case"], r["label"], r.get("rollout_pods_per_second"), rounds(r.get("rollout_rounds_pods_per_second")),
-             r.get("pods_per_second"), rounds(r.get("rounds_pods_per_second")), backlog_bound(r),
-             f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped"),
-             r.get("cpu_seconds", {}).get("kube-scheduler"),
-             r.get("cpu_seconds", {}).get("spot-extender", r.get("cpu_seconds", {}).get("baseline-extender"))]
-            for r in report["results"]]
+    rows = [throughput_row(r) for r in report["results"]]
     latency = [[r["case"], verb, v["calls"], v["p50_ms"], v["p99_ms"]]
                for r in report["results"] for verb, v in r.get("extender_latency", {}).items()]
     return "\n\n".join([
