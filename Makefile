@@ -18,7 +18,7 @@ help:
 	@echo "make e2e             end-to-end tests only"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
-	@echo "make bench           all four benchmarks below (about 40 min) -> build/bench/, see docs/performance.md"
+	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: scheduler alone vs spot-extender vs a baseline extender (BENCH_NODES, BENCH_PODS)"
 	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims"
 	@echo "make bench-reclaim   time from termination taint to all pods evicted -> build/bench/reclaim.json"
