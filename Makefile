@@ -6,15 +6,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv unit e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv unit package-test e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim clean
 
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
 	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
+	@echo "make package-test    build the wheel, install it in a fresh venv beside another 'app' package, run it"
 	@echo "make e2e             end-to-end tests only"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
@@ -42,6 +42,10 @@ cluster-bins:
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
 
+# A wheel in a fresh venv: what users install, not this editable checkout.
+package-test: $(STAMP)
+	$(PY) -m pytest tests/packaging -q
+
 e2e: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/e2e -q
 
@@ -49,7 +53,7 @@ e2e: $(STAMP) cluster-bins
 bench-smoke: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/perf -q
 
-test: unit e2e bench-smoke
+test: unit package-test e2e bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Mapping, Sequence
 
-from app import wire
-from app.nodes import Pool
+from . import wire
+from .nodes import Pool
 
 
 class CandidateView:

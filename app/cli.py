@@ -1,4 +1,4 @@
-"""Command line: `spot-extender serve [flags]` (also `python -m app serve`)."""
+"""Command line: `spot-extender serve [flags]` (also `python -m spot_extender serve`)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ import sys
 import uvloop
 from aiohttp import web
 
-from app import logs, settings as settings_mod
-from app.controller import Controller
-from app.extender import Extender
-from app.index import KINDS, Index
-from app.inflight import InFlight
-from app.kube import Kube
-from app.leader import Lead, LeaderElector, run_restarting
-from app.metrics import Metrics
-from app.nodes import NodeClassifier
-from app.reflector import RESOURCES, Reflector
-from app.server import TASKS_KEY, build_app
-from app.settings import Settings, SettingsError
-from app.tls import ReloadingTLS
+from . import logs, settings as settings_mod
+from .controller import Controller
+from .extender import Extender
+from .index import KINDS, Index
+from .inflight import InFlight
+from .kube import Kube
+from .leader import Lead, LeaderElector, run_restarting
+from .metrics import Metrics
+from .nodes import NodeClassifier
+from .reflector import RESOURCES, Reflector
+from .server import TASKS_KEY, build_app
+from .settings import Settings, SettingsError
+from .tls import ReloadingTLS
 
 log = logs.get("cli")
 

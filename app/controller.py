@@ -16,19 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
-from app import logs
-from app.backoff import Backoff
-from app.extender import Extender
-from app.index import Index
-from app.kube import Kube, KubeError
-from app.metrics import Metrics
-from app.moves import (
+from . import logs
+from .backoff import Backoff
+from .extender import Extender
+from .index import Index
+from .kube import Kube, KubeError
+from .metrics import Metrics
+from .moves import (
     RECLAIM, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView,
     deletion_costs, drainable, plan_move,
 )
-from app.nodes import SPOT
-from app.settings import Settings
-from app.workloads import DELETION_COST, DEPLOYMENT, PodRecord, WorkloadKey, WorkloadRecord
+from .nodes import SPOT
+from .settings import Settings
+from .workloads import DELETION_COST, DEPLOYMENT, PodRecord, WorkloadKey, WorkloadRecord
 
 log = logs.get("controller")
 

@@ -10,15 +10,15 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Container, Mapping
 
-from app import logs
-from app.candidates import CandidateCache, CandidateView
-from app.index import Index
-from app.metrics import Metrics
-from app.nodes import ON_DEMAND, Pool
-from app.policy import NEUTRAL_SCORE, Floor, compute_floor, favourite, filter_nodes, score_nodes, steer
-from app.settings import Settings
-from app.wire import ExtenderArgs, filter_error, filter_result
-from app.workloads import GroupKey, WorkloadKey, WorkloadRecord, group_of
+from . import logs
+from .candidates import CandidateCache, CandidateView
+from .index import Index
+from .metrics import Metrics
+from .nodes import ON_DEMAND, Pool
+from .policy import NEUTRAL_SCORE, Floor, compute_floor, favourite, filter_nodes, score_nodes, steer
+from .settings import Settings
+from .wire import ExtenderArgs, filter_error, filter_result
+from .workloads import GroupKey, WorkloadKey, WorkloadRecord, group_of
 
 log = logs.get("extender")
 

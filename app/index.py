@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Iterable
 
-from app.inflight import InFlight
-from app.nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
-from app.workloads import (
+from .inflight import InFlight
+from .nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
+from .workloads import (
     DEPLOYMENT,
     REPLICASET,
     STATEFULSET,

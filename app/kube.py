@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 from kubernetes_asyncio import client, config
 
-from app import logs
+from . import logs
 
 log = logs.get("kube")
 

@@ -23,10 +23,10 @@ import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
-from app import logs
-from app.backoff import Backoff
-from app.kube import Kube, KubeError
-from app.metrics import Metrics
+from . import logs
+from .backoff import Backoff
+from .kube import Kube, KubeError
+from .metrics import Metrics
 
 log = logs.get("leader")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from app.nodes import ON_DEMAND, SPOT
+from .nodes import ON_DEMAND, SPOT
 
 RECLAIM = "reclaim"
 FLOOR_REPAIR = "floor-repair"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.resources import cpu_millis, memory_bytes
-from app.settings import NODE_CLASSES, Settings
+from .resources import cpu_millis, memory_bytes
+from .settings import NODE_CLASSES, Settings
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"

@@ -12,8 +12,8 @@ from itertools import filterfalse
 from dataclasses import dataclass
 from typing import Container, Iterable, Mapping, Sequence
 
-from app.nodes import ON_DEMAND, SPOT, Pool
-from app.workloads import PdbRecord
+from .nodes import ON_DEMAND, SPOT, Pool
+from .workloads import PdbRecord
 
 MAX_SCORE = 10  # k8s.io/kube-scheduler extender/v1 MaxExtenderPriority
 # The preferred class scores 6..10 and the other 0..4, so class always beats spread.

@@ -7,13 +7,13 @@ import random
 import time
 from dataclasses import dataclass
 
-from app import logs
-from app.backoff import Backoff
-from app.index import NODE, PDB, POD, Index
-from app.kube import Gone, Kube
-from app.metrics import Metrics
-from app.settings import Settings
-from app.workloads import DEPLOYMENT, REPLICASET, STATEFULSET
+from . import logs
+from .backoff import Backoff
+from .index import NODE, PDB, POD, Index
+from .kube import Gone, Kube
+from .metrics import Metrics
+from .settings import Settings
+from .workloads import DEPLOYMENT, REPLICASET, STATEFULSET
 
 log = logs.get("reflector")
 

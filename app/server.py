@@ -9,12 +9,12 @@ import orjson
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from app import logs, wire
-from app.extender import Extender
-from app.index import KINDS
-from app.metrics import Metrics
-from app.settings import Settings
-from app.workloads import WorkloadKey
+from . import logs, wire
+from .extender import Extender
+from .index import KINDS
+from .metrics import Metrics
+from .settings import Settings
+from .workloads import WorkloadKey
 
 log = logs.get("server")
 

@@ -240,7 +240,7 @@ class Settings:
             raise SettingsError("rebalance-interval must be positive")
         if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
             raise SettingsError("need 0 < retry-period < renew-deadline < lease-duration")
-        from app.nodes import parse_capacity_rules  # late: nodes imports settings constants
+        from .nodes import parse_capacity_rules  # late: nodes imports settings constants
 
         parse_capacity_rules(self.capacity_labels)
 

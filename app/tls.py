@@ -11,8 +11,8 @@ import asyncio
 import os
 import ssl
 
-from app import logs
-from app.metrics import Metrics
+from . import logs
+from .metrics import Metrics
 
 log = logs.get("tls")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from app.resources import pod_requests
+from .resources import pod_requests
 
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
 ANNOTATION_PLACEMENT = "spot-extender.io/placement"

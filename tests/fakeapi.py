@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio import client
 
-from app.kube import Kube
+from spot_extender.kube import Kube
 
 
 class FakeApi:

@@ -373,6 +373,14 @@ def kubectl(cluster: ControlPlane, *args: str, kubeconfig: Path | None = None) -
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
+def installed_command() -> str:
+    """The `spot-extender` script pip installed beside this interpreter: tests run what users run."""
+    command = Path(sys.executable).with_name("spot-extender")
+    if not command.exists():
+        raise RuntimeError(f"{command} is missing: install the project first (make venv)")
+    return str(command)
+
+
 class ExtenderProcess:
     """spot-extender itself, run as a local process against the control plane."""
 
@@ -382,10 +390,9 @@ class ExtenderProcess:
         With --tls-cert-file among the args it serves HTTPS, checked against `ca_file`."""
         self.cluster = cluster
         port = port or cluster.extender.port
-        argv = [sys.executable, "-m", "app", "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
+        argv = [installed_command(), "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
                 "--host=127.0.0.1", f"--port={port}", *extra_args]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.component = Component(name, argv, cluster.workdir / f"{name}.log", env=env)
+        self.component = Component(name, argv, cluster.workdir / f"{name}.log")
         https = any(arg.startswith("--tls-cert-file=") for arg in extra_args)
         self.url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
         self.ssl_context = ssl.create_default_context(cafile=str(ca_file)) if https and ca_file else None

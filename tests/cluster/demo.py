@@ -2,7 +2,7 @@
 spot node reclaimed at once (drained on the termination notice, then deleted), and
 the return to spot once capacity comes back.
 
-Run: PYTHONPATH=. .venv/bin/python -m tests.cluster.demo
+Run: .venv/bin/python -m tests.cluster.demo (make demo)
 Exit code 0 when every workload kept at least its floor k of ready replicas throughout
 the reclaim, came back to full strength, and went back to spot down to its floor;
 1 otherwise; 128+signal when interrupted.

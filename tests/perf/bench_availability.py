@@ -22,9 +22,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from app.policy import compute_floor
-from app.settings import Settings
-from app.workloads import PdbRecord
+from spot_extender.policy import compute_floor
+from spot_extender.settings import Settings
+from spot_extender.workloads import PdbRecord
 from tests.cluster import objects as o
 from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess

@@ -15,10 +15,10 @@ import time
 
 from aiohttp import web
 
-from app.cli import build, event_loop
-from app.controller import Controller
-from app.server import build_app
-from app.settings import Settings
+from spot_extender.cli import build, event_loop
+from spot_extender.controller import Controller
+from spot_extender.server import build_app
+from spot_extender.settings import Settings
 from tests.perf.synthetic import populate
 
 

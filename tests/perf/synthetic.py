@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from app.index import KINDS, NODE, POD, Index
+from spot_extender.index import KINDS, NODE, POD, Index
 from tests import factories as f
 
 ZONES = ("zone-a", "zone-b", "zone-c")

@@ -1,6 +1,6 @@
 import random
 
-from app.backoff import Backoff
+from spot_extender.backoff import Backoff
 
 
 def test_grows_to_the_cap_with_jitter_and_resets():

@@ -2,9 +2,9 @@ import random
 
 import orjson
 
-from app.candidates import CandidateCache, CandidateView
-from app.nodes import ON_DEMAND, SPOT, Pool
-from app.policy import score_nodes
+from spot_extender.candidates import CandidateCache, CandidateView
+from spot_extender.nodes import ON_DEMAND, SPOT, Pool
+from spot_extender.policy import score_nodes
 
 POOLS = [Pool(SPOT, t, z) for t in ("m5", "c5") for z in ("a", "b")] + [Pool(ON_DEMAND, "m5", "a")]
 UNKNOWN = Pool(ON_DEMAND, "", "")

@@ -3,13 +3,13 @@ import sys
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "spot_extender", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_help_lists_every_setting_with_its_env_var():
     from dataclasses import fields
 
-    from app.settings import Settings
+    from spot_extender.settings import Settings
 
     out = run("serve", "--help").stdout
     for f in fields(Settings):
@@ -27,7 +27,7 @@ def test_readme_documents_every_setting():
     from dataclasses import fields
     from pathlib import Path
 
-    from app.settings import Settings, env_name
+    from spot_extender.settings import Settings, env_name
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for f in fields(Settings):

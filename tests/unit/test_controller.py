@@ -3,12 +3,12 @@ server is exercised by tests/e2e/test_controller.py."""
 
 import asyncio
 
-from app.cli import build
-from app.controller import Controller
-from app.index import KINDS, NODE, POD
-from app.kube import KubeError
-from app.settings import Settings
-from app.workloads import DELETION_COST
+from spot_extender.cli import build
+from spot_extender.controller import Controller
+from spot_extender.index import KINDS, NODE, POD
+from spot_extender.kube import KubeError
+from spot_extender.settings import Settings
+from spot_extender.workloads import DELETION_COST
 from tests import factories as f
 
 

@@ -1,13 +1,13 @@
 import orjson
 import pytest
 
-from app.extender import Extender
-from app.index import KINDS, NODE, PDB, POD, Index
-from app.inflight import InFlight
-from app.metrics import Metrics
-from app.nodes import NodeClassifier
-from app.settings import Settings
-from app.wire import parse_args
+from spot_extender.extender import Extender
+from spot_extender.index import KINDS, NODE, PDB, POD, Index
+from spot_extender.inflight import InFlight
+from spot_extender.metrics import Metrics
+from spot_extender.nodes import NodeClassifier
+from spot_extender.settings import Settings
+from spot_extender.wire import parse_args
 from tests import factories as f
 
 SPOT_NODES = [("s1", "zone-a"), ("s2", "zone-a"), ("s3", "zone-b"), ("s4", "zone-b")]

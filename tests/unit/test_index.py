@@ -1,8 +1,8 @@
-from app.index import KINDS, NODE, PDB, POD, Index
-from app.inflight import InFlight
-from app.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
-from app.settings import Settings
-from app.workloads import GroupKey, WorkloadKey
+from spot_extender.index import KINDS, NODE, PDB, POD, Index
+from spot_extender.inflight import InFlight
+from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
+from spot_extender.settings import Settings
+from spot_extender.workloads import GroupKey, WorkloadKey
 from tests import factories as f
 
 RS = GroupKey("ReplicaSet", "default", "web-1")

@@ -1,4 +1,4 @@
-from app.inflight import InFlight
+from spot_extender.inflight import InFlight
 
 
 class Clock:

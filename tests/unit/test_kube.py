@@ -1,6 +1,6 @@
 import pytest
 
-from app.kube import Gone, KubeError
+from spot_extender.kube import Gone, KubeError
 from tests.fakeapi import FakeApi
 
 

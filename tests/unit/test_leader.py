@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from app.leader import LeaderElector, micro_time
-from app.metrics import Metrics
+from spot_extender.leader import LeaderElector, micro_time
+from spot_extender.metrics import Metrics
 from tests.fakeapi import FakeApi
 
 NS, NAME = "default", "spot-extender"
@@ -318,9 +318,9 @@ def test_durations_must_be_ordered():
 async def test_debug_workloads_shows_the_leader_status_when_given():
     from aiohttp.test_utils import TestClient, TestServer
 
-    from app.cli import build
-    from app.server import build_app
-    from app.settings import Settings
+    from spot_extender.cli import build
+    from spot_extender.server import build_app
+    from spot_extender.settings import Settings
 
     settings = Settings()
     _, extender, metrics = build(settings)

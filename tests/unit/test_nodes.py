@@ -1,7 +1,7 @@
 import pytest
 
-from app.nodes import ON_DEMAND, SPOT, UNKNOWN, NodeClassifier, Pool, parse_capacity_rules
-from app.settings import Settings
+from spot_extender.nodes import ON_DEMAND, SPOT, UNKNOWN, NodeClassifier, Pool, parse_capacity_rules
+from spot_extender.settings import Settings
 from tests import factories as f
 
 CLASSIFIER = NodeClassifier(Settings())

@@ -1,11 +1,11 @@
 import orjson
 import pytest
 
-from app.candidates import CandidateView
+from spot_extender.candidates import CandidateView
 
-from app.nodes import ON_DEMAND, SPOT, Pool
-from app.policy import NodeScores, compute_floor, favourite, filter_nodes, scaled, score_nodes, steer
-from app.workloads import PdbRecord
+from spot_extender.nodes import ON_DEMAND, SPOT, Pool
+from spot_extender.policy import NodeScores, compute_floor, favourite, filter_nodes, scaled, score_nodes, steer
+from spot_extender.workloads import PdbRecord
 
 
 def pdb(min_available=None, max_unavailable=None, name="p"):

@@ -1,9 +1,9 @@
 import asyncio
 
-from app.cli import build
-from app.index import NODE
-from app.reflector import Reflector, Resource
-from app.settings import Settings
+from spot_extender.cli import build
+from spot_extender.index import NODE
+from spot_extender.reflector import Reflector, Resource
+from spot_extender.settings import Settings
 from tests import factories as f
 from tests.fakeapi import FakeApi
 

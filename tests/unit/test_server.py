@@ -2,10 +2,10 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.cli import build
-from app.index import KINDS, NODE
-from app.server import build_app
-from app.settings import Settings
+from spot_extender.cli import build
+from spot_extender.index import KINDS, NODE
+from spot_extender.server import build_app
+from spot_extender.settings import Settings
 from tests import factories as f
 
 

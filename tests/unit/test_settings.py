@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from app.settings import Settings, SettingsError, add_arguments, from_sources, parse_duration
+from spot_extender.settings import Settings, SettingsError, add_arguments, from_sources, parse_duration
 
 
 def parse(argv, env=None):

@@ -6,9 +6,9 @@ import subprocess
 import pytest
 from aiohttp import ClientSession, web
 
-from app.metrics import Metrics
-from app.settings import Settings, SettingsError
-from app.tls import ReloadingTLS
+from spot_extender.metrics import Metrics
+from spot_extender.settings import Settings, SettingsError
+from spot_extender.tls import ReloadingTLS
 
 
 def make_cert(directory, name):

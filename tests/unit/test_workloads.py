@@ -1,6 +1,6 @@
 import pytest
 
-from app.workloads import GroupKey, group_of, pdb_record, pod_record, selector_matches, workload_record
+from spot_extender.workloads import GroupKey, group_of, pdb_record, pod_record, selector_matches, workload_record
 from tests import factories as f
 
 
