@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .resources import cpu_millis, memory_bytes
-from .settings import NODE_CLASSES, Settings
+from .settings import Settings
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
@@ -59,25 +59,11 @@ class NodeRecord:
         return self.pool.capacity
 
 
-def parse_capacity_rules(rules: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
-    """'key=value:class' strings -> (key, value, class) triples, in order."""
-    parsed = []
-    for rule in rules:
-        selector, sep, cls = rule.rpartition(":")
-        key, eq, value = selector.partition("=")
-        if not sep or not eq or not key or cls not in NODE_CLASSES:
-            raise ValueError(
-                f"capacity label rule {rule!r} is not key=value:class with class in {', '.join(NODE_CLASSES)}"
-            )
-        parsed.append((key, value, cls))
-    return tuple(parsed)
-
-
 class NodeClassifier:
     """Turns raw Node dicts into NodeRecords according to the settings."""
 
     def __init__(self, settings: Settings):
-        self.rules = parse_capacity_rules(settings.capacity_labels)
+        self.rules = settings.capacity_rules
         self.unknown_as = settings.unknown_class
         self.taints = frozenset(settings.going_away_taints)
         signals = set(settings.going_away_signals)

@@ -83,20 +83,33 @@ def parse_duration(text: str | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def parse_positive_duration(text: str | float) -> float:
+    value = parse_duration(text)
+    if value <= 0:
+        raise SettingsError(f"expected a duration above zero, got {text!r}")
+    return value
+
+
 def parse_list(text: str | tuple) -> tuple[str, ...]:
     if isinstance(text, tuple):
         return text
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def parse_non_negative_int(text: str | int) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise SettingsError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise SettingsError(f"expected a number >= 0, got {value}")
-    return value
+def _int_at_least(least: int) -> Callable[[str | int], int]:
+    def parse(text: str | int) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise SettingsError(f"expected a whole number, got {text!r}") from None
+        if value < least:
+            raise SettingsError(f"expected a number >= {least}, got {value}")
+        return value
+
+    return parse
+
+
+parse_non_negative_int = _int_at_least(0)
 
 
 def parse_port(text: str | int) -> int:
@@ -115,10 +128,74 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _choices(*allowed: str) -> Callable[[str | tuple], tuple[str, ...]]:
+    def parse(text: str | tuple) -> tuple[str, ...]:
+        values = parse_list(text)
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise SettingsError(f"unknown {', '.join(map(repr, bad))}; expected some of {', '.join(allowed)}")
+        return values
+
+    return parse
+
+
 def _path(text: str) -> str:
-    if not text.startswith("/"):
-        raise SettingsError(f"an HTTP path must start with '/', got {text!r}")
+    if not text.startswith("/") or any(c.isspace() for c in text):
+        raise SettingsError(f"an HTTP path must start with '/' and hold no spaces, got {text!r}")
     return text
+
+
+def _text(text: str) -> str:
+    """Free text that ends up in requests and log lines: no control characters."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise SettingsError(f"control characters are not allowed, got {text!r}")
+    return text
+
+
+def _host(text: str) -> str:
+    if not text or any(c.isspace() for c in text):
+        raise SettingsError(f"expected an address or host name, got {text!r}")
+    return text
+
+
+def _file_or_empty(text: str) -> str:
+    if text and not os.path.isfile(text):
+        raise SettingsError(f"file not found: {text!r}")
+    return text
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# A label or taint key: an optional DNS-subdomain prefix and a name of at most 63 characters.
+_QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def _matching(pattern: re.Pattern, what: str, empty_ok: bool = False) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if (text or not empty_ok) and not pattern.match(text):
+            raise SettingsError(f"expected {what}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _list_of(item: Callable[[str], str]) -> Callable[[str | tuple], tuple[str, ...]]:
+    def parse(text: str | tuple) -> tuple[str, ...]:
+        return tuple(item(value) for value in parse_list(text))
+
+    return parse
+
+
+def parse_capacity_rule(rule: str) -> str:
+    """'key=value:class', checked; Settings.capacity_rules splits it."""
+    selector, sep, cls = rule.rpartition(":")
+    key, eq, _value = selector.partition("=")
+    if not sep or not eq or not _QUALIFIED_NAME.match(key) or cls not in NODE_CLASSES:
+        raise SettingsError(f"capacity label rule {rule!r} is not key=value:class with class in {', '.join(NODE_CLASSES)}")
+    return rule
+
+
+_namespaces = _list_of(_matching(_DNS_LABEL, "a namespace name"))
 
 
 def _setting(default: Any, parse: Callable[[Any], Any], help: str, metavar: str | None = None):
@@ -128,25 +205,29 @@ def _setting(default: Any, parse: Callable[[Any], Any], help: str, metavar: str 
 @dataclass(frozen=True)
 class Settings:
     # HTTP service
-    host: str = _setting("0.0.0.0", str, "address to listen on")
+    host: str = _setting("0.0.0.0", _host, "address to listen on")
     port: int = _setting(8888, parse_port, "port to listen on")
     filter_path: str = _setting("/filter", _path, "path of the filter verb (urlPrefix path + filterVerb)")
     prioritize_path: str = _setting(
         "/prioritize", _path, "path of the prioritize verb (urlPrefix path + prioritizeVerb)"
     )
-    tls_cert_file: str = _setting("", str, "PEM certificate (chain) to serve HTTPS with; reloaded when it changes")
-    tls_key_file: str = _setting("", str, "PEM private key for --tls-cert-file")
-    tls_reload_interval: float = _setting(10.0, parse_duration, "how often to check the TLS files for changes")
+    tls_cert_file: str = _setting(
+        "", _file_or_empty, "PEM certificate (chain) to serve HTTPS with; reloaded when it changes"
+    )
+    tls_key_file: str = _setting("", _file_or_empty, "PEM private key for --tls-cert-file")
+    tls_reload_interval: float = _setting(
+        10.0, parse_positive_duration, "how often to check the TLS files for changes"
+    )
     max_body_bytes: int = _setting(
         64 * 1024 * 1024,
-        parse_non_negative_int,
+        _int_at_least(1024),
         "largest request body accepted (a full NodeList of 5000 nodes is about 27 MB)",
     )
     # Cluster access
     kubeconfig: str = _setting(
-        "", str, "kubeconfig file; empty: in-cluster config, else $KUBECONFIG or ~/.kube/config"
+        "", _file_or_empty, "kubeconfig file; empty: in-cluster config, else $KUBECONFIG or ~/.kube/config"
     )
-    context: str = _setting("", str, "kubeconfig context (default: the current one)")
+    context: str = _setting("", _text, "kubeconfig context (default: the current one)")
     # Policy
     default_floor: int = _setting(
         1, parse_non_negative_int, "replicas per workload kept on on-demand nodes unless overridden"
@@ -159,40 +240,56 @@ class Settings:
     )
     capacity_labels: tuple = _setting(
         DEFAULT_CAPACITY_LABELS,
-        parse_list,
+        _list_of(parse_capacity_rule),
         "node label rules key=value:class, first match wins (replaces the built-in list)",
         "RULES",
     )
     going_away_taints: tuple = _setting(
         DEFAULT_GOING_AWAY_TAINTS,
-        parse_list,
+        _list_of(_matching(_QUALIFIED_NAME, "a taint key")),
         "taint keys that mean a node is about to go (replaces the built-in list)",
         "KEYS",
     )
     going_away_signals: tuple = _setting(
-        GOING_AWAY_SIGNALS, parse_list, f"which going-away signals are on: {','.join(GOING_AWAY_SIGNALS)}", "SIGNALS"
+        GOING_AWAY_SIGNALS,
+        _choices(*GOING_AWAY_SIGNALS),
+        f"which going-away signals are on: {','.join(GOING_AWAY_SIGNALS)}",
+        "SIGNALS",
     )
     excluded_namespaces: tuple = _setting(
-        ("kube-system",), parse_list, "namespaces whose pods pass untouched", "NAMESPACES"
+        ("kube-system",), _namespaces, "namespaces whose pods pass untouched", "NAMESPACES"
     )
     inflight_ttl: float = _setting(
-        30.0, parse_duration, "how long a pod sent to on-demand counts toward its floor before its binding is seen"
+        30.0,
+        parse_positive_duration,
+        "how long a pod sent to on-demand counts toward its floor before its binding is seen",
     )
     # Watches
     watch_timeout: float = _setting(
-        300.0, parse_duration, "server-side timeoutSeconds of each watch (jittered up to +20%%)"
+        300.0, parse_positive_duration, "server-side timeoutSeconds of each watch (jittered up to +20%%)"
     )
     watch_idle_timeout: float = _setting(
-        90.0, parse_duration, "restart a watch that sent nothing, not even a bookmark, for this long"
+        90.0, parse_positive_duration, "restart a watch that sent nothing, not even a bookmark, for this long"
     )
-    request_timeout: float = _setting(30.0, parse_duration, "timeout of each list request to the API server")
-    list_page_size: int = _setting(500, parse_non_negative_int, "objects per page when listing")
-    backoff_max: float = _setting(30.0, parse_duration, "longest wait between retries of a failing watch")
+    request_timeout: float = _setting(
+        30.0, parse_positive_duration, "timeout of each request to the API server, and of connecting a watch"
+    )
+    list_page_size: int = _setting(500, _int_at_least(1), "objects per page when listing")
+    backoff_max: float = _setting(
+        30.0, parse_positive_duration, "longest wait between restarts of a failing background task"
+    )
+    optional_kind_recheck: float = _setting(
+        60.0,
+        parse_positive_duration,
+        "how often to look again for an optional kind whose API is not served (a CRD not installed)",
+    )
     # Controller (run by the leader)
     drain: bool = _setting(True, parse_bool, "evict managed pods from spot nodes that are going away")
     dry_run: bool = _setting(False, parse_bool, "log and count evictions and patches, do none")
     rebalance_interval: float = _setting(
-        30.0, parse_duration, "how often floors and surplus on-demand replicas are checked (also on changes)"
+        30.0,
+        parse_positive_duration,
+        "how often floors and surplus on-demand replicas are checked (also on changes)",
     )
     move_cooldown: float = _setting(30.0, parse_duration, "least time between two moves of one workload")
     move_backoff_max: float = _setting(
@@ -201,48 +298,52 @@ class Settings:
     max_moves_per_minute: int = _setting(
         30, parse_non_negative_int, "cluster-wide limit on evictions that move replicas (not reclaims)"
     )
-    eviction_concurrency: int = _setting(20, parse_non_negative_int, "evictions in flight at once")
+    eviction_concurrency: int = _setting(20, _int_at_least(1), "evictions in flight at once")
     controller_namespaces: tuple = _setting(
-        (), parse_list, "namespaces the controller acts in; empty: all but the excluded ones", "NAMESPACES"
+        (), _namespaces, "namespaces the controller acts in; empty: all but the excluded ones", "NAMESPACES"
     )
     # Leader election: every replica serves the extender; only the leader evicts or patches.
     leader_elect: bool = _setting(True, parse_bool, "elect a leader to run the controller loops")
-    lease_name: str = _setting("spot-extender", str, "name of the coordination.k8s.io Lease")
-    lease_namespace: str = _setting(
-        "", str, "namespace of the Lease; empty: $POD_NAMESPACE, else kube-system"
+    lease_name: str = _setting(
+        "spot-extender", _matching(_DNS_SUBDOMAIN, "a DNS subdomain name"), "name of the coordination.k8s.io Lease"
     )
-    identity: str = _setting("", str, "this replica's holder identity; empty: $POD_NAME or hostname, plus a random suffix")
-    lease_duration: float = _setting(15.0, parse_duration, "how long a lease holds without renewal")
-    renew_deadline: float = _setting(10.0, parse_duration, "the leader gives up leading if it cannot renew for this long")
-    retry_period: float = _setting(2.0, parse_duration, "how often to try to acquire or renew the lease")
+    lease_namespace: str = _setting(
+        "",
+        _matching(_DNS_LABEL, "a namespace name", empty_ok=True),
+        "namespace of the Lease; empty: $POD_NAMESPACE, else kube-system",
+    )
+    identity: str = _setting(
+        "", _text, "this replica's holder identity; empty: $POD_NAME or hostname, plus a random suffix"
+    )
+    lease_duration: float = _setting(15.0, parse_positive_duration, "how long a lease holds without renewal")
+    renew_deadline: float = _setting(
+        10.0, parse_positive_duration, "the leader gives up leading if it cannot renew for this long"
+    )
+    retry_period: float = _setting(
+        2.0, parse_positive_duration, "how often to try to acquire or renew the lease"
+    )
     # Logging
     log_format: str = _setting("json", _choice("json", "text"), "log line format")
     log_level: str = _setting("info", _choice("debug", "info", "warning", "error"), "log level")
 
     def __post_init__(self) -> None:
-        bad = set(self.going_away_signals) - set(GOING_AWAY_SIGNALS)
-        if bad:
-            raise SettingsError(f"unknown going-away signals: {', '.join(sorted(bad))}")
+        # Each value was checked on its own; these checks span two settings and name both.
         if self.filter_path == self.prioritize_path:
-            raise SettingsError("filter and prioritize paths must differ")
-        if self.inflight_ttl <= 0:
-            raise SettingsError("inflight-ttl must be positive")
-        if self.watch_timeout <= 0 or self.watch_idle_timeout <= 0 or self.request_timeout <= 0:
-            raise SettingsError("watch and request timeouts must be positive")
+            raise SettingsError("--filter-path and --prioritize-path must differ")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError("--tls-cert-file and --tls-key-file go together")
-        for path in (self.tls_cert_file, self.tls_key_file):
-            if path and not os.path.isfile(path):
-                raise SettingsError(f"TLS file not found: {path}")
-        if self.eviction_concurrency < 1:
-            raise SettingsError("eviction-concurrency must be at least 1")
-        if self.rebalance_interval <= 0:
-            raise SettingsError("rebalance-interval must be positive")
-        if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
-            raise SettingsError("need 0 < retry-period < renew-deadline < lease-duration")
-        from .nodes import parse_capacity_rules  # late: nodes imports settings constants
+        if not self.retry_period < self.renew_deadline < self.lease_duration:
+            raise SettingsError("need --retry-period < --renew-deadline < --lease-duration")
 
-        parse_capacity_rules(self.capacity_labels)
+    @property
+    def capacity_rules(self) -> tuple[tuple[str, str, str], ...]:
+        """(label key, value, class) per rule, in order; the first that matches wins."""
+        rules = []
+        for rule in self.capacity_labels:
+            selector, _, cls = rule.rpartition(":")
+            key, _, value = selector.partition("=")
+            rules.append((key, value, cls))
+        return tuple(rules)
 
 
 def _flag(name: str) -> str:

@@ -1,8 +1,10 @@
 import argparse
+import dataclasses
 
 import pytest
 
-from spot_extender.settings import Settings, SettingsError, add_arguments, from_sources, parse_duration
+from spot_extender import cli
+from spot_extender.settings import Settings, SettingsError, add_arguments, env_name, from_sources, parse_duration
 
 
 def parse(argv, env=None):
@@ -34,25 +36,110 @@ def test_lists_bools_durations():
     assert parse(["--floor-from-max-unavailable=false"]).floor_from_max_unavailable is False
 
 
+def test_capacity_rules_split_in_order():
+    s = parse(["--capacity-labels", "pool=cheap:spot, example.com/tier=gold:on-demand"])
+    assert s.capacity_rules == (("pool", "cheap", "spot"), ("example.com/tier", "gold", "on-demand"))
+
+
+# One bad value per setting, and the words the message must hold. A setting added
+# without a row here fails test_every_setting_has_a_bad_value.
+BAD_VALUES = {
+    "host": ("", "address"),
+    "port": ("70000", "port 1-65535"),
+    "filter_path": ("filter", "must start with '/'"),
+    "prioritize_path": ("/a b", "no spaces"),
+    "tls_cert_file": ("/nonexistent/cert.pem", "file not found"),
+    "tls_key_file": ("/nonexistent/key.pem", "file not found"),
+    "tls_reload_interval": ("0s", "above zero"),
+    "max_body_bytes": ("12", ">= 1024"),
+    "kubeconfig": ("/nonexistent/kubeconfig", "file not found"),
+    "context": ("prod\nadmin", "control characters"),
+    "default_floor": ("-1", ">= 0"),
+    "floor_from_max_unavailable": ("maybe", "true or false"),
+    "unknown_class": ("cheap", "one of spot, on-demand"),
+    "capacity_labels": ("a=b:cheap", "capacity label rule"),
+    "going_away_taints": ("bad taint", "taint key"),
+    "going_away_signals": ("taints,moon", "'moon'"),
+    "excluded_namespaces": ("Kube_System", "namespace name"),
+    "inflight_ttl": ("soon", "duration"),
+    "watch_timeout": ("0", "above zero"),
+    "watch_idle_timeout": ("-5s", "duration"),
+    "request_timeout": ("1d", "duration"),
+    "list_page_size": ("0", ">= 1"),
+    "backoff_max": ("0ms", "above zero"),
+    "optional_kind_recheck": ("never", "duration"),
+    "drain": ("sometimes", "true or false"),
+    "dry_run": ("2", "true or false"),
+    "rebalance_interval": ("0s", "above zero"),
+    "move_cooldown": ("fast", "duration"),
+    "move_backoff_max": ("10x", "duration"),
+    "max_moves_per_minute": ("-3", ">= 0"),
+    "eviction_concurrency": ("0", ">= 1"),
+    "controller_namespaces": ("ok,Not-OK", "namespace name"),
+    "leader_elect": ("perhaps", "true or false"),
+    "lease_name": ("Spot_Extender", "DNS subdomain"),
+    "lease_namespace": ("kube system", "namespace name"),
+    "identity": ("me\tyou", "control characters"),
+    "lease_duration": ("x", "duration"),
+    "renew_deadline": ("0s", "above zero"),
+    "retry_period": ("1h1m", "duration"),
+    "log_format": ("xml", "one of json, text"),
+    "log_level": ("loud", "one of debug"),
+}
+
+
+def test_every_setting_has_a_bad_value():
+    assert set(BAD_VALUES) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_bad_flag_exits_2_with_one_line_naming_it(name, capsys):
+    value, words = BAD_VALUES[name]
+    assert cli.main(["serve", f"{flag(name)}={value}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"spot-extender: {flag(name)}: "), err
+    assert words in err
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_bad_environment_value_exits_2_with_one_line_naming_it(name, capsys, monkeypatch):
+    value, words = BAD_VALUES[name]
+    monkeypatch.setenv(env_name(name), value)
+    assert cli.main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"spot-extender: {env_name(name)}: "), err
+    assert words in err
+
+
 @pytest.mark.parametrize(
-    "argv, env, message",
+    "argv, message",
     [
-        (["--port", "0"], {}, "--port"),
-        (["--port", "x"], {}, "whole number"),
-        ([], {"SPOT_EXTENDER_DEFAULT_FLOOR": "-1"}, "SPOT_EXTENDER_DEFAULT_FLOOR"),
-        (["--unknown-class", "cheap"], {}, "one of spot, on-demand"),
-        (["--inflight-ttl", "soon"], {}, "duration"),
-        (["--floor-from-max-unavailable=maybe"], {}, "true or false"),
-        (["--going-away-signals", "taints,moon"], {}, "unknown going-away signals"),
-        (["--capacity-labels", "bad"], {}, "capacity label rule"),
-        (["--filter-path", "filter"], {}, "must start with"),
-        (["--filter-path", "/x", "--prioritize-path", "/x"], {}, "must differ"),
+        (["--filter-path", "/x", "--prioritize-path", "/x"], "--filter-path and --prioritize-path must differ"),
+        (["--retry-period", "5s", "--renew-deadline", "4s"], "--retry-period < --renew-deadline"),
+        (["--renew-deadline", "20s"], "--renew-deadline < --lease-duration"),
     ],
 )
-def test_bad_values_are_clear_errors(argv, env, message):
-    with pytest.raises((SettingsError, ValueError), match=message):
-        parse(argv, env)
+def test_settings_that_disagree_exit_2_naming_both(argv, message, capsys):
+    assert cli.main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_tls_files_go_together(tmp_path, capsys):
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    assert cli.main(["serve", f"--tls-cert-file={cert}"]) == 2
+    assert "--tls-cert-file and --tls-key-file go together" in capsys.readouterr().err
 
 
 def test_duration_forms():
     assert [parse_duration(x) for x in ("30", "30s", "2m", "1h", "500ms")] == [30, 30, 120, 3600, 0.5]
+
+
+def test_a_settings_error_is_a_value_error():
+    with pytest.raises(SettingsError):
+        parse(["--port", "x"])
