@@ -10,22 +10,27 @@ import os
 import secrets
 import socket
 import sys
+from dataclasses import dataclass
 
 import uvloop
 from aiohttp import web
 
 from . import logs, settings as settings_mod
+from .api import Kube
 from .controller import Controller
 from .extender import Extender
+from .floors import Floors
 from .index import KINDS, Index
 from .inflight import InFlight
-from .kube import Kube
-from .leader import Lead, LeaderElector, run_restarting
+from .kinds import WATCHED
+from .leader import LeaderElector
 from .metrics import Metrics
 from .nodes import NodeClassifier
-from .reflector import RESOURCES, Reflector
-from .server import TASKS_KEY, build_app
+from .reflector import Reflector
+from .server import build_app
 from .settings import Settings, SettingsError
+from .status import Status
+from .supervisor import Supervisor
 from .tls import ReloadingTLS
 
 log = logs.get("cli")
@@ -47,36 +52,25 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def build(settings: Settings) -> tuple[Index, Extender, Metrics]:
+@dataclass
+class Parts:
+    """What one process is made of, before anything runs."""
+
+    settings: Settings
+    metrics: Metrics
+    index: Index
+    floors: Floors
+    extender: Extender
+    status: Status
+
+
+def build(settings: Settings) -> Parts:
     metrics = Metrics()
     index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl))
     metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight"))
-    return index, Extender(index, settings, metrics), metrics
-
-
-async def announce_sync(index: Index) -> None:
-    while not index.ready:
-        await asyncio.sleep(0.2)
-    # The initial lists are long-lived: keep full GC passes (latency spikes) off them.
-    gc.freeze()
-    log.info("index synced", extra={"sizes": index.sizes()})
-
-
-def controller_loops(
-    kube: Kube, index: Index, extender: Extender, settings: Settings, metrics: Metrics, running: list[Controller]
-) -> Lead:
-    """What only the leader runs: draining, floor repair, return to spot, deletion costs.
-    `running` holds the controller of the current leadership term, for /debug/workloads."""
-
-    async def lead() -> None:
-        controller = Controller(kube, index, extender, settings, metrics)
-        running[:] = [controller]
-        try:
-            await controller.run()
-        finally:
-            running.clear()
-
-    return lead
+    floors = Floors(index, settings)
+    return Parts(settings, metrics, index, floors, Extender(index, floors, settings, metrics),
+                 Status(index, floors, settings))
 
 
 def lease_namespace(settings: Settings) -> str:
@@ -88,53 +82,60 @@ def identity(settings: Settings) -> str:
     return settings.identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"
 
 
-def serve(settings: Settings) -> None:
-    index, extender, metrics = build(settings)
-    electors: list[LeaderElector] = []  # filled once the API client is connected
+def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
+    """The aiohttp cleanup context that runs watches, leadership and TLS reloads."""
+    settings, metrics, index = parts.settings, parts.metrics, parts.index
 
-    tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
-    running: list[Controller] = []  # the controller while this replica leads
-
-    def controller_state(key):
-        return running[0].state_of(key) if running else None
-
-    def status() -> dict:
-        return {"leader": electors[0].is_leader if electors else None}
-
-    async def watches(app: web.Application):
+    async def run(app: web.Application):
         kube = await Kube.connect(settings.kubeconfig, settings.context)
-        reflectors = [Reflector(kube, r, index, settings, metrics) for r in RESOURCES]
-        tasks = [asyncio.create_task(r.run(), name=f"watch-{r.kind}") for r in reflectors]
-        lead = controller_loops(kube, index, extender, settings, metrics, running)
+        for kind in WATCHED:
+            reflector = Reflector(kube, kind, index, settings, metrics)
+            supervisor.start(f"watch-{kind.name}", reflector.run)
+
+        async def lead() -> None:
+            await Controller(kube, index, parts.floors, settings, metrics, parts.status).run()
+
         if settings.leader_elect:
             elector = LeaderElector(
                 kube, lease_namespace(settings), settings.lease_name, identity(settings),
                 settings.lease_duration, settings.renew_deadline, settings.retry_period, metrics,
             )
-            electors.append(elector)
-            leader = asyncio.create_task(elector.run(lead), name="leader")
+            parts.status.leadership = elector
+            supervisor.start("leader", lambda: elector.run(lead))
         else:
             metrics.leader.set(1)  # no election: this replica runs the loops
-            leader = asyncio.create_task(run_restarting(lead, metrics, "controller"), name="controller")
-        extra = []
+            supervisor.start("controller", lead)
         if tls is not None:
-            extra.append(asyncio.create_task(tls.watch(settings.tls_reload_interval, metrics), name="tls-reload"))
-        app[TASKS_KEY] = [*tasks, leader, *extra]  # /healthz reports any of them that stopped
+            supervisor.start("tls-reload", lambda: tls.watch(settings.tls_reload_interval))
         synced = asyncio.create_task(announce_sync(index))
         yield
         synced.cancel()
-        for task in extra:
-            task.cancel()
         # The leader goes first, while the client is still open, so its lease release goes out.
-        leader.cancel()
-        await asyncio.gather(leader, return_exceptions=True)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for name in ("leader", "controller", "tls-reload"):
+            task = supervisor.tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await supervisor.stop()
         await kube.close()
         log.info("stopped")
 
-    app = build_app(extender, metrics, settings, watches, status, controller_state)
+    return run
+
+
+async def announce_sync(index: Index) -> None:
+    await index.wait_synced()
+    # The initial lists are long-lived: keep full GC passes (latency spikes) off them.
+    gc.freeze()
+    log.info("index synced", extra={"sizes": index.sizes()})
+
+
+def serve(settings: Settings) -> None:
+    parts = build(settings)
+    supervisor = Supervisor(parts.metrics, settings.backoff_max)
+    tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
+    app = build_app(parts.extender, parts.index, parts.status, supervisor, parts.metrics, settings,
+                    background(parts, supervisor, tls))
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": tls is not None})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
     web.run_app(

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Container, Mapping
+from typing import Container, Mapping
 
 from . import logs
 from .candidates import CandidateCache, CandidateView
+from .floors import Floors
 from .index import Index
 from .metrics import Metrics
 from .nodes import ON_DEMAND, Pool
-from .policy import NEUTRAL_SCORE, Floor, compute_floor, favourite, filter_nodes, score_nodes, steer
+from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, score_nodes, steer
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
-from .workloads import GroupKey, WorkloadKey, WorkloadRecord, group_of
+from .workloads import GroupKey, group_of
 
 log = logs.get("extender")
-
-# Distinct warnings remembered for de-duplication before the memory is reset.
-WARNINGS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +56,13 @@ class _UnknownAsOnDemand:
 
 
 class Extender:
-    def __init__(self, index: Index, settings: Settings, metrics: Metrics):
+    def __init__(self, index: Index, floors: Floors, settings: Settings, metrics: Metrics):
         self.index = index
-        self.settings = settings
+        self.floors = floors
         self.metrics = metrics
         self.excluded = frozenset(settings.excluded_namespaces)
         self.unknown_pool = index.classifier.unknown_node("").pool
-        self._warned: set = set()
+        self._warned = logs.Once()
         self._candidates = CandidateCache()
 
     # ---- verbs ---------------------------------------------------------------------
@@ -153,43 +151,12 @@ class Extender:
             return PodContext(pod_ref, uid, None, "excluded namespace")
         group = group_of({**meta, "namespace": namespace})
         if group is None:
-            return PodContext(pod_ref, uid, None, "not a Deployment, StatefulSet or ReplicaSet pod")
-        floor = self.floor_of(self.index.workload_of(group), namespace, meta.get("labels") or {})
+            return PodContext(pod_ref, uid, None, "not a pod of a managed workload kind")
+        floor = self.floors.of(self.index.workload_of(group), namespace, meta.get("labels") or {})
         counts = self.index.counts(group)
         placed = counts.on_demand if counts else 0
         on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid)
         return PodContext(pod_ref, uid, group, "", floor, on_demand)
-
-    def floor_of(self, workload: WorkloadRecord | None, namespace: str, pod_labels: dict) -> Floor:
-        if workload is None:
-            # The watch has not delivered the owner yet: assume the default floor.
-            return Floor(self.settings.default_floor, "default (workload not in index yet)")
-        floor = compute_floor(
-            workload.replicas,
-            workload.floor,
-            workload.placement,
-            self.index.pdbs_selecting(namespace, pod_labels),
-            self.settings.default_floor,
-            self.settings.floor_from_max_unavailable,
-        )
-        if floor.problems:
-            self._warn_once(
-                ("annotation", workload.key, floor.problems),
-                "ignored workload annotation",
-                {"workload": f"{workload.kind}/{workload.namespace}/{workload.name}", "problems": floor.problems},
-            )
-        return floor
-
-    def _warn_once(self, key, event: str, fields: dict) -> None:
-        """Warn about a lasting condition once, not on every scheduling call it touches."""
-        if key not in self._warned:
-            self._remember([key])
-            log.warning(event, extra=fields)
-
-    def _remember(self, keys: list) -> None:
-        if len(self._warned) > WARNINGS_REMEMBERED:
-            self._warned.clear()
-        self._warned.update(keys)
 
     def node_facts(self, args: ExtenderArgs, for_filter: bool = True) -> NodeFacts:
         """Going-away reasons, on-demand membership and pools for the candidates.
@@ -218,41 +185,9 @@ class Extender:
 
     def _note_unknown(self, names: set[str]) -> None:
         self.metrics.unknown_nodes.inc(len(names))
-        new = sorted(n for n in names if ("unknown-node", n) not in self._warned)
+        new = sorted(n for n in names if self._warned.first(("unknown-node", n)))
         if new:
-            self._remember([("unknown-node", n) for n in new])
             log.warning(
                 "candidate nodes not in the index, treated as unknown class",
                 extra={"nodes": new[:20], "count": len(new), "treated_as": self.unknown_pool.capacity},
             )
-
-    # ---- views ---------------------------------------------------------------------
-
-    def workload_states(self, controller_state: Callable[[WorkloadKey], dict | None] | None = None) -> list[dict]:
-        """Per workload: R, k, replicas by class in the counted revision, floor met, and
-        what the controller is doing about it when this replica leads."""
-        states = []
-        for workload in sorted(self.index.top_level_workloads(), key=lambda w: (w.namespace, w.kind, w.name)):
-            if workload.namespace in self.excluded:
-                continue
-            group = self.index.current_group(workload)
-            floor = self.floor_of(workload, workload.namespace, workload.template_labels)
-            counts = self.index.counts(group)
-            on_demand = counts.on_demand if counts else 0
-            states.append(
-                {
-                    "kind": workload.kind,
-                    "namespace": workload.namespace,
-                    "name": workload.name,
-                    "replicas": workload.replicas,
-                    "floor": floor.k,
-                    "floorSource": floor.source,
-                    "countedGroup": f"{group.kind}/{group.name}" if group.name else None,
-                    "onDemand": on_demand,
-                    "spot": counts.spot if counts else 0,
-                    "inFlight": self.index.inflight.on_demand(group),
-                    "floorMet": on_demand >= floor.k,
-                    "controller": controller_state(workload.key) if controller_state else None,
-                }
-            )
-        return states

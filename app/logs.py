@@ -46,3 +46,21 @@ class _TextFormatter(logging.Formatter):
 
 def get(name: str) -> logging.Logger:
     return logging.getLogger(f"{LOGGER_NAME}.{name}")
+
+
+class Once:
+    """Remembers which lasting conditions were already logged, so each is logged once and
+    not on every call it touches. Bounded: past `limit` keys it forgets them all."""
+
+    def __init__(self, limit: int = 10_000):
+        self.limit = limit
+        self._seen: set = set()
+
+    def first(self, key) -> bool:
+        """True the first time key is seen (since the last reset)."""
+        if key in self._seen:
+            return False
+        if len(self._seen) >= self.limit:
+            self._seen.clear()
+        self._seen.add(key)
+        return True

@@ -1,42 +1,30 @@
-"""List-then-watch loops that keep the index in step with the API server, one per kind."""
+"""List-then-watch loops that keep the index in step with the API server, one per kind.
+
+Runs under the supervisor. What the watch protocol makes routine is handled here: a
+410 Gone lists again at once, a stream the server ends on schedule or that goes idle is
+reopened at once, and an optional kind whose API is not served is skipped. Anything
+else (the API server unreachable, an error status) is raised to the supervisor, which
+logs, counts and restarts this loop with backoff.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 
 from . import logs
-from .backoff import Backoff
-from .index import NODE, PDB, POD, Index
-from .kube import Gone, Kube
+from .api import ApiError, Gone, Kube, StatusError, TransportError, WatchIdle
+from .index import Index
+from .kinds import Kind
 from .metrics import Metrics
 from .settings import Settings
-from .workloads import DEPLOYMENT, REPLICASET, STATEFULSET
 
 log = logs.get("reflector")
 
-# A stream the server ends sooner than this is treated as a failure and backed off,
-# so a proxy that drops every watch cannot turn the loop into a busy loop.
+# A stream the server ends sooner than this is a failure, so that a proxy that drops
+# every watch cannot turn the loop into a busy loop: the supervisor backs it off.
 MIN_HEALTHY_STREAM_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Resource:
-    kind: str
-    path: str
-
-
-# Nodes first and Pods after workloads, so the first pods find their owners' records.
-RESOURCES = (
-    Resource(NODE, "/api/v1/nodes"),
-    Resource(DEPLOYMENT, "/apis/apps/v1/deployments"),
-    Resource(STATEFULSET, "/apis/apps/v1/statefulsets"),
-    Resource(REPLICASET, "/apis/apps/v1/replicasets"),
-    Resource(PDB, "/apis/policy/v1/poddisruptionbudgets"),
-    Resource(POD, "/api/v1/pods"),
-)
 
 
 class WatchExpired(Exception):
@@ -44,103 +32,103 @@ class WatchExpired(Exception):
 
 
 class Reflector:
-    def __init__(self, kube: Kube, resource: Resource, index: Index, settings: Settings, metrics: Metrics):
+    def __init__(self, kube: Kube, kind: Kind, index: Index, settings: Settings, metrics: Metrics):
         self.kube = kube
-        self.resource = resource
+        self.resource = kind.resource
+        self.kind = kind.name
+        self.optional = kind.optional
         self.index = index
         self.settings = settings
         self.metrics = metrics
-        self.backoff = Backoff(initial=0.5, maximum=settings.backoff_max)
         self.resource_version: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.resource.kind
+        self._absent_logged = False
 
     async def run(self) -> None:
-        """Runs until cancelled; every failure is logged, counted and retried with backoff."""
+        """Runs until cancelled, or until a failure the supervisor must back off from."""
+        gone_without_events = False
         while True:
             try:
-                if self.resource_version is None:
-                    await self.list()
+                if self.resource_version is None and not await self.list():
+                    await asyncio.sleep(self.settings.optional_kind_recheck)
+                    continue
                 started = time.monotonic()
-                await self.watch()
-                if time.monotonic() - started > MIN_HEALTHY_STREAM_SECONDS:
-                    continue  # the server closed the stream on schedule: resume at once
-                reason, error = "closed-early", None
-            except asyncio.CancelledError:
-                raise
+                delivered = await self.watch()
             except Gone as exc:
-                # Our resourceVersion fell out of the server's window: list again.
-                reason, error = "gone", exc
+                # Our resourceVersion fell out of the server's window: list again, at once
+                # unless the last fresh list went Gone too without a single event.
+                self._restart("gone", exc)
                 self.resource_version = None
-            except (WatchExpired, TimeoutError) as exc:
-                reason, error = "timeout", exc
-            except Exception as exc:  # noqa: BLE001 - any failure must restart the loop, not end it
-                reason, error = "error", exc
-                self.metrics.loop_errors.labels(f"watch-{self.kind}").inc()
-            self._restart(reason, error)
-            await asyncio.sleep(self.backoff.next_delay())
+                if gone_without_events:
+                    raise
+                gone_without_events = True
+                continue
+            except (WatchExpired, WatchIdle) as exc:
+                self._restart("timeout", exc)
+                continue
+            except ApiError as exc:
+                self._restart("error", exc)
+                raise
+            gone_without_events = gone_without_events and not delivered
+            if time.monotonic() - started < MIN_HEALTHY_STREAM_SECONDS:
+                self._restart("closed-early", None)
+                raise TransportError(f"watch of {self.kind} closed after less than {MIN_HEALTHY_STREAM_SECONDS}s")
 
     def _restart(self, reason: str, exc: BaseException | None) -> None:
         self.metrics.watch_restarts.labels(self.kind, reason).inc()
         level = log.warning if reason == "error" else log.info
-        level(
-            "watch restarting",
-            extra={"kind": self.kind, "reason": reason, "error": repr(exc) if exc else None},
-        )
+        level("watch restarting", extra={"kind": self.kind, "reason": reason, "error": str(exc) if exc else None})
 
-    async def list(self) -> None:
-        items: list[dict] = []
-        params = {"limit": str(self.settings.list_page_size)}
-        while True:
-            page = await self.kube.get_json(self.resource.path, params, self.settings.request_timeout)
-            items.extend(page.get("items") or ())
-            meta = page.get("metadata") or {}
-            if not meta.get("continue"):
-                break
-            params = {**params, "continue": meta["continue"]}
+    async def list(self) -> bool:
+        """List every object into the index; False if this optional kind is not served here."""
+        try:
+            items, self.resource_version = await self.kube.list(
+                self.resource, self.settings.list_page_size, self.settings.request_timeout
+            )
+        except StatusError as exc:
+            if not self.optional or exc.status not in (403, 404):
+                raise
+            # No CRD (404), or its RBAC rule left out (403): nothing of this kind can
+            # exist for us, so it must not hold /readyz. Look again now and then.
+            if not self._absent_logged:
+                log.info("optional kind not served; skipped", extra={
+                    "kind": self.kind, "api_version": self.resource.api_version, "status": exc.status,
+                    "recheck_seconds": self.settings.optional_kind_recheck,
+                })
+                self._absent_logged = True
+            self.index.replace(self.kind, [])
+            return False
         self.index.replace(self.kind, items)
-        self.resource_version = meta.get("resourceVersion") or None
+        self._absent_logged = False
         log.info("listed", extra={"kind": self.kind, "count": len(items), "resource_version": self.resource_version})
+        return True
 
-    async def watch(self) -> None:
-        # Jitter spreads the reconnects of the six streams and of peer replicas.
+    async def watch(self) -> bool:
+        """One watch stream, until the server ends it; True if it delivered any event."""
+        # Jitter spreads the reconnects of the streams and of peer replicas.
         server_timeout = int(self.settings.watch_timeout * random.uniform(1.0, 1.2))
-        params = {
-            "resourceVersion": self.resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(server_timeout),
-        }
-        stream = self.kube.watch(
-            self.resource.path, params, self.settings.request_timeout, self.settings.watch_idle_timeout
-        )
+        stream = self.kube.watch(self.resource, self.resource_version, server_timeout,
+                                 self.settings.request_timeout, self.settings.watch_idle_timeout)
         deadline = asyncio.timeout(server_timeout + self.settings.request_timeout)
+        delivered = False
         try:
             async with deadline:
-                async for event in stream:
-                    self._handle(event)
-                    self.backoff.reset()  # events flow: the connection is healthy again
+                async for event_type, obj in stream:
+                    self._handle(event_type, obj)
+                    delivered = True
         except TimeoutError:
             if deadline.expired():
                 raise WatchExpired(f"stream open longer than {server_timeout}s") from None
             raise
         finally:
             await stream.aclose()
+        return delivered
 
-    def _handle(self, event: dict) -> None:
-        kind = event.get("type")
-        obj = event.get("object") or {}
-        if kind == "ERROR":
-            code = obj.get("code")
-            if code == 410:
-                raise Gone(410, obj.get("message", "resource version too old"))
-            raise RuntimeError(f"watch error {code}: {obj.get('message')}")
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if kind in ("ADDED", "MODIFIED", "DELETED"):
-            self.index.apply(self.kind, kind, obj)
+    def _handle(self, event_type: str, obj: dict) -> None:
+        if event_type in ("ADDED", "MODIFIED", "DELETED"):
+            self.index.apply(self.kind, event_type, obj)
             self.metrics.watch_events.labels(self.kind).inc()
-        elif kind != "BOOKMARK":
-            log.warning("unknown watch event type", extra={"kind": self.kind, "type": kind})
+        elif event_type != "BOOKMARK":
+            log.warning("unknown watch event type", extra={"kind": self.kind, "type": event_type})
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
         if rv:
             self.resource_version = rv

@@ -11,14 +11,13 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from . import logs, wire
 from .extender import Extender
-from .index import KINDS
+from .index import KINDS, Index
 from .metrics import Metrics
 from .settings import Settings
-from .workloads import WorkloadKey
+from .status import Status
+from .supervisor import Supervisor
 
 log = logs.get("server")
-
-TASKS_KEY = web.AppKey("background_tasks", list)
 
 
 def _json(payload, status: int = 200) -> web.Response:
@@ -27,15 +26,15 @@ def _json(payload, status: int = 200) -> web.Response:
 
 def build_app(
     extender: Extender,
+    index: Index,
+    status: Status,
+    supervisor: Supervisor,
     metrics: Metrics,
     settings: Settings,
     background: Callable[[web.Application], AsyncIterator[None]] | None = None,
-    status: Callable[[], dict] | None = None,
-    controller_state: Callable[[WorkloadKey], dict | None] | None = None,
 ) -> web.Application:
-    """The web application. `background` is a cleanup context that owns the watches;
-    `status` adds process-level fields (such as leadership) to /debug/workloads, and
-    `controller_state` the controller's view of each workload."""
+    """The web application. `background` is a cleanup context that starts the watches and
+    loops under `supervisor`; /healthz reports any of its tasks that stopped."""
 
     @web.middleware
     async def json_errors(request: web.Request, handler):
@@ -77,22 +76,18 @@ def build_app(
         return _json({"error": "spot-extender failed to answer"}, 500)
 
     async def healthz(request: web.Request) -> web.Response:
-        dead = [t.get_name() for t in request.app.get(TASKS_KEY, []) if t.done()]
+        dead = supervisor.stopped()
         if dead:
             return _json({"status": "unhealthy", "stopped": dead}, 500)
         return _json({"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:
-        index = extender.index
         if index.ready:
             return _json({"status": "ready"})
         return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
 
     async def debug_workloads(request: web.Request) -> web.Response:
-        return _json({
-            **(status() if status is not None else {}),
-            "workloads": extender.workload_states(controller_state),
-        })
+        return _json(status.document())
 
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))

@@ -12,9 +12,12 @@ import os
 import ssl
 
 from . import logs
-from .metrics import Metrics
 
 log = logs.get("tls")
+
+
+class ReloadFailed(Exception):
+    """The changed files could not be loaded; the previous certificate stays in use."""
 
 
 class ReloadingTLS:
@@ -39,13 +42,11 @@ class ReloadingTLS:
         log.info("tls certificate reloaded", extra={"cert_file": self.cert_file})
         return True
 
-    async def watch(self, interval: float, metrics: Metrics) -> None:
-        """Runs until cancelled; a failed reload is logged, counted and retried next interval."""
+    async def watch(self, interval: float) -> None:
+        """Runs under the supervisor, which logs, counts and retries a failed reload."""
         while True:
             await asyncio.sleep(interval)
             try:
                 self.reload_if_changed()
             except (OSError, ssl.SSLError, ValueError) as exc:
-                metrics.loop_errors.labels("tls-reload").inc()
-                log.error("tls certificate reload failed; still serving the previous one",
-                          extra={"cert_file": self.cert_file, "error": str(exc)})
+                raise ReloadFailed(f"{self.cert_file}: {exc}; still serving the previous certificate") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .kinds import COUNTED_OWNERS, REPLICASET, REPLICASET_OWNERS
 from .resources import pod_requests
 
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
@@ -16,26 +17,18 @@ ANNOTATION_PLACEMENT = "spot-extender.io/placement"
 ANNOTATION_REBALANCE = "spot-extender.io/rebalance"  # "false": the controller leaves the workload alone
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 MIRROR_POD = "kubernetes.io/config.mirror"
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-
-DEPLOYMENT = "Deployment"
-STATEFULSET = "StatefulSet"
-REPLICASET = "ReplicaSet"
-# Pods of these controllers are counted per controller object. A Deployment's pods are
-# counted per ReplicaSet, i.e. per revision, so a rollout rebuilds its floor itself.
-COUNTED_OWNERS = (REPLICASET, STATEFULSET)
 
 
 class GroupKey(NamedTuple):
     """The controller object whose pods are counted together."""
 
-    kind: str  # ReplicaSet or StatefulSet
+    kind: str  # a kind of kinds.COUNTED_OWNERS: ReplicaSet or StatefulSet
     namespace: str
     name: str
 
 
 class WorkloadKey(NamedTuple):
-    kind: str  # Deployment, StatefulSet or ReplicaSet (one with no Deployment)
+    kind: str  # a workload kind of kinds.WATCHED
     namespace: str
     name: str
 
@@ -72,8 +65,10 @@ class WorkloadRecord:
     placement: str | None
     template_labels: dict
     rebalance: bool = True  # False when the owner opted out of the controller
-    owner_deployment: str | None = None  # ReplicaSets only
-    revision: int = 0  # ReplicaSets only
+    # ReplicaSets only: the controlling workload of a kind that owns ReplicaSets, and
+    # this ReplicaSet's revision by that kind's annotation.
+    owner: WorkloadKey | None = None
+    revision: int = 0
 
     @property
     def key(self) -> WorkloadKey:
@@ -141,11 +136,15 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
     spec = obj.get("spec") or {}
     annotations = meta.get("annotations") or {}
     replicas = spec.get("replicas")
-    owner = controller_of(meta) if kind == REPLICASET else None
-    revision = annotations.get(REVISION_ANNOTATION, "0") if kind == REPLICASET else "0"
+    namespace = meta.get("namespace") or ""
+    owner, revision = None, "0"
+    controller = controller_of(meta) if kind == REPLICASET else None
+    if controller is not None and controller[0] in REPLICASET_OWNERS:
+        owner = WorkloadKey(controller[0], namespace, controller[1])
+        revision = annotations.get(REPLICASET_OWNERS[controller[0]].revision_annotation, "0")
     return WorkloadRecord(
         kind=kind,
-        namespace=meta.get("namespace") or "",
+        namespace=namespace,
         name=meta.get("name") or "",
         # The API defaults spec.replicas to 1; a missing value means the default.
         replicas=replicas if isinstance(replicas, int) and replicas >= 0 else 1,
@@ -153,7 +152,7 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         placement=annotations.get(ANNOTATION_PLACEMENT),
         template_labels=((spec.get("template") or {}).get("metadata") or {}).get("labels") or {},
         rebalance=annotations.get(ANNOTATION_REBALANCE, "true").lower() != "false",
-        owner_deployment=owner[1] if owner and owner[0] == DEPLOYMENT else None,
+        owner=owner,
         revision=int(revision) if str(revision).isdigit() else 0,
     )
 

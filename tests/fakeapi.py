@@ -1,6 +1,7 @@
 """A scripted stand-in for the API server's list and watch endpoints, for unit tests
-of the watch client, plus stored Leases with real optimistic concurrency for the
-leader elector. The real API server is exercised by the end-to-end tests."""
+of the watch client, stored Leases with real optimistic concurrency for the leader
+elector, and scripted answers to evictions and Events. The real API server is
+exercised by the end-to-end tests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio import client
 
-from spot_extender.kube import Kube
+from spot_extender.api import Kube
 
 
 class FakeApi:
@@ -31,8 +32,15 @@ class FakeApi:
         # Runs just before a write (given its method); kept until it returns True.
         self.before_lease_write: Callable[[str], bool] | None = None
         self._lease_rv = 1000
+        # Evictions: answers to the next ones ("disconnect" drops the connection unanswered);
+        # once the script runs out, 201.
+        self.eviction_script: list[int | str] = []
+        self.evictions: list[str] = []  # namespace/name of every eviction answered 201
+        self.events: list[dict] = []
         self._closing = asyncio.Event()
         app = web.Application()
+        app.router.add_post("/api/v1/namespaces/{ns}/pods/{name}/eviction", self.evict)
+        app.router.add_post("/api/v1/namespaces/{ns}/events", self.event)
         leases = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
         app.router.add_post(leases, self.lease_create)
         app.router.add_get(leases + "/{name}", self.lease_get)
@@ -92,6 +100,23 @@ class FakeApi:
                 break
         await response.write_eof()
         return response
+
+    # ---- Evictions and Events -----------------------------------------------------------
+
+    async def evict(self, request: web.Request) -> web.Response:
+        answer = self.eviction_script.pop(0) if self.eviction_script else 201
+        if answer == "disconnect":
+            request.transport.close()  # the client sees the server hang up: ServerDisconnectedError
+            await asyncio.sleep(1)
+            return web.Response(status=500)
+        if answer != 201:
+            return _status(answer, "injected")
+        self.evictions.append(f"{request.match_info['ns']}/{request.match_info['name']}")
+        return web.json_response({"kind": "Status", "status": "Success"}, status=201)
+
+    async def event(self, request: web.Request) -> web.Response:
+        self.events.append(await request.json())
+        return web.json_response({}, status=201)
 
     # ---- Leases ------------------------------------------------------------------------
 

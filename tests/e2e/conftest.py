@@ -32,6 +32,7 @@ REBALANCE_INTERVAL = 15
 EXTENDER_FLAGS = (
     "--log-format=text", f"--rebalance-interval={REBALANCE_INTERVAL}s", "--move-cooldown=1s",
     "--max-moves-per-minute=600", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
+    "--optional-kind-recheck=2s",  # the Rollout CRD is installed by a test, after the extender started
 )
 
 

@@ -19,6 +19,7 @@ from spot_extender.cli import build, event_loop
 from spot_extender.controller import Controller
 from spot_extender.server import build_app
 from spot_extender.settings import Settings
+from spot_extender.supervisor import Supervisor
 from tests.perf.synthetic import populate
 
 
@@ -36,7 +37,7 @@ async def time_controller(controller: Controller) -> dict:
             last = now
 
     out = {}
-    for name, one_pass in (("rebalance", controller.rebalance_once), ("costs", controller.costs_once)):
+    for name, one_pass in (("rebalance", controller.rebalance.once), ("costs", controller.deletion_cost.once)):
         stalls[0] = 0.0
         tick = asyncio.create_task(ticker())
         await asyncio.sleep(0)
@@ -56,15 +57,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     settings = Settings(host="127.0.0.1", port=args.port, log_level="warning", dry_run=True)
-    index, extender, metrics = build(settings)
-    populate(index, args.nodes, args.pods)
+    parts = build(settings)
+    populate(parts.index, args.nodes, args.pods)
     gc.freeze()  # as `serve` does once the initial lists are in
-    controller = Controller(None, index, extender, settings, metrics)
+    controller = Controller(None, parts.index, parts.floors, settings, parts.metrics)
     loop = event_loop()  # the loop `serve` runs on
     print("controller " + json.dumps(loop.run_until_complete(time_controller(controller))), flush=True)
     print("ready", flush=True)
     web.run_app(
-        build_app(extender, metrics, settings), host="127.0.0.1", port=args.port, access_log=None, print=None,
+        build_app(parts.extender, parts.index, parts.status, Supervisor(parts.metrics), parts.metrics, settings),
+        host="127.0.0.1", port=args.port, access_log=None, print=None,
         loop=loop,
     )
 

@@ -2,14 +2,17 @@
 server is exercised by tests/e2e/test_controller.py."""
 
 import asyncio
+import logging
 
+from spot_extender.api import StatusError
 from spot_extender.cli import build
 from spot_extender.controller import Controller
 from spot_extender.index import KINDS, NODE, POD
-from spot_extender.kube import KubeError
 from spot_extender.settings import Settings
 from spot_extender.workloads import DELETION_COST
 from tests import factories as f
+from tests.fakeapi import FakeApi
+from tests.helpers.registry import sample
 
 
 class RecordingKube:
@@ -24,7 +27,7 @@ class RecordingKube:
     async def evict(self, namespace, name, timeout):
         if self.refuse:
             self.refuse -= 1
-            raise KubeError(429, "Cannot evict pod as it would violate the pod's disruption budget.")
+            raise StatusError(429, "Cannot evict pod as it would violate the pod's disruption budget.")
         self.evicted.append(f"{namespace}/{name}")
         if self.index is not None and not self.watch_lags:
             pod = next(p for p in self.index.pods.values() if p.namespace == namespace and p.name == name)
@@ -34,20 +37,23 @@ class RecordingKube:
     async def annotate_pod(self, namespace, name, annotations, timeout):
         self.annotated[f"{namespace}/{name}"] = annotations
 
-    async def post_event(self, namespace, event, timeout):
-        self.events.append(event)
+    async def post_event(self, about, event_type, reason, message, timeout):
+        self.events.append({"about": about, "type": event_type, "reason": reason, "message": message})
 
 
 def setup(kube=None, **settings):
     settings = Settings(move_cooldown=0, **settings)
-    index, extender, metrics = build(settings)
+    parts = build(settings)
+    index = parts.index
     for kind in KINDS:
         index.replace(kind, [])
     for name, cls in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand"), ("o2", "on-demand")):
         index.apply(NODE, "ADDED", f.node(name, cls))
     kube = kube or RecordingKube()
     kube.index = index
-    return Controller(kube, index, extender, settings, metrics), index
+    controller = Controller(kube, index, parts.floors, settings, parts.metrics)
+    controller.kube = kube
+    return controller, index
 
 
 def deploy(index, name, pods_on, namespace="default", annotations=None):
@@ -61,8 +67,8 @@ def deploy(index, name, pods_on, namespace="default", annotations=None):
 
 
 async def drain(controller):
-    await controller.drain_once()
-    await asyncio.gather(*list(controller.evicting.values()))
+    await controller.drain.once()
+    await controller.drain.settle()
 
 
 async def test_drain_evicts_managed_pods_on_going_away_spot_nodes_only():
@@ -79,7 +85,7 @@ async def test_drain_evicts_managed_pods_on_going_away_spot_nodes_only():
     await drain(controller)
     assert sorted(controller.kube.evicted) == ["default/web-1-0", "default/web-1-1"]
     assert {e["reason"] for e in controller.kube.events} == {"EvictedReclaim"}
-    assert controller.metrics.evictions.labels("reclaim", "evicted")._value.get() == 2
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="evicted") == 2
 
 
 async def test_drain_retries_while_a_pdb_refuses():
@@ -88,53 +94,57 @@ async def test_drain_retries_while_a_pdb_refuses():
     index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
     await asyncio.wait_for(drain(controller), 10)
     assert controller.kube.evicted == ["default/web-1-0"]
-    assert controller.metrics.evictions.labels("reclaim", "blocked")._value.get() == 2
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="blocked") == 2
 
 
 async def test_drain_can_be_switched_off_and_dry_run_evicts_nothing():
-    controller, index = setup(drain=False)
-    deploy(index, "web", ["s1"])
-    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
-    await drain(controller)
-    assert controller.kube.evicted == []
+    for enabled in (True, False):
+        controller, index = setup(drain=enabled)
+        deploy(index, "web", ["s1"], annotations={"spot-extender.io/placement": "spot"})  # no floor to repair
+        index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+        running = asyncio.create_task(controller.run())
+        await asyncio.sleep(0.3)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        assert controller.kube.evicted == (["default/web-1-0"] if enabled else [])
     dry, index = setup(dry_run=True)
     deploy(index, "web", ["s1"])
     index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
     await drain(dry)
-    await dry.rebalance_once()
-    await dry.costs_once()
+    await dry.rebalance.once()
+    await dry.deletion_cost.once()
     assert dry.kube.evicted == [] and dry.kube.events == [] and dry.kube.annotated == {}
-    assert dry.metrics.evictions.labels("reclaim", "dry-run")._value.get() == 1
+    assert sample(dry.metrics, "spot_extender_evictions_total", cause="reclaim", result="dry-run") == 1
 
 
 async def test_surplus_moves_back_to_spot_one_at_a_time():
     controller, index = setup()
     deploy(index, "web", ["o1", "o2", "o1"])
-    await controller.rebalance_once()
-    await controller.rebalance_once()  # the first move has not settled: no second eviction
+    await controller.rebalance.once()
+    await controller.rebalance.once()  # the first move has not settled: no second eviction
     assert controller.kube.evicted == ["default/web-1-2"]  # the newest on the most loaded node
     index.apply(POD, "DELETED", f.pod("web-1-2", owner=("ReplicaSet", "web-1"), uid=_uid(index, "web-1-2")))
     replacement = f.pod("web-1-9", owner=("ReplicaSet", "web-1"), node_name="s1", labels={"app": "web"})
     index.apply(POD, "ADDED", replacement)
-    await controller.rebalance_once()
+    await controller.rebalance.once()
     assert controller.kube.evicted == ["default/web-1-2", "default/web-1-1"]
-    assert controller.history[next(iter(controller.history))].failures == 0
+    assert controller.rebalance.history[next(iter(controller.rebalance.history))].failures == 0
 
 
 async def test_cooldown_and_rate_limit_defer_moves():
     controller, index = setup(max_moves_per_minute=1)
-    controller.hysteresis = type(controller.hysteresis)(cooldown=3600, backoff_max=7200)
+    controller.rebalance.hysteresis = type(controller.rebalance.hysteresis)(cooldown=3600, backoff_max=7200)
     deploy(index, "a", ["o1", "o2"])
     deploy(index, "b", ["o1", "o2"])
-    await controller.rebalance_once()
+    await controller.rebalance.once()
     assert len(controller.kube.evicted) == 1
-    assert controller.metrics.moves_deferred.labels("rate-limit")._value.get() == 1
+    assert sample(controller.metrics, "spot_extender_moves_deferred_total", reason="rate-limit") == 1
 
 
 async def test_floor_repair_and_skips_are_reported_once():
     controller, index = setup()
     deploy(index, "web", ["s1", "s2"])
-    await controller.rebalance_once()
+    await controller.rebalance.once()
     assert controller.kube.evicted == ["default/web-1-1"]
     full, index2 = setup()
     deploy(index2, "web", ["s1", "s2"])
@@ -143,17 +153,17 @@ async def test_floor_repair_and_skips_are_reported_once():
         hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "4"}}
         index2.apply(POD, "ADDED", hog)
     _with_requests(index2, "web", "100m")  # the hogs leave 0 of 4 cores: 100m does not fit
-    await full.rebalance_once()
-    await full.rebalance_once()
+    await full.rebalance.once()
+    await full.rebalance.once()
     assert full.kube.evicted == []
     assert [e["reason"] for e in full.kube.events] == ["SkippedFloorRepair"]
-    assert full.metrics.below_floor._value.get() == 1
+    assert sample(full.metrics, "spot_extender_workloads_below_floor") == 1
 
 
 async def test_deletion_costs_are_patched_only_when_they_change():
     controller, index = setup()
     deploy(index, "web", ["o1", "o2", "s1"])
-    await controller.costs_once()
+    await controller.deletion_cost.once()
     assert controller.kube.annotated == {
         "default/web-1-0": {DELETION_COST: "1000"},
         "default/web-1-1": {DELETION_COST: "-1000"},
@@ -166,7 +176,7 @@ async def test_deletion_costs_are_patched_only_when_they_change():
         raw["metadata"]["creationTimestamp"] = pod.created
         index.apply(POD, "MODIFIED", raw)
     controller.kube.annotated.clear()
-    await controller.costs_once()
+    await controller.deletion_cost.once()
     assert controller.kube.annotated == {}
 
 
@@ -186,24 +196,24 @@ async def test_an_evicted_pod_is_not_evicted_again_before_the_watch_shows_it_lea
     controller, index = setup(kube=RecordingKube(watch_lags=True))
     deploy(index, "web", ["s1"])
     index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
-    await controller.drain_once()
+    await controller.drain.once()
     await asyncio.sleep(0.1)  # evicted, but the watch has not delivered the deletion yet
-    await controller.drain_once()
+    await controller.drain.once()
     assert controller.kube.evicted == ["default/web-1-0"]
     pod = next(iter(index.pods.values()))
     raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name="s1", uid=pod.uid, deleting=True)
     index.apply(POD, "MODIFIED", raw)
-    await asyncio.gather(*list(controller.evicting.values()))
-    await controller.drain_once()
+    await controller.drain.settle()
+    await controller.drain.once()
     assert controller.kube.evicted == ["default/web-1-0"]
 
 
 async def test_state_for_the_debug_view():
     controller, index = setup()
     deploy(index, "web", ["o1", "o2"])
-    await controller.rebalance_once()
+    await controller.rebalance.once()
     key = next(w.key for w in index.top_level_workloads())
-    state = controller.state_of(key)
+    state = controller.rebalance.state_of(key)
     assert state["moving"]["cause"] == "return-to-spot"
     assert state["lastSkip"] is None and state["failedMoves"] == 0
 
@@ -211,14 +221,42 @@ async def test_state_for_the_debug_view():
 async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
     # Without the extender in the scheduler's path, a repair's replacement may land on spot.
     controller, index = setup()
-    controller.hysteresis = type(controller.hysteresis)(cooldown=3600, backoff_max=7200)
+    controller.rebalance.hysteresis = type(controller.rebalance.hysteresis)(cooldown=3600, backoff_max=7200)
     deploy(index, "web", ["s1", "s2"])
-    await controller.rebalance_once()
+    await controller.rebalance.once()
     assert controller.kube.evicted == ["default/web-1-1"]
     index.apply(POD, "DELETED", f.pod("web-1-1", owner=("ReplicaSet", "web-1"), uid=_uid(index, "web-1-1")))
     index.apply(POD, "ADDED", f.pod("web-1-7", owner=("ReplicaSet", "web-1"), node_name="s1", labels={"app": "web"}))
-    await controller.rebalance_once()  # settled on spot again: a failure, and the next repair waits
+    await controller.rebalance.once()  # settled on spot again: a failure, and the next repair waits
     assert controller.kube.evicted == ["default/web-1-1"]
     key = next(w.key for w in index.top_level_workloads())
-    assert controller.history[key].failures == 1
-    assert controller.metrics.moves_deferred.labels("backoff")._value.get() == 1
+    assert controller.rebalance.history[key].failures == 1
+    assert sample(controller.metrics, "spot_extender_moves_deferred_total", reason="backoff") == 1
+
+
+async def test_a_server_that_hangs_up_mid_eviction_is_logged_counted_and_retried(caplog):
+    async with FakeApi() as api:
+        api.eviction_script = ["disconnect"]
+        kube = api.kube()
+        controller, index = setup(kube=kube)
+        deploy(index, "web", ["s1"])
+        index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+        with caplog.at_level(logging.WARNING, logger="spot_extender"):
+            await controller.drain.once()
+            evicting = list(controller.drain.evicting.values())
+            for _ in range(100):  # the first try hangs up, the retry after a backoff goes through
+                if api.evictions:
+                    break
+                await asyncio.sleep(0.05)
+            # The drain holds the pod until the watch shows it leaving, as the API server would.
+            pod = next(iter(index.pods.values()))
+            index.apply(POD, "MODIFIED", f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name="s1",
+                                              uid=pod.uid, deleting=True))
+            await asyncio.wait_for(asyncio.gather(*evicting, return_exceptions=True), 5)
+        await kube.close()
+    assert api.evictions == ["default/web-1-0"]
+    failed = [r for r in caplog.records if r.getMessage() == "eviction failed"]
+    assert failed and "ServerDisconnectedError" in failed[0].error
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="error") == 1
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="evicted") == 1
+    assert all(not t.cancelled() and t.exception() is None for t in evicting)

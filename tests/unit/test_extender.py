@@ -1,14 +1,14 @@
 import orjson
 import pytest
 
+from spot_extender.cli import build
 from spot_extender.extender import Extender
-from spot_extender.index import KINDS, NODE, PDB, POD, Index
-from spot_extender.inflight import InFlight
-from spot_extender.metrics import Metrics
-from spot_extender.nodes import NodeClassifier
+from spot_extender.index import KINDS, NODE, PDB, POD
 from spot_extender.settings import Settings
+from spot_extender.status import Status
 from spot_extender.wire import parse_args
 from tests import factories as f
+from tests.helpers.registry import sample
 
 SPOT_NODES = [("s1", "zone-a"), ("s2", "zone-a"), ("s3", "zone-b"), ("s4", "zone-b")]
 OD_NODES = [("o1", "zone-a"), ("o2", "zone-b")]
@@ -21,12 +21,12 @@ def raw_node(name):
 
 
 def cluster(**settings) -> Extender:
-    index = Index(NodeClassifier(Settings(**settings)), InFlight(Settings(**settings).inflight_ttl))
+    parts = build(Settings(**settings))
     for kind in KINDS:
-        index.replace(kind, [])
+        parts.index.replace(kind, [])
     for name in NAMES:
-        index.apply(NODE, "ADDED", raw_node(name))
-    return Extender(index, Settings(**settings), Metrics())
+        parts.index.apply(NODE, "ADDED", raw_node(name))
+    return parts.extender
 
 
 def add_deployment(ext, name, replicas, revision=1, annotations=None):
@@ -164,7 +164,7 @@ def test_rolling_update_counts_within_the_new_revision():
     ext.index.apply("ReplicaSet", "ADDED", f.replicaset("web-2", "web", 4, revision=2))
     nodes = burst(ext, "web", 4, rs="web-2")
     assert on_demand(nodes) == 1
-    states = {s["name"]: s for s in ext.workload_states()}
+    states = {s["name"]: s for s in Status(ext.index, ext.floors, Settings()).workloads()}
     assert states["web"]["countedGroup"] == "ReplicaSet/web-2"
     assert states["web"]["onDemand"] == 1 and states["web"]["floorMet"]
 
@@ -175,7 +175,7 @@ def test_fallback_to_spot_when_no_on_demand_candidate():
     p = f.pod("web-1-x", owner=("ReplicaSet", "web-1"))
     result = filter_(ext, p, names=["s1", "s2"])
     assert result["NodeNames"] == ["s1", "s2"] and result["FailedNodes"] == {}
-    assert ext.metrics.fallbacks._value.get() == 1
+    assert sample(ext.metrics, "spot_extender_fallbacks_total") == 1
     # the fallback pod is not counted as on-demand in flight
     assert ext.index.inflight.on_demand(ext.context(p).group) == 0
 
@@ -225,12 +225,13 @@ def test_unknown_node_names_are_classified_not_crashed(unknown_class, passes):
     add_deployment(ext, "web", 3)
     result = filter_(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1")), names=["ghost", "s1", "o1"])
     assert ("ghost" in result["NodeNames"]) is passes
-    assert ext.metrics.unknown_nodes._value.get() == 1
+    assert sample(ext.metrics, "spot_extender_unknown_nodes_total") == 1
 
 
 def test_not_synced_answers_with_protocol_error():
-    ext = cluster()
-    ext.index.synced.clear()
+    ext = build(Settings()).extender
+    for name in NAMES:
+        ext.index.apply(NODE, "ADDED", raw_node(name))
     result = filter_(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1")))
     assert result["Error"] and result["NodeNames"] is None
     assert set(prioritize(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1"))).values()) == {0}
@@ -269,4 +270,4 @@ def test_lasting_problems_are_logged_once_not_per_call(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count("ignored workload annotation") == 1
     assert messages.count("candidate nodes not in the index, treated as unknown class") == 1
-    assert ext.metrics.unknown_nodes._value.get() == 5  # still counted every time
+    assert sample(ext.metrics, "spot_extender_unknown_nodes_total") == 5  # still counted every time

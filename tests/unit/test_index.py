@@ -1,3 +1,5 @@
+import asyncio
+
 from spot_extender.index import KINDS, NODE, PDB, POD, Index
 from spot_extender.inflight import InFlight
 from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
@@ -187,3 +189,15 @@ def test_allocatable_and_pdb_status():
     raw["status"] = {"disruptionsAllowed": 0}
     index.apply(PDB, "ADDED", raw)
     assert index.pdbs["default"]["p"].disruptions_allowed == 0
+
+
+async def test_wait_synced_returns_once_every_kind_was_listed():
+    index = Index(NodeClassifier(Settings()), InFlight(30))
+    waiter = asyncio.create_task(index.wait_synced())
+    for kind in KINDS[:-1]:
+        index.replace(kind, [])
+        await asyncio.sleep(0)
+        assert not waiter.done() and not index.ready
+    index.replace(KINDS[-1], [])
+    await asyncio.wait_for(waiter, 1)
+    assert index.ready

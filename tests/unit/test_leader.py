@@ -4,9 +4,11 @@ import re
 
 import pytest
 
-from spot_extender.leader import LeaderElector, micro_time
+from spot_extender.api import micro_time
+from spot_extender.leader import LeaderElector
 from spot_extender.metrics import Metrics
 from tests.fakeapi import FakeApi
+from tests.helpers.registry import sample
 
 NS, NAME = "default", "spot-extender"
 FAST = dict(lease_duration=0.6, renew_deadline=0.4, retry_period=0.1)
@@ -82,10 +84,10 @@ class Peer:
         return self.elector.is_leader and self.lead.running
 
     def errors(self, loop: str = "leader") -> float:
-        return self.metrics.loop_errors.labels(loop)._value.get()
+        return sample(self.metrics, "spot_extender_loop_errors_total", loop=loop)
 
     def transitions(self, event: str) -> float:
-        return self.metrics.leader_transitions.labels(event)._value.get()
+        return sample(self.metrics, "spot_extender_leader_transitions_total", event=event)
 
 
 def spec(api) -> dict:
@@ -106,7 +108,7 @@ async def test_first_acquire_creates_the_lease_then_renews_it_in_place():
         assert created["leaseTransitions"] == 0
         assert MICRO_TIME.match(created["acquireTime"]) and created["renewTime"] == created["acquireTime"]
         assert [m for _, m, _, _ in api.lease_requests] == ["GET", "POST"]
-        assert a.metrics.leader._value.get() == 1
+        assert sample(a.metrics, "spot_extender_leader") == 1
         await eventually(lambda: len(writes(api)) >= 3)
         renewed = spec(api)
         assert renewed["renewTime"] > created["renewTime"]
@@ -116,7 +118,7 @@ async def test_first_acquire_creates_the_lease_then_renews_it_in_place():
         assert all(body["metadata"]["resourceVersion"] for _, body in writes(api))
         assert len(a.lead.times("start")) == 1 and a.lead.running
         await a.stop()
-    assert a.metrics.leader._value.get() == 0
+    assert sample(a.metrics, "spot_extender_leader") == 0
 
 
 async def test_a_second_elector_does_not_lead_while_the_first_renews():
@@ -162,7 +164,7 @@ async def test_lead_is_cancelled_at_once_when_the_lease_shows_another_holder():
         await eventually(lambda: a.lead.times("stop"))
         # One retry period, not the renew deadline: the conflict was read and acted on.
         assert a.lead.times("stop")[0] - taken < 0.25
-        assert a.lead.leader_when_cancelled == [False] and a.metrics.leader._value.get() == 0
+        assert a.lead.leader_when_cancelled == [False] and sample(a.metrics, "spot_extender_leader") == 0
         await asyncio.sleep(0.5)
         assert not a.elector.is_leader and spec(api)["holderIdentity"] == "usurper"
         await a.stop()
@@ -192,15 +194,16 @@ async def test_lead_is_cancelled_when_renewals_hang_past_the_deadline_then_leade
 
 
 async def test_lead_is_restarted_while_leading_if_it_crashes_or_returns(caplog):
-    caplog.set_level(logging.INFO, logger="spot_extender.leader")
+    caplog.set_level(logging.INFO, logger="spot_extender")
     async with FakeApi() as api:
         a = Peer(api, "a").start(script=["raise", "return"])
         await eventually(lambda: len(a.lead.times("start")) == 3)
         assert a.lead.running and a.elector.is_leader and a.transitions("lost") == 0
         assert a.errors("leader-lead") == 2
-        failed = [r for r in caplog.records if r.getMessage() == "lead failed; restarting it"]
+        failed = [r for r in caplog.records if r.getMessage() == "task failed; restarting it"]
         assert failed and failed[0].exc_info and "boom" in str(failed[0].exc_info[1])
-        assert any(r.getMessage() == "lead returned on its own; restarting it" for r in caplog.records)
+        assert failed[0].task == "leader-lead"
+        assert any(r.getMessage() == "task returned on its own; restarting it" for r in caplog.records)
         await a.stop()
 
 
@@ -313,18 +316,3 @@ async def test_expiry_is_timed_by_our_clock_from_first_sight_not_by_the_record_t
 def test_durations_must_be_ordered():
     with pytest.raises(ValueError):
         LeaderElector(None, NS, NAME, "a", lease_duration=1, renew_deadline=1, retry_period=0.1)
-
-
-async def test_debug_workloads_shows_the_leader_status_when_given():
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from spot_extender.cli import build
-    from spot_extender.server import build_app
-    from spot_extender.settings import Settings
-
-    settings = Settings()
-    _, extender, metrics = build(settings)
-    async with TestClient(TestServer(build_app(extender, metrics, settings, status=lambda: {"leader": True}))) as c:
-        assert await (await c.get("/debug/workloads")).json() == {"leader": True, "workloads": []}
-    async with TestClient(TestServer(build_app(extender, metrics, settings))) as c:
-        assert await (await c.get("/debug/workloads")).json() == {"workloads": []}

@@ -1,14 +1,20 @@
 import asyncio
 
+import logging
+
 from spot_extender.cli import build
-from spot_extender.index import NODE
-from spot_extender.reflector import Reflector, Resource
+from spot_extender.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
+from spot_extender.reflector import Reflector
 from spot_extender.settings import Settings
+from spot_extender.supervisor import supervise
 from tests import factories as f
 from tests.fakeapi import FakeApi
+from tests.helpers.registry import sample
 
-NODES = Resource(NODE, "/api/v1/nodes")
-SETTINGS = Settings(list_page_size=2, watch_timeout=30, watch_idle_timeout=5, backoff_max=0.05)
+NODES = BY_NAME[NODE]
+NODES_PATH = NODES.resource.path()
+SETTINGS = Settings(list_page_size=2, watch_timeout=30, watch_idle_timeout=5, backoff_max=0.05,
+                    optional_kind_recheck=0.2)
 
 
 async def eventually(check, timeout=5.0):
@@ -18,16 +24,17 @@ async def eventually(check, timeout=5.0):
         await asyncio.sleep(0.01)
 
 
-def restarts(metrics, reason):
-    return metrics.watch_restarts.labels(NODE, reason)._value.get()
+def restarts(metrics, reason, kind=NODE):
+    return sample(metrics, "spot_extender_watch_restarts_total", kind=kind, reason=reason)
 
 
-async def run_reflector(api):
-    index, _, metrics = build(SETTINGS)
+async def run_reflector(api, kind=NODES):
+    """The reflector as the process runs it: under the supervisor."""
+    parts = build(SETTINGS)
     kube = api.kube()
-    reflector = Reflector(kube, NODES, index, SETTINGS, metrics)
-    task = asyncio.create_task(reflector.run())
-    return index, metrics, reflector, task, kube
+    reflector = Reflector(kube, kind, parts.index, SETTINGS, parts.metrics)
+    task = asyncio.create_task(supervise(f"watch-{kind.name}", reflector.run, parts.metrics, SETTINGS.backoff_max))
+    return parts.index, parts.metrics, reflector, task, kube
 
 
 async def stop(task, kube):
@@ -38,11 +45,11 @@ async def stop(task, kube):
 
 async def test_paginated_list_then_watch_events_and_bookmarks():
     async with FakeApi() as api:
-        api.items[NODES.path] = [f.node(f"n{i}") for i in range(5)]
+        api.items[NODES_PATH] = [f.node(f"n{i}") for i in range(5)]
         extra = f.node("n9", "on-demand")
         extra["metadata"]["resourceVersion"] = "101"
         api.script_watch(
-            NODES.path,
+            NODES_PATH,
             ("event", "ADDED", extra),
             ("event", "DELETED", f.node("n0")),
             ("event", "BOOKMARK", {"metadata": {"resourceVersion": "150"}}),
@@ -62,33 +69,37 @@ async def test_paginated_list_then_watch_events_and_bookmarks():
 
 async def test_expired_resource_version_relists():
     async with FakeApi() as api:
-        api.items[NODES.path] = [f.node("a")]
-        api.script_watch(NODES.path, ("event", "ERROR", {"kind": "Status", "code": 410, "message": "too old"}))
+        api.items[NODES_PATH] = [f.node("a")]
+        api.script_watch(NODES_PATH, ("sleep", 0.3),
+                         ("event", "ERROR", {"kind": "Status", "code": 410, "message": "too old"}))
         index, metrics, reflector, task, kube = await run_reflector(api)
+        await eventually(lambda: "a" in index.nodes)
+        api.items[NODES_PATH] = [f.node("b")]  # what changed while we were away
         await eventually(lambda: restarts(metrics, "gone") == 1)
-        api.items[NODES.path] = [f.node("b")]  # what changed while we were away
         await eventually(lambda: set(index.nodes) == {"b"})
+        # A 410 is routine: listed again at once, not backed off as a failure.
+        assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") == 0
         await stop(task, kube)
 
 
 async def test_errors_are_counted_backed_off_and_recovered():
     async with FakeApi() as api:
-        api.list_failures[NODES.path] = [500, 503]
-        api.items[NODES.path] = [f.node("a")]
-        api.script_watch(NODES.path, ("status", 500))
+        api.list_failures[NODES_PATH] = [500, 503]
+        api.items[NODES_PATH] = [f.node("a")]
+        api.script_watch(NODES_PATH, ("status", 500))
         index, metrics, reflector, task, kube = await run_reflector(api)
         await eventually(lambda: NODE in index.synced)
         await eventually(lambda: restarts(metrics, "error") >= 3)
-        assert metrics.loop_errors.labels(f"watch-{NODE}")._value.get() >= 3
+        assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") >= 3
         assert not task.done()
         await stop(task, kube)
 
 
 async def test_stream_closed_at_once_is_backed_off_not_spun():
     async with FakeApi() as api:
-        api.items[NODES.path] = [f.node("a")]
+        api.items[NODES_PATH] = [f.node("a")]
         for _ in range(3):
-            api.script_watch(NODES.path, ("end",))
+            api.script_watch(NODES_PATH, ("end",))
         index, metrics, reflector, task, kube = await run_reflector(api)
         await eventually(lambda: restarts(metrics, "closed-early") == 3)
         await eventually(lambda: len([q for _, q in api.requests if q.get("watch")]) == 4)
@@ -97,3 +108,45 @@ async def test_stream_closed_at_once_is_backed_off_not_spun():
     # three closed early, the fourth stays open: no busy loop
     assert len([q for _, q in api.requests if q.get("watch")]) == 4
     assert restarts(metrics, "closed-early") == 3
+
+
+async def test_a_second_gone_in_a_row_without_events_is_backed_off():
+    async with FakeApi() as api:
+        api.items[NODES_PATH] = [f.node("a")]
+        for _ in range(2):
+            api.script_watch(NODES_PATH, ("event", "ERROR", {"kind": "Status", "code": 410, "message": "too old"}))
+        index, metrics, reflector, task, kube = await run_reflector(api)
+        await eventually(lambda: restarts(metrics, "gone") == 2)
+        await eventually(lambda: sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") == 1)
+        await eventually(lambda: len([q for _, q in api.requests if "watch" not in q]) == 3)  # listed again after
+        await stop(task, kube)
+
+
+async def test_an_optional_kind_that_is_not_served_is_skipped_once_and_found_later(caplog):
+    rollouts = BY_NAME[ROLLOUT]
+    path = rollouts.resource.path()
+    async with FakeApi() as api:
+        api.list_failures[path] = [404, 404, 404]
+        with caplog.at_level(logging.INFO, logger="spot_extender"):
+            index, metrics, reflector, task, kube = await run_reflector(api, rollouts)
+            await eventually(lambda: ROLLOUT in index.synced)
+            for kind in KIND_NAMES:  # everything else listed: the absent kind holds nothing up
+                if kind != ROLLOUT:
+                    index.replace(kind, [])
+            assert index.ready
+            api.items[path] = [{"metadata": {"name": "web", "namespace": "ns"}, "spec": {"replicas": 3}}]
+            await eventually(lambda: index.sizes()[ROLLOUT] == 1, timeout=5)
+            await stop(task, kube)
+    skipped = [r for r in caplog.records if r.getMessage() == "optional kind not served; skipped"]
+    assert len(skipped) == 1 and skipped[0].kind == ROLLOUT
+    assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{ROLLOUT}") == 0
+
+
+async def test_a_required_kind_that_is_not_served_is_an_error():
+    async with FakeApi() as api:
+        api.list_failures[NODES_PATH] = [404]
+        api.items[NODES_PATH] = [f.node("a")]
+        index, metrics, reflector, task, kube = await run_reflector(api)
+        await eventually(lambda: "a" in index.nodes)
+        assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") == 1
+        await stop(task, kube)

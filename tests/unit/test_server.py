@@ -2,20 +2,26 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+import asyncio
+
 from spot_extender.cli import build
 from spot_extender.index import KINDS, NODE
 from spot_extender.server import build_app
 from spot_extender.settings import Settings
+from spot_extender.supervisor import Supervisor
 from tests import factories as f
 
 
 @pytest.fixture
 async def client():
     settings = Settings(max_body_bytes=4096, filter_path="/scheduler/filter", prioritize_path="/scheduler/prioritize")
-    index, extender, metrics = build(settings)
-    async with TestClient(TestServer(build_app(extender, metrics, settings))) as c:
-        c.index = index
+    parts = build(settings)
+    supervisor = Supervisor(parts.metrics)
+    app = build_app(parts.extender, parts.index, parts.status, supervisor, parts.metrics, settings)
+    async with TestClient(TestServer(app)) as c:
+        c.index, c.status, c.supervisor = parts.index, parts.status, supervisor
         yield c
+        await supervisor.stop()
 
 
 def sync(index):
@@ -106,3 +112,22 @@ async def test_metrics_and_debug_view(client):
          "floorSource": "default", "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
          "inFlight": 0, "floorMet": False, "controller": None}
     ]
+
+
+async def test_healthz_names_a_supervised_task_that_stopped(client):
+    assert (await client.get("/healthz")).status == 200
+    client.supervisor.start("forever", lambda: asyncio.sleep(3600))
+    client.supervisor.tasks["forever"].cancel()  # only cancellation ends a supervised task
+    await asyncio.sleep(0)
+    resp = await client.get("/healthz")
+    assert resp.status == 500 and (await resp.json())["stopped"] == ["forever"]
+
+
+class Elector:
+    is_leader = True
+
+
+async def test_debug_workloads_shows_leadership_when_elected(client):
+    assert await (await client.get("/debug/workloads")).json() == {"leader": None, "workloads": []}
+    client.status.leadership = Elector()
+    assert await (await client.get("/debug/workloads")).json() == {"leader": True, "workloads": []}

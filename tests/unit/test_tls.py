@@ -6,7 +6,6 @@ import subprocess
 import pytest
 from aiohttp import ClientSession, web
 
-from spot_extender.metrics import Metrics
 from spot_extender.settings import Settings, SettingsError
 from spot_extender.tls import ReloadingTLS
 
@@ -48,7 +47,7 @@ async def test_serves_https_and_picks_up_a_rotated_certificate(tmp_path):
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    watcher = asyncio.create_task(tls.watch(0.05, Metrics()))
+    watcher = asyncio.create_task(tls.watch(0.05))
     try:
         assert await served_cert_is(port, first_cert)
         assert not await served_cert_is(port, second_cert)

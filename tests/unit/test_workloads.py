@@ -1,6 +1,6 @@
 import pytest
 
-from spot_extender.workloads import GroupKey, group_of, pdb_record, pod_record, selector_matches, workload_record
+from spot_extender.workloads import GroupKey, WorkloadKey, group_of, pdb_record, pod_record, selector_matches, workload_record
 from tests import factories as f
 
 
@@ -43,9 +43,9 @@ def test_workload_records():
     d = workload_record("Deployment", f.deployment("web", 4, annotations={"spot-extender.io/on-demand-floor": "2"}))
     assert (d.replicas, d.floor, d.placement, d.template_labels) == (4, "2", None, {"app": "web"})
     rs = workload_record("ReplicaSet", f.replicaset("web-abc", "web", revision=7))
-    assert (rs.owner_deployment, rs.revision) == ("web", 7)
+    assert (rs.owner, rs.revision) == (WorkloadKey("Deployment", "default", "web"), 7)
     bare = workload_record("ReplicaSet", f.replicaset("solo", None))
-    assert bare.owner_deployment is None
+    assert bare.owner is None
 
 
 def test_missing_replicas_defaults_to_one():

@@ -1,0 +1,15 @@
+"""The only layer that talks to the Kubernetes API server.
+
+It owns every request path (`objects.Resource`), every body it sends (`objects`), the
+watch stream format, and one error family (`errors`): whatever goes wrong on the wire
+reaches callers as an `ApiError`, never as an aiohttp or socket exception.
+"""
+
+from .client import Kube
+from .errors import ApiError, Gone, StatusError, TransportError, WatchIdle
+from .objects import EVENTS, LEASES, PODS, ObjectRef, Resource, micro_time
+
+__all__ = [
+    "EVENTS", "LEASES", "PODS", "ApiError", "Gone", "Kube", "ObjectRef", "Resource", "StatusError",
+    "TransportError", "WatchIdle", "micro_time",
+]

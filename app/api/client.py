@@ -1,0 +1,189 @@
+"""Requests and watch streams over kubernetes-asyncio's ApiClient.
+
+The ApiClient brings config and auth handling (kubeconfig, in-cluster tokens, exec
+plugins); bodies stay raw and are decoded with orjson into plain dicts. Every transport
+failure is turned into a TransportError here, so callers catch one family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import AsyncIterator, Iterator
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from .. import logs
+from . import objects
+from .errors import Gone, StatusError, TransportError, WatchIdle, status_error
+from .objects import EVENTS, LEASES, PODS, ObjectRef, Resource
+
+log = logs.get("api")
+
+# Everything that can go wrong below HTTP: aiohttp's own errors, sockets, timeouts, and
+# the client library refusing to send (an exec plugin failing to refresh a token).
+_TRANSPORT = (aiohttp.ClientError, OSError, TimeoutError, ApiException, config.ConfigException)
+
+WatchEvent = tuple[str, dict]  # (ADDED, MODIFIED, DELETED or BOOKMARK; the object)
+
+
+@contextlib.contextmanager
+def _transport(what: str) -> Iterator[None]:
+    try:
+        yield
+    except _TRANSPORT as exc:
+        raise TransportError(f"{what}: {exc!r}") from exc
+
+
+def _decode(raw: bytes, what: str) -> dict:
+    try:
+        decoded = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise TransportError(f"{what}: answer is not JSON: {exc}") from None
+    if not isinstance(decoded, dict):
+        raise TransportError(f"{what}: answer is not a JSON object")
+    return decoded
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient):
+        self.api = api
+
+    @classmethod
+    async def connect(cls, kubeconfig: str = "", context: str = "") -> "Kube":
+        configuration = client.Configuration()
+        if not kubeconfig and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+            source = "in-cluster"
+        else:
+            await config.load_kube_config(
+                config_file=kubeconfig or None, context=context or None, client_configuration=configuration
+            )
+            source = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        log.info("api client configured", extra={"config": source, "server": configuration.host})
+        return cls(client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # ---- transport -----------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, params: dict, timeout: aiohttp.ClientTimeout,
+                    body=None, content_type: str = "application/json"):
+        with _transport(f"{method} {path}"):
+            return await self.api.call_api(
+                path,
+                method,
+                query_params=list(params.items()),
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+
+    async def _json(self, method: str, path: str, body: dict | None, timeout: float, params: dict | None = None,
+                    content_type: str = "application/json") -> dict:
+        """One request with a JSON body and answer; a non-2xx answer raises StatusError."""
+        response = await self._send(method, path, params or {}, aiohttp.ClientTimeout(total=timeout), body,
+                                    content_type)
+        with _transport(f"{method} {path}"):
+            async with response:
+                raw = await response.read()
+        if not 200 <= response.status < 300:
+            raise status_error(response.status, raw)
+        return _decode(raw, f"{method} {path}")
+
+    # ---- reading -------------------------------------------------------------------
+
+    async def list(self, resource: Resource, page_size: int, timeout: float) -> tuple[list[dict], str | None]:
+        """Every object of a resource across namespaces, page by page: (items, resourceVersion)."""
+        items: list[dict] = []
+        params = {"limit": str(page_size)}
+        while True:
+            page = await self._json("GET", resource.path(), None, timeout, params)
+            items.extend(page.get("items") or ())
+            meta = page.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, meta.get("resourceVersion") or None
+            params = {**params, "continue": meta["continue"]}
+
+    async def watch(self, resource: Resource, resource_version: str | None, server_timeout: int,
+                    connect_timeout: float, idle_timeout: float) -> AsyncIterator[WatchEvent]:
+        """Yield (type, object) until the server closes the stream.
+
+        An ERROR event raises (Gone for 410). A stream silent for idle_timeout raises
+        WatchIdle; the caller bounds the stream's total life. Lines are split by hand
+        because aiohttp's readline refuses lines over 128 KiB, which one large object makes.
+        """
+        params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(server_timeout)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        timeout = aiohttp.ClientTimeout(connect=connect_timeout, sock_connect=connect_timeout, sock_read=idle_timeout)
+        path = resource.path()
+        response = await self._send("GET", path, params, timeout)
+        with _transport(f"watch {path}"):
+            async with response:
+                if response.status != 200:
+                    raise status_error(response.status, await response.read())
+                pending = b""
+                while True:
+                    try:
+                        chunk = await response.content.readany()
+                    except TimeoutError:
+                        raise WatchIdle(f"watch {path}: nothing for {idle_timeout}s") from None
+                    if not chunk:
+                        return
+                    lines = (pending + chunk).split(b"\n")
+                    pending = lines.pop()
+                    for line in lines:
+                        if line.strip():
+                            yield _watch_event(line, path)
+
+    # ---- writing -------------------------------------------------------------------
+
+    async def evict(self, namespace: str, name: str, timeout: float) -> None:
+        """POST an Eviction: the API server refuses it (429) while a PDB forbids it."""
+        await self._json("POST", PODS.path(namespace, name, "eviction"), objects.eviction(namespace, name), timeout)
+
+    async def annotate_pod(self, namespace: str, name: str, annotations: dict, timeout: float) -> None:
+        await self._json("PATCH", PODS.path(namespace, name), {"metadata": {"annotations": annotations}}, timeout,
+                         content_type="application/merge-patch+json")
+
+    async def post_event(self, about: ObjectRef, event_type: str, reason: str, message: str, timeout: float) -> None:
+        body = objects.event(about, event_type, reason, message)
+        await self._json("POST", EVENTS.path(about.namespace), body, timeout)
+
+    async def get_lease(self, namespace: str, name: str, timeout: float) -> dict:
+        return await self._json("GET", LEASES.path(namespace, name), None, timeout)
+
+    async def create_lease(self, namespace: str, name: str, spec: dict, timeout: float) -> dict:
+        return await self._json("POST", LEASES.path(namespace), objects.lease(namespace, name, spec), timeout)
+
+    async def replace_lease(self, lease: dict, spec: dict, timeout: float) -> dict:
+        """PUT the lease with a new spec, guarded by the resourceVersion it was read at (409 if stale)."""
+        meta = lease.get("metadata") or {}
+        path = LEASES.path(meta.get("namespace", ""), meta.get("name", ""))
+        return await self._json("PUT", path, {**lease, "spec": spec}, timeout)
+
+
+def _watch_event(line: bytes, path: str) -> WatchEvent:
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise TransportError(f"watch {path}: event is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise TransportError(f"watch {path}: event is not a JSON object")
+    kind, obj = event.get("type"), event.get("object")
+    if not isinstance(obj, dict):
+        obj = {}
+    if kind == "ERROR":
+        code = obj.get("code")
+        message = str(obj.get("message") or "watch error")
+        if code == 410:
+            raise Gone(410, message)
+        raise StatusError(code if isinstance(code, int) else 500, message)
+    return str(kind), obj

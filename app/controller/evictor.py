@@ -1,0 +1,101 @@
+"""The one way the controller removes a pod: an Eviction, which the API server refuses
+(429) while a PodDisruptionBudget forbids it. Owns dry-run, concurrency, retries of
+refused evictions, Events and eviction metrics, for every loop."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import Callable
+
+from .. import logs
+from ..api import ApiError, Kube, ObjectRef
+from ..backoff import Backoff
+from ..kinds import BY_NAME
+from ..metrics import Metrics
+from ..settings import Settings
+from ..workloads import PodRecord, WorkloadRecord
+
+log = logs.get("evictor")
+
+RETRY_INITIAL = 0.5
+RETRY_MAX = 15.0
+
+
+class Result(str, enum.Enum):
+    EVICTED = "evicted"
+    GONE = "gone"  # the pod was already gone (404)
+    BLOCKED = "blocked"  # 429: a PDB (or API rate limiting) says not now
+    ERROR = "error"  # any other failure: an error status, or no answer at all
+    DRY_RUN = "dry-run"
+
+    @property
+    def done(self) -> bool:
+        """The pod is on its way out."""
+        return self in (Result.EVICTED, Result.GONE)
+
+
+def pod_ref(pod: PodRecord) -> ObjectRef:
+    return ObjectRef("v1", "Pod", pod.namespace, pod.name, pod.uid)
+
+
+def workload_ref(workload: WorkloadRecord) -> ObjectRef:
+    return ObjectRef(BY_NAME[workload.kind].resource.api_version, workload.kind, workload.namespace, workload.name)
+
+
+def event_reason(prefix: str, cause: str) -> str:
+    """Evicted + reclaim -> EvictedReclaim: an Event reason is CamelCase."""
+    return prefix + "".join(part.capitalize() for part in cause.split("-"))
+
+
+class Evictor:
+    def __init__(self, kube: Kube, settings: Settings, metrics: Metrics):
+        self.kube = kube
+        self.metrics = metrics
+        self.dry_run = settings.dry_run
+        self.timeout = settings.request_timeout
+        self._slots = asyncio.Semaphore(settings.eviction_concurrency)
+
+    async def evict(self, pod: PodRecord, cause: str, reason: str) -> Result:
+        """One attempt."""
+        ref = f"{pod.namespace}/{pod.name}"
+        if self.dry_run:
+            log.info("would evict", extra={"pod": ref, "cause": cause, "reason": reason})
+            self.metrics.evictions.labels(cause, Result.DRY_RUN.value).inc()
+            return Result.DRY_RUN
+        async with self._slots:
+            try:
+                await self.kube.evict(pod.namespace, pod.name, self.timeout)
+                result = Result.EVICTED
+            except ApiError as exc:
+                result = {404: Result.GONE, 429: Result.BLOCKED}.get(exc.status, Result.ERROR)
+                if result is Result.ERROR:
+                    log.warning("eviction failed", extra={"pod": ref, "cause": cause, "error": str(exc)})
+        self.metrics.evictions.labels(cause, result.value).inc()
+        if result is Result.EVICTED:
+            log.info("evicted", extra={"pod": ref, "cause": cause, "reason": reason})
+            await self.event(pod_ref(pod), "Normal", event_reason("Evicted", cause), reason)
+        elif result is Result.BLOCKED:
+            log.info("eviction blocked, will retry", extra={"pod": ref, "cause": cause})
+        return result
+
+    async def evict_while(self, pod: PodRecord, cause: str, reason: str, wanted: Callable[[], bool]) -> Result | None:
+        """Attempt after attempt, backing off, while a PDB refuses or the API fails and
+        wanted() still holds. None if it stopped being wanted first."""
+        backoff = Backoff(initial=RETRY_INITIAL, maximum=RETRY_MAX)
+        while wanted():
+            result = await self.evict(pod, cause, reason)
+            if result.done or result is Result.DRY_RUN:
+                return result
+            await asyncio.sleep(backoff.next_delay())
+        return None
+
+    async def event(self, about: ObjectRef, event_type: str, reason: str, message: str) -> None:
+        """A Kubernetes Event; failing to write one is logged and counted, never fatal."""
+        if self.dry_run:
+            return
+        try:
+            await self.kube.post_event(about, event_type, reason, message, self.timeout)
+        except ApiError as exc:
+            self.metrics.loop_errors.labels("events").inc()
+            log.warning("event not written", extra={"reason": reason, "error": str(exc)})

@@ -1,0 +1,27 @@
+"""Which namespaces and workloads the controller may act on."""
+
+from __future__ import annotations
+
+from ..index import Index
+from ..settings import Settings
+from ..workloads import PodRecord, WorkloadRecord
+
+
+class Scope:
+    def __init__(self, index: Index, settings: Settings):
+        self.index = index
+        self.excluded = frozenset(settings.excluded_namespaces)
+        self.included = frozenset(settings.controller_namespaces)
+
+    def acts_in(self, namespace: str) -> bool:
+        return namespace not in self.excluded and (not self.included or namespace in self.included)
+
+    def may_move(self, workload: WorkloadRecord) -> bool:
+        """The workload is in scope and has not opted out (spot-extender.io/rebalance: "false")."""
+        return self.acts_in(workload.namespace) and workload.rebalance
+
+    def may_touch(self, pod: PodRecord) -> bool:
+        if pod.group is None or not self.acts_in(pod.namespace):
+            return False
+        workload = self.index.workload_of(pod.group)
+        return workload is None or workload.rebalance

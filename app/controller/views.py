@@ -1,0 +1,39 @@
+"""A workload as the controller's pure decisions (app/moves.py) see it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..floors import Floors
+from ..index import Index
+from ..moves import Replica, WorkloadView
+from ..workloads import WorkloadRecord
+
+
+def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> WorkloadView:
+    """The live pods of the counted revision, R, k, and whether every PDB allows a disruption."""
+    group = index.current_group(workload)
+    pods = []
+    for uid in index.pods_of_group.get(group, ()):
+        pod = index.pods[uid]
+        if pod.terminating:
+            continue
+        node = index.nodes.get(pod.node)
+        # A pod whose node vanished is not serving, whatever its last status said.
+        pods.append(Replica(pod.uid, pod.namespace, pod.name, pod.node, node.effective if node else "",
+                            pod.ready and node is not None, pod.cpu, pod.memory, pod.created))
+    pdbs = index.pdbs_selecting(workload.namespace, workload.template_labels)
+    return WorkloadView(
+        f"{workload.kind}/{workload.namespace}/{workload.name}",
+        workload.replicas,
+        floors.of_workload(workload).k,
+        tuple(sorted(pods, key=lambda p: p.name)),
+        all(p.disruptions_allowed is not None and p.disruptions_allowed > 0 for p in pdbs),
+    )
+
+
+async def yield_now_and_then(number: int, every: int = 100) -> None:
+    """Let the event loop run between chunks of a pass: passes share the process with
+    scheduler calls, which must not wait for a sweep over thousands of workloads."""
+    if number and number % every == 0:
+        await asyncio.sleep(0)
