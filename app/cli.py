@@ -9,6 +9,7 @@ import gc
 import os
 import secrets
 import socket
+import ssl
 import sys
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import uvloop
 from aiohttp import web
 
 from . import logs, settings as settings_mod
-from .api import Kube
+from .api import ConfigError, Kube
 from .controller import Controller
 from .extender import Extender
 from .floors import Floors
@@ -107,9 +108,8 @@ def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
             supervisor.start("controller", lead)
         if tls is not None:
             supervisor.start("tls-reload", lambda: tls.watch(settings.tls_reload_interval))
-        synced = asyncio.create_task(announce_sync(index))
+        supervisor.spawn(announce_sync(index), name="announce-sync", loop="announce-sync")
         yield
-        synced.cancel()
         # The leader goes first, while the client is still open, so its lease release goes out.
         for name in ("leader", "controller", "tls-reload"):
             task = supervisor.tasks.pop(name, None)
@@ -130,24 +130,36 @@ async def announce_sync(index: Index) -> None:
     log.info("index synced", extra={"sizes": index.sizes()})
 
 
+class StartupError(Exception):
+    """A setting that parsed but cannot be used: files that do not load."""
+
+
 def serve(settings: Settings) -> None:
     parts = build(settings)
     supervisor = Supervisor(parts.metrics, settings.backoff_max)
-    tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
+    tls = None
+    if settings.tls_cert_file:
+        try:
+            tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise StartupError(f"--tls-cert-file/--tls-key-file: cannot load the pair: {exc}") from None
     app = build_app(parts.extender, parts.index, parts.status, supervisor, parts.metrics, settings,
                     background(parts, supervisor, tls))
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": tls is not None})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
-    web.run_app(
-        app,
-        loop=event_loop(),
-        host=settings.host,
-        port=settings.port,
-        ssl_context=tls.context if tls is not None else None,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-    )
+    try:
+        web.run_app(
+            app,
+            loop=event_loop(),
+            host=settings.host,
+            port=settings.port,
+            ssl_context=tls.context if tls is not None else None,
+            access_log=None,
+            print=None,
+            shutdown_timeout=10,
+        )
+    except ConfigError as exc:
+        raise StartupError(f"--kubeconfig/--context: {exc}") from None
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
@@ -165,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_format, settings.log_level)
     if args.command == "serve":
-        with contextlib.suppress(KeyboardInterrupt):
-            serve(settings)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                serve(settings)
+        except StartupError as exc:
+            print(f"spot-extender: {exc}", file=sys.stderr)
+            return 2
     return 0

@@ -18,7 +18,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from .. import logs
 from . import objects
-from .errors import Gone, StatusError, TransportError, WatchIdle, status_error
+from .errors import ConfigError, Gone, StatusError, TransportError, WatchIdle, status_error
 from .objects import EVENTS, LEASES, PODS, ObjectRef, Resource
 
 log = logs.get("api")
@@ -55,14 +55,17 @@ class Kube:
     @classmethod
     async def connect(cls, kubeconfig: str = "", context: str = "") -> "Kube":
         configuration = client.Configuration()
-        if not kubeconfig and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-            source = "in-cluster"
-        else:
-            await config.load_kube_config(
-                config_file=kubeconfig or None, context=context or None, client_configuration=configuration
-            )
-            source = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        in_cluster = not kubeconfig and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST")
+        source = "in-cluster" if in_cluster else kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        try:
+            if in_cluster:
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                await config.load_kube_config(
+                    config_file=kubeconfig or None, context=context or None, client_configuration=configuration
+                )
+        except (config.ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"cannot load the cluster configuration from {source}: {exc}") from None
         log.info("api client configured", extra={"config": source, "server": configuration.host})
         return cls(client.ApiClient(configuration))
 

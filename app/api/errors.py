@@ -28,6 +28,10 @@ class TransportError(ApiError):
     that does not decode."""
 
 
+class ConfigError(ApiError):
+    """No usable cluster configuration: the kubeconfig or in-cluster credentials cannot be loaded."""
+
+
 class WatchIdle(TransportError):
     """A watch stream sent nothing, not even a bookmark, for the idle timeout."""
 

@@ -1,7 +1,10 @@
 import argparse
 import dataclasses
+import subprocess
+import sys
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 from spot_extender import cli
 from spot_extender.settings import Settings, SettingsError, add_arguments, env_name, from_sources, parse_duration
@@ -143,3 +146,20 @@ def test_duration_forms():
 def test_a_settings_error_is_a_value_error():
     with pytest.raises(SettingsError):
         parse(["--port", "x"])
+
+
+def test_files_that_exist_but_do_not_load_exit_2_naming_the_flags(tmp_path):
+    # In a process of its own: serve() configures logging and runs an event loop.
+    cert, key, kubeconfig = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "kubeconfig"
+    for path in (cert, key):
+        path.write_text("not PEM")
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
+    port = f"--port={unused_port()}"
+    for flags, words in (
+        ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender: --tls-cert-file/--tls-key-file: "),
+        ([f"--kubeconfig={kubeconfig}"], "spot-extender: --kubeconfig/--context: "),
+    ):
+        result = subprocess.run([sys.executable, "-m", "spot_extender", "serve", "--host=127.0.0.1", port, *flags],
+                                capture_output=True, text=True, timeout=60)
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 2 and last.startswith(words), result.stderr
