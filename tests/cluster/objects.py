@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.cluster.api import Api, ApiError, wait_for
+from tests.cluster.api import Api, ApiError
+from tests.helpers.waiting import wait_for
 
 CAPACITY_LABEL = "node.kubernetes.io/capacity"
 PATHS = {

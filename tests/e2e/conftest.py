@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import objects as o
-from tests.cluster.api import wait_for
 from tests.cluster.controlplane import (
     ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_tls,
     service_account_kubeconfig,
 )
+from tests.helpers.waiting import wait_for
 
 # Three spot pools of two nodes each, across two zones, and three on-demand nodes.
 SPOT_NODES = [

@@ -14,8 +14,10 @@ import socket
 import time
 import uuid
 
-from tests.cluster.api import ApiError, wait_for
-from tests.cluster.controlplane import ExtenderProcess, free_port
+from tests.cluster.api import ApiError
+from tests.cluster.controlplane import ExtenderProcess
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 
 LEASE_DURATION, RETRY_PERIOD = 4, 1
 FLAGS = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from tests.cluster import objects as o
-from tests.cluster.api import wait_for
+from tests.helpers.waiting import wait_for
 from tests.e2e.test_placement import assert_spread, on_demand
 
 

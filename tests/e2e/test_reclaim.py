@@ -6,7 +6,7 @@ import threading
 import time
 
 from tests.cluster import objects as o
-from tests.cluster.api import wait_for
+from tests.helpers.waiting import wait_for
 from tests.e2e.conftest import SPOT_NODES
 
 WORKLOADS = {  # app: (kind, replicas, floor)

@@ -22,16 +22,11 @@ from pathlib import Path
 import orjson
 
 from tests import factories as f
+from tests.helpers.ports import free_port
 from tests.perf.report import OUT_DIR, publish
 from tests.perf.synthetic import SPOT_SHARE, node_names
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> tuple[float, float]:

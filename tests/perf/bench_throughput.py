@@ -34,8 +34,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster import objects as o
-from tests.cluster.api import Api, ApiError, wait_for
-from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, free_port, http_ok
+from tests.cluster.api import Api, ApiError
+from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
