@@ -17,6 +17,7 @@ from tests.cluster.controlplane import (
     ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_tls,
     service_account_kubeconfig,
 )
+from tests.helpers.metrics import scrape
 from tests.helpers.waiting import wait_for
 
 # Three spot pools of two nodes each, across two zones, and three on-demand nodes.
@@ -60,12 +61,9 @@ class Env:
     def api(self):
         return self.cluster.api
 
-    def metric(self, name: str) -> float:
-        """A sample's value from the extender's /metrics ('name' or 'name{labels}')."""
-        for line in self.extender.get("/metrics").splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """A sample's value from the session extender's /metrics, 0 while it does not exist."""
+        return scrape(self.extender, name, labels)
 
 
 _session_env: Env | None = None

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from tests.cluster import objects as o
-from tests.helpers.waiting import wait_for
 from tests.e2e.conftest import REBALANCE_INTERVAL, SPOT_NODES
 from tests.e2e.test_reclaim import ReadySampler
+from tests.helpers.metrics import scrape
+from tests.helpers.waiting import wait_for
 
 SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 
@@ -23,7 +24,7 @@ def pods_on_spot(api, ns, apps) -> list:
 
 
 def evictions(env, cause: str, result: str = "evicted") -> float:
-    return env.metric(f'spot_extender_evictions_total{{cause="{cause}",result="{result}"}}')
+    return env.metric("spot_extender_evictions_total", {"cause": cause, "result": result})
 
 
 def test_termination_taint_on_every_spot_node_evicts_all_managed_pods_fast(env, ns):
@@ -150,10 +151,7 @@ def test_dry_run_evicts_nothing_and_reports_what_it_would_do(env, ns):
         taint_spot(env.api)
 
         def would_evict():
-            for line in dry.get("/metrics").splitlines():
-                if line.startswith('spot_extender_evictions_total{cause="reclaim",result="dry-run"}'):
-                    return float(line.split()[-1]) >= 4
-            return False
+            return scrape(dry, "spot_extender_evictions_total", {"cause": "reclaim", "result": "dry-run"}) >= 4
 
         wait_for(would_evict, 20, what="dry-run evictions counted")
         time.sleep(2)

@@ -16,6 +16,7 @@ import uuid
 
 from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ExtenderProcess
+from tests.helpers.metrics import scrape
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
 
@@ -121,10 +122,7 @@ def spot_only(deployment: dict) -> dict:
 
 
 def reclaim_evictions(process: ExtenderProcess) -> float:
-    for line in process.get("/metrics").splitlines():
-        if line.startswith('spot_extender_evictions_total{cause="reclaim",result="evicted"}'):
-            return float(line.split()[-1])
-    return 0.0
+    return scrape(process, "spot_extender_evictions_total", {"cause": "reclaim", "result": "evicted"})
 
 
 def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns):

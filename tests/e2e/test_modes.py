@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 from tests.cluster import objects as o
-from tests.helpers.waiting import wait_for
 from tests.e2e.test_placement import assert_spread, on_demand
+from tests.helpers.waiting import wait_for
 
 
 def place_sample(env, ns, suffix):

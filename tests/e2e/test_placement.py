@@ -6,8 +6,8 @@ import math
 from collections import Counter
 
 from tests.cluster import objects as o
-from tests.helpers.waiting import wait_for
 from tests.e2e.conftest import ON_DEMAND_NODES, SPOT_NODES
+from tests.helpers.waiting import wait_for
 
 SPOT_POOLS = {(z, t) for _, z, t in SPOT_NODES}
 

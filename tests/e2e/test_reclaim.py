@@ -6,8 +6,8 @@ import threading
 import time
 
 from tests.cluster import objects as o
-from tests.helpers.waiting import wait_for
 from tests.e2e.conftest import SPOT_NODES
+from tests.helpers.waiting import wait_for
 
 WORKLOADS = {  # app: (kind, replicas, floor)
     "web": ("Deployment", 6, 1),

@@ -31,11 +31,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.cluster import objects as o
 from tests.cluster.api import Api, ApiError
 from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok
+from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
 from tests.perf import plots
@@ -155,12 +154,8 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 def extender_latency(metrics_text: str) -> dict:
     """p50/p99 in ms per verb, and the call count, from spot-extender's request histogram."""
     per_verb: dict[str, list[tuple[float, float]]] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != "spot_extender_request_duration_seconds":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_bucket"):
-                per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
+    for sample in samples(metrics_text, "spot_extender_request_duration_seconds_bucket"):
+        per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
     out = {}
     for verb, buckets in per_verb.items():
         p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
