@@ -16,8 +16,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.cluster import objects as o
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.helpers import kube
+from tests.helpers import objects as o
 
 NS = "demo"
 WORKLOADS = [("admin", "Deployment", 1), ("web", "Deployment", 6), ("cache", "StatefulSet", 3)]
@@ -53,14 +54,14 @@ def at_once(fn, items) -> None:
 
 
 def deploy(cp: ControlPlane) -> None:
-    o.namespace(cp.api, NS)
+    kube.namespace(cp.api, NS)
     # The PDB first, so the extender already knows k=2 when the StatefulSet's pods arrive.
-    o.create(cp.api, o.pdb("cache", NS, "cache", min_available=2))
-    o.create(cp.api, o.deployment("admin", NS, 1))
-    o.create(cp.api, o.deployment("web", NS, 6))
-    o.create(cp.api, o.statefulset("cache", NS, 3))
+    kube.create(cp.api, o.pdb("cache", {"app": "cache"}, min_available=2, namespace=NS))
+    kube.create(cp.api, o.deployment("admin", 1, namespace=NS))
+    kube.create(cp.api, o.deployment("web", 6, namespace=NS))
+    kube.create(cp.api, o.statefulset("cache", 3, namespace=NS))
     for name, _, replicas in WORKLOADS:
-        o.wait_ready(cp.api, NS, name, replicas, timeout=180)
+        kube.wait_ready(cp.api, NS, name, replicas, timeout=180)
 
 
 def floors(ext: ExtenderProcess) -> dict[str, dict]:
@@ -69,10 +70,10 @@ def floors(ext: ExtenderProcess) -> dict[str, dict]:
 
 def show(cp: ControlPlane, ext: ExtenderProcess) -> dict[str, int]:
     """Print a placement table per workload; return each workload's floor k."""
-    states, nodes, ks = floors(ext), o.node_facts(cp.api), {}
+    states, nodes, ks = floors(ext), kube.node_facts(cp.api), {}
     for name, kind, _ in WORKLOADS:
-        replicas = cp.api.get(f"{o.collection(kind, NS)}/{name}")["spec"]["replicas"]
-        pods = o.live(o.placements(cp.api, NS, name, nodes))
+        replicas = cp.api.get(f"{kube.collection(kind, NS)}/{name}")["spec"]["replicas"]
+        pods = kube.live(kube.placements(cp.api, NS, name, nodes))
         state = states.get(name, {})
         ks[name] = state.get("floor", 0)
         on_demand = sum(p.capacity == "on-demand" for p in pods)
@@ -98,10 +99,10 @@ class Monitor:
 
     def sample(self) -> bool:
         """One sample; print a row when something changed. True once all are back to full."""
-        nodes, now = o.node_facts(self.cp.api), time.monotonic() - self.t0
+        nodes, now = kube.node_facts(self.cp.api), time.monotonic() - self.t0
         row, gone, pending = [], 0, 0
         for name, _, replicas in WORKLOADS:
-            pods = o.placements(self.cp.api, NS, name, nodes)
+            pods = kube.placements(self.cp.api, NS, name, nodes)
             ready = sum(p.ready and not p.terminating for p in pods)
             self.low[name] = min(self.low[name], ready)
             # Full: exactly R live pods, all ready, none left behind on a deleted node.
@@ -132,9 +133,9 @@ class Monitor:
         return all(t is not None for t in self.full_since.values())
 
     def on_spot(self) -> int:
-        nodes = o.node_facts(self.cp.api)
+        nodes = kube.node_facts(self.cp.api)
         return sum(p.capacity == "spot" and not p.terminating
-                   for name, _, _ in WORKLOADS for p in o.placements(self.cp.api, NS, name, nodes))
+                   for name, _, _ in WORKLOADS for p in kube.placements(self.cp.api, NS, name, nodes))
 
 
 def reclaim(cp: ControlPlane, spot: list[str]) -> Monitor:
@@ -151,7 +152,7 @@ def reclaim(cp: ControlPlane, spot: list[str]) -> Monitor:
     # replacements go to on-demand, well inside a 30 s to 2 min notice.
     drained = m.run(30.0, until=lambda: m.full() and not m.on_spot())
     m.event("spot nodes drained: every replica ready elsewhere" if drained else "spot nodes NOT drained in 30s")
-    at_once(lambda name: o.delete(cp.api, "Node", name), spot)
+    at_once(lambda name: kube.delete(cp.api, "Node", name), spot)
     m.event(f"deleted {len(spot)} spot Node objects (instances gone); the pod GC removes their pods")
     m.run(RECOVERY_TIMEOUT, until_full=True)
     return m
@@ -161,9 +162,9 @@ def wait_back_on_spot(cp: ControlPlane, ks: dict[str, int], timeout: float) -> b
     """Until each workload runs exactly k replicas on on-demand, all ready; prints progress."""
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        nodes, row, settled = o.node_facts(cp.api), [], True
+        nodes, row, settled = kube.node_facts(cp.api), [], True
         for name, _, replicas in WORKLOADS:
-            pods = o.live(o.placements(cp.api, NS, name, nodes))
+            pods = kube.live(kube.placements(cp.api, NS, name, nodes))
             on_demand = sum(p.capacity == "on-demand" for p in pods)
             settled &= on_demand == ks[name] and len(pods) == replicas and all(p.ready for p in pods)
             row.append(f"{name} {on_demand} on-demand/{len(pods)}")
@@ -196,7 +197,7 @@ def main() -> int:
         done(t, f"ready at {ext.url}")
 
         t = step("adding 6 spot nodes (3 instance types x 2 zones) and 3 on-demand nodes")
-        o.add_nodes(cp.api, spot_nodes() + on_demand_nodes(), timeout=120)
+        kube.add_nodes(cp.api, spot_nodes() + on_demand_nodes(), timeout=120)
         done(t, "9 nodes Ready")
 
         t = step(f"deploying into namespace {NS}: Deployment admin (1), Deployment web (6), "
@@ -222,7 +223,7 @@ def main() -> int:
                   f"survived: {'yes' if survived else 'NO'}  ({recovered})")
 
         t = step("spot capacity returns: re-creating the 6 spot nodes")
-        o.add_nodes(cp.api, spot_nodes(), timeout=120)
+        kube.add_nodes(cp.api, spot_nodes(), timeout=120)
         done(t, "spot nodes Ready")
         t = step("the controller moves surplus on-demand replicas back to spot, one at a time per workload")
         back = wait_back_on_spot(cp, ks, timeout=180)

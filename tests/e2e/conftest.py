@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import objects as o
 from tests.cluster.controlplane import (
     ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_tls,
     service_account_kubeconfig,
 )
+from tests.helpers import kube
+from tests.helpers import objects as o
 from tests.helpers.metrics import scrape
 from tests.helpers.waiting import wait_for
 
@@ -88,7 +89,7 @@ def env():
         kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
         flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}")
         extender = ExtenderProcess(cluster, *flags, kubeconfig=kubeconfig, ca_file=ca).start()
-        o.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
+        kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
         _session_env = Env(cluster, extender, flags, kubeconfig, ca)
         yield _session_env
     finally:
@@ -100,23 +101,23 @@ def env():
 def ns(env, request):
     """A fresh namespace per test; the standard nodes are put back afterwards."""
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:5]
-    o.namespace(env.api, name)
+    kube.namespace(env.api, name)
     yield name
     # Wait for the namespace to go, so its pods no longer take room from the next test.
-    o.delete(env.api, "Namespace", name)
+    kube.delete(env.api, "Namespace", name)
     wait_for(lambda: not env.api.exists(f"/api/v1/namespaces/{name}"), 120, what=f"namespace {name} deleted")
     restore_nodes(env)
 
 
 def restore_nodes(env: Env) -> None:
     """Undo what a test did to nodes: recreate deleted ones, clear cordons and taints."""
-    existing = o.node_facts(env.api)
+    existing = kube.node_facts(env.api)
     missing = [n for n in spot_nodes() + on_demand_nodes() if n["metadata"]["name"] not in existing]
     for name, node in existing.items():
         if node["spec"].get("unschedulable") or node["spec"].get("taints"):
             env.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"unschedulable": None, "taints": None}})
     if missing:
-        o.add_nodes(env.api, missing)
+        kube.add_nodes(env.api, missing)
     env.cluster.check_running()
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.cluster import objects as o
 from tests.e2e.conftest import SPOT_NODES
+from tests.helpers import kube
+from tests.helpers import objects as o
 from tests.helpers.waiting import wait_for
 
 WORKLOADS = {  # app: (kind, replicas, floor)
@@ -30,9 +31,9 @@ class ReadySampler(threading.Thread):
     def run(self):
         while not self._done.is_set():
             try:
-                nodes = o.node_facts(self.api)
+                nodes = kube.node_facts(self.api)
                 for app in self.apps:
-                    ready = sum(1 for p in o.placements(self.api, self.ns, app, nodes) if p.ready)
+                    ready = sum(1 for p in kube.placements(self.api, self.ns, app, nodes) if p.ready)
                     current = self.minimum[app]
                     self.minimum[app] = ready if current is None else min(current, ready)
                 self.samples += 1
@@ -46,12 +47,12 @@ class ReadySampler(threading.Thread):
 
 
 def test_all_spot_nodes_deleted_at_once_every_workload_keeps_its_floor(env, ns):
-    o.create(env.api, o.deployment("web", ns, 6))
-    o.create(env.api, o.deployment("api", ns, 4, annotations={"spot-extender.io/on-demand-floor": "2"}))
-    o.create(env.api, o.pdb("db", ns, "db", min_available=2))
-    o.create(env.api, o.statefulset("db", ns, 3))
+    kube.create(env.api, o.deployment("web", 6, namespace=ns))
+    kube.create(env.api, o.deployment("api", 4, namespace=ns, annotations={"spot-extender.io/on-demand-floor": "2"}))
+    kube.create(env.api, o.pdb("db", {"app": "db"}, min_available=2, namespace=ns))
+    kube.create(env.api, o.statefulset("db", 3, namespace=ns))
     for app, (_, replicas, floor) in WORKLOADS.items():
-        placed = o.wait_ready(env.api, ns, app, replicas)
+        placed = kube.wait_ready(env.api, ns, app, replicas)
         assert sum(p.capacity == "on-demand" for p in placed) == floor, (app, placed)
 
     sampler = ReadySampler(env.api, ns, list(WORKLOADS))
@@ -59,10 +60,10 @@ def test_all_spot_nodes_deleted_at_once_every_workload_keeps_its_floor(env, ns):
     time.sleep(1)
     started = time.monotonic()
     for name, _, _ in SPOT_NODES:
-        o.delete(env.api, "Node", name)
+        kube.delete(env.api, "Node", name)
 
     def recovered():
-        placed = {app: o.live(o.placements(env.api, ns, app)) for app in WORKLOADS}
+        placed = {app: kube.live(kube.placements(env.api, ns, app)) for app in WORKLOADS}
         return all(
             len(p) == WORKLOADS[app][1] and all(x.ready and x.capacity == "on-demand" for x in p)
             for app, p in placed.items()

@@ -23,7 +23,8 @@ def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.2, wh
         except (ApiError, OSError) as exc:
             last_error = exc
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
+                       + (f" (last error: {last_error})" if last_error else ""))
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from spot_extender.policy import compute_floor
 from spot_extender.settings import Settings
 from spot_extender.workloads import PdbRecord
-from tests.cluster import objects as o
 from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.helpers import kube
+from tests.helpers import objects as o
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
@@ -86,7 +87,7 @@ def manifests(workloads, native: bool) -> list[dict]:
     out = []
     for w in workloads:
         make = o.deployment if w.kind == "Deployment" else o.statefulset
-        obj = make(w.name, NAMESPACE, w.replicas)
+        obj = make(w.name, w.replicas, namespace=NAMESPACE)
         if native:
             obj["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
@@ -94,7 +95,7 @@ def manifests(workloads, native: bool) -> list[dict]:
             obj["spec"]["template"]["spec"]["tolerations"] = SPOT_TOLERATIONS
         out.append(obj)
         if w.has_pdb:
-            out.append(o.pdb(w.name, NAMESPACE, w.name, w.min_available, w.max_unavailable))
+            out.append(o.pdb(w.name, {"app": w.name}, w.min_available, w.max_unavailable, namespace=NAMESPACE))
     return out
 
 
@@ -120,7 +121,7 @@ class Scenario:
     def add_on_demand(self) -> None:
         nodes = [o.fake_node(f"od-{zone}-{i}", "on-demand", zone, kind)
                  for kind, zone in ON_DEMAND for i in range(2)]
-        o.add_nodes(self.api, nodes)
+        kube.add_nodes(self.api, nodes)
         self.node_class.update({n["metadata"]["name"]: "on-demand" for n in nodes})
 
     def add_spot(self, pools=None) -> None:
@@ -130,7 +131,7 @@ class Scenario:
             names = [f"spot-{kind.split('.')[0]}-{zone}-g{self.generation}-{i}" for i in range(self.nodes_per_pool)]
             self.spot_pools[f"{kind}/{zone}"] = names
             nodes += [o.fake_node(n, "spot", zone, kind) for n in names]
-        o.add_nodes(self.api, nodes)
+        kube.add_nodes(self.api, nodes)
         self.node_class.update({n["metadata"]["name"]: "spot" for n in nodes})
 
     def reclaim(self, pool_keys: list[str], notice: float) -> None:
@@ -141,7 +142,7 @@ class Scenario:
         self.event(f"notice {'+'.join(pool_keys)}")
         self.sample_for(notice)
         for name in names:
-            o.delete(self.api, "Node", name)
+            kube.delete(self.api, "Node", name)
             self.node_class.pop(name, None)
             for pod in self.api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
                 meta = pod["metadata"]
@@ -169,7 +170,7 @@ class Scenario:
             if app not in ready or "deletionTimestamp" in pod["metadata"] or node not in self.node_class:
                 continue  # terminating, pending, or on a node that is gone: serves nothing
             on_spot += self.node_class[node] == "spot"
-            if o.is_ready(pod):
+            if kube.is_ready(pod):
                 ready[app] += 1
         spot_room = sum(r - self.floor[n] for n, r in self.desired.items())
         record = {"t": round(time.monotonic() - self.started, 2), "ready": ready, "ready_total": sum(ready.values()),
@@ -249,10 +250,10 @@ def run_approach(approach: str, args, workloads) -> dict:
         run = Scenario(approach, cluster, workloads, args.nodes_per_pool, args.sample_every)
         run.add_on_demand()
         run.add_spot()
-        o.namespace(cluster.api, NAMESPACE)
+        kube.namespace(cluster.api, NAMESPACE)
         run.event("deploy")
         for obj in manifests(workloads, native):
-            o.create(cluster.api, obj)
+            kube.create(cluster.api, obj)
         steady = run.settle(args.settle, args.settle_timeout)
         run.event(f"steady: spot share {steady['spot_share']}")
 
