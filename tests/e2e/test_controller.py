@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 from tests.e2e.conftest import REBALANCE_INTERVAL, SPOT_NODES
-from tests.e2e.test_reclaim import ReadySampler
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.metrics import scrape
+from tests.helpers.sampling import ReadySampler
 from tests.helpers.waiting import wait_for
 
 SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
@@ -35,8 +35,7 @@ def test_termination_taint_on_every_spot_node_evicts_all_managed_pods_fast(env, 
     for app, replicas in apps.items():
         kube.wait_ready(env.api, ns, app, replicas, timeout=120)
     assert len(pods_on_spot(env.api, ns, apps)) == 100
-    sampler = ReadySampler(env.api, ns, list(apps))
-    sampler.start()
+    sampler = ReadySampler(env.api, ns, list(apps), interval=0.25, count_terminating=True).start()
     started = time.monotonic()
     taint_spot(env.api)
     try:
@@ -48,7 +47,7 @@ def test_termination_taint_on_every_spot_node_evicts_all_managed_pods_fast(env, 
         sampler.stop()
     print(f"100 pods evicted in {evicted_in:.1f}s; minimum ready {sampler.minimum}")
     assert evicted_in < 5.0
-    assert not sampler.errors and sampler.samples > 5
+    assert not sampler.errors and sampler.count > 5
     assert all(minimum >= 1 for minimum in sampler.minimum.values()), sampler.minimum
 
 
@@ -60,8 +59,7 @@ def test_spot_returning_moves_surplus_back_without_loops_or_pdb_violations(env, 
     for app in ("web", "api"):
         assert all(p.capacity == "on-demand" for p in kube.wait_ready(env.api, ns, app, 4))
     before = evictions(env, "return-to-spot")
-    sampler = ReadySampler(env.api, ns, ["web", "api"])
-    sampler.start()
+    sampler = ReadySampler(env.api, ns, ["web", "api"], interval=0.25, count_terminating=True).start()
     taint_spot(env.api, None)  # spot capacity is back
     started = time.monotonic()
 
@@ -105,8 +103,7 @@ def test_blocking_pdb_is_retried_without_violation_and_progresses_once_allowed(e
     kube.create(env.api, o.pdb("batch", {"app": "batch"}, min_available=3, namespace=ns))
     kube.create(env.api, o.deployment("batch", 3, namespace=ns, annotations={"spot-extender.io/placement": "spot"}))
     kube.wait_ready(env.api, ns, "batch", 3)
-    sampler = ReadySampler(env.api, ns, ["batch"])
-    sampler.start()
+    sampler = ReadySampler(env.api, ns, ["batch"], interval=0.25, count_terminating=True).start()
     try:
         taint_spot(env.api)
         blocked_before = evictions(env, "reclaim", "blocked")

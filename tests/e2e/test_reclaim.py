@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from tests.e2e.conftest import SPOT_NODES
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.sampling import ReadySampler
 from tests.helpers.waiting import wait_for
 
 WORKLOADS = {  # app: (kind, replicas, floor)
@@ -15,35 +15,6 @@ WORKLOADS = {  # app: (kind, replicas, floor)
     "api": ("Deployment", 4, 2),
     "db": ("StatefulSet", 3, 2),
 }
-
-
-class ReadySampler(threading.Thread):
-    """Samples ready replicas per app from the API server until stopped."""
-
-    def __init__(self, api, ns, apps, interval=0.25):
-        super().__init__(daemon=True)
-        self.api, self.ns, self.apps, self.interval = api, ns, apps, interval
-        self.minimum = {app: None for app in apps}
-        self.samples = 0
-        self.errors: list[str] = []
-        self._done = threading.Event()
-
-    def run(self):
-        while not self._done.is_set():
-            try:
-                nodes = kube.node_facts(self.api)
-                for app in self.apps:
-                    ready = sum(1 for p in kube.placements(self.api, self.ns, app, nodes) if p.ready)
-                    current = self.minimum[app]
-                    self.minimum[app] = ready if current is None else min(current, ready)
-                self.samples += 1
-            except Exception as exc:  # noqa: BLE001 - recorded, and the test fails on it
-                self.errors.append(repr(exc))
-            self._done.wait(self.interval)
-
-    def stop(self):
-        self._done.set()
-        self.join(10)
 
 
 def test_all_spot_nodes_deleted_at_once_every_workload_keeps_its_floor(env, ns):
@@ -55,8 +26,7 @@ def test_all_spot_nodes_deleted_at_once_every_workload_keeps_its_floor(env, ns):
         placed = kube.wait_ready(env.api, ns, app, replicas)
         assert sum(p.capacity == "on-demand" for p in placed) == floor, (app, placed)
 
-    sampler = ReadySampler(env.api, ns, list(WORKLOADS))
-    sampler.start()
+    sampler = ReadySampler(env.api, ns, list(WORKLOADS), interval=0.25, count_terminating=True).start()
     time.sleep(1)
     started = time.monotonic()
     for name, _, _ in SPOT_NODES:
@@ -73,8 +43,8 @@ def test_all_spot_nodes_deleted_at_once_every_workload_keeps_its_floor(env, ns):
         wait_for(recovered, 180, interval=1, what="replacements running on on-demand")
     finally:
         sampler.stop()
-    print(f"recovered in {time.monotonic() - started:.0f}s, {sampler.samples} samples, minimum ready {sampler.minimum}")
+    print(f"recovered in {time.monotonic() - started:.0f}s, {sampler.count} samples, minimum ready {sampler.minimum}")
     assert not sampler.errors, sampler.errors[:3]
-    assert sampler.samples > 20
+    assert sampler.count > 20
     for app, (_, _, floor) in WORKLOADS.items():
         assert sampler.minimum[app] >= floor, (app, sampler.minimum)

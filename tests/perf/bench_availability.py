@@ -29,6 +29,7 @@ from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.sampling import ReadySampler, Sample
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
@@ -108,12 +109,11 @@ class Scenario:
         self.floor = floors(workloads)
         self.desired = {w.name: w.replicas for w in workloads}
         self.nodes_per_pool = nodes_per_pool
-        self.sample_every = sample_every
-        self.node_class: dict[str, str] = {}  # live nodes only
         self.spot_pools: dict[str, list[str]] = {}
         self.generation = 0
-        self.started = time.monotonic()
-        self.samples: list[dict] = []
+        self.sampler = ReadySampler(self.api, NAMESPACE, list(self.desired), sample_every, on_sample=self.record)
+        self.started = self.sampler.started
+        self.samples: list[dict] = []  # one record per sample
         self.events: list[dict] = []
 
     # ---- nodes -------------------------------------------------------------------
@@ -122,7 +122,6 @@ class Scenario:
         nodes = [o.fake_node(f"od-{zone}-{i}", "on-demand", zone, kind)
                  for kind, zone in ON_DEMAND for i in range(2)]
         kube.add_nodes(self.api, nodes)
-        self.node_class.update({n["metadata"]["name"]: "on-demand" for n in nodes})
 
     def add_spot(self, pools=None) -> None:
         self.generation += 1
@@ -132,7 +131,6 @@ class Scenario:
             self.spot_pools[f"{kind}/{zone}"] = names
             nodes += [o.fake_node(n, "spot", zone, kind) for n in names]
         kube.add_nodes(self.api, nodes)
-        self.node_class.update({n["metadata"]["name"]: "spot" for n in nodes})
 
     def reclaim(self, pool_keys: list[str], notice: float) -> None:
         """Termination notice on every node of the pools, then after `notice` they vanish."""
@@ -140,10 +138,9 @@ class Scenario:
         for name in names:
             self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [TAINT]}})
         self.event(f"notice {'+'.join(pool_keys)}")
-        self.sample_for(notice)
+        self.sampler.sample_for(notice)
         for name in names:
             kube.delete(self.api, "Node", name)
-            self.node_class.pop(name, None)
             for pod in self.api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
                 meta = pod["metadata"]
                 try:
@@ -160,46 +157,26 @@ class Scenario:
         self.events.append({"t": t, "event": what})
         print(f"    [{self.approach} {t:7.1f}s] {what}", flush=True)
 
-    def sample(self) -> dict:
-        pods = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods")["items"]
-        ready = dict.fromkeys(self.desired, 0)
-        on_spot = 0
-        for pod in pods:
-            app = pod["metadata"].get("labels", {}).get("app")
-            node = pod["spec"].get("nodeName", "")
-            if app not in ready or "deletionTimestamp" in pod["metadata"] or node not in self.node_class:
-                continue  # terminating, pending, or on a node that is gone: serves nothing
-            on_spot += self.node_class[node] == "spot"
-            if kube.is_ready(pod):
-                ready[app] += 1
+    def record(self, sample: Sample) -> None:
+        """Every sample, as the timeline keeps it. Terminating pods, pending ones and ones on
+        a node that is gone serve nothing; the pods on spot count whether ready or not."""
+        ready = {app: sample.ready(app) for app in self.desired}
+        on_spot = sample.on("spot")
         spot_room = sum(r - self.floor[n] for n, r in self.desired.items())
-        record = {"t": round(time.monotonic() - self.started, 2), "ready": ready, "ready_total": sum(ready.values()),
-                  "on_spot": on_spot, "spot_share": round(on_spot / spot_room, 4) if spot_room else None}
-        self.samples.append(record)
-        return record
+        self.samples.append({"t": round(sample.t, 2), "ready": ready, "ready_total": sum(ready.values()),
+                             "on_spot": on_spot, "spot_share": round(on_spot / spot_room, 4) if spot_room else None})
 
-    def sample_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.sample()
-            time.sleep(self.sample_every)
+    def sample(self) -> dict:
+        self.sampler.sample()
+        return self.samples[-1]
 
     def sample_until(self, done, timeout: float, stall: float | None = None) -> float | None:
-        """Sample until done(sample) holds; seconds it took, or None at the timeout or,
-        given `stall`, once the count on spot has not changed for that long."""
-        start = changed = time.monotonic()
-        last = None
-        while time.monotonic() - start < timeout:
+        """ReadySampler.sample_until with done() given each record, the cluster checked at every sample."""
+        def check(_: Sample) -> bool:
             self.cluster.check_running()
-            record = self.sample()
-            if done(record):
-                return round(time.monotonic() - start, 2)
-            if record["on_spot"] != last:
-                last, changed = record["on_spot"], time.monotonic()
-            elif stall is not None and time.monotonic() - changed > stall:
-                return None
-            time.sleep(self.sample_every)
-        return None
+            return done(self.samples[-1])
+
+        return self.sampler.sample_until(check, timeout, stall)
 
     def all_ready(self, record: dict) -> bool:
         return all(record["ready"][n] >= r for n, r in self.desired.items())
@@ -216,7 +193,7 @@ class Scenario:
                 last, since = key, time.monotonic()
             elif self.all_ready(record) and time.monotonic() - since >= quiet:
                 break
-            time.sleep(self.sample_every)
+            time.sleep(self.sampler.interval)
         return self.samples[-1]
 
     def losses(self, since: float) -> dict:
