@@ -23,6 +23,8 @@ def samples(text: str, name: str) -> Iterator[Sample]:
 def sample_value(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
     """The value of the sample `name` with exactly these labels, or None: what
     REGISTRY.get_sample_value answers in the process, read from the text instead."""
+    if "{" in name:
+        raise ValueError(f"labels go in `labels`, not in the name: {name}")
     wanted = labels or {}
     return next((s.value for s in samples(text, name) if s.labels == wanted), None)
 
