@@ -24,7 +24,6 @@ from tests.helpers.sampling import ReadySampler, Sample
 NS = "demo"
 WORKLOADS = [("admin", "Deployment", 1), ("web", "Deployment", 6), ("cache", "StatefulSet", 3)]
 APPS = [name for name, _, _ in WORKLOADS]
-SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 RECOVERY_TIMEOUT = 240  # pod GC alone waits 40-60 s on a deleted node; the machine may be busy
 START = time.monotonic()
 stopping = 0  # the signal that asked us to stop, if any
@@ -136,10 +135,10 @@ def reclaim(cp: ControlPlane, spot: list[str]) -> Monitor:
 
     def taint(name: str) -> None:
         taints = cp.api.get(f"/api/v1/nodes/{name}")["spec"].get("taints", [])
-        cp.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": taints + [SPOT_TAINT]}})
+        cp.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": taints + [o.TERMINATION_TAINT]}})
 
     at_once(taint, spot)
-    m.event(f"tainted {len(spot)} spot nodes {SPOT_TAINT['key']}:NoSchedule (interruption notice)")
+    m.event(f"tainted {len(spot)} spot nodes {o.TERMINATION_TAINT['key']}:NoSchedule (interruption notice)")
     # The controller drains the doomed nodes through the Eviction API at once; the
     # replacements go to on-demand, well inside a 30 s to 2 min notice.
     drained = m.run(30.0, lambda sample: m.full() and not sample.on("spot"))

@@ -17,17 +17,9 @@ from tests.cluster.controlplane import (
     service_account_kubeconfig,
 )
 from tests.helpers import kube
-from tests.helpers import objects as o
+from tests.helpers.fleet import on_demand_nodes, spot_nodes
 from tests.helpers.metrics import scrape
 from tests.helpers.waiting import wait_for
-
-# Three spot pools of two nodes each, across two zones, and three on-demand nodes.
-SPOT_NODES = [
-    ("spot-m5-a-1", "zone-a", "m5.large"), ("spot-m5-a-2", "zone-a", "m5.large"),
-    ("spot-m5-b-1", "zone-b", "m5.large"), ("spot-m5-b-2", "zone-b", "m5.large"),
-    ("spot-c5-a-1", "zone-a", "c5.large"), ("spot-c5-a-2", "zone-a", "c5.large"),
-]
-ON_DEMAND_NODES = [("od-a-1", "zone-a", "m5.large"), ("od-b-1", "zone-b", "m5.large"), ("od-a-2", "zone-a", "m5.large")]
 
 # The controller runs in the session's extender, tuned so moves fit in a test.
 REBALANCE_INTERVAL = 15
@@ -35,14 +27,6 @@ EXTENDER_FLAGS = (
     "--log-format=text", f"--rebalance-interval={REBALANCE_INTERVAL}s", "--move-cooldown=1s",
     "--max-moves-per-minute=600", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
 )
-
-
-def spot_nodes() -> list[dict]:
-    return [o.fake_node(n, "spot", z, t) for n, z, t in SPOT_NODES]
-
-
-def on_demand_nodes() -> list[dict]:
-    return [o.fake_node(n, "on-demand", z, t) for n, z, t in ON_DEMAND_NODES]
 
 
 @dataclass

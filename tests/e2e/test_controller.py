@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.conftest import REBALANCE_INTERVAL, SPOT_NODES
+from tests.e2e.conftest import REBALANCE_INTERVAL
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.fleet import taint_spot
 from tests.helpers.metrics import scrape
 from tests.helpers.sampling import ReadySampler
 from tests.helpers.waiting import wait_for
-
-SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
-
-
-def taint_spot(api, taint=SPOT_TAINT):
-    for name, _, _ in SPOT_NODES:
-        api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [taint] if taint else None}})
-
 
 def pods_on_spot(api, ns, apps) -> list:
     return [p for app in apps for p in kube.placements(api, ns, app) if p.capacity == "spot" and not p.terminating]

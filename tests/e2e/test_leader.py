@@ -18,6 +18,7 @@ from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.fleet import taint_spot
 from tests.helpers.metrics import scrape
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
@@ -128,10 +129,8 @@ def reclaim_evictions(process: ExtenderProcess) -> float:
 
 
 def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns):
-    from tests.e2e.test_controller import SPOT_TAINT, taint_spot
-
     def taint(on: bool):
-        taint_spot(env.api, SPOT_TAINT if on else None)
+        taint_spot(env.api, o.TERMINATION_TAINT if on else None)
 
     def on_spot(app):
         return [p for p in kube.placements(env.api, ns, app) if p.capacity == "spot" and not p.terminating]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.e2e.test_placement import assert_spread, on_demand
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.fleet import assert_spread
+from tests.helpers.kube import on_demand
 from tests.helpers.waiting import wait_for
 
 

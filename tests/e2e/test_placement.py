@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-
-from tests.e2e.conftest import ON_DEMAND_NODES, SPOT_NODES
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.fleet import ON_DEMAND_NODES, SPOT_NODES, assert_spread
+from tests.helpers.kube import on_demand
 from tests.helpers.waiting import wait_for
-
-SPOT_POOLS = {(z, t) for _, z, t in SPOT_NODES}
-
-
-def on_demand(placements) -> int:
-    return sum(1 for p in placements if p.capacity == "on-demand")
-
-
-def assert_spread(spot) -> None:
-    """No spot node and no spot pool holds more than its even share, rounded up."""
-    per_node = Counter(p.node for p in spot)
-    per_pool = Counter(p.pool for p in spot)
-    assert max(per_node.values()) <= math.ceil(len(spot) / len(SPOT_NODES)), per_node
-    assert max(per_pool.values()) <= math.ceil(len(spot) / len(SPOT_POOLS)), per_pool
-
 
 def test_single_replica_workloads_land_on_on_demand(env, ns):
     kube.create(env.api, o.deployment("solo", 1, namespace=ns))

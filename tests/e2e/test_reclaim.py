@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.conftest import SPOT_NODES
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.fleet import SPOT_NODES
 from tests.helpers.sampling import ReadySampler
 from tests.helpers.waiting import wait_for
 

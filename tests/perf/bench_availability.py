@@ -34,7 +34,6 @@ from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
 NAMESPACE = "shop"
-TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 POOLS = (("m5.large", "zone-a"), ("c5.large", "zone-b"), ("r5.large", "zone-c"))
 ON_DEMAND = (("m5.large", "zone-a"), ("m5.large", "zone-b"))
 SPOT_TOLERATIONS = [
@@ -136,7 +135,7 @@ class Scenario:
         """Termination notice on every node of the pools, then after `notice` they vanish."""
         names = [n for key in pool_keys for n in self.spot_pools.pop(key)]
         for name in names:
-            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [TAINT]}})
+            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
         self.event(f"notice {'+'.join(pool_keys)}")
         self.sampler.sample_for(notice)
         for name in names:

@@ -17,7 +17,6 @@ from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.perf.report import OUT_DIR, publish
 
-TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 
 
 def pods_on(api, node: str) -> list[dict]:
@@ -36,7 +35,7 @@ def measure(cluster: ControlPlane, pods: int) -> dict:
     assert len(pods_on(api, node)) == pods, "every pod should be on the one spot node"
 
     started = time.monotonic()
-    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [TAINT]}})
+    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
     first = None
     while True:
         live = [p for p in pods_on(api, node) if "deletionTimestamp" not in p["metadata"]]
