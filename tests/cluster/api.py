@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 
 class ApiError(Exception):
@@ -81,17 +80,3 @@ class Api:
                 return False
             raise
 
-
-def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
-    """Poll until check() returns something truthy; raise TimeoutError naming `what`."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except (ApiError, OSError) as exc:
-            last_error = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))

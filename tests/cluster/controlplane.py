@@ -14,7 +14,6 @@ import secrets
 import ssl
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.cluster.api import Api, wait_for
+from tests.cluster.api import Api
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = Path(__file__).with_name("versions.env")
@@ -47,12 +48,6 @@ def bin_dir() -> Path:
 def binaries_present() -> bool:
     names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
     return all((bin_dir() / n).is_file() for n in names)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

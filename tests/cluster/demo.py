@@ -16,12 +16,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.cluster import objects as o
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.sampling import ReadySampler, Sample
 
 NS = "demo"
 WORKLOADS = [("admin", "Deployment", 1), ("web", "Deployment", 6), ("cache", "StatefulSet", 3)]
-SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+APPS = [name for name, _, _ in WORKLOADS]
 RECOVERY_TIMEOUT = 240  # pod GC alone waits 40-60 s on a deleted node; the machine may be busy
 START = time.monotonic()
 stopping = 0  # the signal that asked us to stop, if any
@@ -53,14 +55,14 @@ def at_once(fn, items) -> None:
 
 
 def deploy(cp: ControlPlane) -> None:
-    o.namespace(cp.api, NS)
+    kube.namespace(cp.api, NS)
     # The PDB first, so the extender already knows k=2 when the StatefulSet's pods arrive.
-    o.create(cp.api, o.pdb("cache", NS, "cache", min_available=2))
-    o.create(cp.api, o.deployment("admin", NS, 1))
-    o.create(cp.api, o.deployment("web", NS, 6))
-    o.create(cp.api, o.statefulset("cache", NS, 3))
+    kube.create(cp.api, o.pdb("cache", {"app": "cache"}, min_available=2, namespace=NS))
+    kube.create(cp.api, o.deployment("admin", 1, namespace=NS))
+    kube.create(cp.api, o.deployment("web", 6, namespace=NS))
+    kube.create(cp.api, o.statefulset("cache", 3, namespace=NS))
     for name, _, replicas in WORKLOADS:
-        o.wait_ready(cp.api, NS, name, replicas, timeout=180)
+        kube.wait_ready(cp.api, NS, name, replicas, timeout=180)
 
 
 def floors(ext: ExtenderProcess) -> dict[str, dict]:
@@ -69,15 +71,14 @@ def floors(ext: ExtenderProcess) -> dict[str, dict]:
 
 def show(cp: ControlPlane, ext: ExtenderProcess) -> dict[str, int]:
     """Print a placement table per workload; return each workload's floor k."""
-    states, nodes, ks = floors(ext), o.node_facts(cp.api), {}
+    states, nodes, ks = floors(ext), kube.node_facts(cp.api), {}
     for name, kind, _ in WORKLOADS:
-        replicas = cp.api.get(f"{o.collection(kind, NS)}/{name}")["spec"]["replicas"]
-        pods = o.live(o.placements(cp.api, NS, name, nodes))
+        replicas = cp.api.get(f"{kube.collection(kind, NS)}/{name}")["spec"]["replicas"]
+        pods = kube.live(kube.placements(cp.api, NS, name, nodes))
         state = states.get(name, {})
         ks[name] = state.get("floor", 0)
-        on_demand = sum(p.capacity == "on-demand" for p in pods)
         print(f"\n    {kind} {name}: R={replicas}  k={ks[name]} ({state.get('floorSource', '?')})"
-              f"  on on-demand={on_demand}  on spot={sum(p.capacity == 'spot' for p in pods)}")
+              f"  on on-demand={kube.on_demand(pods)}  on spot={sum(p.capacity == 'spot' for p in pods)}")
         print(f"      {'pod':<24} {'node':<7} {'class':<10} {'pool':<18} ready")
         for p in pods:
             print(f"      {p.pod:<24} {p.node or '-':<7} {p.capacity or '-':<10} {p.pool:<18} {'yes' if p.ready else 'no'}")
@@ -86,94 +87,86 @@ def show(cp: ControlPlane, ext: ExtenderProcess) -> dict[str, int]:
 
 
 class Monitor:
-    """Samples the API server: per workload, ready replicas on nodes that still exist."""
+    """Samples the API server every 0.5s: per workload, ready replicas on nodes that still
+    exist; prints a row whenever something changed."""
 
     def __init__(self, cp: ControlPlane):
-        self.cp, self.t0, self.last = cp, time.monotonic(), None
-        self.low = {name: replicas for name, _, replicas in WORKLOADS}
-        self.full_since: dict[str, float | None] = {name: 0.0 for name, _, _ in WORKLOADS}
+        self.sampler = ReadySampler(cp.api, NS, APPS, interval=0.5, on_sample=self.observe)
+        self.last = None
+        self.full_since: dict[str, float | None] = {name: 0.0 for name in APPS}
 
     def event(self, msg: str) -> None:
-        print(f"    {time.monotonic() - self.t0:6.1f}s  {msg}", flush=True)
+        print(f"    {time.monotonic() - self.sampler.started:6.1f}s  {msg}", flush=True)
 
-    def sample(self) -> bool:
-        """One sample; print a row when something changed. True once all are back to full."""
-        nodes, now = o.node_facts(self.cp.api), time.monotonic() - self.t0
+    def observe(self, sample: Sample) -> None:
         row, gone, pending = [], 0, 0
         for name, _, replicas in WORKLOADS:
-            pods = o.placements(self.cp.api, NS, name, nodes)
-            ready = sum(p.ready and not p.terminating for p in pods)
-            self.low[name] = min(self.low[name], ready)
+            pods, ready = sample.pods[name], sample.ready(name)
             # Full: exactly R live pods, all ready, none left behind on a deleted node.
             full = len(pods) == replicas and ready == replicas
             if not full:
                 self.full_since[name] = None
             elif self.full_since[name] is None:
-                self.full_since[name] = now
-            gone += sum(bool(p.node) and p.node not in nodes for p in pods)
+                self.full_since[name] = sample.t
+            gone += sum(bool(p.node) and p.node not in sample.nodes for p in pods)
             pending += sum(not p.node for p in pods)
             row.append(f"{name} {ready}/{replicas}")
         line = "   ".join(row) + f"   | {gone} pods on deleted nodes, {pending} pending"
         if line != self.last:
             self.event(line)
             self.last = line
-        return all(t is not None for t in self.full_since.values())
 
-    def run(self, seconds: float, until_full: bool = False, until=None) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            full = self.sample()
-            if (until_full and full) or (until is not None and until()):
-                return True
-            time.sleep(0.5)
-        return self.sample() if until is None else until()
+    def run(self, seconds: float, until) -> bool:
+        """Sample until until(sample) holds, for at most `seconds`; then one last look."""
+        return self.sampler.sample_until(until, seconds) is not None or until(self.sampler.sample())
 
     def full(self) -> bool:
         return all(t is not None for t in self.full_since.values())
 
-    def on_spot(self) -> int:
-        nodes = o.node_facts(self.cp.api)
-        return sum(p.capacity == "spot" and not p.terminating
-                   for name, _, _ in WORKLOADS for p in o.placements(self.cp.api, NS, name, nodes))
+    @property
+    def low(self) -> dict[str, int]:
+        """Each workload's fewest ready replicas at any sample (reclaim() takes the first), R at most."""
+        return {name: min(replicas, self.sampler.minimum[name]) for name, _, replicas in WORKLOADS}
 
 
 def reclaim(cp: ControlPlane, spot: list[str]) -> Monitor:
     m = Monitor(cp)
-    m.sample()
+    m.sampler.sample()
 
     def taint(name: str) -> None:
         taints = cp.api.get(f"/api/v1/nodes/{name}")["spec"].get("taints", [])
-        cp.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": taints + [SPOT_TAINT]}})
+        cp.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": taints + [o.TERMINATION_TAINT]}})
 
     at_once(taint, spot)
-    m.event(f"tainted {len(spot)} spot nodes {SPOT_TAINT['key']}:NoSchedule (interruption notice)")
+    m.event(f"tainted {len(spot)} spot nodes {o.TERMINATION_TAINT['key']}:NoSchedule (interruption notice)")
     # The controller drains the doomed nodes through the Eviction API at once; the
     # replacements go to on-demand, well inside a 30 s to 2 min notice.
-    drained = m.run(30.0, until=lambda: m.full() and not m.on_spot())
+    drained = m.run(30.0, lambda sample: m.full() and not sample.on("spot"))
     m.event("spot nodes drained: every replica ready elsewhere" if drained else "spot nodes NOT drained in 30s")
-    at_once(lambda name: o.delete(cp.api, "Node", name), spot)
+    at_once(lambda name: kube.delete(cp.api, "Node", name), spot)
     m.event(f"deleted {len(spot)} spot Node objects (instances gone); the pod GC removes their pods")
-    m.run(RECOVERY_TIMEOUT, until_full=True)
+    m.run(RECOVERY_TIMEOUT, lambda _: m.full())
     return m
 
 
 def wait_back_on_spot(cp: ControlPlane, ks: dict[str, int], timeout: float) -> bool:
     """Until each workload runs exactly k replicas on on-demand, all ready; prints progress."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        nodes, row, settled = o.node_facts(cp.api), [], True
+    last = None
+
+    def settled(sample: Sample) -> bool:
+        nonlocal last
+        row, done = [], True
         for name, _, replicas in WORKLOADS:
-            pods = o.live(o.placements(cp.api, NS, name, nodes))
-            on_demand = sum(p.capacity == "on-demand" for p in pods)
-            settled &= on_demand == ks[name] and len(pods) == replicas and all(p.ready for p in pods)
+            pods = kube.live(sample.pods[name])
+            on_demand = kube.on_demand(pods)
+            done &= on_demand == ks[name] and len(pods) == replicas and all(p.ready for p in pods)
             row.append(f"{name} {on_demand} on-demand/{len(pods)}")
         if row != last:
             print("    " + "   ".join(row), flush=True)
             last = row
-        if settled:
-            return True
-        time.sleep(1)
-    return False
+        return done
+
+    return ReadySampler(cp.api, NS, APPS, interval=1).sample_until(settled, timeout) is not None
 
 
 def main() -> int:
@@ -196,7 +189,7 @@ def main() -> int:
         done(t, f"ready at {ext.url}")
 
         t = step("adding 6 spot nodes (3 instance types x 2 zones) and 3 on-demand nodes")
-        o.add_nodes(cp.api, spot_nodes() + on_demand_nodes(), timeout=120)
+        kube.add_nodes(cp.api, spot_nodes() + on_demand_nodes(), timeout=120)
         done(t, "9 nodes Ready")
 
         t = step(f"deploying into namespace {NS}: Deployment admin (1), Deployment web (6), "
@@ -222,7 +215,7 @@ def main() -> int:
                   f"survived: {'yes' if survived else 'NO'}  ({recovered})")
 
         t = step("spot capacity returns: re-creating the 6 spot nodes")
-        o.add_nodes(cp.api, spot_nodes(), timeout=120)
+        kube.add_nodes(cp.api, spot_nodes(), timeout=120)
         done(t, "spot nodes Ready")
         t = step("the controller moves surplus on-demand replicas back to spot, one at a time per workload")
         back = wait_back_on_spot(cp, ks, timeout=180)

@@ -12,20 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import objects as o
-from tests.cluster.api import wait_for
 from tests.cluster.controlplane import (
     ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_tls,
     service_account_kubeconfig,
 )
-
-# Three spot pools of two nodes each, across two zones, and three on-demand nodes.
-SPOT_NODES = [
-    ("spot-m5-a-1", "zone-a", "m5.large"), ("spot-m5-a-2", "zone-a", "m5.large"),
-    ("spot-m5-b-1", "zone-b", "m5.large"), ("spot-m5-b-2", "zone-b", "m5.large"),
-    ("spot-c5-a-1", "zone-a", "c5.large"), ("spot-c5-a-2", "zone-a", "c5.large"),
-]
-ON_DEMAND_NODES = [("od-a-1", "zone-a", "m5.large"), ("od-b-1", "zone-b", "m5.large"), ("od-a-2", "zone-a", "m5.large")]
+from tests.helpers import kube
+from tests.helpers.fleet import on_demand_nodes, spot_nodes
+from tests.helpers.metrics import scrape
+from tests.helpers.waiting import wait_for
 
 # The controller runs in the session's extender, tuned so moves fit in a test.
 REBALANCE_INTERVAL = 15
@@ -34,14 +28,6 @@ EXTENDER_FLAGS = (
     "--max-moves-per-minute=600", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
     "--optional-kind-recheck=2s",  # the Rollout CRD is installed by a test, after the extender started
 )
-
-
-def spot_nodes() -> list[dict]:
-    return [o.fake_node(n, "spot", z, t) for n, z, t in SPOT_NODES]
-
-
-def on_demand_nodes() -> list[dict]:
-    return [o.fake_node(n, "on-demand", z, t) for n, z, t in ON_DEMAND_NODES]
 
 
 @dataclass
@@ -61,12 +47,9 @@ class Env:
     def api(self):
         return self.cluster.api
 
-    def metric(self, name: str) -> float:
-        """A sample's value from the extender's /metrics ('name' or 'name{labels}')."""
-        for line in self.extender.get("/metrics").splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """A sample's value from the session extender's /metrics, 0 while it does not exist."""
+        return scrape(self.extender, name, labels)
 
 
 _session_env: Env | None = None
@@ -91,7 +74,7 @@ def env():
         kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
         flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}")
         extender = ExtenderProcess(cluster, *flags, kubeconfig=kubeconfig, ca_file=ca).start()
-        o.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
+        kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
         _session_env = Env(cluster, extender, flags, kubeconfig, ca)
         yield _session_env
     finally:
@@ -103,23 +86,23 @@ def env():
 def ns(env, request):
     """A fresh namespace per test; the standard nodes are put back afterwards."""
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:5]
-    o.namespace(env.api, name)
+    kube.namespace(env.api, name)
     yield name
     # Wait for the namespace to go, so its pods no longer take room from the next test.
-    o.delete(env.api, "Namespace", name)
+    kube.delete(env.api, "Namespace", name)
     wait_for(lambda: not env.api.exists(f"/api/v1/namespaces/{name}"), 120, what=f"namespace {name} deleted")
     restore_nodes(env)
 
 
 def restore_nodes(env: Env) -> None:
     """Undo what a test did to nodes: recreate deleted ones, clear cordons and taints."""
-    existing = o.node_facts(env.api)
+    existing = kube.node_facts(env.api)
     missing = [n for n in spot_nodes() + on_demand_nodes() if n["metadata"]["name"] not in existing]
     for name, node in existing.items():
         if node["spec"].get("unschedulable") or node["spec"].get("taints"):
             env.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"unschedulable": None, "taints": None}})
     if missing:
-        o.add_nodes(env.api, missing)
+        kube.add_nodes(env.api, missing)
     env.cluster.check_running()
 
 

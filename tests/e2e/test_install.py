@@ -14,9 +14,10 @@ import urllib.request
 
 import pytest
 
-from tests.cluster import objects as o
 from tests.cluster.api import Api, ApiError
 from tests.cluster.controlplane import kubectl
+from tests.helpers import kube
+from tests.helpers import objects as o
 
 
 @pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls"])
@@ -78,8 +79,8 @@ def test_scheduler_calls_the_extender_over_https_checked_against_the_ca(env, ns)
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(env.extender.url + "/healthz", timeout=5, context=ssl.create_default_context())
     assert json.loads(env.extender.get("/healthz"))["status"] == "ok"  # with the CA
-    before = env.metric('spot_extender_request_duration_seconds_count{verb="filter"}')
-    o.create(env.api, o.deployment("solo", ns, 1))
-    placed = o.wait_ready(env.api, ns, "solo", 1)
+    before = env.metric("spot_extender_request_duration_seconds_count", {"verb": "filter"})
+    kube.create(env.api, o.deployment("solo", 1, namespace=ns))
+    placed = kube.wait_ready(env.api, ns, "solo", 1)
     assert [p.capacity for p in placed] == ["on-demand"]
-    assert env.metric('spot_extender_request_duration_seconds_count{verb="filter"}') > before
+    assert env.metric("spot_extender_request_duration_seconds_count", {"verb": "filter"}) > before

@@ -14,8 +14,14 @@ import socket
 import time
 import uuid
 
-from tests.cluster.api import ApiError, wait_for
-from tests.cluster.controlplane import ExtenderProcess, free_port
+from tests.cluster.api import ApiError
+from tests.cluster.controlplane import ExtenderProcess
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.fleet import taint_spot
+from tests.helpers.metrics import scrape
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 
 LEASE_DURATION, RETRY_PERIOD = 4, 1
 FLAGS = (
@@ -119,21 +125,15 @@ def spot_only(deployment: dict) -> dict:
 
 
 def reclaim_evictions(process: ExtenderProcess) -> float:
-    for line in process.get("/metrics").splitlines():
-        if line.startswith('spot_extender_evictions_total{cause="reclaim",result="evicted"}'):
-            return float(line.split()[-1])
-    return 0.0
+    return scrape(process, "spot_extender_evictions_total", {"cause": "reclaim", "result": "evicted"})
 
 
 def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns):
-    from tests.cluster import objects as o
-    from tests.e2e.test_controller import SPOT_TAINT, taint_spot
-
     def taint(on: bool):
-        taint_spot(env.api, SPOT_TAINT if on else None)
+        taint_spot(env.api, o.TERMINATION_TAINT if on else None)
 
     def on_spot(app):
-        return [p for p in o.placements(env.api, ns, app) if p.capacity == "spot" and not p.terminating]
+        return [p for p in kube.placements(env.api, ns, app) if p.capacity == "spot" and not p.terminating]
 
     name, processes = two_candidates(env, "e2e-evict")
     # The session extender leads a lease of its own and would evict too: it sits this one
@@ -146,7 +146,7 @@ def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns)
             p.wait_ready()
         leader = wait_for(lambda: holder(env, name), 15, what="a holder")
         (follower,) = set(processes) - {leader}
-        o.create(env.api, spot_only(o.deployment("web", ns, 4)))
+        kube.create(env.api, spot_only(o.deployment("web", 4, namespace=ns)))
         wait_for(lambda: len(on_spot("web")) == 4, 60, what="4 replicas on spot")
         taint(True)
         wait_for(lambda: not on_spot("web"), 20, what="the leader to evict them")
@@ -159,7 +159,7 @@ def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns)
         processes[leader].component.process.wait(10)
         wait_for(lambda: holder(env, name) == follower, LEASE_DURATION + 5, what="the follower to take over")
         taint(False)
-        o.create(env.api, spot_only(o.deployment("more", ns, 3)))
+        kube.create(env.api, spot_only(o.deployment("more", 3, namespace=ns)))
         wait_for(lambda: len(on_spot("more")) == 3, 60, what="3 more replicas on spot")
         taint(True)
         wait_for(lambda: not on_spot("more"), 20, what="the new leader to evict them")

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.cluster import objects as o
-from tests.cluster.api import wait_for
-from tests.e2e.test_placement import assert_spread, on_demand
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.fleet import assert_spread
+from tests.helpers.kube import on_demand
+from tests.helpers.waiting import wait_for
 
 
 def place_sample(env, ns, suffix):
     """A single replica and a burst of ten; returns on-demand counts and checks the spread."""
-    o.create(env.api, o.deployment(f"solo-{suffix}", ns, 1))
-    o.create(env.api, o.deployment(f"web-{suffix}", ns, 10))
-    solo = o.wait_ready(env.api, ns, f"solo-{suffix}", 1)
-    web = o.wait_ready(env.api, ns, f"web-{suffix}", 10)
+    kube.create(env.api, o.deployment(f"solo-{suffix}", 1, namespace=ns))
+    kube.create(env.api, o.deployment(f"web-{suffix}", 10, namespace=ns))
+    solo = kube.wait_ready(env.api, ns, f"solo-{suffix}", 1)
+    web = kube.wait_ready(env.api, ns, f"web-{suffix}", 10)
     assert_spread([p for p in web if p.capacity == "spot"])
     return on_demand(solo), on_demand(web)
 
@@ -35,13 +37,13 @@ def test_full_nodes_mode_places_like_node_names_mode(env, ns):
 def test_pods_schedule_without_the_extender_and_policy_resumes_after_resync(env, ns):
     env.extender.stop()
     try:
-        o.create(env.api, o.deployment("while-down", ns, 3))
-        o.wait_ready(env.api, ns, "while-down", 3)  # ignorable: scheduled without the extender
+        kube.create(env.api, o.deployment("while-down", 3, namespace=ns))
+        kube.wait_ready(env.api, ns, "while-down", 3)  # ignorable: scheduled without the extender
     finally:
         env.extender.start(wait_ready=False)
     env.extender.wait_ready()
-    o.create(env.api, o.deployment("after", ns, 4))
-    assert on_demand(o.wait_ready(env.api, ns, "after", 4)) == 1
+    kube.create(env.api, o.deployment("after", 4, namespace=ns))
+    assert on_demand(kube.wait_ready(env.api, ns, "after", 4)) == 1
     # The restarted extender lists what was placed while it was down.
     states = wait_for(
         lambda: [w for w in __import__("json").loads(env.extender.get("/debug/workloads"))["workloads"]

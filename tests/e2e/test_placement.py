@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-
-from tests.cluster import objects as o
-from tests.cluster.api import wait_for
-from tests.e2e.conftest import ON_DEMAND_NODES, SPOT_NODES
-
-SPOT_POOLS = {(z, t) for _, z, t in SPOT_NODES}
-
-
-def on_demand(placements) -> int:
-    return sum(1 for p in placements if p.capacity == "on-demand")
-
-
-def assert_spread(spot) -> None:
-    """No spot node and no spot pool holds more than its even share, rounded up."""
-    per_node = Counter(p.node for p in spot)
-    per_pool = Counter(p.pool for p in spot)
-    assert max(per_node.values()) <= math.ceil(len(spot) / len(SPOT_NODES)), per_node
-    assert max(per_pool.values()) <= math.ceil(len(spot) / len(SPOT_POOLS)), per_pool
-
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.fleet import ON_DEMAND_NODES, SPOT_NODES, assert_spread
+from tests.helpers.kube import on_demand
+from tests.helpers.waiting import wait_for
 
 def test_single_replica_workloads_land_on_on_demand(env, ns):
-    o.create(env.api, o.deployment("solo", ns, 1))
-    o.create(env.api, o.statefulset("solo-db", ns, 1))
+    kube.create(env.api, o.deployment("solo", 1, namespace=ns))
+    kube.create(env.api, o.statefulset("solo-db", 1, namespace=ns))
     for app in ("solo", "solo-db"):
-        placed = o.wait_ready(env.api, ns, app, 1)
+        placed = kube.wait_ready(env.api, ns, app, 1)
         assert [p.capacity for p in placed] == ["on-demand"], placed
 
 
 def test_ten_replicas_at_once_keep_exactly_the_floor_on_demand_and_spread(env, ns):
-    o.create(env.api, o.deployment("web", ns, 10))
-    placed = o.wait_ready(env.api, ns, "web", 10)
+    kube.create(env.api, o.deployment("web", 10, namespace=ns))
+    placed = kube.wait_ready(env.api, ns, "web", 10)
     assert on_demand(placed) == 1, placed
     spot = [p for p in placed if p.capacity == "spot"]
     assert len(spot) == 9
@@ -42,27 +26,27 @@ def test_ten_replicas_at_once_keep_exactly_the_floor_on_demand_and_spread(env, n
 
 
 def test_pdb_min_available_and_annotations_set_the_floor(env, ns):
-    o.create(env.api, o.pdb("api", ns, "api", min_available=2))
-    o.create(env.api, o.deployment("api", ns, 5))
-    o.create(env.api, o.deployment("floor2", ns, 6, annotations={"spot-extender.io/on-demand-floor": "2"}))
-    o.create(env.api, o.deployment("pct", ns, 10, annotations={"spot-extender.io/on-demand-floor": "30%"}))
-    o.create(env.api, o.deployment("core", ns, 3, annotations={"spot-extender.io/placement": "on-demand"}))
-    o.create(env.api, o.deployment("batch", ns, 4, annotations={"spot-extender.io/placement": "spot"}))
+    kube.create(env.api, o.pdb("api", {"app": "api"}, min_available=2, namespace=ns))
+    kube.create(env.api, o.deployment("api", 5, namespace=ns))
+    kube.create(env.api, o.deployment("floor2", 6, namespace=ns, annotations={"spot-extender.io/on-demand-floor": "2"}))
+    kube.create(env.api, o.deployment("pct", 10, namespace=ns, annotations={"spot-extender.io/on-demand-floor": "30%"}))
+    kube.create(env.api, o.deployment("core", 3, namespace=ns, annotations={"spot-extender.io/placement": "on-demand"}))
+    kube.create(env.api, o.deployment("batch", 4, namespace=ns, annotations={"spot-extender.io/placement": "spot"}))
     expected = {"api": (5, 2), "floor2": (6, 2), "pct": (10, 3), "core": (3, 3), "batch": (4, 0)}
     for app, (replicas, floor) in expected.items():
-        placed = o.wait_ready(env.api, ns, app, replicas)
+        placed = kube.wait_ready(env.api, ns, app, replicas)
         assert on_demand(placed) == floor, (app, placed)
     # A floor of two spreads over the two on-demand zones, so one zone outage leaves one.
     for app in ("api", "floor2"):
-        zones = {p.pool.split("/")[1] for p in o.placements(env.api, ns, app) if p.capacity == "on-demand"}
+        zones = {p.pool.split("/")[1] for p in kube.placements(env.api, ns, app) if p.capacity == "on-demand"}
         assert zones == {"zone-a", "zone-b"}, (app, zones)
 
 
 def test_spot_full_sends_replicas_to_on_demand(env, ns):
     for name, _, _ in SPOT_NODES:
         env.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"unschedulable": True}})
-    o.create(env.api, o.deployment("web", ns, 6))
-    placed = o.wait_ready(env.api, ns, "web", 6)
+    kube.create(env.api, o.deployment("web", 6, namespace=ns))
+    placed = kube.wait_ready(env.api, ns, "web", 6)
     assert on_demand(placed) == 6, placed
 
 
@@ -77,17 +61,17 @@ def test_on_demand_full_floor_pod_falls_back_to_spot(env, ns):
                 {"name": "hog", "image": "registry.invalid/hog:1", "resources": {"requests": {"cpu": "7900m"}}}
             ]},
         }
-        o.create(env.api, hog)
-    o.wait_ready(env.api, ns, "hog", len(ON_DEMAND_NODES))
-    o.create(env.api, o.deployment("web", ns, 3, cpu="200m"))
-    placed = o.wait_ready(env.api, ns, "web", 3)
+        kube.create(env.api, hog)
+    kube.wait_ready(env.api, ns, "hog", len(ON_DEMAND_NODES))
+    kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
+    placed = kube.wait_ready(env.api, ns, "web", 3)
     assert on_demand(placed) == 0, placed
     wait_for(lambda: env.metric("spot_extender_fallbacks_total") > before, 10, what="the fallback metric")
 
 
 def test_rolling_update_ends_with_floor_intact_and_nothing_pending(env, ns):
-    o.create(env.api, o.deployment("web", ns, 6))
-    assert on_demand(o.wait_ready(env.api, ns, "web", 6)) == 1
+    kube.create(env.api, o.deployment("web", 6, namespace=ns))
+    assert on_demand(kube.wait_ready(env.api, ns, "web", 6)) == 1
     env.api.merge_patch(
         f"/apis/apps/v1/namespaces/{ns}/deployments/web",
         {"spec": {"template": {"metadata": {"annotations": {"rollout": "2"}}}}},
@@ -103,6 +87,6 @@ def test_rolling_update_ends_with_floor_intact_and_nothing_pending(env, ns):
         return done and d
 
     wait_for(rolled_out, 120, what="the rollout to finish")
-    placed = o.wait_ready(env.api, ns, "web", 6)
+    placed = kube.wait_ready(env.api, ns, "web", 6)
     assert on_demand(placed) >= 1, placed
     assert all(p.node for p in placed)

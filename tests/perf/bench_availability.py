@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from spot_extender.policy import compute_floor
 from spot_extender.settings import Settings
 from spot_extender.workloads import PdbRecord
-from tests.cluster import objects as o
 from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.sampling import ReadySampler, Sample
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
 NAMESPACE = "shop"
-TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 POOLS = (("m5.large", "zone-a"), ("c5.large", "zone-b"), ("r5.large", "zone-c"))
 ON_DEMAND = (("m5.large", "zone-a"), ("m5.large", "zone-b"))
 SPOT_TOLERATIONS = [
@@ -86,7 +87,7 @@ def manifests(workloads, native: bool) -> list[dict]:
     out = []
     for w in workloads:
         make = o.deployment if w.kind == "Deployment" else o.statefulset
-        obj = make(w.name, NAMESPACE, w.replicas)
+        obj = make(w.name, w.replicas, namespace=NAMESPACE)
         if native:
             obj["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
@@ -94,7 +95,7 @@ def manifests(workloads, native: bool) -> list[dict]:
             obj["spec"]["template"]["spec"]["tolerations"] = SPOT_TOLERATIONS
         out.append(obj)
         if w.has_pdb:
-            out.append(o.pdb(w.name, NAMESPACE, w.name, w.min_available, w.max_unavailable))
+            out.append(o.pdb(w.name, {"app": w.name}, w.min_available, w.max_unavailable, namespace=NAMESPACE))
     return out
 
 
@@ -107,12 +108,11 @@ class Scenario:
         self.floor = floors(workloads)
         self.desired = {w.name: w.replicas for w in workloads}
         self.nodes_per_pool = nodes_per_pool
-        self.sample_every = sample_every
-        self.node_class: dict[str, str] = {}  # live nodes only
         self.spot_pools: dict[str, list[str]] = {}
         self.generation = 0
-        self.started = time.monotonic()
-        self.samples: list[dict] = []
+        self.sampler = ReadySampler(self.api, NAMESPACE, list(self.desired), sample_every, on_sample=self.record)
+        self.started = self.sampler.started
+        self.samples: list[dict] = []  # one record per sample
         self.events: list[dict] = []
 
     # ---- nodes -------------------------------------------------------------------
@@ -120,8 +120,7 @@ class Scenario:
     def add_on_demand(self) -> None:
         nodes = [o.fake_node(f"od-{zone}-{i}", "on-demand", zone, kind)
                  for kind, zone in ON_DEMAND for i in range(2)]
-        o.add_nodes(self.api, nodes)
-        self.node_class.update({n["metadata"]["name"]: "on-demand" for n in nodes})
+        kube.add_nodes(self.api, nodes)
 
     def add_spot(self, pools=None) -> None:
         self.generation += 1
@@ -130,19 +129,17 @@ class Scenario:
             names = [f"spot-{kind.split('.')[0]}-{zone}-g{self.generation}-{i}" for i in range(self.nodes_per_pool)]
             self.spot_pools[f"{kind}/{zone}"] = names
             nodes += [o.fake_node(n, "spot", zone, kind) for n in names]
-        o.add_nodes(self.api, nodes)
-        self.node_class.update({n["metadata"]["name"]: "spot" for n in nodes})
+        kube.add_nodes(self.api, nodes)
 
     def reclaim(self, pool_keys: list[str], notice: float) -> None:
         """Termination notice on every node of the pools, then after `notice` they vanish."""
         names = [n for key in pool_keys for n in self.spot_pools.pop(key)]
         for name in names:
-            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [TAINT]}})
+            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
         self.event(f"notice {'+'.join(pool_keys)}")
-        self.sample_for(notice)
+        self.sampler.sample_for(notice)
         for name in names:
-            o.delete(self.api, "Node", name)
-            self.node_class.pop(name, None)
+            kube.delete(self.api, "Node", name)
             for pod in self.api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
                 meta = pod["metadata"]
                 try:
@@ -159,46 +156,26 @@ class Scenario:
         self.events.append({"t": t, "event": what})
         print(f"    [{self.approach} {t:7.1f}s] {what}", flush=True)
 
-    def sample(self) -> dict:
-        pods = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods")["items"]
-        ready = dict.fromkeys(self.desired, 0)
-        on_spot = 0
-        for pod in pods:
-            app = pod["metadata"].get("labels", {}).get("app")
-            node = pod["spec"].get("nodeName", "")
-            if app not in ready or "deletionTimestamp" in pod["metadata"] or node not in self.node_class:
-                continue  # terminating, pending, or on a node that is gone: serves nothing
-            on_spot += self.node_class[node] == "spot"
-            if o.is_ready(pod):
-                ready[app] += 1
+    def record(self, sample: Sample) -> None:
+        """Every sample, as the timeline keeps it. Terminating pods, pending ones and ones on
+        a node that is gone serve nothing; the pods on spot count whether ready or not."""
+        ready = {app: sample.ready(app) for app in self.desired}
+        on_spot = sample.on("spot")
         spot_room = sum(r - self.floor[n] for n, r in self.desired.items())
-        record = {"t": round(time.monotonic() - self.started, 2), "ready": ready, "ready_total": sum(ready.values()),
-                  "on_spot": on_spot, "spot_share": round(on_spot / spot_room, 4) if spot_room else None}
-        self.samples.append(record)
-        return record
+        self.samples.append({"t": round(sample.t, 2), "ready": ready, "ready_total": sum(ready.values()),
+                             "on_spot": on_spot, "spot_share": round(on_spot / spot_room, 4) if spot_room else None})
 
-    def sample_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.sample()
-            time.sleep(self.sample_every)
+    def sample(self) -> dict:
+        self.sampler.sample()
+        return self.samples[-1]
 
     def sample_until(self, done, timeout: float, stall: float | None = None) -> float | None:
-        """Sample until done(sample) holds; seconds it took, or None at the timeout or,
-        given `stall`, once the count on spot has not changed for that long."""
-        start = changed = time.monotonic()
-        last = None
-        while time.monotonic() - start < timeout:
+        """ReadySampler.sample_until with done() given each record, the cluster checked at every sample."""
+        def check(_: Sample) -> bool:
             self.cluster.check_running()
-            record = self.sample()
-            if done(record):
-                return round(time.monotonic() - start, 2)
-            if record["on_spot"] != last:
-                last, changed = record["on_spot"], time.monotonic()
-            elif stall is not None and time.monotonic() - changed > stall:
-                return None
-            time.sleep(self.sample_every)
-        return None
+            return done(self.samples[-1])
+
+        return self.sampler.sample_until(check, timeout, stall)
 
     def all_ready(self, record: dict) -> bool:
         return all(record["ready"][n] >= r for n, r in self.desired.items())
@@ -215,7 +192,7 @@ class Scenario:
                 last, since = key, time.monotonic()
             elif self.all_ready(record) and time.monotonic() - since >= quiet:
                 break
-            time.sleep(self.sample_every)
+            time.sleep(self.sampler.interval)
         return self.samples[-1]
 
     def losses(self, since: float) -> dict:
@@ -249,10 +226,10 @@ def run_approach(approach: str, args, workloads) -> dict:
         run = Scenario(approach, cluster, workloads, args.nodes_per_pool, args.sample_every)
         run.add_on_demand()
         run.add_spot()
-        o.namespace(cluster.api, NAMESPACE)
+        kube.namespace(cluster.api, NAMESPACE)
         run.event("deploy")
         for obj in manifests(workloads, native):
-            o.create(cluster.api, obj)
+            kube.create(cluster.api, obj)
         steady = run.settle(args.settle, args.settle_timeout)
         run.event(f"steady: spot share {steady['spot_share']}")
 

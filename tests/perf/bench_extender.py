@@ -21,17 +21,12 @@ from pathlib import Path
 
 import orjson
 
-from tests import factories as f
+from tests.helpers import objects as o
+from tests.helpers.ports import free_port
 from tests.perf.report import OUT_DIR, publish
 from tests.perf.synthetic import SPOT_SHARE, node_names
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -50,13 +45,13 @@ def percentile(samples: list[float], q: float) -> float:
 
 def bodies(names: list[str], full: bool, spot_cut: int) -> list[bytes]:
     """Two pods: one of a workload whose floor is met (spot path), one whose is not."""
-    met = f.pod("app-00001-1-x", owner=("ReplicaSet", "app-00001-1"), labels={"app": "app-00001"})
-    unmet = f.pod("fresh-1-x", owner=("ReplicaSet", "fresh-1"), labels={"app": "fresh"})
+    met = o.pod("app-00001-1-x", owner=("ReplicaSet", "app-00001-1"), labels={"app": "app-00001"})
+    unmet = o.pod("fresh-1-x", owner=("ReplicaSet", "fresh-1"), labels={"app": "fresh"})
     out = []
     for pod in (met, unmet):
         if full:
             # the same classes the server's synthetic index gives these names
-            items = [f.node(n, "spot" if int(n[5:]) < spot_cut else "on-demand") for n in names]
+            items = [o.node(n, "spot" if int(n[5:]) < spot_cut else "on-demand") for n in names]
             out.append(orjson.dumps({"Pod": pod, "Nodes": {"metadata": {}, "items": items}}))
         else:
             out.append(orjson.dumps({"Pod": pod, "NodeNames": names}))

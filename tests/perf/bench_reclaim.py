@@ -12,11 +12,11 @@ import argparse
 import sys
 import time
 
-from tests.cluster import objects as o
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.helpers import kube
+from tests.helpers import objects as o
 from tests.perf.report import OUT_DIR, publish
 
-TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 
 
 def pods_on(api, node: str) -> list[dict]:
@@ -26,15 +26,16 @@ def pods_on(api, node: str) -> list[dict]:
 def measure(cluster: ControlPlane, pods: int) -> dict:
     api = cluster.api
     node = f"spot-bench-{pods}"
-    ns = o.namespace(api, f"reclaim-{pods}")
-    o.add_nodes(api, [o.fake_node(node, "spot", "zone-a", cpu="1000", memory="4000Gi", pods=str(pods + 10))])
+    ns = kube.namespace(api, f"reclaim-{pods}")
+    kube.add_nodes(api, [o.fake_node(node, "spot", "zone-a", cpu="1000", memory="4000Gi", pods=str(pods + 10))])
     print(f"==> {pods} pods on {node}", flush=True)
-    o.create(api, o.deployment("load", ns, pods, cpu="10m", annotations={"spot-extender.io/placement": "spot"}))
-    o.wait_ready(api, ns, "load", pods, timeout=600)
+    kube.create(api, o.deployment("load", pods, namespace=ns, cpu="10m",
+                                  annotations={"spot-extender.io/placement": "spot"}))
+    kube.wait_ready(api, ns, "load", pods, timeout=600)
     assert len(pods_on(api, node)) == pods, "every pod should be on the one spot node"
 
     started = time.monotonic()
-    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [TAINT]}})
+    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
     first = None
     while True:
         live = [p for p in pods_on(api, node) if "deletionTimestamp" not in p["metadata"]]
@@ -48,8 +49,8 @@ def measure(cluster: ControlPlane, pods: int) -> dict:
         time.sleep(0.05)
     total = time.monotonic() - started
     print(f"    first eviction after {first:.2f}s, all {pods} after {total:.2f}s", flush=True)
-    o.delete_namespace(api, ns, timeout=300)
-    o.delete(api, "Node", node)
+    kube.delete_namespace(api, ns, timeout=300)
+    kube.delete(api, "Node", node)
     return {"pods": pods, "first_eviction_seconds": round(first, 3), "all_evicted_seconds": round(total, 3),
             "pods_per_second": round(pods / total, 1)}
 
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         ExtenderProcess(cluster, "--log-format=text", "--lease-duration=6s", "--renew-deadline=4s",
                         "--retry-period=1s").start()
         # Room for the replacements, which the extender sends away from the tainted node.
-        o.add_nodes(cluster.api, [o.fake_node(f"od-{i}", "on-demand", "zone-a", cpu="1000", memory="4000Gi",
-                                              pods="1100") for i in range(2)])
+        kube.add_nodes(cluster.api, [o.fake_node(f"od-{i}", "on-demand", "zone-a", cpu="1000", memory="4000Gi",
+                                                 pods="1100") for i in range(2)])
         rows = [measure(cluster, int(size)) for size in args.sizes.split(",")]
     finally:
         cluster.cleanup()

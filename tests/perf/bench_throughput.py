@@ -31,11 +31,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.cluster import objects as o
-from tests.cluster.api import Api, ApiError, wait_for
-from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, free_port, http_ok
+from tests.cluster.api import Api, ApiError
+from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.metrics import samples
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
@@ -84,7 +86,7 @@ def cluster_nodes(count: int) -> list[dict]:
 def add_many_nodes(api: Api, nodes: list[dict]) -> None:
     started = time.monotonic()
     for start in range(0, len(nodes), 250):
-        o.add_nodes(api, nodes[start:start + 250], timeout=300)
+        kube.add_nodes(api, nodes[start:start + 250], timeout=300)
         print(f"    {min(start + 250, len(nodes))}/{len(nodes)} nodes Ready", flush=True)
     print(f"    nodes up in {time.monotonic() - started:.1f}s", flush=True)
 
@@ -153,12 +155,8 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 def extender_latency(metrics_text: str) -> dict:
     """p50/p99 in ms per verb, and the call count, from spot-extender's request histogram."""
     per_verb: dict[str, list[tuple[float, float]]] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != "spot_extender_request_duration_seconds":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_bucket"):
-                per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
+    for sample in samples(metrics_text, "spot_extender_request_duration_seconds_bucket"):
+        per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
     out = {}
     for verb, buckets in per_verb.items():
         p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
@@ -172,7 +170,7 @@ def deployments(namespace: str, pods: int, replicas: int) -> list[dict]:
     out, left, i = [], pods, 0
     while left > 0:
         size = min(replicas, left)
-        out.append(o.deployment(f"load-{i:04d}", namespace, size, cpu="10m"))
+        out.append(o.deployment(f"load-{i:04d}", size, namespace=namespace, cpu="10m"))
         left -= size
         i += 1
     return out
@@ -225,7 +223,7 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
     if backlog:
         cluster.stop_scheduler()
     for obj in deployments(namespace, pods, replicas):
-        o.create(api, obj)
+        kube.create(api, obj)
     if backlog:
         wait_for(lambda: len(watch.created) >= pods, timeout, interval=0.5, what=f"{pods} pods created")
         cluster.start_scheduler(use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes)
@@ -259,7 +257,7 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
     skipped_before = len(skipped_calls(cluster))
     timeout = args.timeout if case.node_cache_capable else args.slow_timeout
     process = start_extender(cluster, case)
-    namespace = o.namespace(cluster.api, f"throughput-{case.key}-{phase}")
+    namespace = kube.namespace(cluster.api, f"throughput-{case.key}-{phase}")
     watch = schedule(cluster, case, namespace, args.pods, args.replicas, timeout, backlog=phase == "backlog")
     # Stopped before the extender, so pods a cut case left pending do not meet a dead extender.
     cluster.stop_scheduler()
@@ -327,7 +325,7 @@ def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[st
 def cleanup_namespace(api: Api, namespace: str) -> None:
     """Delete the case's pods before the next case, so it does not pay for them."""
     started = time.monotonic()
-    o.delete_namespace(api, namespace, timeout=900)
+    kube.delete_namespace(api, namespace, timeout=900)
     print(f"    namespace {namespace} deleted in {time.monotonic() - started:.0f}s", flush=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from spot_extender.index import KINDS, NODE, POD, Index
-from tests import factories as f
+from tests.helpers import objects as o
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 INSTANCE_TYPES = ("m5.large", "m5.xlarge", "c5.xlarge", "r5.large")
@@ -27,7 +27,7 @@ def populate(index: Index, nodes: int, pods: int, replicas: int = 20, spot_share
         index.apply(
             NODE,
             "ADDED",
-            f.node(
+            o.node(
                 name,
                 "spot" if i < spot_cut else "on-demand",
                 zone=ZONES[i % len(ZONES)],
@@ -38,14 +38,14 @@ def populate(index: Index, nodes: int, pods: int, replicas: int = 20, spot_share
     for d in range(pods // replicas):
         name = f"app-{d:05d}"
         deployments.append(name)
-        index.apply("Deployment", "ADDED", f.deployment(name, replicas))
-        index.apply("ReplicaSet", "ADDED", f.replicaset(f"{name}-1", name, replicas))
+        index.apply("Deployment", "ADDED", o.deployment(name, replicas))
+        index.apply("ReplicaSet", "ADDED", o.replicaset(f"{name}-1", name, replicas))
         for r in range(replicas):
             # the first replica of each on on-demand, the rest spread over spot
             node = names[rng.randrange(spot_cut, nodes)] if r == 0 else names[rng.randrange(spot_cut)]
             index.apply(
                 POD,
                 "ADDED",
-                f.pod(f"{name}-1-{r}", owner=("ReplicaSet", f"{name}-1"), node_name=node, labels={"app": name}),
+                o.pod(f"{name}-1-{r}", owner=("ReplicaSet", f"{name}-1"), node_name=node, labels={"app": name}),
             )
     return deployments
