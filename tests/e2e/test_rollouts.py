@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 
-from tests.cluster import objects as o
-from tests.cluster.api import ApiError, wait_for
+from tests.cluster.api import ApiError
+from tests.helpers import kube as k
+from tests.helpers import objects as o
+from tests.helpers.waiting import wait_for
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 ROLLOUTS = f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/rollouts"
@@ -46,7 +48,7 @@ def install_rollout_crd(api) -> None:
 
 def create_rollout(api, name: str, ns: str, replicas: int, annotations: dict | None = None) -> dict:
     """A Rollout and the ReplicaSet its controller would make for revision 1."""
-    template = o.deployment(name, ns, replicas)["spec"]["template"]
+    template = o.deployment(name, replicas, namespace=ns)["spec"]["template"]
     rollout = api.post(ROLLOUTS.format(ns=ns), {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Rollout",
         "metadata": {"name": name, "namespace": ns, "annotations": annotations or {}},
@@ -72,7 +74,7 @@ def workload_view(env, ns: str, name: str) -> dict | None:
 
 def test_rollouts_keep_exactly_their_floor_on_demand(env, ns):
     install_rollout_crd(env.api)
-    o.create(env.api, o.pdb("checkout", ns, "checkout", min_available=3))
+    k.create(env.api, o.pdb("checkout", {"app": "checkout"}, min_available=3, namespace=ns))
     create_rollout(env.api, "web", ns, 5, annotations={"spot-extender.io/on-demand-floor": "2"})
     create_rollout(env.api, "checkout", ns, 4)
     # The extender found the kind once its CRD was served (it started without it).
@@ -80,7 +82,7 @@ def test_rollouts_keep_exactly_their_floor_on_demand(env, ns):
              what="the Rollouts in /debug/workloads")
 
     for app, replicas, floor, source in (("web", 5, 2, "annotation"), ("checkout", 4, 3, "pdb checkout")):
-        placed = o.wait_ready(env.api, ns, app, replicas)
+        placed = k.wait_ready(env.api, ns, app, replicas)
         assert sum(p.capacity == "on-demand" for p in placed) == floor, (app, placed)
         view = workload_view(env, ns, app)
         assert (view["floor"], view["floorSource"], view["onDemand"], view["floorMet"]) == (floor, source, floor, True)

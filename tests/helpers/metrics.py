@@ -1,4 +1,5 @@
-"""Reading a spot-extender's /metrics, parsed by prometheus-client's own text parser."""
+"""Reading spot-extender's metrics through prometheus-client's public API: a running
+process's /metrics text with its parser, or an in-process registry directly."""
 
 from __future__ import annotations
 
@@ -33,4 +34,11 @@ def scrape(process: Serves, name: str, labels: dict[str, str] | None = None) -> 
     """A sample's value from a running extender's /metrics; 0 while the series does not
     exist yet (a labelled counter appears on its first increment)."""
     value = sample_value(process.get("/metrics"), name, labels)
+    return 0.0 if value is None else value
+
+
+def registry_value(metrics, name: str, **labels: str) -> float:
+    """A sample's value in an in-process Metrics registry (unit tests); 0 while the
+    series does not exist yet. Counters are named with their _total suffix."""
+    value = metrics.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value

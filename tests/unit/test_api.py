@@ -8,6 +8,7 @@ from spot_extender.api import Gone, Kube, ObjectRef, Resource, StatusError, Tran
 from spot_extender.api import objects
 from spot_extender.kinds import BY_NAME
 from tests.fakeapi import FakeApi
+from tests.helpers.ports import free_port
 
 NODES = Resource("", "v1", "nodes")
 PODS = Resource("", "v1", "pods")
@@ -128,10 +129,9 @@ async def test_a_server_that_hangs_up_is_a_transport_error():
 
 
 async def test_nothing_listening_is_a_transport_error():
-    from aiohttp.test_utils import unused_port
     from kubernetes_asyncio import client
 
-    kube = Kube(client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{unused_port()}")))
+    kube = Kube(client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{free_port()}")))
     with pytest.raises(TransportError):
         await kube.get_lease("ns", "l", timeout=2)
     await kube.close()

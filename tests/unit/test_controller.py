@@ -10,9 +10,9 @@ from spot_extender.controller import Controller
 from spot_extender.index import KINDS, NODE, POD
 from spot_extender.settings import Settings
 from spot_extender.workloads import DELETION_COST
-from tests import factories as f
+from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
-from tests.helpers.registry import sample
+from tests.helpers.metrics import registry_value as sample
 
 
 class RecordingKube:

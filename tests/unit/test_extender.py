@@ -7,8 +7,8 @@ from spot_extender.index import KINDS, NODE, PDB, POD
 from spot_extender.settings import Settings
 from spot_extender.status import Status
 from spot_extender.wire import parse_args
-from tests import factories as f
-from tests.helpers.registry import sample
+from tests.helpers import objects as f
+from tests.helpers.metrics import registry_value as sample
 
 SPOT_NODES = [("s1", "zone-a"), ("s2", "zone-a"), ("s3", "zone-b"), ("s4", "zone-b")]
 OD_NODES = [("o1", "zone-a"), ("o2", "zone-b")]

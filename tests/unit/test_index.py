@@ -5,7 +5,7 @@ from spot_extender.inflight import InFlight
 from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
 from spot_extender.settings import Settings
 from spot_extender.workloads import GroupKey, WorkloadKey
-from tests import factories as f
+from tests.helpers import objects as f
 
 RS = GroupKey("ReplicaSet", "default", "web-1")
 OWNER = ("ReplicaSet", "web-1")

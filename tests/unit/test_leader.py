@@ -8,7 +8,8 @@ from spot_extender.api import micro_time
 from spot_extender.leader import LeaderElector
 from spot_extender.metrics import Metrics
 from tests.fakeapi import FakeApi
-from tests.helpers.registry import sample
+from tests.helpers.waiting import eventually
+from tests.helpers.metrics import registry_value as sample
 
 NS, NAME = "default", "spot-extender"
 FAST = dict(lease_duration=0.6, renew_deadline=0.4, retry_period=0.1)
@@ -19,11 +20,6 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
-async def eventually(check, timeout=5.0):
-    deadline = now() + timeout
-    while not check():
-        assert now() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 class Lead:

@@ -2,7 +2,7 @@ import pytest
 
 from spot_extender.nodes import ON_DEMAND, SPOT, UNKNOWN, NodeClassifier, Pool
 from spot_extender.settings import Settings
-from tests import factories as f
+from tests.helpers import objects as f
 
 CLASSIFIER = NodeClassifier(Settings())
 

@@ -7,9 +7,10 @@ from spot_extender.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
 from spot_extender.reflector import Reflector
 from spot_extender.settings import Settings
 from spot_extender.supervisor import supervise
-from tests import factories as f
+from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
-from tests.helpers.registry import sample
+from tests.helpers.waiting import eventually
+from tests.helpers.metrics import registry_value as sample
 
 NODES = BY_NAME[NODE]
 NODES_PATH = NODES.resource.path()
@@ -17,11 +18,6 @@ SETTINGS = Settings(list_page_size=2, watch_timeout=30, watch_idle_timeout=5, ba
                     optional_kind_recheck=0.2)
 
 
-async def eventually(check, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def restarts(metrics, reason, kind=NODE):

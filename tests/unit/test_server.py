@@ -9,7 +9,7 @@ from spot_extender.index import KINDS, NODE
 from spot_extender.server import build_app
 from spot_extender.settings import Settings
 from spot_extender.supervisor import Supervisor
-from tests import factories as f
+from tests.helpers import objects as f
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import pytest
-from aiohttp.test_utils import unused_port
 
 from spot_extender import cli
 from spot_extender.settings import Settings, SettingsError, add_arguments, env_name, from_sources, parse_duration
+from tests.helpers.ports import free_port
 
 
 def parse(argv, env=None):
@@ -154,7 +154,7 @@ def test_files_that_exist_but_do_not_load_exit_2_naming_the_flags(tmp_path):
     for path in (cert, key):
         path.write_text("not PEM")
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
-    port = f"--port={unused_port()}"
+    port = f"--port={free_port()}"
     for flags, words in (
         ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender: --tls-cert-file/--tls-key-file: "),
         ([f"--kubeconfig={kubeconfig}"], "spot-extender: --kubeconfig/--context: "),

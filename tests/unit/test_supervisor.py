@@ -4,7 +4,7 @@ import logging
 from spot_extender.api import TransportError
 from spot_extender.metrics import Metrics
 from spot_extender.supervisor import Supervisor, supervise
-from tests.helpers.registry import sample
+from tests.helpers.metrics import registry_value as sample
 
 
 def errors(metrics, loop):

@@ -1,7 +1,7 @@
 import pytest
 
 from spot_extender.workloads import GroupKey, WorkloadKey, group_of, pdb_record, pod_record, selector_matches, workload_record
-from tests import factories as f
+from tests.helpers import objects as f
 
 
 def test_pod_of_replicaset_and_statefulset():
