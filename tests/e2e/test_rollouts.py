@@ -41,7 +41,8 @@ def install_rollout_crd(api) -> None:
 
     def established() -> bool:
         got = api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
-        return any(c["type"] == "Established" and c["status"] == "True" for c in got.get("status", {}).get("conditions", []))
+        conditions = (got.get("status") or {}).get("conditions") or []  # null until the controller reports
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     wait_for(established, 30, what="Rollout CRD established")
 
