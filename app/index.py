@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter
 from typing import Callable, Iterable
 
+from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
 from .nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
@@ -49,6 +50,7 @@ class Index:
         self.pdbs = self.workload_table.pdbs
         self.synced: set[str] = set()
         self._synced = asyncio.Event()
+        self.freshness = Freshness()
         self._pods_on_node: dict[str, set[str]] = {}
         self.pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
         self.on_change: Callable[[str], None] | None = None  # told the kind after each change

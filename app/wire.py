@@ -67,11 +67,40 @@ def parse_args(body: bytes) -> ExtenderArgs:
         if not isinstance(items, list):
             raise BadRequest("Nodes must be a NodeList object with an items list")
         for i, node in enumerate(items):
-            name = node.get("metadata", {}).get("name") if isinstance(node, dict) else None
-            if not isinstance(name, str) or not isinstance(node.get("metadata"), dict):
-                raise BadRequest(f"Nodes.items[{i}] has no metadata.name")
+            _check_node(i, node)
         return ExtenderArgs(pod, None, items)
     raise BadRequest("one of NodeNames or Nodes is required")
+
+
+def _check_node(i: int, node) -> None:
+    """The fields of a Node that the extender reads have the types the API gives them,
+    so a malformed node is a 400 here rather than a failure later."""
+    where = f"Nodes.items[{i}]"
+    if not isinstance(node, dict):
+        raise BadRequest(f"{where} must be an object")
+    meta, spec, status = node.get("metadata"), node.get("spec"), node.get("status")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise BadRequest(f"{where} has no metadata.name")
+    labels = meta.get("labels")
+    if labels is not None and (not isinstance(labels, dict) or not set(map(type, labels.values())) <= {str}):
+        raise BadRequest(f"{where}.metadata.labels must map strings to strings")
+    if spec is not None:
+        if not isinstance(spec, dict):
+            raise BadRequest(f"{where}.spec must be an object")
+        taints = spec.get("taints")
+        if taints is not None and (
+            not isinstance(taints, list) or not all(isinstance(t, dict) and isinstance(t.get("key"), str) for t in taints)
+        ):
+            raise BadRequest(f"{where}.spec.taints must be a list of taints with string keys")
+    if status is not None:
+        if not isinstance(status, dict):
+            raise BadRequest(f"{where}.status must be an object")
+        conditions, allocatable = status.get("conditions"), status.get("allocatable")
+        if conditions is not None and (not isinstance(conditions, list)
+                                       or not all(isinstance(c, dict) for c in conditions)):
+            raise BadRequest(f"{where}.status.conditions must be a list of objects")
+        if allocatable is not None and not isinstance(allocatable, dict):
+            raise BadRequest(f"{where}.status.allocatable must be an object")
 
 
 def filter_result(
