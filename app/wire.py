@@ -135,8 +135,17 @@ def filter_error(message: str) -> bytes:
 
 
 MAX_PRIORITY = 10  # extender/v1 MaxExtenderPriority
-# Hosts whose encoded entries are kept; past this, entries are encoded per call.
-PRIORITY_CACHE_HOSTS = 50_000
+# Hosts whose encoded entries are kept (about 0.9 KB each): four times a 5000-node
+# cluster. Past it the memory is dropped and refilled, so nodes added later are cached
+# too. Names the index does not know are never kept (encode_entries(remember=False)).
+PRIORITY_CACHE_HOSTS = 20_000
+
+
+def _entries(host: str) -> tuple[bytes, ...]:
+    # Concatenation makes exact-size objects; orjson's own output keeps ~4 KiB of
+    # spare capacity, which is 200 MiB across 5000 hosts x 11 scores.
+    host_json = orjson.dumps(host)
+    return tuple(b'{"Host":%b,"Score":%d}' % (host_json, s) for s in range(MAX_PRIORITY + 1))
 
 
 class _HostEntries(dict):
@@ -146,12 +155,9 @@ class _HostEntries(dict):
     in C is several times faster than encoding a dict per host."""
 
     def __missing__(self, host: str) -> tuple[bytes, ...]:
-        # Concatenation makes exact-size objects; orjson's own output keeps ~4 KiB of
-        # spare capacity, which is 200 MiB across 5000 hosts x 11 scores.
-        host_json = orjson.dumps(host)
-        entries = tuple(b'{"Host":%b,"Score":%d}' % (host_json, s) for s in range(MAX_PRIORITY + 1))
-        if len(self) < PRIORITY_CACHE_HOSTS:
-            self[host] = entries
+        if len(self) >= PRIORITY_CACHE_HOSTS:
+            self.clear()
+        entries = self[host] = _entries(host)
         return entries
 
 
@@ -163,8 +169,11 @@ def host_entry(host: str, score: int) -> bytes:
     return _host_entries[host][score]
 
 
-def encode_entries(hosts: Sequence[str], score: int) -> bytes:
-    """Comma-joined HostPriority entries, all at one score."""
+def encode_entries(hosts: Sequence[str], score: int, remember: bool = True) -> bytes:
+    """Comma-joined HostPriority entries, all at one score. remember=False for names that
+    are not known nodes: whatever a caller sends must not fill the cache."""
+    if not remember:
+        return b",".join(_entries(host)[score] for host in hosts)
     return b",".join(map(getitem, map(_host_entries.__getitem__, hosts), repeat(score)))
 
 
