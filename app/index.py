@@ -41,6 +41,7 @@ class Index:
         self.on_demand_names: set[str] = set()
         self.going_away: dict[str, str] = {}
         self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
+        self.placement_generation = 0  # bumped whenever a node's class, labels or taints change
         self.pods: dict[str, PodRecord] = {}
         self.tally = Tally()
         self.groups = self.tally.groups
@@ -147,6 +148,8 @@ class Index:
             self.going_away[name] = record.going_away
         else:
             self.going_away.pop(name, None)
+        if old is None or (old.pool, old.labels, old.taints) != (record.pool, record.labels, record.taints):
+            self.placement_generation += 1
         if old is None or old.pool != record.pool:
             self.node_generation += 1
             self._recount_node(name)
@@ -157,6 +160,7 @@ class Index:
         del self.pool_of[name]
         self.requested.pop(name, None)
         self.node_generation += 1
+        self.placement_generation += 1
         self.on_demand_names.discard(name)
         self.going_away.pop(name, None)
         # Pods still bound to a deleted node are lost capacity: they stop counting.

@@ -33,6 +33,7 @@ class Floor:
     k: int
     source: str  # why k has this value, for logs and /debug/workloads
     problems: tuple[str, ...] = ()  # annotations that were ignored, and why
+    clamp: str = ""  # why k was lowered or raised to what the pods' constraints allow
 
 
 def scaled(value: int | str, replicas: int) -> int | None:

@@ -109,7 +109,7 @@ async def test_metrics_and_debug_view(client):
     view = await (await client.get("/debug/workloads")).json()
     assert view["workloads"] == [
         {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,
-         "floorSource": "default", "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
+         "floorSource": "default", "floorClamp": None, "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
          "inFlight": 0, "floorMet": False, "controller": None}
     ]
 
