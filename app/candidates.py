@@ -53,12 +53,15 @@ class CandidateView:
         key = (pool, score)
         chunk = self._chunks.get(key)
         if chunk is None:
-            chunk = self._chunks[key] = wire.encode_entries(names, score)
+            # pool None holds the names the index does not know: never remembered.
+            chunk = self._chunks[key] = wire.encode_entries(names, score, remember=pool is not None)
         return chunk
 
 
 class CandidateCache:
-    """A few recent candidate lists, dropped whenever any node's pool changes."""
+    """A few recent candidate lists, dropped whenever any node's pool changes. Only lists of
+    nodes the index knows are kept, so the cache is bounded by size x the node count however
+    many names callers send."""
 
     def __init__(self, size: int = 8):
         self.size = size
@@ -75,7 +78,10 @@ class CandidateCache:
         key = (len(names), "\x00".join(names))
         view = self._views.get(key)
         if view is None:
-            view = self._views[key] = CandidateView(names, pool_of)
+            view = CandidateView(names, pool_of)
+            if None in view.by_pool:
+                return view  # names the index has not seen: answer, but do not keep
+            self._views[key] = view
             if len(self._views) > self.size:
                 self._views.popitem(last=False)
         else:

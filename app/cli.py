@@ -69,6 +69,7 @@ def build(settings: Settings) -> Parts:
     metrics = Metrics()
     index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl))
     metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight"))
+    metrics.track_watches(index.freshness.down_for, KINDS)
     floors = Floors(index, settings)
     return Parts(settings, metrics, index, floors, Extender(index, floors, settings, metrics),
                  Status(index, floors, settings))

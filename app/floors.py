@@ -1,10 +1,20 @@
 """The floor k of a workload: the one place the extender, the controller and the status
-view ask, so they can never disagree about it."""
+view ask, so they can never disagree about it.
+
+For the controller and the status view the floor is also clamped to what the workload's
+pods can do: pods that no on-demand node would admit (a node selector for spot, say)
+have a floor of 0, and pods that no spot node would admit (required affinity to
+on-demand, or spot nodes tainted against them) keep every replica on on-demand. Such a
+workload is then neither short of its floor nor a candidate for moves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import logs
+from .constraints import Constraints, admits
 from .index import Index
+from .nodes import ON_DEMAND, SPOT
 from .policy import Floor, compute_floor
 from .settings import Settings
 from .workloads import WorkloadRecord
@@ -18,6 +28,8 @@ class Floors:
         self.default = settings.default_floor
         self.from_max_unavailable = settings.floor_from_max_unavailable
         self._warned = logs.Once()
+        self._classes: dict[Constraints, tuple] = {}  # for the current placement generation
+        self._classes_generation = -1
 
     def of(self, workload: WorkloadRecord | None, namespace: str, pod_labels: dict) -> Floor:
         """k for a workload; PDBs are matched against pod_labels (the pod's, or its template's)."""
@@ -39,4 +51,34 @@ class Floors:
         return floor
 
     def of_workload(self, workload: WorkloadRecord) -> Floor:
-        return self.of(workload, workload.namespace, workload.template_labels)
+        """k as the controller must keep it: clamped to the classes the pods can run on."""
+        floor = self.of(workload, workload.namespace, workload.template_labels)
+        present, allowed = self.classes_admitting(workload.constraints)
+        # A class with no node at all (every spot node reclaimed) clamps nothing: it is
+        # missing capacity, and the moves wait for room as they always do.
+        if floor.k > 0 and ON_DEMAND in present and ON_DEMAND not in allowed:
+            return replace(floor, k=0, clamp="its pods cannot run on any on-demand node (node selector, "
+                                              "required affinity or taints)")
+        if floor.k < workload.replicas and SPOT in present and SPOT not in allowed and ON_DEMAND in allowed:
+            return replace(floor, k=workload.replicas, clamp="its pods cannot run on any spot node (node "
+                                                             "selector, required affinity or taints)")
+        return floor
+
+    def classes_admitting(self, constraints: Constraints) -> tuple[frozenset[str], frozenset[str]]:
+        """(classes with any node, classes with a node that would admit pods so constrained),
+        room and going-away aside. Cached until a node's class, labels or taints change."""
+        if self._classes_generation != self.index.placement_generation:
+            self._classes.clear()
+            self._classes_generation = self.index.placement_generation
+        answer = self._classes.get(constraints)
+        if answer is None:
+            present: set[str] = set()
+            found: set[str] = set()
+            for name, node in self.index.nodes.items():
+                present.add(node.effective)
+                if node.effective not in found and admits(constraints, name, node.labels, node.taints):
+                    found.add(node.effective)
+                    if len(found) == 2:
+                        break
+            answer = self._classes[constraints] = (frozenset(present), frozenset(found))
+        return answer

@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter
 from typing import Callable, Iterable
 
+from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
 from .nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
@@ -40,6 +41,7 @@ class Index:
         self.on_demand_names: set[str] = set()
         self.going_away: dict[str, str] = {}
         self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
+        self.placement_generation = 0  # bumped whenever a node's class, labels or taints change
         self.pods: dict[str, PodRecord] = {}
         self.tally = Tally()
         self.groups = self.tally.groups
@@ -49,6 +51,7 @@ class Index:
         self.pdbs = self.workload_table.pdbs
         self.synced: set[str] = set()
         self._synced = asyncio.Event()
+        self.freshness = Freshness()
         self._pods_on_node: dict[str, set[str]] = {}
         self.pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
         self.on_change: Callable[[str], None] | None = None  # told the kind after each change
@@ -145,6 +148,8 @@ class Index:
             self.going_away[name] = record.going_away
         else:
             self.going_away.pop(name, None)
+        if old is None or (old.pool, old.labels, old.taints) != (record.pool, record.labels, record.taints):
+            self.placement_generation += 1
         if old is None or old.pool != record.pool:
             self.node_generation += 1
             self._recount_node(name)
@@ -155,6 +160,7 @@ class Index:
         del self.pool_of[name]
         self.requested.pop(name, None)
         self.node_generation += 1
+        self.placement_generation += 1
         self.on_demand_names.discard(name)
         self.going_away.pop(name, None)
         # Pods still bound to a deleted node are lost capacity: they stop counting.

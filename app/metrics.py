@@ -71,6 +71,13 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.watch_down = Gauge(
+            "spot_extender_watch_down_seconds",
+            "How long each watch has been unable to reach the API server (0 while connected): "
+            "the index may be that stale",
+            ["kind"],
+            registry=r,
+        )
         self.index_objects = Gauge(
             "spot_extender_index_objects",
             "Objects held in the index, by kind",
@@ -109,6 +116,10 @@ class Metrics:
             ["result"],
             registry=r,
         )
+
+    def track_watches(self, down_for: Callable[[str], float], kinds: tuple[str, ...]) -> None:
+        for kind in kinds:
+            self.watch_down.labels(kind).set_function(lambda kind=kind: down_for(kind))
 
     def track_index_sizes(self, sizes: Callable[[], dict[str, int]], kinds: tuple[str, ...]) -> None:
         """Read sizes at scrape time rather than updating gauges on every event."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
+from .constraints import BLOCKING_EFFECTS, Taint
 from .resources import cpu_millis, memory_bytes
 from .settings import Settings
 
@@ -53,6 +55,8 @@ class NodeRecord:
     going_away: str | None  # a readable reason, or None
     cpu: int = 0  # allocatable millicores
     memory: int = 0  # allocatable bytes
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()  # NoSchedule and NoExecute ones: what keeps pods off
 
     @property
     def effective(self) -> str:
@@ -115,7 +119,18 @@ class NodeClassifier:
             self.going_away(node),
             cpu_millis(allocatable),
             memory_bytes(allocatable),
+            labels,
+            _blocking_taints((node.get("spec") or {}).get("taints")),
         )
+
+
+def _blocking_taints(taints) -> tuple[Taint, ...]:
+    return tuple(
+        Taint(t["key"], str(t.get("value") or ""), t.get("effect"))
+        for t in taints or ()
+        if isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("effect"), str)
+        and t["effect"] in BLOCKING_EFFECTS
+    )
 
 
 def _first(labels: dict, keys: tuple[str, ...]) -> str:

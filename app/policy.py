@@ -33,6 +33,7 @@ class Floor:
     k: int
     source: str  # why k has this value, for logs and /debug/workloads
     problems: tuple[str, ...] = ()  # annotations that were ignored, and why
+    clamp: str = ""  # why k was lowered or raised to what the pods' constraints allow
 
 
 def scaled(value: int | str, replicas: int) -> int | None:
@@ -194,9 +195,11 @@ def score_nodes(
 
 
 def favourite(scores: NodeScores, names_by_pool: Mapping[Pool | None, Sequence[str]]) -> str | None:
-    """The best-scored candidate, chosen deterministically: highest score, then the
-    pool that sorts first, then the pool's first candidate in request order."""
-    best: tuple[int, str, str] | None = None
+    """The best-scored candidate, chosen deterministically: highest score, then a node the
+    index knows over one it has never seen (pool None: a node not yet watched must not win
+    the floor replica on a tie), then the pool that sorts first, then the pool's first
+    candidate in request order."""
+    best: tuple[int, bool, str, str] | None = None
     for pool, names in names_by_pool.items():
         base = scores.by_pool[pool]
         # A pool's best member is one without a per-node score; those are few.
@@ -206,10 +209,10 @@ def favourite(scores: NodeScores, names_by_pool: Mapping[Pool | None, Sequence[s
         else:
             options = [(scores.by_node[n], n) for n in names]
         for score, name in options:
-            key = (-score, pool or "", name)
+            key = (-score, pool is None, pool or "", name)
             if best is None or key < best:
                 best = key
-    return best[2] if best else None
+    return best[3] if best else None
 
 
 def steer(scores: NodeScores, chosen: str, chosen_pool: Pool | None) -> NodeScores:

@@ -67,6 +67,7 @@ class Reflector:
                 continue
             except ApiError as exc:
                 self._restart("error", exc)
+                self.index.freshness.down(self.kind)
                 raise
             gone_without_events = gone_without_events and not delivered
             if time.monotonic() - started < MIN_HEALTHY_STREAM_SECONDS:
@@ -96,8 +97,10 @@ class Reflector:
                 })
                 self._absent_logged = True
             self.index.replace(self.kind, [])
+            self.index.freshness.up(self.kind)
             return False
         self.index.replace(self.kind, items)
+        self.index.freshness.up(self.kind)
         self._absent_logged = False
         log.info("listed", extra={"kind": self.kind, "count": len(items), "resource_version": self.resource_version})
         return True
@@ -124,6 +127,7 @@ class Reflector:
         return delivered
 
     def _handle(self, event_type: str, obj: dict) -> None:
+        self.index.freshness.up(self.kind)
         if event_type in ("ADDED", "MODIFIED", "DELETED"):
             self.index.apply(self.kind, event_type, obj)
             self.metrics.watch_events.labels(self.kind).inc()

@@ -12,20 +12,32 @@ _SUFFIX = {
     "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
     "P": Decimal("1e15"), "E": Decimal("1e18"),
 }
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+# Bounded on purpose: a request or an event may carry any text, and an exponent of
+# 1e300000 would make int() of the result take seconds. The API server itself refuses
+# quantities past about 2^63, and no real one is longer than a few dozen characters.
+_QUANTITY = re.compile(r"^([+-]?[0-9.]{1,40}(?:[eE][+-]?[0-9]{1,2})?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+MAX_QUANTITY = Decimal(2**63 - 1)
 
 
 def parse_quantity(value) -> Decimal:
-    """'100m', '2', '64Mi', '1e3' -> Decimal; raises ValueError for anything else."""
+    """'100m', '2', '64Mi', '1e3' -> Decimal; raises ValueError for anything else,
+    including values beyond what the API server accepts (about 9.2e18)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Decimal(str(value))
-    match = _QUANTITY.match(str(value).strip())
+        text = str(value)
+    elif isinstance(value, str) and len(value) <= 64:
+        text = value.strip()
+    else:
+        raise ValueError(f"not a resource quantity: {str(value)[:64]!r}")
+    match = _QUANTITY.match(text)
     if not match:
-        raise ValueError(f"not a resource quantity: {value!r}")
+        raise ValueError(f"not a resource quantity: {text!r}")
     try:
-        return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
+        quantity = Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
     except InvalidOperation:
-        raise ValueError(f"not a resource quantity: {value!r}") from None
+        raise ValueError(f"not a resource quantity: {text!r}") from None
+    if not quantity.is_finite() or abs(quantity) > MAX_QUANTITY:
+        raise ValueError(f"resource quantity out of range: {text!r}")
+    return quantity
 
 
 def _amount(resources: dict, name: str, scale: int) -> int:

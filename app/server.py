@@ -82,9 +82,13 @@ def build_app(
         return _json({"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:
-        if index.ready:
-            return _json({"status": "ready"})
-        return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
+        if not index.ready:
+            return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
+        stale = index.freshness.stale(settings.watch_idle_timeout)
+        if stale:
+            # The verbs keep answering from the last index; readiness tells the truth about it.
+            return _json({"status": "stale", "watches_down": stale}, 503)
+        return _json({"status": "ready"})
 
     async def debug_workloads(request: web.Request) -> web.Response:
         return _json(status.document())

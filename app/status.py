@@ -51,6 +51,7 @@ class Status:
                 "replicas": workload.replicas,
                 "floor": floor.k,
                 "floorSource": floor.source,
+                "floorClamp": floor.clamp or None,
                 "countedGroup": f"{group.kind}/{group.name}" if group.name else None,
                 "onDemand": on_demand,
                 "spot": counts.spot if counts else 0,

@@ -67,11 +67,40 @@ def parse_args(body: bytes) -> ExtenderArgs:
         if not isinstance(items, list):
             raise BadRequest("Nodes must be a NodeList object with an items list")
         for i, node in enumerate(items):
-            name = node.get("metadata", {}).get("name") if isinstance(node, dict) else None
-            if not isinstance(name, str) or not isinstance(node.get("metadata"), dict):
-                raise BadRequest(f"Nodes.items[{i}] has no metadata.name")
+            _check_node(i, node)
         return ExtenderArgs(pod, None, items)
     raise BadRequest("one of NodeNames or Nodes is required")
+
+
+def _check_node(i: int, node) -> None:
+    """The fields of a Node that the extender reads have the types the API gives them,
+    so a malformed node is a 400 here rather than a failure later."""
+    where = f"Nodes.items[{i}]"
+    if not isinstance(node, dict):
+        raise BadRequest(f"{where} must be an object")
+    meta, spec, status = node.get("metadata"), node.get("spec"), node.get("status")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise BadRequest(f"{where} has no metadata.name")
+    labels = meta.get("labels")
+    if labels is not None and (not isinstance(labels, dict) or not set(map(type, labels.values())) <= {str}):
+        raise BadRequest(f"{where}.metadata.labels must map strings to strings")
+    if spec is not None:
+        if not isinstance(spec, dict):
+            raise BadRequest(f"{where}.spec must be an object")
+        taints = spec.get("taints")
+        if taints is not None and (
+            not isinstance(taints, list) or not all(isinstance(t, dict) and isinstance(t.get("key"), str) for t in taints)
+        ):
+            raise BadRequest(f"{where}.spec.taints must be a list of taints with string keys")
+    if status is not None:
+        if not isinstance(status, dict):
+            raise BadRequest(f"{where}.status must be an object")
+        conditions, allocatable = status.get("conditions"), status.get("allocatable")
+        if conditions is not None and (not isinstance(conditions, list)
+                                       or not all(isinstance(c, dict) for c in conditions)):
+            raise BadRequest(f"{where}.status.conditions must be a list of objects")
+        if allocatable is not None and not isinstance(allocatable, dict):
+            raise BadRequest(f"{where}.status.allocatable must be an object")
 
 
 def filter_result(
@@ -106,8 +135,17 @@ def filter_error(message: str) -> bytes:
 
 
 MAX_PRIORITY = 10  # extender/v1 MaxExtenderPriority
-# Hosts whose encoded entries are kept; past this, entries are encoded per call.
-PRIORITY_CACHE_HOSTS = 50_000
+# Hosts whose encoded entries are kept (about 0.9 KB each): four times a 5000-node
+# cluster. Past it the memory is dropped and refilled, so nodes added later are cached
+# too. Names the index does not know are never kept (encode_entries(remember=False)).
+PRIORITY_CACHE_HOSTS = 20_000
+
+
+def _entries(host: str) -> tuple[bytes, ...]:
+    # Concatenation makes exact-size objects; orjson's own output keeps ~4 KiB of
+    # spare capacity, which is 200 MiB across 5000 hosts x 11 scores.
+    host_json = orjson.dumps(host)
+    return tuple(b'{"Host":%b,"Score":%d}' % (host_json, s) for s in range(MAX_PRIORITY + 1))
 
 
 class _HostEntries(dict):
@@ -117,12 +155,9 @@ class _HostEntries(dict):
     in C is several times faster than encoding a dict per host."""
 
     def __missing__(self, host: str) -> tuple[bytes, ...]:
-        # Concatenation makes exact-size objects; orjson's own output keeps ~4 KiB of
-        # spare capacity, which is 200 MiB across 5000 hosts x 11 scores.
-        host_json = orjson.dumps(host)
-        entries = tuple(b'{"Host":%b,"Score":%d}' % (host_json, s) for s in range(MAX_PRIORITY + 1))
-        if len(self) < PRIORITY_CACHE_HOSTS:
-            self[host] = entries
+        if len(self) >= PRIORITY_CACHE_HOSTS:
+            self.clear()
+        entries = self[host] = _entries(host)
         return entries
 
 
@@ -134,8 +169,11 @@ def host_entry(host: str, score: int) -> bytes:
     return _host_entries[host][score]
 
 
-def encode_entries(hosts: Sequence[str], score: int) -> bytes:
-    """Comma-joined HostPriority entries, all at one score."""
+def encode_entries(hosts: Sequence[str], score: int, remember: bool = True) -> bytes:
+    """Comma-joined HostPriority entries, all at one score. remember=False for names that
+    are not known nodes: whatever a caller sends must not fill the cache."""
+    if not remember:
+        return b",".join(_entries(host)[score] for host in hosts)
     return b",".join(map(getitem, map(_host_entries.__getitem__, hosts), repeat(score)))
 
 

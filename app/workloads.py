@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .constraints import NONE, Constraints, from_pod_spec
 from .kinds import COUNTED_OWNERS, REPLICASET, REPLICASET_OWNERS
 from .resources import pod_requests
 
@@ -69,6 +70,7 @@ class WorkloadRecord:
     # this ReplicaSet's revision by that kind's annotation.
     owner: WorkloadKey | None = None
     revision: int = 0
+    constraints: Constraints = NONE  # where its pods may run, from the pod template
 
     @property
     def key(self) -> WorkloadKey:
@@ -154,7 +156,19 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         rebalance=annotations.get(ANNOTATION_REBALANCE, "true").lower() != "false",
         owner=owner,
         revision=int(revision) if str(revision).isdigit() else 0,
+        constraints=_interned(from_pod_spec((spec.get("template") or {}).get("spec") or {})),
     )
+
+
+_CONSTRAINTS: dict[Constraints, Constraints] = {}
+
+
+def _interned(constraints: Constraints) -> Constraints:
+    """One object per distinct value: revisions and peers share templates, and the
+    controller caches answers per object."""
+    if len(_CONSTRAINTS) > 10_000:
+        _CONSTRAINTS.clear()
+    return _CONSTRAINTS.setdefault(constraints, constraints)
 
 
 def pdb_record(pdb: dict) -> PdbRecord:

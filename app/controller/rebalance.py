@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import logs
+from ..constraints import NONE, Constraints, admits
 from ..floors import Floors
 from ..index import Index
 from ..metrics import Metrics
@@ -58,7 +59,7 @@ class Rebalance:
             below += len(view.on_demand) < view.floor
             if self._move_pending(workload.key, view):
                 continue
-            decision = plan_move(view, self.has_room)
+            decision = plan_move(view, lambda capacity, pod: self.has_room(capacity, pod, workload.constraints))
             if decision is None:
                 self.reported_skips.pop(workload.key, None)
             elif isinstance(decision, Skip):
@@ -78,11 +79,14 @@ class Rebalance:
             "nextMoveInSeconds": round(self.hysteresis.wait_left(history, self.clock()), 1),
         }
 
-    def has_room(self, capacity: str, pod: Replica) -> bool:
-        """Some node of that class, not going away and not the pod's own, fits its requests."""
+    def has_room(self, capacity: str, pod: Replica, constraints: Constraints = NONE) -> bool:
+        """Some node of that class, not going away and not the pod's own, would admit the pod
+        (node selector, required affinity, taints) and fits its requests."""
         index = self.index
         for name, node in index.nodes.items():
             if node.effective != capacity or name == pod.node or name in index.going_away:
+                continue
+            if not admits(constraints, name, node.labels, node.taints):
                 continue
             cpu, memory = index.requested.get(name, (0, 0))
             if node.cpu - cpu >= pod.cpu and node.memory - memory >= pod.memory:

@@ -65,3 +65,33 @@ def test_cache_key_cannot_mix_up_lists_that_join_alike():
     odd = cache.view(["a\x00b"], pool_of, 1)
     assert odd is not legit and odd.names == ["a\x00b"]
     assert cache.view(["a", "b"], pool_of, 1) is legit
+
+
+def test_lists_with_unknown_names_are_answered_but_never_kept():
+    from spot_extender import wire
+
+    pool_of = {f"n{i}": POOLS[i % len(POOLS)] for i in range(10)}
+    cache = CandidateCache(size=2)
+    known = sorted(pool_of)
+    assert cache.view(known, pool_of, 1) is cache.view(known, pool_of, 1)  # kept
+    before = len(wire._host_entries)
+    for call in range(10):  # unsolicited calls full of junk names
+        junk = [f"junk-{call}-{i}" for i in range(1000)]
+        view = cache.view(junk + known[:1], pool_of, 1)
+        scores = score_nodes(view.pool_sizes, view.members, pool_of, UNKNOWN, True, {}, {})
+        assert len(answer(view, scores, pool_of)) == 1001
+    assert cache.view(known, pool_of, 1) is cache.view(known, pool_of, 1)  # the good list survived
+    assert len(cache._views) == 1
+    assert len(wire._host_entries) <= before + len(known)
+    assert not any(name.startswith("junk-") for name in wire._host_entries)
+
+
+def test_the_host_entry_cache_is_bounded_and_refills(monkeypatch):
+    from spot_extender import wire
+
+    monkeypatch.setattr(wire, "PRIORITY_CACHE_HOSTS", 5)
+    monkeypatch.setattr(wire, "_host_entries", wire._HostEntries())
+    for i in range(12):
+        assert orjson.loads(wire.host_entry(f"n{i}", 7)) == {"Host": f"n{i}", "Score": 7}
+        assert len(wire._host_entries) <= 5
+    assert "n11" in wire._host_entries  # a node seen late is cached too

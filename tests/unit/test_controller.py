@@ -56,8 +56,11 @@ def setup(kube=None, **settings):
     return controller, index
 
 
-def deploy(index, name, pods_on, namespace="default", annotations=None):
-    index.apply("Deployment", "ADDED", f.deployment(name, len(pods_on), namespace, annotations))
+def deploy(index, name, pods_on, namespace="default", annotations=None, pod_spec=None):
+    """A Deployment with one ready replica per entry of pods_on; pod_spec adds to its template."""
+    deployment = f.deployment(name, len(pods_on), namespace, annotations)
+    deployment["spec"]["template"]["spec"].update(pod_spec or {})
+    index.apply("Deployment", "ADDED", deployment)
     index.apply("ReplicaSet", "ADDED", f.replicaset(f"{name}-1", name, len(pods_on), namespace=namespace))
     for i, node in enumerate(pods_on):
         raw = f.pod(f"{name}-1-{i}", namespace, owner=("ReplicaSet", f"{name}-1"), node_name=node,
@@ -260,3 +263,66 @@ async def test_a_server_that_hangs_up_mid_eviction_is_logged_counted_and_retried
     assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="error") == 1
     assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="evicted") == 1
     assert all(not t.cancelled() and t.exception() is None for t in evicting)
+
+
+SPOT_ONLY = {"nodeSelector": {"node.kubernetes.io/capacity": "spot"}}
+ON_DEMAND_ONLY = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+    "nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "node.kubernetes.io/capacity", "operator": "In", "values": ["on-demand"]}]}]}}}}
+
+
+async def test_moves_that_could_never_succeed_are_not_made_and_the_floor_is_clamped():
+    from spot_extender.status import Status
+
+    controller, index = setup()
+    # Case 1: pods pinned to spot. A floor repair would only bring a replica back on spot.
+    deploy(index, "pinned-spot", ["s1", "s2", "s1", "s2", "s1"], pod_spec=SPOT_ONLY)
+    # Case 2: pods that require on-demand. A return to spot would only come back on on-demand.
+    deploy(index, "pinned-od", ["o1", "o2", "o1"], pod_spec=ON_DEMAND_ONLY)
+    for _ in range(3):
+        await controller.rebalance.once()
+    assert controller.kube.evicted == [] and controller.kube.events == []
+    assert sample(controller.metrics, "spot_extender_workloads_below_floor") == 0
+    assert sample(controller.metrics, "spot_extender_moves_skipped_total", cause="floor-repair",
+                  reason="no on-demand node has room for it") == 0
+    states = {w["name"]: w for w in Status(index, controller.rebalance.floors, Settings()).workloads()}
+    assert (states["pinned-spot"]["floor"], states["pinned-spot"]["floorMet"]) == (0, True)
+    assert "cannot run on any on-demand node" in states["pinned-spot"]["floorClamp"]
+    assert (states["pinned-od"]["floor"], states["pinned-od"]["floorMet"]) == (3, True)
+    assert "cannot run on any spot node" in states["pinned-od"]["floorClamp"]
+
+
+async def test_a_return_to_spot_needs_a_spot_node_whose_taints_the_pods_tolerate():
+    controller, index = setup()
+    aks_spot = [{"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}]
+    for name in ("s1", "s2"):
+        index.apply(NODE, "MODIFIED", f.node(name, "spot", taints=aks_spot))
+    deploy(index, "web", ["o1", "o2", "o1"])  # no toleration: the spot pool is closed to it
+    await controller.rebalance.once()
+    assert controller.kube.evicted == []
+    tolerant = {"tolerations": [{"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",
+                                 "value": "spot", "effect": "NoSchedule"}]}
+    deploy(index, "api", ["o1", "o2", "o1"], pod_spec=tolerant)
+    await controller.rebalance.once()
+    assert controller.kube.evicted == ["default/api-1-2"]
+
+
+async def test_a_move_waits_for_a_node_that_admits_the_pod_not_just_any_with_room():
+    controller, index = setup()
+    zone_b_only = {"nodeSelector": {"topology.kubernetes.io/zone": "zone-b"}}
+    index.apply(NODE, "ADDED", f.node("s3", "spot", zone="zone-b"))
+    deploy(index, "web", ["s3", "s3"], pod_spec=zone_b_only)  # o1, o2 are in zone-a: no floor repair can land
+    await controller.rebalance.once()
+    assert controller.kube.evicted == []
+    index.apply(NODE, "ADDED", f.node("o3", "on-demand", zone="zone-b"))
+    await controller.rebalance.once()
+    assert controller.kube.evicted == ["default/web-1-1"]
+
+
+async def test_a_class_with_no_nodes_at_all_clamps_nothing():
+    controller, index = setup()
+    deploy(index, "web", ["o1", "o2"], pod_spec=ON_DEMAND_ONLY)
+    for name in ("s1", "s2"):  # every spot node reclaimed
+        index.apply(NODE, "DELETED", f.node(name, "spot"))
+    floor = controller.rebalance.floors.of_workload(next(iter(index.top_level_workloads())))
+    assert (floor.k, floor.clamp) == (1, "")

@@ -228,6 +228,14 @@ def test_unknown_node_names_are_classified_not_crashed(unknown_class, passes):
     assert sample(ext.metrics, "spot_extender_unknown_nodes_total") == 1
 
 
+def test_an_unseen_node_never_wins_the_floor_replica_on_a_tie():
+    ext = cluster()
+    add_deployment(ext, "web", 3)
+    scores = prioritize(ext, f.pod("web-1-a", owner=("ReplicaSet", "web-1")), names=["ghost", "s1", "o1", "o2"])
+    best = max(scores.values())
+    assert scores["ghost"] < best and [n for n, s in scores.items() if s == best] in (["o1"], ["o2"]), scores
+
+
 def test_not_synced_answers_with_protocol_error():
     ext = build(Settings()).extender
     for name in NAMES:

@@ -204,6 +204,8 @@ def test_readme_worked_example():
         ({SPOT_A: 10}, {"s1": 8}, {SPOT_A: ["s1", "s2"]}, "s2"),  # an unloaded member beats a loaded one
         ({SPOT_A: 10, OD_A: 4}, {"s1": 7, "s2": 9}, {SPOT_A: ["s1", "s2"], OD_A: ["o1"]}, "s2"),
         ({None: 4}, {}, {None: ["ghost"]}, "ghost"),
+        ({None: 10, OD_A: 10}, {}, {None: ["ghost"], OD_A: ["o1"]}, "o1"),  # tie: a known node beats an unseen one
+        ({None: 10, OD_A: 10}, {"o1": 9}, {None: ["ghost"], OD_A: ["o1", "o2"]}, "o2"),
         ({}, {}, {}, None),
     ],
 )

@@ -146,3 +146,17 @@ async def test_a_required_kind_that_is_not_served_is_an_error():
         await eventually(lambda: "a" in index.nodes)
         assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") == 1
         await stop(task, kube)
+
+
+async def test_a_failing_watch_marks_the_index_stale_until_events_flow_again():
+    async with FakeApi() as api:
+        api.items[NODES_PATH] = [f.node("a")]
+        api.script_watch(NODES_PATH, ("status", 500))
+        api.script_watch(NODES_PATH, ("status", 503))
+        extra = f.node("b")
+        api.script_watch(NODES_PATH, ("event", "ADDED", extra), ("sleep", 3600))
+        index, metrics, reflector, task, kube = await run_reflector(api)
+        await eventually(lambda: index.freshness.down_for(NODE) > 0)
+        await eventually(lambda: "b" in index.nodes)
+        assert index.freshness.down_for(NODE) == 0 and index.freshness.stale(0) == []
+        await stop(task, kube)

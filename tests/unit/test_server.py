@@ -109,7 +109,7 @@ async def test_metrics_and_debug_view(client):
     view = await (await client.get("/debug/workloads")).json()
     assert view["workloads"] == [
         {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,
-         "floorSource": "default", "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
+         "floorSource": "default", "floorClamp": None, "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
          "inFlight": 0, "floorMet": False, "controller": None}
     ]
 
@@ -131,3 +131,21 @@ async def test_debug_workloads_shows_leadership_when_elected(client):
     assert await (await client.get("/debug/workloads")).json() == {"leader": None, "workloads": []}
     client.status.leadership = Elector()
     assert await (await client.get("/debug/workloads")).json() == {"leader": True, "workloads": []}
+
+
+async def test_readyz_is_not_ready_while_a_watch_is_down_past_the_idle_timeout(client):
+    sync(client.index)
+    clock = [1000.0]
+    client.index.freshness.clock = lambda: clock[0]
+    client.index.freshness.down("Node")
+    clock[0] += 89  # the fixture's watch idle timeout is the default 90 s
+    assert (await client.get("/readyz")).status == 200
+    clock[0] += 2
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and await resp.json() == {"status": "stale", "watches_down": ["Node"]}
+    assert 'spot_extender_watch_down_seconds{kind="Node"} 91.0' in await (await client.get("/metrics")).text()
+    # The verbs still answer from the last index.
+    ok = await client.post("/scheduler/filter", data=orjson.dumps({"Pod": POD, "NodeNames": ["o1"]}))
+    assert ok.status == 200 and (await ok.json())["NodeNames"] == ["o1"]
+    client.index.freshness.up("Node")
+    assert (await client.get("/readyz")).status == 200

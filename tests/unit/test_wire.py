@@ -88,6 +88,23 @@ def test_priority_list_escapes_odd_host_names():
         (orjson.dumps({"Pod": POD, "Nodes": []}), "Nodes must be a NodeList"),
         (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {}}]}}), "Nodes.items[0]"),
         (orjson.dumps({"Pod": POD, "Nodes": {"items": ["x"]}}), "Nodes.items[0]"),
+        # Each of these passed validation and failed later, as a 500 or a filter Error.
+        (orjson.dumps({"Pod": {"metadata": {"name": "p"}}, "Nodes": {"items": [{"metadata": None}]}}),
+         "Nodes.items[0] has no metadata.name"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n", "labels": ["a"]}}]}}),
+         "metadata.labels must map strings to strings"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n", "labels": {"a": 1}}}]}}),
+         "metadata.labels must map strings to strings"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n"}, "status": "Ready"}]}}),
+         "status must be an object"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n"}, "spec": []}]}}),
+         "spec must be an object"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n"}, "spec": {"taints": [{"key": ["k"]}]}}]}}),
+         "taints must be a list of taints with string keys"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n"}, "status": {"conditions": ["Ready"]}}]}}),
+         "conditions must be a list of objects"),
+        (orjson.dumps({"Pod": POD, "Nodes": {"items": [{"metadata": {"name": "n"}, "status": {"allocatable": "4"}}]}}),
+         "allocatable must be an object"),
     ],
 )
 def test_bad_input(raw, message):
