@@ -141,9 +141,9 @@ def serve(settings: Settings) -> None:
     tls = None
     if settings.tls_cert_file:
         try:
-            tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file)
+            tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
         except (OSError, ssl.SSLError, ValueError) as exc:
-            raise StartupError(f"--tls-cert-file/--tls-key-file: cannot load the pair: {exc}") from None
+            raise StartupError(f"--tls-cert-file/--tls-key-file/--tls-client-ca-file: cannot load: {exc}") from None
     app = build_app(parts.extender, parts.index, parts.status, supervisor, parts.metrics, settings,
                     background(parts, supervisor, tls))
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": tls is not None})

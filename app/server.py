@@ -46,6 +46,17 @@ def build_app(
             metrics.bad_requests.labels(_route_label(request), str(exc.status)).inc()
             return _json({"error": exc.reason}, exc.status)
 
+    # With a client CA, the verbs and the workload view answer only callers with a
+    # certificate it signed (kube-scheduler's tlsConfig certFile/keyFile); the TLS layer
+    # has verified any certificate offered, so presence is what is left to check.
+    protected = {settings.filter_path, settings.prioritize_path, "/debug/workloads"}
+
+    @web.middleware
+    async def client_certificates(request: web.Request, handler):
+        if request.path in protected and not request.transport.get_extra_info("peercert"):
+            raise web.HTTPForbidden(reason="a client certificate signed by --tls-client-ca-file is required")
+        return await handler(request)
+
     def verb_handler(verb: str, answer: Callable[[wire.ExtenderArgs], bytes], on_failure: Callable[[str], web.Response]):
         latency = metrics.request_seconds.labels(verb)
 
@@ -93,7 +104,8 @@ def build_app(
     async def debug_workloads(request: web.Request) -> web.Response:
         return _json(status.document())
 
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    middlewares = [json_errors, client_certificates] if settings.tls_client_ca_file else [json_errors]
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))
     app.router.add_post(settings.prioritize_path, verb_handler("prioritize", extender.prioritize, prioritize_failed))
     app.router.add_get("/healthz", healthz)

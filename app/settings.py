@@ -215,6 +215,12 @@ class Settings:
         "", _file_or_empty, "PEM certificate (chain) to serve HTTPS with; reloaded when it changes"
     )
     tls_key_file: str = _setting("", _file_or_empty, "PEM private key for --tls-cert-file")
+    tls_client_ca_file: str = _setting(
+        "",
+        _file_or_empty,
+        "PEM CA bundle: the extender verbs and /debug/workloads then require a client certificate it "
+        "signed (kube-scheduler's extender tlsConfig certFile/keyFile); probes and /metrics stay open",
+    )
     tls_reload_interval: float = _setting(
         10.0, parse_positive_duration, "how often to check the TLS files for changes"
     )
@@ -332,6 +338,8 @@ class Settings:
             raise SettingsError("--filter-path and --prioritize-path must differ")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError("--tls-cert-file and --tls-key-file go together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise SettingsError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file (HTTPS)")
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise SettingsError("need --retry-period < --renew-deadline < --lease-duration")
 

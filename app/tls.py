@@ -3,6 +3,11 @@
 One SSLContext lives as long as the server; load_cert_chain on it again makes new
 handshakes use the new certificate, so rotation (cert-manager, a renewed Secret)
 needs no restart and drops no connection.
+
+With a client CA, handshakes ask for a client certificate and verify any that is
+offered (CERT_OPTIONAL: probes and Prometheus connect without one); the server then
+refuses the routes that need one to a peer without a verified certificate. A changed
+CA file is loaded on top: CAs are added, never removed, until a restart.
 """
 
 from __future__ import annotations
@@ -21,16 +26,24 @@ class ReloadFailed(Exception):
 
 
 class ReloadingTLS:
-    def __init__(self, cert_file: str, key_file: str):
+    def __init__(self, cert_file: str, key_file: str, client_ca_file: str = ""):
         self.cert_file = cert_file
         self.key_file = key_file
+        self.client_ca_file = client_ca_file
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._stamp = self._files_stamp()
         self.context.load_cert_chain(cert_file, key_file)
+        if client_ca_file:
+            self.context.verify_mode = ssl.CERT_OPTIONAL
+            self.context.load_verify_locations(cafile=client_ca_file)
+
+    @property
+    def _files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.cert_file, self.key_file, self.client_ca_file) if f)
 
     def _files_stamp(self) -> tuple:
-        return tuple((os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in (self.cert_file, self.key_file))
+        return tuple((os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in self._files)
 
     def reload_if_changed(self) -> bool:
         """Load the files again if they changed; a bad pair keeps the old certificate."""
@@ -38,6 +51,8 @@ class ReloadingTLS:
         if stamp == self._stamp:
             return False
         self.context.load_cert_chain(self.cert_file, self.key_file)  # raises on a bad pair: old one stays
+        if self.client_ca_file:
+            self.context.load_verify_locations(cafile=self.client_ca_file)
         self._stamp = stamp
         log.info("tls certificate reloaded", extra={"cert_file": self.cert_file})
         return True
@@ -50,3 +65,4 @@ class ReloadingTLS:
                 self.reload_if_changed()
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise ReloadFailed(f"{self.cert_file}: {exc}; still serving the previous certificate") from exc
+

@@ -109,6 +109,9 @@ class ExtenderOptions:
     weight: int = 20
     https: bool = False
     ca_file: str | None = None
+    # The scheduler's own certificate, for an extender that requires one (--tls-client-ca-file).
+    client_cert: str | None = None
+    client_key: str | None = None
 
     @property
     def url(self) -> str:
@@ -259,7 +262,9 @@ class ControlPlane:
         if ext.https:
             # caData, as the documented configuration has it: the scheduler verifies the extender.
             ca_data = base64.b64encode(Path(ext.ca_file).read_bytes()).decode() if ext.ca_file else ""
-            tls = "    enableHTTPS: true\n" + (f"    tlsConfig:\n      caData: {ca_data}\n" if ca_data else "")
+            fields = (f"      caData: {ca_data}\n" if ca_data else "") + (
+                f"      certFile: {ext.client_cert}\n      keyFile: {ext.client_key}\n" if ext.client_cert else "")
+            tls = "    enableHTTPS: true\n" + (f"    tlsConfig:\n{fields}" if fields else "")
         head = (
             "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
             f"clientConnection:\n  kubeconfig: {self.kubeconfig}\n"
@@ -354,6 +359,18 @@ def make_tls(directory: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
+def make_client_cert(directory: Path, name: str) -> tuple[Path, Path]:
+    """A client certificate signed by the CA make_tls wrote into directory."""
+    key, csr, cert = (directory / f"{name}{ext}" for ext in (".key", ".csr", ".crt"))
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(csr))
+    usage = directory / f"{name}.cnf"
+    usage.write_text("extendedKeyUsage=clientAuth\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(directory / "ca.crt"), "-CAkey", str(directory / "ca.key"),
+        "-CAcreateserial", "-days", "2", "-extfile", str(usage), "-out", str(cert))
+    return cert, key
+
+
 def service_account_kubeconfig(cluster: ControlPlane, namespace: str, name: str) -> Path:
     """A kubeconfig carrying a token for the ServiceAccount, from the TokenRequest API."""
     review = cluster.api.post(
@@ -380,9 +397,10 @@ class ExtenderProcess:
     """spot-extender itself, run as a local process against the control plane."""
 
     def __init__(self, cluster: ControlPlane, *extra_args: str, kubeconfig: Path | None = None, name="spot-extender",
-                 port: int | None = None, ca_file: Path | None = None):
+                 port: int | None = None, ca_file: Path | None = None, client_cert: tuple[Path, Path] | None = None):
         """`port`: for extra processes the scheduler does not call; default the scheduler's extender port.
-        With --tls-cert-file among the args it serves HTTPS, checked against `ca_file`."""
+        With --tls-cert-file among the args it serves HTTPS, checked against `ca_file`; `client_cert`
+        (cert, key) is what this harness presents, as it must with --tls-client-ca-file."""
         self.cluster = cluster
         port = port or cluster.extender.port
         argv = [installed_command(), "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
@@ -391,6 +409,8 @@ class ExtenderProcess:
         https = any(arg.startswith("--tls-cert-file=") for arg in extra_args)
         self.url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
         self.ssl_context = ssl.create_default_context(cafile=str(ca_file)) if https and ca_file else None
+        if self.ssl_context is not None and client_cert is not None:
+            self.ssl_context.load_cert_chain(*map(str, client_cert))
 
     def start(self, wait_ready: bool = True) -> "ExtenderProcess":
         self.cluster.components[self.component.name] = self.component

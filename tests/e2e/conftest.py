@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.controlplane import (
-    ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_tls,
+    ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_client_cert, make_tls,
     service_account_kubeconfig,
 )
 from tests.helpers import kube
@@ -34,14 +34,15 @@ EXTENDER_FLAGS = (
 class Env:
     cluster: ControlPlane
     extender: ExtenderProcess
-    flags: tuple  # how the session extender runs: HTTPS, controller tuning
+    flags: tuple  # how the session extender runs: HTTPS with client certificates, controller tuning
     kubeconfig: Path  # the ServiceAccount's own credentials, bound by k8s/base's roles
     ca_file: Path
+    client_cert: tuple[Path, Path]  # what the tests present; the scheduler has its own
 
     def extender_process(self, *extra: str, name: str) -> ExtenderProcess:
         """Another extender exactly like the session's (port, TLS, credentials) plus `extra`."""
         return ExtenderProcess(self.cluster, *self.flags, *extra, kubeconfig=self.kubeconfig, ca_file=self.ca_file,
-                               name=name)
+                               client_cert=self.client_cert, name=name)
 
     @property
     def api(self):
@@ -61,9 +62,15 @@ def env():
     if not binaries_present():
         pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make test does)")
     cluster = ControlPlane(log=print)
-    # kube-scheduler calls the extender over HTTPS and checks it against this CA (caData).
-    ca, cert, key = make_tls(cluster.workdir / "tls")
-    cluster.extender = ExtenderOptions(port=cluster.extender.port, https=True, ca_file=str(ca))
+    # kube-scheduler calls the extender over HTTPS, checks it against this CA (caData) and
+    # presents a client certificate the same CA signed (certFile/keyFile): the extender
+    # runs with --tls-client-ca-file, so every placement test proves the scheduler authenticated.
+    tls = cluster.workdir / "tls"
+    ca, cert, key = make_tls(tls)
+    scheduler_cert, scheduler_key = make_client_cert(tls, "kube-scheduler")
+    harness_cert = make_client_cert(tls, "e2e-harness")
+    cluster.extender = ExtenderOptions(port=cluster.extender.port, https=True, ca_file=str(ca),
+                                       client_cert=str(scheduler_cert), client_key=str(scheduler_key))
     try:
         cluster.start()
         # Install k8s/base for real, then run the extender as its ServiceAccount: every
@@ -72,10 +79,10 @@ def env():
         if applied.returncode:
             pytest.fail(f"kubectl apply -k k8s/base failed: {applied.stderr}")
         kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
-        flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}")
-        extender = ExtenderProcess(cluster, *flags, kubeconfig=kubeconfig, ca_file=ca).start()
+        flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}", f"--tls-client-ca-file={ca}")
+        extender = ExtenderProcess(cluster, *flags, kubeconfig=kubeconfig, ca_file=ca, client_cert=harness_cert).start()
         kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
-        _session_env = Env(cluster, extender, flags, kubeconfig, ca)
+        _session_env = Env(cluster, extender, flags, kubeconfig, ca, harness_cert)
         yield _session_env
     finally:
         _session_env = None

@@ -20,7 +20,7 @@ from tests.helpers import kube
 from tests.helpers import objects as o
 
 
-@pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls"])
+@pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls", "k8s/overlays/network-policy"])
 def test_manifests_pass_server_side_dry_run(env, path):
     result = kubectl(env.cluster, "apply", "--dry-run=server", "-k", path)
     assert result.returncode == 0, result.stderr
@@ -84,3 +84,25 @@ def test_scheduler_calls_the_extender_over_https_checked_against_the_ca(env, ns)
     placed = kube.wait_ready(env.api, ns, "solo", 1)
     assert [p.capacity for p in placed] == ["on-demand"]
     assert env.metric("spot_extender_request_duration_seconds_count", {"verb": "filter"}) > before
+
+
+def test_only_callers_with_a_client_certificate_reach_the_verbs(env, ns):
+    config = env.cluster.scheduler_config()
+    assert "certFile: " in config and "keyFile: " in config  # the scheduler presents its own
+    anonymous = ssl.create_default_context(cafile=str(env.ca_file))  # trusts the server, shows no certificate
+    body = json.dumps({"Pod": {"metadata": {"name": "p"}}, "NodeNames": []}).encode()
+    for path, data in (("/filter", body), ("/prioritize", body), ("/debug/workloads", None)):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(env.extender.url + path, data=data), timeout=5,
+                                   context=anonymous)
+        assert refused.value.code == 403, path
+    for path in ("/healthz", "/readyz", "/metrics"):  # probes and Prometheus need no certificate
+        with urllib.request.urlopen(env.extender.url + path, timeout=5, context=anonymous) as resp:
+            assert resp.status == 200, path
+    # ... while the scheduler's calls go through: a floor placed by the extender.
+    refused_before = env.metric("spot_extender_bad_requests_total", {"path": "/filter", "status": "403"})
+    answered_before = env.metric("spot_extender_request_duration_seconds_count", {"verb": "filter"})
+    kube.create(env.api, o.deployment("solo", 1, namespace=ns))
+    assert [p.capacity for p in kube.wait_ready(env.api, ns, "solo", 1)] == ["on-demand"]
+    assert env.metric("spot_extender_request_duration_seconds_count", {"verb": "filter"}) > answered_before
+    assert env.metric("spot_extender_bad_requests_total", {"path": "/filter", "status": "403"}) == refused_before

@@ -53,6 +53,7 @@ BAD_VALUES = {
     "prioritize_path": ("/a b", "no spaces"),
     "tls_cert_file": ("/nonexistent/cert.pem", "file not found"),
     "tls_key_file": ("/nonexistent/key.pem", "file not found"),
+    "tls_client_ca_file": ("/nonexistent/ca.pem", "file not found"),
     "tls_reload_interval": ("0s", "above zero"),
     "max_body_bytes": ("12", ">= 1024"),
     "kubeconfig": ("/nonexistent/kubeconfig", "file not found"),
@@ -124,6 +125,7 @@ def test_bad_environment_value_exits_2_with_one_line_naming_it(name, capsys, mon
         (["--filter-path", "/x", "--prioritize-path", "/x"], "--filter-path and --prioritize-path must differ"),
         (["--retry-period", "5s", "--renew-deadline", "4s"], "--retry-period < --renew-deadline"),
         (["--renew-deadline", "20s"], "--renew-deadline < --lease-duration"),
+        (["--tls-client-ca-file", "/etc/hostname"], "--tls-client-ca-file needs --tls-cert-file"),
     ],
 )
 def test_settings_that_disagree_exit_2_naming_both(argv, message, capsys):
@@ -156,7 +158,7 @@ def test_files_that_exist_but_do_not_load_exit_2_naming_the_flags(tmp_path):
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
     port = f"--port={free_port()}"
     for flags, words in (
-        ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender: --tls-cert-file/--tls-key-file: "),
+        ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender: --tls-cert-file/--tls-key-file"),
         ([f"--kubeconfig={kubeconfig}"], "spot-extender: --kubeconfig/--context: "),
     ):
         result = subprocess.run([sys.executable, "-m", "spot_extender", "serve", "--host=127.0.0.1", port, *flags],

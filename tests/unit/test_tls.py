@@ -82,3 +82,56 @@ def test_settings_need_both_files_and_existing_ones(tmp_path):
     with pytest.raises(SettingsError, match="go together"):
         Settings(tls_cert_file=str(cert))
     # A missing file is refused where the value is read: see test_settings' table.
+
+
+async def test_verbs_and_debug_require_a_client_certificate_when_a_client_ca_is_set(tmp_path):
+    import orjson
+
+    from spot_extender.cli import build
+    from spot_extender.server import build_app
+    from spot_extender.supervisor import Supervisor
+    from tests.helpers.ports import free_port
+
+    server_cert, server_key = make_cert(tmp_path, "server")
+    client_cert, client_key = make_cert(tmp_path, "scheduler")  # self-signed: its own CA
+    stranger_cert, stranger_key = make_cert(tmp_path, "stranger")
+    settings = Settings(tls_cert_file=str(server_cert), tls_key_file=str(server_key),
+                        tls_client_ca_file=str(client_cert))
+    parts = build(settings)
+    tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
+    runner = web.AppRunner(build_app(parts.extender, parts.index, parts.status, Supervisor(parts.metrics),
+                                     parts.metrics, settings))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.context).start()
+    body = orjson.dumps({"Pod": {"metadata": {"name": "p"}}, "NodeNames": []})
+
+    def context(pair=None):
+        ctx = ssl.create_default_context(cafile=str(server_cert))
+        if pair:
+            ctx.load_cert_chain(*map(str, pair))
+        return ctx
+
+    async def status(method, path, pair=None):
+        try:
+            async with ClientSession() as session:
+                async with session.request(method, f"https://127.0.0.1:{port}{path}", data=body,
+                                           ssl=context(pair)) as resp:
+                    return resp.status, await resp.text()
+        except Exception as exc:  # noqa: BLE001 - a refused handshake
+            return None, repr(exc)
+
+    try:
+        for path in ("/filter", "/prioritize"):
+            code, text = await status("POST", path)
+            assert code == 403 and "client certificate" in text
+            assert (await status("POST", path, (client_cert, client_key)))[0] == 200
+        assert (await status("GET", "/debug/workloads"))[0] == 403
+        assert (await status("GET", "/debug/workloads", (client_cert, client_key)))[0] == 200
+        for path in ("/healthz", "/metrics"):
+            assert (await status("GET", path))[0] == 200
+        assert (await status("GET", "/readyz"))[0] == 503  # open, and honest: not synced
+        # A certificate the CA did not sign fails the handshake itself.
+        assert (await status("POST", "/filter", (stranger_cert, stranger_key)))[0] is None
+    finally:
+        await runner.cleanup()
