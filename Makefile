@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv unit package-test e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv unit package-test fuzz e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim clean
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
 	@echo "make package-test    build the wheel, install it in a fresh venv beside another 'app' package, run it"
+	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make e2e             end-to-end tests only"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
@@ -46,6 +47,10 @@ unit: $(STAMP)
 package-test: $(STAMP)
 	$(PY) -m pytest tests/packaging -q
 
+# Thousands of malformed and hostile requests at a live process; prints its figures.
+fuzz: $(STAMP)
+	$(PY) -m pytest tests/fuzz -q -s
+
 e2e: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/e2e -q
 
@@ -53,7 +58,7 @@ e2e: $(STAMP) cluster-bins
 bench-smoke: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/perf -q
 
-test: unit package-test e2e bench-smoke
+test: unit package-test fuzz e2e bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo

@@ -102,7 +102,7 @@ def build_app(
         return _json({"status": "ready"})
 
     async def debug_workloads(request: web.Request) -> web.Response:
-        return _json(status.document())
+        return _json(await status.document())
 
     middlewares = [json_errors, client_certificates] if settings.tls_client_ca_file else [json_errors]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)

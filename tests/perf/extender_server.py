@@ -1,4 +1,4 @@
-"""The real extender app over a synthetic index, for the latency benchmark.
+"""The real extender app over a synthetic index, for the latency benchmark and the HTTP fuzz run.
 
 Run as a child process so its RSS is the extender's alone. Before serving it times
 the controller's passes over the same index (dry run: no API calls) and prints them
@@ -55,8 +55,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--pods", type=int, default=50_000)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     args = parser.parse_args()
-    settings = Settings(host="127.0.0.1", port=args.port, log_level="warning", dry_run=True)
+    settings = Settings(host="127.0.0.1", port=args.port, log_level="warning", dry_run=True,
+                        max_body_bytes=args.max_body_bytes)
     parts = build(settings)
     populate(parts.index, args.nodes, args.pods)
     gc.freeze()  # as `serve` does once the initial lists are in

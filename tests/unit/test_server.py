@@ -127,9 +127,13 @@ class Elector:
     is_leader = True
 
 
-async def test_debug_workloads_shows_leadership_when_elected(client):
+async def test_debug_workloads_shows_leadership_and_is_rebuilt_at_most_once_a_second(client):
+    clock = [100.0]
+    client.status.clock = lambda: clock[0]
     assert await (await client.get("/debug/workloads")).json() == {"leader": None, "workloads": []}
     client.status.leadership = Elector()
+    assert (await (await client.get("/debug/workloads")).json())["leader"] is None  # the same document
+    clock[0] += 1.5
     assert await (await client.get("/debug/workloads")).json() == {"leader": True, "workloads": []}
 
 

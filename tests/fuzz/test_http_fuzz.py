@@ -1,0 +1,240 @@
+"""An HTTP fuzz run against a live spot-extender process (the real app over a synthetic
+index of 500 nodes and 5,000 pods): at least 2,000 cases to each verb and to
+/debug/workloads, 50 in flight at once, while /healthz is sampled throughout.
+
+Cases: random JSON, valid requests mutated at one place, every place of a valid request
+given every wrong type, absurd quantities, deep nesting, invalid UTF-8, bodies over the
+limit, wrong methods and content types. The run holds when there is no 5xx, no call over
+1 s, /healthz always under 100 ms, RSS grows by under 30 MB, and valid calls still get
+the right answers afterwards. It prints its figures either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from tests.helpers import objects as f
+from tests.helpers.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES, PODS = 500, 5000
+MAX_BODY = 1 << 20  # the server's --max-body-bytes for this run
+CASES_PER_TARGET = 2000
+IN_FLIGHT = 50
+WRONG_TYPES = (None, True, 0, -1, 1.5, "", "x", [], [1], {}, {"a": 1})
+ABSURD = ("1e300000", "1e999999999", "-1", "9" * 400, "1Ei" * 3, "NaN", "Infinity", "0x10", "١٢", "1e-999999")
+VERBS = ("/filter", "/prioritize")
+
+# The synthetic index names nodes node-00000..; the first 70% are spot, the rest on-demand.
+NAMES = [f"node-{i:05d}" for i in range(NODES)]
+ON_DEMAND = set(NAMES[int(NODES * 0.7):])
+FLOOR_POD = f.pod("app-00000-9-zz", owner=("ReplicaSet", "app-00000-9"))  # a new revision: floor unmet
+
+
+def valid_requests(rng: random.Random) -> list[dict]:
+    names = rng.sample(NAMES, 40)
+    return [
+        {"Pod": FLOOR_POD, "NodeNames": names},
+        {"Pod": FLOOR_POD, "Nodes": {"items": [f.node(n, "spot" if n not in ON_DEMAND else "on-demand")
+                                               for n in names[:10]]}},
+    ]
+
+
+def random_json(rng: random.Random, depth: int = 0):
+    roll = rng.random()
+    if depth > 4 or roll < 0.4:
+        return rng.choice([None, True, False, rng.randint(-2**63, 2**63 - 1), rng.random() * 1e6,
+                           "".join(chr(rng.randint(0, 0x2FFF)) for _ in range(rng.randint(0, 12)))])
+    if roll < 0.7:
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    keys = ["Pod", "NodeNames", "Nodes", "metadata", "items", "name", "labels", "x"]
+    return {rng.choice(keys): random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def positions(node, path=()):
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield (*path, key)
+        yield from positions(value, (*path, key))
+
+
+def replaced(doc: dict, path: tuple, value) -> dict:
+    doc = orjson.loads(orjson.dumps(doc))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return doc
+
+
+def verb_cases(rng: random.Random) -> list[tuple[str, bytes, str]]:
+    """(method, body, content type) for one verb."""
+    cases: list[tuple[str, bytes, str]] = []
+    json_type = "application/json"
+    for base in valid_requests(rng):  # every place, every wrong type
+        for path in positions(base):
+            for value in WRONG_TYPES:
+                cases.append(("POST", orjson.dumps(replaced(base, path, value)), json_type))
+    bases = valid_requests(rng)
+    for _ in range(600):  # one place given a random value
+        base = rng.choice(bases)
+        path = rng.choice(list(positions(base)))
+        cases.append(("POST", orjson.dumps(replaced(base, path, random_json(rng))), json_type))
+    for _ in range(300):
+        cases.append(("POST", orjson.dumps(random_json(rng)), json_type))
+    for value in ABSURD * 10:  # absurd quantities on full Nodes
+        node = f.node("node-00001", "spot")
+        node["status"]["allocatable"] = {"cpu": value, "memory": value, "pods": value}
+        cases.append(("POST", orjson.dumps({"Pod": FLOOR_POD, "Nodes": {"items": [node]}}), json_type))
+    for depth in (10, 100, 1000, 5000, 100_000):  # deep nesting
+        cases.append(("POST", b"[" * depth + b"]" * depth, json_type))
+        cases.append(("POST", b'{"Pod":' * depth + b"{}" + b"}" * depth, json_type))
+        deep = b'{"metadata":{"name":"p","labels":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}}"
+        cases.append(("POST", b'{"NodeNames":[],"Pod":' + deep + b"}", json_type))
+    for _ in range(100):  # invalid UTF-8
+        raw = bytearray(orjson.dumps(rng.choice(bases)))
+        for _ in range(3):
+            raw[rng.randrange(len(raw))] = rng.choice([0x80, 0xC0, 0xFF, 0xFE, 0xED])
+        cases.append(("POST", bytes(raw), json_type))
+    for size in (MAX_BODY + 1, MAX_BODY * 2, MAX_BODY * 4):  # over the limit
+        cases.append(("POST", b'{"Pod":{"metadata":{}},"NodeNames":["' + b"n" * size + b'"]}', json_type))
+    for method in ("GET", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):  # wrong methods
+        for _ in range(5):
+            cases.append((method, orjson.dumps(rng.choice(bases)), json_type))
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "", "a/b; x"):
+        for _ in range(10):
+            cases.append(("POST", orjson.dumps(rng.choice(bases)), content_type))
+    while len(cases) < CASES_PER_TARGET:
+        cases.append(("POST", orjson.dumps(random_json(rng)), json_type))
+    return cases
+
+
+def debug_cases(rng: random.Random) -> list[tuple[str, str, bytes]]:
+    """(method, path with query, body) for /debug/workloads."""
+    cases = []
+    for _ in range(CASES_PER_TARGET):
+        query = "&".join(f"{rng.choice(['ns', 'kind', 'x', '%ff', ''])}={rng.randint(0, 9) * 'v'}"
+                         for _ in range(rng.randint(0, 3)))
+        method = rng.choice(["GET"] * 8 + ["POST", "PUT", "DELETE"])
+        body = orjson.dumps(random_json(rng)) if method != "GET" else b""
+        cases.append((method, "/debug/workloads" + (f"?{query}" if query else ""), body))
+    return cases
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_fuzz(base_url: str, pid: int) -> dict:
+    rng = random.Random(20261202)
+    timeout = aiohttp.ClientTimeout(total=10)
+    figures: dict = {"statuses": {}, "slowest_call_s": 0.0, "healthz_max_ms": 0.0, "healthz_samples": 0,
+                     "cases": {}}
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=IN_FLIGHT + 5)) as http:
+        async def valid_answers_are_right() -> bool:
+            names = NAMES[:5] + NAMES[-5:]
+            async with http.post(base_url + "/filter", data=orjson.dumps({"Pod": FLOOR_POD, "NodeNames": names})) as r:
+                passed = (await r.json())["NodeNames"]
+            async with http.post(base_url + "/prioritize", data=orjson.dumps({"Pod": FLOOR_POD, "NodeNames": names})) as r:
+                scores = {e["Host"]: e["Score"] for e in await r.json()}
+            best = max(scores.values())
+            return set(passed) == set(names[5:]) and all(n in ON_DEMAND for n, s in scores.items() if s == best)
+
+        assert await valid_answers_are_right(), "valid calls were answered wrongly before the run"
+        await valid_answers_are_right()
+        rss_before = rss_mb(pid)
+        stop = asyncio.Event()
+
+        async def sample_healthz() -> None:
+            while not stop.is_set():
+                started = time.perf_counter()
+                async with http.get(base_url + "/healthz") as r:
+                    await r.read()
+                    assert r.status == 200
+                figures["healthz_max_ms"] = max(figures["healthz_max_ms"], (time.perf_counter() - started) * 1000)
+                figures["healthz_samples"] += 1
+                await asyncio.sleep(0.05)
+
+        slots = asyncio.Semaphore(IN_FLIGHT)
+
+        async def call(target: str, method: str, path: str, body: bytes, content_type: str) -> None:
+            async with slots:
+                headers = {"Content-Type": content_type} if content_type else {}
+                started = time.perf_counter()
+                try:
+                    async with http.request(method, base_url + path, data=body or None, headers=headers) as r:
+                        await r.read()
+                        status = r.status
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    status = f"client error {type(exc).__name__}"
+                took = time.perf_counter() - started
+                figures["slowest_call_s"] = max(figures["slowest_call_s"], took)
+                key = f"{target} {status}"
+                figures["statuses"][key] = figures["statuses"].get(key, 0) + 1
+
+        jobs = []
+        for verb in VERBS:
+            cases = verb_cases(rng)
+            figures["cases"][verb] = len(cases)
+            jobs += [call(verb, m, verb, body, ct) for m, body, ct in cases]
+        cases = debug_cases(rng)
+        figures["cases"]["/debug/workloads"] = len(cases)
+        jobs += [call("/debug/workloads", m, p, body, "application/json") for m, p, body in cases]
+        rng.shuffle(jobs)
+        sampler = asyncio.create_task(sample_healthz())
+        started = time.perf_counter()
+        await asyncio.gather(*jobs)
+        figures["run_seconds"] = round(time.perf_counter() - started, 1)
+        stop.set()
+        await sampler
+        figures["rss_growth_mb"] = round(rss_mb(pid) - rss_before, 1)
+        figures["valid_answers_right_after"] = await valid_answers_are_right()
+    figures["healthz_max_ms"] = round(figures["healthz_max_ms"], 1)
+    figures["slowest_call_s"] = round(figures["slowest_call_s"], 3)
+    return figures
+
+
+def test_http_fuzz_run():
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.perf.extender_server", "--nodes", str(NODES), "--pods", str(PODS),
+         "--port", str(port), "--max-body-bytes", str(MAX_BODY)],
+        stdout=subprocess.PIPE, cwd=ROOT,
+    )
+    try:
+        server.stdout.readline()  # the controller's timings
+        assert server.stdout.readline().strip() == b"ready"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                import urllib.request
+
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        figures = asyncio.run(run_fuzz(f"http://127.0.0.1:{port}", server.pid))
+    finally:
+        server.terminate()
+        server.wait(10)
+    print("\nHTTP fuzz run:", orjson.dumps(figures, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+    server_errors = {k: v for k, v in figures["statuses"].items() if not k.split()[-1].isdigit()
+                     or int(k.split()[-1]) >= 500}
+    assert all(n >= CASES_PER_TARGET for n in figures["cases"].values()), figures["cases"]
+    assert server_errors == {}, server_errors
+    assert figures["slowest_call_s"] < 1.0
+    assert figures["healthz_max_ms"] < 100
+    assert figures["rss_growth_mb"] < 30
+    assert figures["valid_answers_right_after"]
