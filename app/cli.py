@@ -27,7 +27,7 @@ from .kinds import WATCHED
 from .leader import LeaderElector
 from .metrics import Metrics
 from .nodes import NodeClassifier
-from .reflector import Reflector
+from .reflector import Reflector, watch_for_return
 from .server import build_app
 from .settings import Settings, SettingsError
 from .status import Status
@@ -35,6 +35,8 @@ from .supervisor import Supervisor
 from .tls import ReloadingTLS
 
 log = logs.get("cli")
+
+API_PROBE_PERIOD = 1.0  # while a watch is down: how often to ask whether the API server is back
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,9 +92,13 @@ def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
 
     async def run(app: web.Application):
         kube = await Kube.connect(settings.kubeconfig, settings.context)
+        api_returned = asyncio.Event()
         for kind in WATCHED:
             reflector = Reflector(kube, kind, index, settings, metrics)
-            supervisor.start(f"watch-{kind.name}", reflector.run)
+            supervisor.start(f"watch-{kind.name}", reflector.run, wake=api_returned)
+        probe_timeout = min(settings.request_timeout, API_PROBE_PERIOD * 5)
+        supervisor.start("api-return", lambda: watch_for_return(kube, index, api_returned, API_PROBE_PERIOD,
+                                                                probe_timeout))
 
         async def lead() -> None:
             await Controller(kube, index, parts.floors, settings, metrics, parts.status).run()

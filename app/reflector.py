@@ -136,3 +136,15 @@ class Reflector:
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if rv:
             self.resource_version = rv
+
+
+async def watch_for_return(kube: Kube, index: Index, returned: asyncio.Event, period: float, timeout: float) -> None:
+    """While a watch cannot reach the API server, ask it every period whether it answers;
+    the moment it does, pulse `returned`, which wakes every watch out of its backoff. After
+    an outage the index is then re-listed within a period or two of the server's return."""
+    while True:
+        await asyncio.sleep(period)
+        if index.freshness.stale(0) and await kube.reachable(timeout):
+            log.info("api server reachable again; reconnecting watches", extra={"down": index.freshness.stale(0)})
+            returned.set()
+            returned.clear()  # a pulse: the waiters are woken already

@@ -20,11 +20,13 @@ Body = Callable[[], Awaitable[None]]
 
 
 async def supervise(name: str, body: Body, metrics: Metrics, backoff_max: float = 30.0,
-                    clock: Callable[[], float] = time.monotonic) -> None:
+                    clock: Callable[[], float] = time.monotonic, wake: asyncio.Event | None = None,
+                    backoff_initial: float = 0.5) -> None:
     """Run body() until cancelled, restarting it after a failure or an unexpected return.
     A run that lasted longer than backoff_max was healthy: the next failure starts the
-    backoff afresh."""
-    backoff = Backoff(initial=0.5, maximum=backoff_max)
+    backoff afresh. `wake`, when set, cuts a backoff short and starts it afresh (the API
+    server is back: watches must not sit out a backoff built up while it was away)."""
+    backoff = Backoff(initial=min(backoff_initial, backoff_max), maximum=backoff_max)
     while True:
         started = clock()
         try:
@@ -39,7 +41,15 @@ async def supervise(name: str, body: Body, metrics: Metrics, backoff_max: float 
         metrics.loop_errors.labels(name).inc()
         if clock() - started > backoff_max:
             backoff.reset()
-        await asyncio.sleep(backoff.next_delay())
+        delay = backoff.next_delay()
+        if wake is None:
+            await asyncio.sleep(delay)
+            continue
+        try:
+            await asyncio.wait_for(wake.wait(), delay)
+            backoff.reset()
+        except TimeoutError:
+            pass
 
 
 class Supervisor:
@@ -51,9 +61,9 @@ class Supervisor:
         self.tasks: dict[str, asyncio.Task] = {}
         self._spawned: set[asyncio.Task] = set()
 
-    def start(self, name: str, body: Body) -> asyncio.Task:
-        """A task meant to run for the whole scope."""
-        task = asyncio.create_task(supervise(name, body, self.metrics, self.backoff_max), name=name)
+    def start(self, name: str, body: Body, wake: asyncio.Event | None = None) -> asyncio.Task:
+        """A task meant to run for the whole scope; `wake` cuts its backoffs short."""
+        task = asyncio.create_task(supervise(name, body, self.metrics, self.backoff_max, wake=wake), name=name)
         self.tasks[name] = task
         return task
 

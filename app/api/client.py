@@ -18,7 +18,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from .. import logs
 from . import objects
-from .errors import ConfigError, Gone, StatusError, TransportError, WatchIdle, status_error
+from .errors import ApiError, ConfigError, Gone, StatusError, TransportError, WatchIdle, status_error
 from .objects import EVENTS, LEASES, PODS, ObjectRef, Resource
 
 log = logs.get("api")
@@ -145,6 +145,14 @@ class Kube:
                     for line in lines:
                         if line.strip():
                             yield _watch_event(line, path)
+
+    async def reachable(self, timeout: float) -> bool:
+        """Does the API server answer at all? GET /version, which every client may read."""
+        try:
+            await self._json("GET", "/version", None, timeout)
+            return True
+        except ApiError:
+            return False
 
     # ---- writing -------------------------------------------------------------------
 

@@ -160,3 +160,22 @@ async def test_a_failing_watch_marks_the_index_stale_until_events_flow_again():
         await eventually(lambda: "b" in index.nodes)
         assert index.freshness.down_for(NODE) == 0 and index.freshness.stale(0) == []
         await stop(task, kube)
+
+
+async def test_the_api_server_returning_pulses_the_watches_awake():
+    from spot_extender.reflector import watch_for_return
+
+    async with FakeApi() as api:
+        parts = build(SETTINGS)
+        kube = api.kube()
+        returned = asyncio.Event()
+        woken = asyncio.create_task(returned.wait())
+        probe = asyncio.create_task(watch_for_return(kube, parts.index, returned, period=0.02, timeout=2))
+        await asyncio.sleep(0.2)
+        assert not woken.done() and not [p for p, _ in api.requests if p == "/version"]  # nothing down: no probes
+        parts.index.freshness.down(NODE)
+        await asyncio.wait_for(woken, 5)
+        assert [p for p, _ in api.requests if p == "/version"]
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
+        await kube.close()

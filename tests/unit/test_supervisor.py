@@ -5,6 +5,7 @@ from spot_extender.api import TransportError
 from spot_extender.metrics import Metrics
 from spot_extender.supervisor import Supervisor, supervise
 from tests.helpers.metrics import registry_value as sample
+from tests.helpers.waiting import eventually
 
 
 def errors(metrics, loop):
@@ -81,3 +82,24 @@ async def test_stop_cancels_everything_and_reports_stopped_tasks():
     assert supervisor.stopped() == []
     await supervisor.stop()
     assert forever.cancelled() and spawned.cancelled()
+
+
+async def test_a_wake_cuts_a_long_backoff_short():
+    metrics = Metrics()
+    wake = asyncio.Event()
+    runs = []
+
+    async def body():
+        runs.append(1)
+        raise TransportError("the API server is away")
+
+    task = asyncio.create_task(supervise("watch-Node", body, metrics, backoff_max=3600, wake=wake,
+                                         backoff_initial=600))
+    await eventually(lambda: len(runs) == 1)
+    await asyncio.sleep(0.05)
+    assert len(runs) == 1  # sitting out a backoff of at least 300 s
+    wake.set()
+    wake.clear()
+    await eventually(lambda: len(runs) == 2)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
