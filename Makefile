@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv unit package-test fuzz e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv unit package-test fuzz chaos e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim clean
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make unit            unit tests only"
 	@echo "make package-test    build the wheel, install it in a fresh venv beside another 'app' package, run it"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
+	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
 	@echo "make e2e             end-to-end tests only"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
@@ -54,11 +55,14 @@ fuzz: $(STAMP)
 e2e: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/e2e -q
 
+chaos: $(STAMP) cluster-bins
+	$(PY) -m pytest tests/chaos -q -s
+
 # The benchmarks at a small size, so they keep working; figures come from `make bench`.
 bench-smoke: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/perf -q
 
-test: unit package-test fuzz e2e bench-smoke
+test: unit package-test fuzz e2e chaos bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo

@@ -169,6 +169,15 @@ class ControlPlane:
         for name in reversed(list(self.components)):
             self.components[name].stop()
 
+    def stop_apiserver(self) -> None:
+        """Take kube-apiserver away (fault injection); start_apiserver brings it back."""
+        self.components["kube-apiserver"].stop()
+
+    def start_apiserver(self) -> None:
+        """The same kube-apiserver again: same port, certificates and etcd."""
+        self.components["kube-apiserver"].start()
+        wait_for(lambda: self.api.get("/readyz") is not None, 90, what="kube-apiserver /readyz after a restart")
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
