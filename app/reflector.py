@@ -110,7 +110,8 @@ class Reflector:
         # Jitter spreads the reconnects of the streams and of peer replicas.
         server_timeout = int(self.settings.watch_timeout * random.uniform(1.0, 1.2))
         stream = self.kube.watch(self.resource, self.resource_version, server_timeout,
-                                 self.settings.request_timeout, self.settings.watch_idle_timeout)
+                                 self.settings.request_timeout, self.settings.watch_idle_timeout,
+                                 on_open=lambda: self.index.freshness.up(self.kind))
         deadline = asyncio.timeout(server_timeout + self.settings.request_timeout)
         delivered = False
         try:

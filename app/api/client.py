@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import orjson
@@ -115,12 +115,14 @@ class Kube:
             params = {**params, "continue": meta["continue"]}
 
     async def watch(self, resource: Resource, resource_version: str | None, server_timeout: int,
-                    connect_timeout: float, idle_timeout: float) -> AsyncIterator[WatchEvent]:
+                    connect_timeout: float, idle_timeout: float,
+                    on_open: Callable[[], None] | None = None) -> AsyncIterator[WatchEvent]:
         """Yield (type, object) until the server closes the stream.
 
         An ERROR event raises (Gone for 410). A stream silent for idle_timeout raises
         WatchIdle; the caller bounds the stream's total life. Lines are split by hand
         because aiohttp's readline refuses lines over 128 KiB, which one large object makes.
+        on_open is called once the server has accepted the watch.
         """
         params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(server_timeout)}
         if resource_version:
@@ -132,6 +134,8 @@ class Kube:
             async with response:
                 if response.status != 200:
                     raise status_error(response.status, await response.read())
+                if on_open is not None:
+                    on_open()
                 pending = b""
                 while True:
                     try:

@@ -52,6 +52,11 @@ class Controller:
     async def run(self) -> None:
         """The leader's work; cancelled the moment leadership is lost."""
         await self.index.wait_synced()  # acting on a half-listed cluster would misjudge every floor
+        # Nor on a stale one: a leader elected while a watch is down (the API server just
+        # came back) waits until every watch is connected again.
+        if self.index.freshness.stale(0):
+            log.info("controller waiting for every watch to reconnect", extra={"down": self.index.freshness.stale(0)})
+        await self.index.freshness.wait_fresh()
         self.index.on_change = self._changed
         if self.status is not None:
             self.status.controller = self.rebalance

@@ -1,6 +1,7 @@
 """Faults injected into a real control plane of its own (so no other test sees them):
-kube-apiserver stopped for 20 s, and etcd compacted under the watches. After each,
-spot-extender's index must equal a fresh list, and no background task may be dead."""
+kube-apiserver stopped for 20 s (longer than the leader's renew deadline), and etcd
+compacted under the watches. After each, spot-extender's index must equal a fresh list,
+and no background task may be dead."""
 
 from __future__ import annotations
 
@@ -70,15 +71,27 @@ def healthy(extender: ExtenderProcess) -> bool:
     return json.loads(extender.get("/healthz")).get("status") == "ok"
 
 
+def evictions(extender: ExtenderProcess) -> float:
+    return sum(scrape(extender, "spot_extender_evictions_total", {"cause": c, "result": r})
+               for c in ("reclaim", "floor-repair", "return-to-spot") for r in ("evicted", "error", "blocked"))
+
+
 def test_api_server_down_for_20s_then_back(chaos):
+    """3a, and 3d: 20 s is longer than the renew deadline (10 s), so the leader steps down."""
     cluster, extender, ns = chaos
     assert wait_for(lambda: index_matches_a_fresh_list(cluster, extender, ns), 30, what="index = API before")
+    wait_for(lambda: scrape(extender, "spot_extender_leader") == 1, 30, what="the extender leading")
+    evicted_before = evictions(extender)
     cluster.stop_apiserver()
     time.sleep(20)
-    # Meanwhile the verbs answer from the last index.
+    # The leader stepped down rather than act on an index it can no longer refresh...
+    assert scrape(extender, "spot_extender_leader") == 0
+    assert evictions(extender) == evicted_before
+    # ... while the verbs answer from the last index, and say how stale it is.
     pod = o.pod("web-x", ns, owner=("ReplicaSet", "none"))
     assert post(extender, "/filter", {"Pod": pod, "NodeNames": ["od-a-1"]})["NodeNames"] == ["od-a-1"]
     assert scrape(extender, "spot_extender_watch_down_seconds", {"kind": "Node"}) > 10
+    assert json.loads(extender.get("/readyz"))["status"] == "stale"
     cluster.start_apiserver()
 
     # A node cordoned right after the restart leaves the filter at once.
@@ -99,6 +112,8 @@ def test_api_server_down_for_20s_then_back(chaos):
     assert healthy(extender)
     assert json.loads(extender.get("/readyz"))["status"] == "ready"
     cluster.api.merge_patch(f"/api/v1/nodes/{cordoned}", {"spec": {"unschedulable": None}})
+    # It leads again within a lease duration (15 s) and a few retries.
+    wait_for(lambda: scrape(extender, "spot_extender_leader") == 1, 25, what="leading again")
 
 
 def etcd(cluster: ControlPlane, call: str, body: dict) -> dict:

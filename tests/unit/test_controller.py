@@ -326,3 +326,21 @@ async def test_a_class_with_no_nodes_at_all_clamps_nothing():
         index.apply(NODE, "DELETED", f.node(name, "spot"))
     floor = controller.rebalance.floors.of_workload(next(iter(index.top_level_workloads())))
     assert (floor.k, floor.clamp) == (1, "")
+
+
+async def test_a_new_leader_waits_until_every_watch_is_connected():
+    controller, index = setup()
+    deploy(index, "web", ["s1"], annotations={"spot-extender.io/placement": "spot"})
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    index.freshness.down(POD)  # the Pod watch has not reconnected yet
+    running = asyncio.create_task(controller.run())
+    await asyncio.sleep(0.3)
+    assert controller.kube.evicted == []  # nothing done from a stale view
+    index.freshness.up(POD)
+    for _ in range(100):
+        if controller.kube.evicted:
+            break
+        await asyncio.sleep(0.02)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert controller.kube.evicted == ["default/web-1-0"]

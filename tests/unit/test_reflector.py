@@ -179,3 +179,15 @@ async def test_the_api_server_returning_pulses_the_watches_awake():
         probe.cancel()
         await asyncio.gather(probe, return_exceptions=True)
         await kube.close()
+
+
+async def test_a_watch_that_opens_counts_as_up_before_any_event():
+    async with FakeApi() as api:
+        api.items[NODES_PATH] = [f.node("a")]
+        api.script_watch(NODES_PATH, ("status", 500))
+        api.script_watch(NODES_PATH, ("sleep", 3600))  # accepted, then quiet
+        index, metrics, reflector, task, kube = await run_reflector(api)
+        await eventually(lambda: index.freshness.down_for(NODE) > 0)
+        await eventually(lambda: len([q for _, q in api.requests if q.get("watch")]) == 2)
+        await eventually(lambda: index.freshness.stale(0) == [])
+        await stop(task, kube)
