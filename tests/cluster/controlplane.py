@@ -215,10 +215,11 @@ class ControlPlane:
         subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
         (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
 
-    def write_kubeconfig(self, path: Path, token: str) -> Path:
+    def write_kubeconfig(self, path: Path, token: str, server: str | None = None) -> Path:
+        """`server`: another address for the same API server (a proxy in front of it)."""
         path.write_text(
             "apiVersion: v1\nkind: Config\n"
-            f"clusters:\n- name: local\n  cluster:\n    server: {self.server}\n"
+            f"clusters:\n- name: local\n  cluster:\n    server: {server or self.server}\n"
             f"    certificate-authority: {self.ca_file}\n"
             f"users:\n- name: user\n  user:\n    token: {token}\n"
             "contexts:\n- name: local\n  context:\n    cluster: local\n    user: user\n"

@@ -1,0 +1,114 @@
+"""A TCP fault proxy between spot-extender and kube-apiserver (issue 12 item 3e): live
+connections reset, connections held half-open, evictions cut mid-flight. Watches must
+recover within the idle timeout, evictions must be retried, and every failure must be
+logged and counted."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from tests.cluster.controlplane import ControlPlane, ExtenderProcess, binaries_present, bin_dir
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.faultproxy import PASS, STALL, FaultProxy
+from tests.helpers.fleet import on_demand_nodes, spot_nodes
+from tests.helpers.metrics import scrape
+from tests.helpers.waiting import wait_for
+
+IDLE = 5  # --watch-idle-timeout and --request-timeout of the extender behind the proxy
+KINDS = ("Node", "Pod", "ReplicaSet", "Deployment", "StatefulSet", "PodDisruptionBudget", "Rollout")
+
+
+@pytest.fixture(scope="module")
+def rig():
+    if not binaries_present():
+        pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make chaos does)")
+    cluster = ControlPlane(log=print)
+    proxy = None
+    try:
+        cluster.start()
+        proxy = FaultProxy("127.0.0.1", cluster.apiserver_port).start()
+        kubeconfig = cluster.write_kubeconfig(cluster.workdir / "proxied.kubeconfig", cluster.token,
+                                              server=f"https://127.0.0.1:{proxy.port}")
+        extender = ExtenderProcess(cluster, "--log-format=text", f"--watch-idle-timeout={IDLE}s",
+                                   f"--request-timeout={IDLE}s", "--backoff-max=5s", "--eviction-concurrency=1",
+                                   kubeconfig=kubeconfig).start()
+        kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
+        yield cluster, proxy, extender
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        cluster.cleanup()
+
+
+def filters_out(extender: ExtenderProcess, node: str) -> bool:
+    pod = o.pod("probe-1-x", "default", owner=("ReplicaSet", "probe-1"))
+    body = json.dumps({"Pod": pod, "NodeNames": [node, "spot-m5-b-1"]}).encode()
+    request = urllib.request.Request(extender.url + "/filter", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return node in (json.loads(resp.read()).get("FailedAndUnresolvableNodes") or {})
+
+
+def watch_errors(extender: ExtenderProcess) -> float:
+    return sum(scrape(extender, "spot_extender_loop_errors_total", {"loop": f"watch-{k}"}) for k in KINDS)
+
+
+def logged(cluster: ControlPlane, event: str) -> int:
+    return (cluster.workdir / "spot-extender.log").read_text(errors="replace").count(event)
+
+
+def test_resets_and_half_open_connections(rig):
+    cluster, proxy, extender = rig
+    errors_before = watch_errors(extender)
+    assert proxy.reset_all() >= len(KINDS) - 1  # the watch streams at least
+    cluster.api.merge_patch("/api/v1/nodes/spot-m5-a-1", {"spec": {"unschedulable": True}})
+    started = time.monotonic()
+    wait_for(lambda: filters_out(extender, "spot-m5-a-1"), 3 * IDLE, interval=0.1, what="the cordon seen after resets")
+    print(f"\n    after every connection was reset: cordon seen in {time.monotonic() - started:.1f}s")
+
+    proxy.set_mode(STALL)  # half-open: connections stay up, nothing gets through
+    time.sleep(IDLE + 3)
+    cluster.api.merge_patch("/api/v1/nodes/spot-m5-a-1", {"spec": {"unschedulable": None}})
+    assert filters_out(extender, "spot-m5-a-1")  # stale, and it cannot know better yet
+    proxy.set_mode(PASS)
+    started = time.monotonic()
+    wait_for(lambda: not filters_out(extender, "spot-m5-a-1"), 3 * IDLE, interval=0.1,
+             what="the uncordon seen after the stall")
+    print(f"    after {IDLE + 3}s half-open: uncordon seen {time.monotonic() - started:.1f}s after the stall ended")
+    assert watch_errors(extender) > errors_before
+    assert logged(cluster, "task failed; restarting it") > 0
+    assert json.loads(extender.get("/healthz"))["status"] == "ok"
+
+
+def test_evictions_cut_mid_flight_are_retried(rig):
+    cluster, proxy, extender = rig
+    ns = kube.namespace(cluster.api, "cut")
+    kube.create(cluster.api, o.deployment("batch", 40, namespace=ns, cpu="10m",
+                                          annotations={"spot-extender.io/placement": "spot"}))
+    kube.wait_ready(cluster.api, ns, "batch", 40, timeout=120)
+    spot = {p.node for p in kube.placements(cluster.api, ns, "batch")}
+    for node in spot:
+        cluster.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
+
+    def errors() -> float:
+        return scrape(extender, "spot_extender_evictions_total", {"cause": "reclaim", "result": "error"})
+
+    def drained() -> bool:
+        return not [p for p in kube.live(kube.placements(cluster.api, ns, "batch")) if p.node in spot]
+
+    resets = 0
+    deadline = time.monotonic() + 60
+    while not drained() and time.monotonic() < deadline:  # cut whatever is in flight, again and again
+        if errors() == 0:
+            resets += proxy.reset_all() > 0
+        time.sleep(0.05)
+    wait_for(drained, 90, interval=0.5, what="every pod off the going-away nodes")
+    print(f"\n    {resets} rounds of resets; evictions failed {errors():.0f} times and were retried")
+    assert errors() >= 1
+    assert logged(cluster, "eviction failed") >= 1
+    assert scrape(extender, "spot_extender_evictions_total", {"cause": "reclaim", "result": "evicted"}) >= 40
+    assert json.loads(extender.get("/healthz"))["status"] == "ok"
