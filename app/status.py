@@ -38,19 +38,19 @@ class Status:
         self.clock = clock
         self.leadership: Leadership | None = None  # the elector, when leader election runs
         self.controller: ControllerState | None = None  # set by the controller while it runs here
-        self._cached: tuple[float, dict] | None = None
+        self._cached: tuple[float, list[dict]] | None = None
         self._building = asyncio.Lock()
 
     async def document(self) -> dict:
-        """The whole view, at most CACHE_SECONDS old."""
+        """Leadership as it is now, and the workloads at most CACHE_SECONDS old."""
         async with self._building:  # requests arriving during a build wait for it, then share it
             if self._cached is None or self.clock() - self._cached[0] > CACHE_SECONDS:
                 states = []
                 async for state in self._states():
                     states.append(state)
-                leader = self.leadership.is_leader if self.leadership is not None else None
-                self._cached = (self.clock(), {"leader": leader, "workloads": states})
-            return self._cached[1]
+                self._cached = (self.clock(), states)
+        leader = self.leadership.is_leader if self.leadership is not None else None
+        return {"leader": leader, "workloads": self._cached[1]}
 
     def workloads(self) -> list[dict]:
         """The per-workload view, built at once (tests and callers outside the event loop)."""

@@ -85,8 +85,13 @@ def test_rollouts_keep_exactly_their_floor_on_demand(env, ns):
     for app, replicas, floor, source in (("web", 5, 2, "annotation"), ("checkout", 4, 3, "pdb checkout")):
         placed = k.wait_ready(env.api, ns, app, replicas)
         assert sum(p.capacity == "on-demand" for p in placed) == floor, (app, placed)
-        view = workload_view(env, ns, app)
-        assert (view["floor"], view["floorSource"], view["onDemand"], view["floorMet"]) == (floor, source, floor, True)
+
+        def settled(app=app, floor=floor, source=source):  # the view may be a second old
+            view = workload_view(env, ns, app)
+            return view if (view["floor"], view["floorSource"], view["onDemand"], view["floorMet"]) == (
+                floor, source, floor, True) else None
+
+        view = wait_for(settled, 10, what=f"{app} in /debug/workloads as placed")
         assert view["countedGroup"] == f"ReplicaSet/{app}-6c8f9"
 
     # Scale-down order follows the floor for Rollout pods too.
