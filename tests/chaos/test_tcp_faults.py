@@ -20,6 +20,7 @@ from tests.helpers.metrics import scrape
 from tests.helpers.waiting import wait_for
 
 IDLE = 5  # --watch-idle-timeout and --request-timeout of the extender behind the proxy
+REPLICAS = 12
 KINDS = ("Node", "Pod", "ReplicaSet", "Deployment", "StatefulSet", "PodDisruptionBudget", "Rollout")
 
 
@@ -87,28 +88,28 @@ def test_resets_and_half_open_connections(rig):
 def test_evictions_cut_mid_flight_are_retried(rig):
     cluster, proxy, extender = rig
     ns = kube.namespace(cluster.api, "cut")
-    kube.create(cluster.api, o.deployment("batch", 40, namespace=ns, cpu="10m",
+    # A PDB paces the drain to one pod at a time, so evictions are in flight for a while.
+    kube.create(cluster.api, o.pdb("batch", {"app": "batch"}, max_unavailable=1, namespace=ns))
+    kube.create(cluster.api, o.deployment("batch", REPLICAS, namespace=ns, cpu="10m",
                                           annotations={"spot-extender.io/placement": "spot"}))
-    kube.wait_ready(cluster.api, ns, "batch", 40, timeout=120)
+    kube.wait_ready(cluster.api, ns, "batch", REPLICAS, timeout=120)
     spot = {p.node for p in kube.placements(cluster.api, ns, "batch")}
-    for node in spot:
-        cluster.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
 
-    def errors() -> float:
-        return scrape(extender, "spot_extender_evictions_total", {"cause": "reclaim", "result": "error"})
+    def count(result: str) -> float:
+        return scrape(extender, "spot_extender_evictions_total", {"cause": "reclaim", "result": result})
 
     def drained() -> bool:
         return not [p for p in kube.live(kube.placements(cluster.api, ns, "batch")) if p.node in spot]
 
-    resets = 0
-    deadline = time.monotonic() + 60
-    while not drained() and time.monotonic() < deadline:  # cut whatever is in flight, again and again
-        if errors() == 0:
-            resets += proxy.reset_all() > 0
-        time.sleep(0.05)
-    wait_for(drained, 90, interval=0.5, what="every pod off the going-away nodes")
-    print(f"\n    {resets} rounds of resets; evictions failed {errors():.0f} times and were retried")
-    assert errors() >= 1
+    for node in spot:
+        cluster.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
+    wait_for(lambda: count("evicted") >= 1, 30, interval=0.05, what="the drain under way")
+    proxy.set_mode(STALL)  # what is in flight now hangs until the request timeout
+    wait_for(lambda: count("error") >= 1, 4 * IDLE, interval=0.2, what="an eviction timing out")
+    proxy.set_mode(PASS)
+    wait_for(drained, 180, interval=0.5, what="every pod off the going-away nodes")
+    print(f"\n    evictions: {count('error'):.0f} failed and were retried, {count('blocked'):.0f} refused by "
+          f"the PDB, {count('evicted'):.0f} done")
     assert logged(cluster, "eviction failed") >= 1
-    assert scrape(extender, "spot_extender_evictions_total", {"cause": "reclaim", "result": "evicted"}) >= 40
+    assert count("evicted") >= REPLICAS
     assert json.loads(extender.get("/healthz"))["status"] == "ok"
