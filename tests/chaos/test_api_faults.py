@@ -12,10 +12,9 @@ import urllib.request
 
 import pytest
 
-from tests.cluster.controlplane import ControlPlane, ExtenderProcess, binaries_present, bin_dir
+from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
-from tests.helpers.fleet import on_demand_nodes, spot_nodes
 from tests.helpers.metrics import scrape
 from tests.helpers.waiting import wait_for
 
@@ -25,23 +24,15 @@ CORDON_WITHIN = 5.0  # seconds; the target is 2 s, and the figure is printed
 
 
 @pytest.fixture(scope="module")
-def chaos():
-    if not binaries_present():
-        pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make chaos does)")
-    cluster = ControlPlane(log=print)
-    try:
-        cluster.start()
-        extender = ExtenderProcess(cluster, "--log-format=text", "--watch-idle-timeout=20s").start()
-        kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
-        ns = kube.namespace(cluster.api, "chaos")
-        kube.create(cluster.api, o.pdb("api", {"app": "api"}, min_available=2, namespace=ns))
-        for app, replicas in WORKLOADS.items():
-            kube.create(cluster.api, o.deployment(app, replicas, namespace=ns))
-        for app, replicas in WORKLOADS.items():
-            kube.wait_ready(cluster.api, ns, app, replicas, timeout=120)
-        yield cluster, extender, ns
-    finally:
-        cluster.cleanup()
+def chaos(cluster):
+    extender = ExtenderProcess(cluster, "--log-format=text", "--watch-idle-timeout=20s").start()
+    ns = kube.namespace(cluster.api, "chaos")
+    kube.create(cluster.api, o.pdb("api", {"app": "api"}, min_available=2, namespace=ns))
+    for app, replicas in WORKLOADS.items():
+        kube.create(cluster.api, o.deployment(app, replicas, namespace=ns))
+    for app, replicas in WORKLOADS.items():
+        kube.wait_ready(cluster.api, ns, app, replicas, timeout=120)
+    return cluster, extender, ns
 
 
 def post(extender: ExtenderProcess, path: str, body: dict) -> dict:

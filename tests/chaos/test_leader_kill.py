@@ -8,12 +8,10 @@ import os
 import signal
 import time
 
-import pytest
-
-from tests.cluster.controlplane import ControlPlane, ExtenderProcess, binaries_present, bin_dir
+from tests.cluster.controlplane import ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
-from tests.helpers.fleet import SPOT_NODES, on_demand_nodes, spot_nodes, taint_spot
+from tests.helpers.fleet import SPOT_NODES, taint_spot
 from tests.helpers.metrics import scrape
 from tests.helpers.ports import free_port
 from tests.helpers.sampling import ReadySampler
@@ -30,25 +28,12 @@ def reclaimed(extender: ExtenderProcess) -> float:
     return scrape(extender, "spot_extender_evictions_total", {"cause": "reclaim", "result": "evicted"})
 
 
-@pytest.fixture
-def cluster():
-    if not binaries_present():
-        pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make chaos does)")
-    cluster = ControlPlane(log=print)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.cleanup()
-
-
 def test_leader_killed_mid_drain_the_successor_finishes_it(cluster):
     replicas = {
         who: ExtenderProcess(cluster, *FLAGS, f"--identity={who}", name=f"spot-extender-{who}",
                              port=cluster.extender.port if who == "a" else free_port()).start()
         for who in ("a", "b")
     }
-    kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
     ns = kube.namespace(cluster.api, "drain")
     for app in APPS:
         kube.create(cluster.api, o.deployment(app, REPLICAS, namespace=ns, cpu="10m"))

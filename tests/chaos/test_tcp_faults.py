@@ -11,11 +11,10 @@ import urllib.request
 
 import pytest
 
-from tests.cluster.controlplane import ControlPlane, ExtenderProcess, binaries_present, bin_dir
+from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.faultproxy import PASS, STALL, FaultProxy
-from tests.helpers.fleet import on_demand_nodes, spot_nodes
 from tests.helpers.metrics import scrape
 from tests.helpers.waiting import wait_for
 
@@ -25,25 +24,17 @@ KINDS = ("Node", "Pod", "ReplicaSet", "Deployment", "StatefulSet", "PodDisruptio
 
 
 @pytest.fixture(scope="module")
-def rig():
-    if not binaries_present():
-        pytest.fail(f"control plane binaries missing in {bin_dir()}: run `make cluster-bins` (make chaos does)")
-    cluster = ControlPlane(log=print)
-    proxy = None
+def rig(cluster):
+    proxy = FaultProxy("127.0.0.1", cluster.apiserver_port).start()
     try:
-        cluster.start()
-        proxy = FaultProxy("127.0.0.1", cluster.apiserver_port).start()
         kubeconfig = cluster.write_kubeconfig(cluster.workdir / "proxied.kubeconfig", cluster.token,
                                               server=f"https://127.0.0.1:{proxy.port}")
         extender = ExtenderProcess(cluster, "--log-format=text", f"--watch-idle-timeout={IDLE}s",
                                    f"--request-timeout={IDLE}s", "--backoff-max=5s", "--eviction-concurrency=1",
                                    kubeconfig=kubeconfig).start()
-        kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
         yield cluster, proxy, extender
     finally:
-        if proxy is not None:
-            proxy.stop()
-        cluster.cleanup()
+        proxy.stop()
 
 
 def filters_out(extender: ExtenderProcess, node: str) -> bool:
