@@ -140,12 +140,20 @@ class Reflector:
 
 
 async def watch_for_return(kube: Kube, index: Index, returned: asyncio.Event, period: float, timeout: float) -> None:
-    """While a watch cannot reach the API server, ask it every period whether it answers;
-    the moment it does, pulse `returned`, which wakes every watch out of its backoff. After
-    an outage the index is then re-listed within a period or two of the server's return."""
+    """While a watch is down, ask the API server every period whether it answers. When it
+    answers again after it did not, pulse `returned`, which wakes every watch out of its
+    backoff: the index is re-listed within a period or two of the server's return. A watch
+    down for another reason (an error status) keeps its own backoff: no pulse, no storm."""
+    unreachable = False
     while True:
         await asyncio.sleep(period)
-        if index.freshness.stale(0) and await kube.reachable(timeout):
+        if not index.freshness.stale(0):
+            unreachable = False
+            continue
+        if not await kube.reachable(timeout):
+            unreachable = True
+        elif unreachable:
+            unreachable = False
             log.info("api server reachable again; reconnecting watches", extra={"down": index.freshness.stale(0)})
             returned.set()
             returned.clear()  # a pulse: the waiters are woken already

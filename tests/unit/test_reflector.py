@@ -165,19 +165,46 @@ async def test_a_failing_watch_marks_the_index_stale_until_events_flow_again():
 async def test_the_api_server_returning_pulses_the_watches_awake():
     from spot_extender.reflector import watch_for_return
 
-    async with FakeApi() as api:
+    class Flaky:
+        """Unreachable for the first probes, then back."""
+
+        def __init__(self):
+            self.probes = 0
+
+        async def reachable(self, timeout):
+            self.probes += 1
+            return self.probes > 3
+
+    parts = build(SETTINGS)
+    kube = Flaky()
+    returned = asyncio.Event()
+    woken = asyncio.create_task(returned.wait())
+    probe = asyncio.create_task(watch_for_return(kube, parts.index, returned, period=0.02, timeout=2))
+    await asyncio.sleep(0.2)
+    assert not woken.done() and kube.probes == 0  # nothing down: no probes
+    parts.index.freshness.down(NODE)
+    await asyncio.wait_for(woken, 5)
+    assert kube.probes == 4  # woken by the first answer after three without
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
+
+
+async def test_a_watch_down_while_the_api_server_answers_keeps_its_backoff():
+    from spot_extender.reflector import watch_for_return
+
+    async with FakeApi() as api:  # answers every probe: the watch is down for another reason
         parts = build(SETTINGS)
         kube = api.kube()
         returned = asyncio.Event()
         woken = asyncio.create_task(returned.wait())
-        probe = asyncio.create_task(watch_for_return(kube, parts.index, returned, period=0.02, timeout=2))
-        await asyncio.sleep(0.2)
-        assert not woken.done() and not [p for p, _ in api.requests if p == "/version"]  # nothing down: no probes
         parts.index.freshness.down(NODE)
-        await asyncio.wait_for(woken, 5)
-        assert [p for p, _ in api.requests if p == "/version"]
-        probe.cancel()
-        await asyncio.gather(probe, return_exceptions=True)
+        probe = asyncio.create_task(watch_for_return(kube, parts.index, returned, period=0.02, timeout=2))
+        await asyncio.sleep(0.3)
+        assert not woken.done()
+        assert [p for p, _ in api.requests if p == "/version"]  # it did look
+        for task in (probe, woken):
+            task.cancel()
+        await asyncio.gather(probe, woken, return_exceptions=True)
         await kube.close()
 
 
