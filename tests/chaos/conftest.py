@@ -21,3 +21,15 @@ def cluster():
         yield control_plane
     finally:
         control_plane.cleanup()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the tail of every component's log, the extender's included."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        control_plane = item.funcargs.get("cluster") or next(
+            (v[0] for v in item.funcargs.values() if isinstance(v, tuple) and isinstance(v[0], ControlPlane)), None)
+        if control_plane is not None:
+            report.sections.append(("control plane and extender logs", control_plane.dump_logs(60)))

@@ -102,5 +102,6 @@ def test_evictions_cut_mid_flight_are_retried(rig):
     print(f"\n    evictions: {count('error'):.0f} failed and were retried, {count('blocked'):.0f} refused by "
           f"the PDB, {count('evicted'):.0f} done")
     assert logged(cluster, "eviction failed") >= 1
-    assert count("evicted") >= REPLICAS
+    # A cut eviction may have reached the server before the cut: its retry then finds the pod gone.
+    assert count("evicted") + count("gone") >= REPLICAS
     assert json.loads(extender.get("/healthz"))["status"] == "ok"
