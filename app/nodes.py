@@ -13,6 +13,8 @@ SPOT = "spot"
 ON_DEMAND = "on-demand"
 UNKNOWN = "unknown"
 
+NOT_READY = "node is not Ready"  # the going-away reason of a node whose Ready condition is not True
+
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 
@@ -104,7 +106,7 @@ class NodeClassifier:
         if self.check_cordon and spec.get("unschedulable"):
             return "node is cordoned"
         if self.check_ready and not _is_ready(node):
-            return "node is not Ready"
+            return NOT_READY
         return None
 
     def record(self, node: dict) -> NodeRecord:

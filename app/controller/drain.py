@@ -7,16 +7,24 @@ import asyncio
 import time
 from typing import Callable
 
+from .. import logs
 from ..index import Index
 from ..moves import RECLAIM, drainable
-from ..nodes import SPOT
+from ..nodes import NOT_READY, SPOT
 from ..supervisor import Supervisor
 from ..workloads import PodRecord
 from .evictor import Evictor
 from .scope import Scope
 
+log = logs.get("drain")
+
 # How long an evicted pod's claim is held waiting for the watch to show it leaving.
 SEEN_LEAVING_TIMEOUT = 30.0
+# Above this share of nodes not Ready at once, not-Ready means the control plane or the
+# network is in trouble (an API server outage leaves every node's heartbeat stale), not
+# that these nodes are going away: draining them would evict for nothing. The same rule
+# as kube-controller-manager's --unhealthy-zone-threshold.
+MASS_NOT_READY_SHARE = 0.55
 
 
 class Drain:
@@ -32,12 +40,14 @@ class Drain:
         self.supervisor = supervisor
         self.clock = clock
         self.evicting: dict[str, asyncio.Task] = {}  # pod uid -> its eviction task
+        self.holding_not_ready = False
 
     async def once(self) -> None:
         index = self.index
+        hold_not_ready = self._mass_not_ready()
         for node, reason in list(index.going_away.items()):
             record = index.nodes.get(node)
-            if record is None or record.effective != SPOT:
+            if record is None or record.effective != SPOT or (hold_not_ready and reason == NOT_READY):
                 continue
             for uid in list(index.pods_on_node(node)):
                 pod = index.pods.get(uid)
@@ -48,6 +58,18 @@ class Drain:
                 self.evicting[uid] = self.supervisor.spawn(
                     self._drain_pod(pod, f"spot node {node} is going away: {reason}"), name=f"evict-{uid}", loop="drain"
                 )
+
+    def _mass_not_ready(self) -> bool:
+        nodes = len(self.index.nodes)
+        not_ready = sum(1 for reason in self.index.going_away.values() if reason == NOT_READY)
+        holding = bool(nodes) and not_ready / nodes > MASS_NOT_READY_SHARE
+        if holding != self.holding_not_ready:
+            self.holding_not_ready = holding
+            (log.warning if holding else log.info)(
+                "most nodes are not Ready: not draining for that alone" if holding else "not-Ready drains resume",
+                extra={"not_ready": not_ready, "nodes": nodes},
+            )
+        return holding
 
     async def _drain_pod(self, pod: PodRecord, reason: str) -> None:
         try:

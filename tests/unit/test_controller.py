@@ -344,3 +344,22 @@ async def test_a_new_leader_waits_until_every_watch_is_connected():
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
     assert controller.kube.evicted == ["default/web-1-0"]
+
+
+def not_ready(name, capacity):
+    return f.node(name, capacity, ready=False)
+
+
+async def test_most_nodes_not_ready_at_once_is_no_reason_to_drain():
+    # An API server outage leaves every heartbeat stale: the nodes all turn NotReady together.
+    controller, index = setup()
+    deploy(index, "web", ["s1", "s2"], annotations={"spot-extender.io/placement": "spot"})
+    for name, capacity in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand")):
+        index.apply(NODE, "MODIFIED", not_ready(name, capacity))
+    await drain(controller)
+    assert controller.kube.evicted == []
+    # One spot node NotReady on its own is going away: it is drained.
+    for name, capacity in (("s2", "spot"), ("o1", "on-demand")):
+        index.apply(NODE, "MODIFIED", f.node(name, capacity))
+    await drain(controller)
+    assert controller.kube.evicted == ["default/web-1-0"]
