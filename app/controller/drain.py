@@ -25,6 +25,9 @@ SEEN_LEAVING_TIMEOUT = 30.0
 # that these nodes are going away: draining them would evict for nothing. The same rule
 # as kube-controller-manager's --unhealthy-zone-threshold.
 MASS_NOT_READY_SHARE = 0.55
+# Not-Ready alone drains a node only once it has lasted this long: nodes turn NotReady one
+# watch event at a time, and a mass event must be seen whole before the first is acted on.
+NOT_READY_GRACE = 5.0
 
 
 class Drain:
@@ -41,13 +44,16 @@ class Drain:
         self.clock = clock
         self.evicting: dict[str, asyncio.Task] = {}  # pod uid -> its eviction task
         self.holding_not_ready = False
+        self._not_ready_since: dict[str, float] = {}
 
     async def once(self) -> None:
         index = self.index
         hold_not_ready = self._mass_not_ready()
         for node, reason in list(index.going_away.items()):
             record = index.nodes.get(node)
-            if record is None or record.effective != SPOT or (hold_not_ready and reason == NOT_READY):
+            if record is None or record.effective != SPOT:
+                continue
+            if reason == NOT_READY and (hold_not_ready or self.clock() - self._not_ready_since[node] < NOT_READY_GRACE):
                 continue
             for uid in list(index.pods_on_node(node)):
                 pod = index.pods.get(uid)
@@ -60,8 +66,12 @@ class Drain:
                 )
 
     def _mass_not_ready(self) -> bool:
+        """Also keeps when each node was first seen not Ready, for the grace."""
+        now = self.clock()
+        not_ready_now = {node for node, reason in self.index.going_away.items() if reason == NOT_READY}
+        self._not_ready_since = {node: self._not_ready_since.get(node, now) for node in not_ready_now}
         nodes = len(self.index.nodes)
-        not_ready = sum(1 for reason in self.index.going_away.values() if reason == NOT_READY)
+        not_ready = len(not_ready_now)
         holding = bool(nodes) and not_ready / nodes > MASS_NOT_READY_SHARE
         if holding != self.holding_not_ready:
             self.holding_not_ready = holding

@@ -351,14 +351,22 @@ def not_ready(name, capacity):
 
 
 async def test_most_nodes_not_ready_at_once_is_no_reason_to_drain():
-    # An API server outage leaves every heartbeat stale: the nodes all turn NotReady together.
+    # An API server outage leaves every heartbeat stale: the nodes turn NotReady together,
+    # one watch event after another.
     controller, index = setup()
+    clock = [0.0]
+    controller.drain.clock = lambda: clock[0]
     deploy(index, "web", ["s1", "s2"], annotations={"spot-extender.io/placement": "spot"})
-    for name, capacity in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand")):
+    index.apply(NODE, "MODIFIED", not_ready("s1", "spot"))
+    await drain(controller)  # the first of them, seen alone: within the grace, nothing yet
+    clock[0] += 1
+    for name, capacity in (("s2", "spot"), ("o1", "on-demand")):
         index.apply(NODE, "MODIFIED", not_ready(name, capacity))
-    await drain(controller)
+        await drain(controller)
+    clock[0] += 60
+    await drain(controller)  # 3 of 4 not Ready, however long: held
     assert controller.kube.evicted == []
-    # One spot node NotReady on its own is going away: it is drained.
+    # One spot node NotReady on its own, past the grace, is going away: it is drained.
     for name, capacity in (("s2", "spot"), ("o1", "on-demand")):
         index.apply(NODE, "MODIFIED", f.node(name, capacity))
     await drain(controller)
