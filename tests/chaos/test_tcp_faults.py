@@ -102,6 +102,8 @@ def test_evictions_cut_mid_flight_are_retried(rig):
     print(f"\n    evictions: {count('error'):.0f} failed and were retried, {count('blocked'):.0f} refused by "
           f"the PDB, {count('evicted'):.0f} done")
     assert logged(cluster, "eviction failed") >= 1
-    # A cut eviction may have reached the server before the cut: its retry then finds the pod gone.
-    assert count("evicted") + count("gone") >= REPLICAS
+    # Every pod is accounted for: evicted, found gone on a retry, or evicted by the server
+    # from an attempt the cut kept us from hearing about (then the watch shows it leaving
+    # and no retry is made). Only the last kind may be missing from evicted + gone.
+    assert count("evicted") + count("gone") >= REPLICAS - count("error")
     assert json.loads(extender.get("/healthz"))["status"] == "ok"
