@@ -9,6 +9,7 @@ on its node in between.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from typing import Callable, Iterable
 
@@ -33,13 +34,19 @@ KINDS = KIND_NAMES
 
 
 class Index:
-    def __init__(self, classifier: NodeClassifier, inflight: InFlight):
+    def __init__(self, classifier: NodeClassifier, inflight: InFlight,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self.classifier = classifier
         self.inflight = inflight
+        self.clock = clock
+        self.wall = wall
         self.nodes: dict[str, NodeRecord] = {}
         self.pool_of: dict[str, Pool] = {}
         self.on_demand_names: set[str] = set()
         self.going_away: dict[str, str] = {}
+        # When each going-away node ends, on self.clock: every replica keeps it, so a new
+        # leader paces a drain against the notice as first seen, not from its election.
+        self.deadlines: dict[str, float] = {}
         self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
         self.placement_generation = 0  # bumped whenever a node's class, labels or taints change
         self.pods: dict[str, PodRecord] = {}
@@ -146,8 +153,11 @@ class Index:
             self.on_demand_names.discard(name)
         if record.going_away:
             self.going_away[name] = record.going_away
+            deadline = self._deadline(record)
+            self.deadlines[name] = min(deadline, self.deadlines.get(name, deadline))  # a notice never grows
         else:
             self.going_away.pop(name, None)
+            self.deadlines.pop(name, None)
         if old is None or (old.pool, old.labels, old.taints) != (record.pool, record.labels, record.taints):
             self.placement_generation += 1
         if old is None or old.pool != record.pool:
@@ -163,8 +173,16 @@ class Index:
         self.placement_generation += 1
         self.on_demand_names.discard(name)
         self.going_away.pop(name, None)
+        self.deadlines.pop(name, None)
         # Pods still bound to a deleted node are lost capacity: they stop counting.
         self._recount_node(name)
+
+    def _deadline(self, record: NodeRecord) -> float:
+        now = self.clock()
+        if record.signalled_at is None:
+            return now + record.notice
+        age = min(max(0.0, self.wall() - record.signalled_at), record.notice)
+        return now - age + record.notice
 
     def _recount_node(self, name: str) -> None:
         for uid in self._pods_on_node.get(name, ()):

@@ -93,6 +93,13 @@ class Metrics:
             ["cause", "result"],
             registry=r,
         )
+        self.drain_waves = Counter(
+            "spot_extender_drain_waves_total",
+            "Waves of reclaim evictions, by what let them go: the previous wave's replacements "
+            "being Ready (replaced), or pods reaching their latest eviction time (deadline)",
+            ["trigger"],
+            registry=r,
+        )
         self.below_floor = Gauge(
             "spot_extender_workloads_below_floor",
             "Workloads with fewer replicas on on-demand than their floor, at the last rebalance pass",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Mapping
 
 from .constraints import BLOCKING_EFFECTS, Taint
@@ -59,6 +60,10 @@ class NodeRecord:
     memory: int = 0  # allocatable bytes
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: tuple[Taint, ...] = ()  # NoSchedule and NoExecute ones: what keeps pods off
+    # A going-away node's notice: seconds from its signal to its end (0: it goes now), and
+    # when the signal came (Unix time) if its taint says so (timeAdded).
+    notice: float = 0.0
+    signalled_at: float | None = None
 
     @property
     def effective(self) -> str:
@@ -77,6 +82,7 @@ class NodeClassifier:
         self.check_cordon = "cordon" in signals
         self.check_ready = "not-ready" in signals
         self.check_deleting = "deleting" in signals
+        self.notices = settings.drain_notices
 
     def capacity(self, labels: dict) -> str:
         for key, value, cls in self.rules:
@@ -100,29 +106,50 @@ class NodeClassifier:
         if self.check_deleting and meta.get("deletionTimestamp"):
             return "node is being deleted"
         if self.check_taints:
-            for taint in spec.get("taints") or ():
-                if isinstance(taint, dict) and taint.get("key") in self.taints:
-                    return f"node has taint {taint['key']}"
+            keys = [key for key, _ in self._going_away_taints(spec)]
+            if keys:
+                # The taint that gives a notice names the reason: handlers cordon as they taint.
+                return f"node has taint {next((k for k in keys if k in self.notices), keys[0])}"
         if self.check_cordon and spec.get("unschedulable"):
             return "node is cordoned"
         if self.check_ready and not _is_ready(node):
             return NOT_READY
         return None
 
+    def notice(self, node: dict) -> tuple[float, float | None]:
+        """(seconds, signalled at) of a going-away node: the shortest notice among its taints
+        that give one. A cordon, and its node.kubernetes.io/unschedulable taint, shorten
+        nothing: termination handlers cordon as they taint. Deletion means now."""
+        if self.check_deleting and (node.get("metadata") or {}).get("deletionTimestamp"):
+            return 0.0, None
+        if not self.check_taints:
+            return 0.0, None
+        noticed = [(self.notices[key], _unix_time(taint.get("timeAdded")))
+                   for key, taint in self._going_away_taints(node.get("spec") or {}) if key in self.notices]
+        return min(noticed, key=lambda n: n[0]) if noticed else (0.0, None)
+
+    def _going_away_taints(self, spec: dict) -> list[tuple[str, dict]]:
+        return [(taint["key"], taint) for taint in spec.get("taints") or ()
+                if isinstance(taint, dict) and isinstance(taint.get("key"), str) and taint["key"] in self.taints]
+
     def record(self, node: dict) -> NodeRecord:
         meta = node.get("metadata") or {}
         labels = meta.get("labels") or {}
         capacity = self.capacity(labels)
         allocatable = (node.get("status") or {}).get("allocatable") or {}
+        going_away = self.going_away(node)
+        notice, signalled_at = self.notice(node) if going_away else (0.0, None)
         return NodeRecord(
             meta.get("name", ""),
             capacity,
             self.pool(capacity, labels),
-            self.going_away(node),
+            going_away,
             cpu_millis(allocatable),
             memory_bytes(allocatable),
             labels,
             _blocking_taints((node.get("spec") or {}).get("taints")),
+            notice,
+            signalled_at,
         )
 
 
@@ -133,6 +160,16 @@ def _blocking_taints(taints) -> tuple[Taint, ...]:
         if isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("effect"), str)
         and t["effect"] in BLOCKING_EFFECTS
     )
+
+
+def _unix_time(stamp) -> float | None:
+    """An RFC 3339 time as Unix time; None when absent or malformed."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
 
 
 def _first(labels: dict, keys: tuple[str, ...]) -> str:

@@ -50,6 +50,15 @@ DEFAULT_GOING_AWAY_TAINTS = (
     "node.cloudprovider.kubernetes.io/shutdown",
 )
 
+# How long each going-away taint gives before the node disappears: the drain is paced
+# over it. AWS gives a 2-minute spot interruption notice; GKE and AKS about 30 s.
+DEFAULT_DRAIN_NOTICES = (
+    "aws-node-termination-handler/spot-itn=120s",
+    "cloud.google.com/impending-node-termination=30s",
+    "remediator.kubernetes.azure.com/unschedulable=30s",
+)
+MAX_NOTICE = 3600.0  # a longer notice is no spot notice, and a bound keeps deadlines sane
+
 GOING_AWAY_SIGNALS = ("taints", "cordon", "not-ready", "deleting")
 NODE_CLASSES = ("spot", "on-demand")
 
@@ -195,6 +204,27 @@ def parse_capacity_rule(rule: str) -> str:
     return rule
 
 
+def parse_notice_rule(rule: str) -> str:
+    """'taint-key=duration', checked; Settings.drain_notices splits it."""
+    key, eq, duration = rule.partition("=")
+    if not eq or not _QUALIFIED_NAME.match(key):
+        raise SettingsError(f"drain notice {rule!r} is not taint-key=duration")
+    seconds = parse_duration(duration)
+    if seconds > MAX_NOTICE:
+        raise SettingsError(f"drain notice {rule!r} is over {MAX_NOTICE:.0f}s")
+    return rule
+
+
+def _duration_at_most(most: float) -> Callable[[str | float], float]:
+    def parse(text: str | float) -> float:
+        value = parse_duration(text)
+        if value > most:
+            raise SettingsError(f"expected a duration of at most {most:g}s, got {text!r}")
+        return value
+
+    return parse
+
+
 _namespaces = _list_of(_matching(_DNS_LABEL, "a namespace name"))
 
 
@@ -291,6 +321,19 @@ class Settings:
     )
     # Controller (run by the leader)
     drain: bool = _setting(True, parse_bool, "evict managed pods from spot nodes that are going away")
+    drain_notice: tuple = _setting(
+        DEFAULT_DRAIN_NOTICES,
+        _list_of(parse_notice_rule),
+        "TAINT=DURATION: the notice a going-away taint gives; the drain is paced over it in waves. "
+        "Other signals drain at once (replaces the built-in list)",
+        "RULES",
+    )
+    drain_margin: float = _setting(
+        5.0,
+        _duration_at_most(600.0),
+        "a paced drain issues each eviction this long before the notice ends, "
+        "beyond the pod's terminationGracePeriodSeconds",
+    )
     dry_run: bool = _setting(False, parse_bool, "log and count evictions and patches, do none")
     rebalance_interval: float = _setting(
         30.0,
@@ -342,6 +385,11 @@ class Settings:
             raise SettingsError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file (HTTPS)")
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise SettingsError("need --retry-period < --renew-deadline < --lease-duration")
+
+    @property
+    def drain_notices(self) -> dict[str, float]:
+        """Seconds of notice per going-away taint key."""
+        return {key: parse_duration(duration) for key, _, duration in (r.partition("=") for r in self.drain_notice)}
 
     @property
     def capacity_rules(self) -> tuple[tuple[str, str, str], ...]:

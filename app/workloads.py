@@ -7,6 +7,7 @@ model costs ~80x more than orjson and holds far more memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple
 
 from .constraints import NONE, Constraints, from_pod_spec
@@ -18,6 +19,8 @@ ANNOTATION_PLACEMENT = "spot-extender.io/placement"
 ANNOTATION_REBALANCE = "spot-extender.io/rebalance"  # "false": the controller leaves the workload alone
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 MIRROR_POD = "kubernetes.io/config.mirror"
+DEFAULT_GRACE = 30  # the API's default terminationGracePeriodSeconds
+MAX_GRACE = 24 * 3600  # a bound on what a pod spec can make the drain plan around
 
 
 class GroupKey(NamedTuple):
@@ -49,6 +52,8 @@ class PodRecord:
     memory: int = 0  # requested bytes
     deletion_cost: str | None = None  # the pod-deletion-cost annotation as set now
     created: str = ""  # creationTimestamp, RFC 3339: sorts by age
+    grace: int = DEFAULT_GRACE  # terminationGracePeriodSeconds
+    ready_after: float | None = None  # seconds from creation to Ready, while Ready: its start-up time
 
     @property
     def counts(self) -> bool:
@@ -109,10 +114,10 @@ def pod_record(pod: dict) -> PodRecord:
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     phase = status.get("phase")
-    ready = any(
-        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or ()
+    ready_condition = next(
+        (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Ready"), None
     )
+    ready = ready_condition is not None and ready_condition.get("status") == "True"
     annotations = meta.get("annotations") or {}
     owner = controller_of(meta)
     cpu, memory = pod_requests(spec)
@@ -130,7 +135,26 @@ def pod_record(pod: dict) -> PodRecord:
         memory=memory,
         deletion_cost=annotations.get(DELETION_COST),
         created=meta.get("creationTimestamp") or "",
+        grace=_grace(spec.get("terminationGracePeriodSeconds")),
+        ready_after=_seconds_between(meta.get("creationTimestamp"), ready_condition.get("lastTransitionTime"))
+        if ready else None,
     )
+
+
+def _grace(value) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(max(value, 0), MAX_GRACE)
+    return DEFAULT_GRACE
+
+
+def _seconds_between(start, end) -> float | None:
+    """RFC 3339 times apart, in seconds; None when either is absent or malformed."""
+    if not isinstance(start, str) or not isinstance(end, str):
+        return None
+    try:
+        return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+    except (ValueError, TypeError):  # TypeError: one has a zone, the other not
+        return None
 
 
 def workload_record(kind: str, obj: dict) -> WorkloadRecord:

@@ -1,18 +1,23 @@
-"""Drain: evict managed pods from spot nodes that are going away, at once, with bounded
-concurrency, retrying while a PodDisruptionBudget says no."""
+"""Drain: evict managed pods from spot nodes that are going away, paced to each node's
+notice in waves per workload (see pacing.py), retrying while a PodDisruptionBudget says
+no. A signal with no notice drains at once."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from dataclasses import dataclass
 from typing import Callable
 
 from .. import logs
 from ..index import Index
+from ..metrics import Metrics
 from ..moves import RECLAIM, drainable
 from ..nodes import NOT_READY, SPOT
+from ..pacing import Doomed, next_wave, startup_estimate
 from ..supervisor import Supervisor
-from ..workloads import PodRecord
+from ..workloads import GroupKey, PodRecord, WorkloadKey
 from .evictor import Evictor
 from .scope import Scope
 
@@ -30,30 +35,46 @@ MASS_NOT_READY_SHARE = 0.55
 NOT_READY_GRACE = 5.0
 
 
+@dataclass
+class Pace:
+    """One workload's drain in progress."""
+
+    unready_before: int  # replicas not Ready when the drain first saw it: a crash-looping pod is no wave
+    wave_started: float | None = None
+    startup_seen: float | None = None  # how long the last wave took to be replaced
+    waves: int = 0
+
+
 class Drain:
     name = "drain"
     period = 1.0  # it also wakes on every index change
     gap = 0.05  # least time between two passes
 
-    def __init__(self, index: Index, evictor: Evictor, scope: Scope, supervisor: Supervisor,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, index: Index, evictor: Evictor, scope: Scope, supervisor: Supervisor, metrics: Metrics,
+                 margin: float, clock: Callable[[], float] = time.monotonic):
         self.index = index
         self.evictor = evictor
         self.scope = scope
         self.supervisor = supervisor
+        self.metrics = metrics
+        self.margin = margin
         self.clock = clock
         self.evicting: dict[str, asyncio.Task] = {}  # pod uid -> its eviction task
+        self.busy: Counter[GroupKey] = Counter()  # evictions in flight per workload
+        self.paces: dict[GroupKey, Pace] = {}
         self.holding_not_ready = False
         self._not_ready_since: dict[str, float] = {}
 
     async def once(self) -> None:
         index = self.index
+        now = self.clock()
         hold_not_ready = self._mass_not_ready()
+        doomed: dict[GroupKey, list[PodRecord]] = {}
         for node, reason in list(index.going_away.items()):
             record = index.nodes.get(node)
             if record is None or record.effective != SPOT:
                 continue
-            if reason == NOT_READY and (hold_not_ready or self.clock() - self._not_ready_since[node] < NOT_READY_GRACE):
+            if reason == NOT_READY and (hold_not_ready or now - self._not_ready_since[node] < NOT_READY_GRACE):
                 continue
             for uid in list(index.pods_on_node(node)):
                 pod = index.pods.get(uid)
@@ -61,9 +82,61 @@ class Drain:
                     continue
                 if not drainable(pod.owner_kind, pod.mirror, pod.terminating, pod.group is not None):
                     continue
-                self.evicting[uid] = self.supervisor.spawn(
-                    self._drain_pod(pod, f"spot node {node} is going away: {reason}"), name=f"evict-{uid}", loop="drain"
-                )
+                doomed.setdefault(pod.group, []).append(pod)
+        for group, pods in doomed.items():
+            for pod in self._wave(group, pods, now):
+                self._spawn(pod)
+        for group in self.paces.keys() - doomed.keys() - self.busy.keys():
+            del self.paces[group]
+
+    def _wave(self, group: GroupKey, pods: list[PodRecord], now: float) -> list[PodRecord]:
+        """This workload's pods to evict now: see pacing.next_wave."""
+        unready = self._unready(group)
+        pace = self.paces.get(group)
+        if pace is None:
+            pace = self.paces[group] = Pace(unready)
+        replaced = not self.busy[group] and unready <= pace.unready_before
+        if replaced and pace.wave_started is not None:
+            pace.startup_seen, pace.wave_started = now - pace.wave_started, None
+        startup = startup_estimate(pace.startup_seen, self._ready_after(group))
+        deadlines = self.index.deadlines
+        pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
+        chosen = set(next_wave(
+            [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods],
+            now, replaced, startup,
+        ))
+        if not chosen:
+            return []
+        trigger = "replaced" if replaced else "deadline"
+        if replaced:
+            pace.wave_started = now
+        pace.waves += 1
+        self.metrics.drain_waves.labels(trigger).inc()
+        if len(chosen) < len(pods):  # a drain at once needs no line per workload
+            log.info("drain wave", extra={
+                "workload": f"{group.namespace}/{group.name}", "wave": pace.waves, "trigger": trigger,
+                "evicting": len(chosen), "left": len(pods) - len(chosen), "startup_s": round(startup, 1),
+            })
+        return [p for p in pods if p.uid in chosen]
+
+    def _unready(self, group: GroupKey) -> int:
+        """Replicas of the workload short of Ready: evicted ones until their replacements are."""
+        index = self.index
+        live = [p for uid in index.pods_of_group.get(group, ()) if (p := index.pods.get(uid)) and not p.terminating]
+        record = index.workloads.get(WorkloadKey(*group))
+        wanted = record.replicas if record is not None else len(live)
+        return max(0, wanted - sum(p.ready for p in live))
+
+    def _ready_after(self, group: GroupKey) -> list[float]:
+        index = self.index
+        return [p.ready_after for uid in index.pods_of_group.get(group, ())
+                if (p := index.pods.get(uid)) and p.ready_after is not None]
+
+    def _spawn(self, pod: PodRecord) -> None:
+        reason = f"spot node {pod.node} is going away: {self.index.going_away.get(pod.node, 'gone')}"
+        self.busy[pod.group] += 1
+        self.evicting[pod.uid] = self.supervisor.spawn(self._drain_pod(pod, reason), name=f"evict-{pod.uid}",
+                                                       loop="drain")
 
     def _mass_not_ready(self) -> bool:
         """Also keeps when each node was first seen not Ready, for the grace."""
@@ -90,6 +163,9 @@ class Drain:
                 await self._until_seen_leaving(pod)
         finally:
             self.evicting.pop(pod.uid, None)
+            self.busy[pod.group] -= 1
+            if self.busy[pod.group] <= 0:
+                del self.busy[pod.group]
 
     def _still_draining(self, pod: PodRecord) -> bool:
         current = self.index.pods.get(pod.uid)

@@ -41,7 +41,7 @@ class Controller:
         scope = Scope(index, settings)
         self.supervisor = Supervisor(metrics, settings.backoff_max)
         self.evictor = Evictor(kube, settings, metrics)
-        self.drain = Drain(index, self.evictor, scope, self.supervisor)
+        self.drain = Drain(index, self.evictor, scope, self.supervisor, metrics, settings.drain_margin)
         self.rebalance = Rebalance(index, floors, self.evictor, scope, settings, metrics)
         self.deletion_cost = DeletionCost(kube, index, floors, scope, settings, metrics)
         self.loops: list[Loop] = [self.rebalance, self.deletion_cost]

@@ -93,7 +93,7 @@ def test_evictions_cut_mid_flight_are_retried(rig):
         return not [p for p in kube.live(kube.placements(cluster.api, ns, "batch")) if p.node in spot]
 
     for node in spot:
-        cluster.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
+        cluster.api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.RECLAIM_TAINT]}})
     wait_for(lambda: count("evicted") >= 1, 30, interval=0.05, what="the drain under way")
     proxy.set_mode(STALL)  # what is in flight now hangs until the request timeout
     wait_for(lambda: count("error") >= 1, 4 * IDLE, interval=0.2, what="an eviction timing out")

@@ -130,7 +130,7 @@ def reclaim_evictions(process: ExtenderProcess) -> float:
 
 def test_only_the_leader_evicts_and_the_next_leader_takes_over_the_work(env, ns):
     def taint(on: bool):
-        taint_spot(env.api, o.TERMINATION_TAINT if on else None)
+        taint_spot(env.api, o.RECLAIM_TAINT if on else None)
 
     def on_spot(app):
         return [p for p in kube.placements(env.api, ns, app) if p.capacity == "spot" and not p.terminating]

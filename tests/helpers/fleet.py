@@ -7,7 +7,7 @@ from collections import Counter
 
 from tests.cluster.api import Api
 from tests.helpers.kube import Placement
-from tests.helpers.objects import TERMINATION_TAINT, fake_node
+from tests.helpers.objects import RECLAIM_TAINT, fake_node
 
 # Three spot pools of two nodes each, across two zones, and three on-demand nodes.
 SPOT_NODES = [
@@ -27,7 +27,7 @@ def on_demand_nodes() -> list[dict]:
     return [fake_node(n, "on-demand", z, t) for n, z, t in ON_DEMAND_NODES]
 
 
-def taint_spot(api: Api, taint: dict | None = TERMINATION_TAINT) -> None:
+def taint_spot(api: Api, taint: dict | None = RECLAIM_TAINT) -> None:
     """Give every spot node this taint as its only one, or no taint with None."""
     for name, _, _ in SPOT_NODES:
         api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [taint] if taint else None}})

@@ -15,8 +15,11 @@ import itertools
 import uuid
 
 CAPACITY_LABEL = "node.kubernetes.io/capacity"
-# What the AWS Node Termination Handler puts on a spot node at its interruption notice.
-TERMINATION_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+# What the AWS Node Termination Handler puts on a spot node at its 2-minute interruption
+# notice: spot-extender paces its drain over that notice.
+INTERRUPTION_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+# A going-away taint that gives no notice (Karpenter's, as it disrupts a node): drained at once.
+RECLAIM_TAINT = {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}
 
 _serial = itertools.count(1)
 

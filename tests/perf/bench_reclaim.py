@@ -35,7 +35,7 @@ def measure(cluster: ControlPlane, pods: int) -> dict:
     assert len(pods_on(api, node)) == pods, "every pod should be on the one spot node"
 
     started = time.monotonic()
-    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
+    api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [o.RECLAIM_TAINT]}})
     first = None
     while True:
         live = [p for p in pods_on(api, node) if "deletionTimestamp" not in p["metadata"]]

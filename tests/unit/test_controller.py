@@ -83,7 +83,7 @@ async def test_drain_evicts_managed_pods_on_going_away_spot_nodes_only():
     mirror = f.pod("static-1", node_name="s1", owner=("ReplicaSet", "x"))
     mirror["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "abc"}
     index.apply(POD, "ADDED", mirror)
-    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[{"key": "aws-node-termination-handler/spot-itn"}]))
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[{"key": "karpenter.sh/disrupted"}]))  # no notice: at once
     index.apply(NODE, "MODIFIED", f.node("o1", "on-demand", unschedulable=True))  # on-demand: not drained
     await drain(controller)
     assert sorted(controller.kube.evicted) == ["default/web-1-0", "default/web-1-1"]
@@ -371,3 +371,54 @@ async def test_most_nodes_not_ready_at_once_is_no_reason_to_drain():
         index.apply(NODE, "MODIFIED", f.node(name, capacity))
     await drain(controller)
     assert controller.kube.evicted == ["default/web-1-0"]
+
+
+ITN = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+
+
+def started_pods(index, app, nodes, startup):
+    """Ready replicas of `app`-1 whose pods took `startup` seconds from creation to Ready."""
+    for i, node in enumerate(nodes):
+        raw = f.pod(f"{app}-1-{i}", owner=("ReplicaSet", f"{app}-1"), node_name=node, labels={"app": app})
+        raw["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+        raw["status"]["conditions"][0]["lastTransitionTime"] = f"2026-01-01T00:00:{startup:02d}Z"
+        index.apply(POD, "ADDED", raw)
+
+
+async def test_a_drain_with_notice_goes_in_waves_each_after_the_last_is_replaced():
+    controller, index = setup()
+    clock = [1000.0]
+    index.clock = controller.drain.clock = lambda: clock[0]
+    deploy(index, "web", [])
+    index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", 7))
+    started_pods(index, "web", ["o1"] + ["s1"] * 6, startup=10)
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))  # 120 s notice: evict by 120 - 30 - 5
+    assert index.deadlines["s1"] == 1120.0
+    await drain(controller)  # 85 s and 10 s start-ups: 9 waves fit, one replica a wave
+    assert controller.kube.evicted == ["default/web-1-1"]
+    clock[0] += 5
+    await drain(controller)  # its replacement is not Ready: the next wave waits
+    assert len(controller.kube.evicted) == 1
+    index.apply(POD, "ADDED", f.pod("web-1-r1", owner=("ReplicaSet", "web-1"), node_name="o2", labels={"app": "web"}))
+    await drain(controller)  # Ready: the next wave, sized on what the last one took (5 s)
+    assert controller.kube.evicted == ["default/web-1-1", "default/web-1-2"]
+    assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="replaced") == 2
+    # Its replacement never comes, and time runs out: the rest go at once, by 1085.
+    clock[0] = 1085.0
+    await drain(controller)
+    assert sorted(controller.kube.evicted) == [f"default/web-1-{i}" for i in range(1, 7)]
+    assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="deadline") == 1
+    assert all(e["reason"] == "EvictedReclaim" for e in controller.kube.events)
+
+
+async def test_a_new_leader_keeps_the_notice_as_first_seen():
+    controller, index = setup()
+    clock = [1000.0]
+    index.clock = controller.drain.clock = lambda: clock[0]
+    deploy(index, "web", ["o1", "s1", "s1"])
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))
+    clock[0] = 1080.0  # the old leader evicted nothing (it died); its successor has 5 s left, not 85
+    successor = Controller(controller.kube, index, controller.rebalance.floors, Settings(), controller.metrics)
+    successor.drain.clock = lambda: clock[0]
+    await drain(successor)  # less than one start-up left: one wave, everything
+    assert sorted(controller.kube.evicted) == ["default/web-1-1", "default/web-1-2"]

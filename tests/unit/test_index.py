@@ -201,3 +201,25 @@ async def test_wait_synced_returns_once_every_kind_was_listed():
     index.replace(KINDS[-1], [])
     await asyncio.wait_for(waiter, 1)
     assert index.ready
+
+
+def test_going_away_deadlines_run_from_first_sight_and_never_grow():
+    clock, wall = [100.0], [1_000_000.0]
+    index = Index(NodeClassifier(Settings()), InFlight(30), clock=lambda: clock[0], wall=lambda: wall[0])
+    itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
+    index.apply(NODE, "ADDED", f.node("s1", taints=[itn]))
+    assert index.deadlines == {"s1": 220.0}
+    clock[0] += 50
+    index.apply(NODE, "MODIFIED", f.node("s1", taints=[itn], unschedulable=True))  # a later event: same deadline
+    index.replace(NODE, [f.node("s1", taints=[itn])])  # a re-list too
+    assert index.deadlines == {"s1": 220.0}
+    index.apply(NODE, "MODIFIED", f.node("s1", taints=[itn], deleting=True))  # deletion: now
+    assert index.deadlines == {"s1": 150.0}
+    index.apply(NODE, "MODIFIED", f.node("s1"))
+    assert index.deadlines == {}
+    # A taint that says when it came (timeAdded) counts from then, at most the whole notice back.
+    index.apply(NODE, "MODIFIED", f.node("s2", taints=[{**itn, "timeAdded": "1970-01-12T13:46:10Z"}]))  # 30 s ago
+    index.apply(NODE, "MODIFIED", f.node("s3", taints=[{**itn, "timeAdded": "1970-01-01T00:00:00Z"}]))
+    assert index.deadlines == {"s2": 150.0 + 90, "s3": 150.0}
+    index.apply(NODE, "DELETED", f.node("s2"))
+    assert "s2" not in index.deadlines

@@ -114,3 +114,39 @@ def test_taint_list_is_configurable():
     classifier = NodeClassifier(Settings(going_away_taints=("example.com/leaving",)))
     assert classifier.going_away(f.node("n1", taints=[{"key": "example.com/leaving"}])) is not None
     assert classifier.going_away(f.node("n1", taints=[{"key": "karpenter.sh/disrupted"}])) is None
+
+
+ITN = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
+UNSCHEDULABLE = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+GKE = {"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedule"}
+
+
+@pytest.mark.parametrize(
+    "raw, reason, notice, signalled_at",
+    [
+        (f.node("n1", taints=[ITN]), f"node has taint {ITN['key']}", 120.0, None),
+        # Handlers cordon as they taint: the cordon neither names the reason nor shortens the notice.
+        (f.node("n1", taints=[UNSCHEDULABLE, ITN], unschedulable=True), f"node has taint {ITN['key']}", 120.0, None),
+        (f.node("n1", taints=[ITN, GKE]), f"node has taint {ITN['key']}", 30.0, None),  # the shortest notice
+        (f.node("n1", taints=[{"key": "remediator.kubernetes.azure.com/unschedulable"}]), None, 30.0, None),
+        (f.node("n1", taints=[{"key": "karpenter.sh/disrupted"}]), None, 0.0, None),  # no notice: at once
+        (f.node("n1", unschedulable=True), "node is cordoned", 0.0, None),
+        (f.node("n1", taints=[ITN], deleting=True), "node is being deleted", 0.0, None),  # deletion means now
+        (f.node("n1", taints=[{**ITN, "timeAdded": "2026-12-02T10:00:00Z"}]), None, 120.0, 1796205600.0),
+        (f.node("n1", taints=[{**ITN, "timeAdded": "yesterday"}]), None, 120.0, None),  # malformed: ignored
+        (f.node("n1"), None, 0.0, None),  # not going away at all
+    ],
+)
+def test_notice_of_a_going_away_node(raw, reason, notice, signalled_at):
+    record = CLASSIFIER.record(raw)
+    if reason is not None:
+        assert record.going_away == reason
+    assert (record.notice, record.signalled_at) == (notice, signalled_at)
+
+
+def test_notices_are_configurable_and_can_all_be_off():
+    custom = NodeClassifier(Settings(drain_notice=("karpenter.sh/disrupted=45s",)))
+    assert custom.record(f.node("n1", taints=[{"key": "karpenter.sh/disrupted"}])).notice == 45.0
+    assert custom.record(f.node("n1", taints=[ITN])).notice == 0.0
+    off = NodeClassifier(Settings(drain_notice=()))
+    assert off.record(f.node("n1", taints=[ITN])).notice == 0.0

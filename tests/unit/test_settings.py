@@ -73,6 +73,8 @@ BAD_VALUES = {
     "backoff_max": ("0ms", "above zero"),
     "optional_kind_recheck": ("never", "duration"),
     "drain": ("sometimes", "true or false"),
+    "drain_notice": ("spot-itn", "taint-key=duration"),
+    "drain_margin": ("11m", "at most 600s"),
     "dry_run": ("2", "true or false"),
     "rebalance_interval": ("0s", "above zero"),
     "move_cooldown": ("fast", "duration"),

@@ -80,3 +80,31 @@ LABELS = {"app": "web", "tier": "front"}
 )
 def test_selector(selector, expected):
     assert selector_matches(selector, LABELS) is expected
+
+
+def _started(created, ready_at, status="True"):
+    raw = f.pod("web-1", node_name="n1")
+    raw["metadata"]["creationTimestamp"] = created
+    raw["status"]["conditions"] = [{"type": "Ready", "status": status, "lastTransitionTime": ready_at}]
+    return raw
+
+
+@pytest.mark.parametrize("raw, ready_after", [
+    (_started("2026-12-02T10:00:00Z", "2026-12-02T10:00:07Z"), 7.0),
+    (_started("2026-12-02T10:00:07Z", "2026-12-02T10:00:00Z"), 0.0),  # clocks apart: never negative
+    (_started("2026-12-02T10:00:00Z", "2026-12-02T10:00:07Z", status="False"), None),  # not Ready: no start-up yet
+    (_started("2026-12-02T10:00:00Z", "soon"), None),
+    (_started("2026-12-02T10:00:00Z", ["a list"]), None),
+    (_started("2026-12-02T10:00:00", "2026-12-02T10:00:07Z"), None),  # one with a zone, one without
+    (f.pod("web-1", node_name="n1"), None),
+])
+def test_start_up_time_of_a_ready_pod(raw, ready_after):
+    assert pod_record(raw).ready_after == ready_after
+
+
+@pytest.mark.parametrize("value, grace", [(None, 30), (0, 0), (120, 120), (-5, 0), (10**12, 86400), ("60", 30), (True, 30)])
+def test_termination_grace_period_is_bounded(value, grace):
+    raw = f.pod("web-1", node_name="n1")
+    if value is not None:
+        raw["spec"]["terminationGracePeriodSeconds"] = value
+    assert pod_record(raw).grace == grace

@@ -1,0 +1,55 @@
+"""Pacing a drain to its notice: which of one workload's doomed replicas to evict now.
+
+Eviction alone keeps at best R - ceil(d / w) of a workload's R replicas ready through a
+notice, d being its replicas on going-away nodes and w the waves that fit (the time
+left divided by the pods' start-up time): each wave's replacements start while the rest
+still serve. So the doomed replicas go in waves of ceil(d / waves left), the next when
+the previous wave's replacements are Ready, and each by its own latest time (the
+node's end, less the pod's grace period and a margin) whatever the waves.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+DEFAULT_STARTUP = 30.0  # seconds, when a workload's pods tell nothing of their start-up
+MIN_STARTUP = 1.0  # below this, waves would be planned faster than evictions are seen
+
+
+@dataclass(frozen=True)
+class Doomed:
+    uid: str
+    latest: float  # by when its eviction must be issued, on the drain's clock
+    ready: bool = True  # one not Ready serves nothing: it goes at once
+
+
+def next_wave(doomed: Sequence[Doomed], now: float, replacements_ready: bool, startup: float) -> list[str]:
+    """The uids to evict now: those whose time has come and those not Ready, plus, once
+    the previous wave's replacements are Ready, enough of the rest to make a wave:
+    earliest latest time first, else in the given order."""
+    idle = [d.uid for d in doomed if not d.ready]
+    due = [d.uid for d in doomed if d.ready and d.latest <= now]
+    waiting = sorted((d for d in doomed if d.ready and d.latest > now), key=lambda d: d.latest)
+    if not replacements_ready or not waiting:
+        return idle + due
+    waves_left = int((waiting[0].latest - now) // max(startup, MIN_STARTUP)) + 1
+    size = math.ceil((len(due) + len(waiting)) / waves_left)
+    return idle + due + [d.uid for d in waiting[: max(0, size - len(due))]]
+
+
+def startup_estimate(seen: float | None, ready_after: Iterable[float]) -> float:
+    """Seconds a replacement takes to be Ready: as the last wave of this drain showed,
+    else the median start-up of the workload's ready pods, else a default."""
+    if seen is not None:
+        return max(seen, MIN_STARTUP)
+    history = list(ready_after)
+    return max(statistics.median(history), MIN_STARTUP) if history else DEFAULT_STARTUP
+
+
+def bound(replicas: int, doomed: int, time_available: float, startup: float) -> int:
+    """The fewest ready replicas a perfect eviction-only drain keeps: R - ceil(d / w)."""
+    waves = max(1, int(time_available // max(startup, MIN_STARTUP)))
+    return replicas - math.ceil(doomed / waves)
