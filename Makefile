@@ -22,7 +22,8 @@ help:
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
 	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: scheduler alone vs spot-extender vs a baseline extender (BENCH_NODES, BENCH_PODS)"
-	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims"
+	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims, then a drain"
+	@echo "                     paced to a 2-minute notice vs at once, pods starting in 5 s and 30 s"
 	@echo "make bench-reclaim   time from termination taint to all pods evicted -> build/bench/reclaim.json"
 	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
 
@@ -78,6 +79,7 @@ bench-throughput: $(STAMP) cluster-bins
 
 bench-availability: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_availability
+	$(PY) -m tests.perf.bench_pacing
 
 # Latency and memory of the extender over loopback HTTP, 5000 nodes and 50,000 pods in its index.
 bench-extender: $(STAMP)

@@ -66,7 +66,9 @@ class Floors:
 
     def classes_admitting(self, constraints: Constraints) -> tuple[frozenset[str], frozenset[str]]:
         """(classes with any node, classes with a node that would admit pods so constrained),
-        room and going-away aside. Cached until a node's class, labels or taints change."""
+        room aside. Nodes going away are neither: their going-away taints must not read as
+        pods that cannot run on spot. Cached until a node's class, labels, taints or
+        going away change."""
         if self._classes_generation != self.index.placement_generation:
             self._classes.clear()
             self._classes_generation = self.index.placement_generation
@@ -74,7 +76,10 @@ class Floors:
         if answer is None:
             present: set[str] = set()
             found: set[str] = set()
+            going_away = self.index.going_away
             for name, node in self.index.nodes.items():
+                if name in going_away:
+                    continue
                 present.add(node.effective)
                 if node.effective not in found and admits(constraints, name, node.labels, node.taints):
                     found.add(node.effective)

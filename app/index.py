@@ -48,7 +48,7 @@ class Index:
         # leader paces a drain against the notice as first seen, not from its election.
         self.deadlines: dict[str, float] = {}
         self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
-        self.placement_generation = 0  # bumped whenever a node's class, labels or taints change
+        self.placement_generation = 0  # bumped whenever a node's class, labels, taints or going away change
         self.pods: dict[str, PodRecord] = {}
         self.tally = Tally()
         self.groups = self.tally.groups
@@ -158,7 +158,9 @@ class Index:
         else:
             self.going_away.pop(name, None)
             self.deadlines.pop(name, None)
-        if old is None or (old.pool, old.labels, old.taints) != (record.pool, record.labels, record.taints):
+        if old is None or (old.pool, old.labels, old.taints, bool(old.going_away)) != (
+            record.pool, record.labels, record.taints, bool(record.going_away)
+        ):
             self.placement_generation += 1
         if old is None or old.pool != record.pool:
             self.node_generation += 1

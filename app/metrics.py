@@ -96,7 +96,8 @@ class Metrics:
         self.drain_waves = Counter(
             "spot_extender_drain_waves_total",
             "Waves of reclaim evictions, by what let them go: the previous wave's replacements "
-            "being Ready (replaced), or pods reaching their latest eviction time (deadline)",
+            "being Ready (replaced), or pods that had to go now (due: no notice, their latest "
+            "eviction time reached, or not Ready)",
             ["trigger"],
             registry=r,
         )

@@ -101,14 +101,13 @@ class Drain:
         startup = startup_estimate(pace.startup_seen, self._ready_after(group))
         deadlines = self.index.deadlines
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
-        chosen = set(next_wave(
-            [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods],
-            now, replaced, startup,
-        ))
+        doomed = [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
+        chosen = set(next_wave(doomed, now, replaced, startup))
         if not chosen:
             return []
-        trigger = "replaced" if replaced else "deadline"
-        if replaced:
+        paced = any(d.uid in chosen and d.ready and d.latest > now for d in doomed)
+        trigger = "replaced" if paced else "due"
+        if paced:
             pace.wave_started = now
         pace.waves += 1
         self.metrics.drain_waves.labels(trigger).inc()

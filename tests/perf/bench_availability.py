@@ -135,7 +135,7 @@ class Scenario:
         """Termination notice on every node of the pools, then after `notice` they vanish."""
         names = [n for key in pool_keys for n in self.spot_pools.pop(key)]
         for name in names:
-            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [o.TERMINATION_TAINT]}})
+            self.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [o.INTERRUPTION_TAINT]}})
         self.event(f"notice {'+'.join(pool_keys)}")
         self.sampler.sample_for(notice)
         for name in names:
@@ -162,8 +162,10 @@ class Scenario:
         ready = {app: sample.ready(app) for app in self.desired}
         on_spot = sample.on("spot")
         spot_room = sum(r - self.floor[n] for n, r in self.desired.items())
+        by_app = {app: sum(p.capacity == "spot" and not p.terminating for p in sample.pods[app]) for app in self.desired}
         self.samples.append({"t": round(sample.t, 2), "ready": ready, "ready_total": sum(ready.values()),
-                             "on_spot": on_spot, "spot_share": round(on_spot / spot_room, 4) if spot_room else None})
+                             "on_spot": on_spot, "on_spot_by_app": by_app,
+                             "spot_share": round(on_spot / spot_room, 4) if spot_room else None})
 
     def sample(self) -> dict:
         self.sampler.sample()
@@ -195,6 +197,15 @@ class Scenario:
             time.sleep(self.sampler.interval)
         return self.samples[-1]
 
+    def per_workload(self, since: float) -> dict[str, dict]:
+        """Each workload's fewest ready replicas and replica-seconds lost since `since`."""
+        window = [s for s in self.samples if s["t"] >= since]
+        out = {}
+        for name, replicas in self.desired.items():
+            lost = sum((b["t"] - a["t"]) * max(0, replicas - a["ready"][name]) for a, b in zip(window, window[1:]))
+            out[name] = {"min_ready": min(s["ready"][name] for s in window), "replica_seconds_lost": round(lost, 1)}
+        return out
+
     def losses(self, since: float) -> dict:
         """Availability over the samples taken since `since` (seconds on this run's clock)."""
         window = [s for s in self.samples if s["t"] >= since]
@@ -220,7 +231,8 @@ def run_approach(approach: str, args, workloads) -> dict:
         if native:
             cluster.start_scheduler(use_extender=False)
         else:
-            ExtenderProcess(cluster, "--log-format=json", f"--rebalance-interval={args.rebalance_interval}s",
+            ExtenderProcess(cluster, "--log-format=json", f"--drain-notice={o.INTERRUPTION_TAINT['key']}={args.notice:g}s",
+                            f"--rebalance-interval={args.rebalance_interval}s",
                             f"--move-cooldown={args.move_cooldown}s", f"--max-moves-per-minute={args.max_moves}",
                             "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s").start()
         run = Scenario(approach, cluster, workloads, args.nodes_per_pool, args.sample_every)

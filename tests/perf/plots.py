@@ -68,3 +68,29 @@ def availability_timeline(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def pacing_timeline(report: dict, path: Path) -> None:
+    """Ready replicas through one reclaim per start-up time, paced against at once; t = 0 at the notice."""
+    startups = sorted({r["startup"] for r in report["results"]})
+    fig, axes = plt.subplots(len(startups), 1, figsize=(9, 3.2 * len(startups)), sharex=True, squeeze=False)
+    notice = report["settings"]["notice"]
+    for ax, startup in zip(axes[:, 0], startups):
+        for result in (r for r in report["results"] if r["startup"] == startup):
+            desired = sum(w["replicas"] for w in result["workloads"])
+            points = result["timeline"]
+            ax.plot([p["t"] for p in points], [p["ready_total"] / desired for p in points], label=result["mode"],
+                    color="tab:green" if result["mode"] == "paced" else "tab:red")
+        ax.axvline(0, color="black", linestyle="--", linewidth=1)
+        ax.axvline(notice, color="black", linestyle="-.", linewidth=1)
+        ax.set_ylabel("ready / desired")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"pod start-up {startup:g} s", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[-1, 0].set_xlabel("seconds since the interruption notice to every spot node (dashed: notice, "
+                           "dash-dot: nodes gone)")
+    fig.suptitle("Drain paced to the notice vs at once")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -68,6 +68,29 @@ def availability(report: dict) -> str:
     ])
 
 
+def pacing(report: dict) -> str:
+    runs = {(r["startup"], r["mode"]): {w["name"]: w for w in r["workloads"]} for r in report["results"]}
+    rows = []
+    for startup in sorted({r["startup"] for r in report["results"]}):
+        paced, at_once = runs.get((startup, "paced"), {}), runs.get((startup, "at-once"), {})
+        for name, w in (paced or at_once).items():
+            p, a = paced.get(name), at_once.get(name)
+            rows.append([f"{startup:g} s", name, w["replicas"], w["doomed"], w["pdb_allows"], w["bound"],
+                         p and p["min_ready"], a and a["min_ready"],
+                         p and p["replica_seconds_lost"], a and a["replica_seconds_lost"]])
+    summary = [[f"{r['startup']:g} s", r["mode"], r["min_ready_total_fraction"], r["replica_seconds_lost"],
+                r["seconds_to_all_ready_after_vanish"]] for r in report["results"]]
+    misses = [c for c in report["comparison"] if not (c["within_one_of_bound"] and c["not_worse_than_at_once"])]
+    return "\n\n".join([
+        table(["start-up", "drain", "fewest ready / desired", "replica-seconds lost", "s to all ready after the nodes went"],
+              summary),
+        table(["start-up", "workload", "R", "d", "PDB allows", "bound", "paced min ready", "at-once min ready",
+               "paced replica-s lost", "at-once replica-s lost"], rows),
+        f"Workloads off target (below bound - 1, or worse than at once): {len(misses)} of {len(report['comparison'])}"
+        + "".join(f"; {c['name']} at {c['startup']:g} s" for c in misses) + ".",
+    ])
+
+
 def reclaim(report: dict) -> str:
     return table(["pods", "first eviction s", "all evicted s", "pods/s"],
                  [[r["pods"], r["first_eviction_seconds"], r["all_evicted_seconds"], r["pods_per_second"]]
@@ -88,7 +111,8 @@ def extender(report: dict) -> str:
 
 def main() -> int:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR
-    for name, render in (("throughput", throughput), ("availability", availability), ("reclaim", reclaim),
+    for name, render in (("throughput", throughput), ("availability", availability), ("pacing", pacing),
+                         ("reclaim", reclaim),
                          ("extender", extender)):
         path = directory / f"{name}.json"
         if path.exists():

@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.perf import bench_availability, bench_extender, bench_reclaim, bench_throughput, tables
+from tests.perf import bench_availability, bench_extender, bench_pacing, bench_reclaim, bench_throughput, tables
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "performance.md").read_text()
@@ -84,4 +84,22 @@ def test_extender_memory_and_latency(tmp_path):
                                 f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "extender.json").read_text())
     assert report["rss_mb_after_load"] > 0 and len(report["results"]) == 4
+    assert_documented(report)
+
+
+def test_pacing(tmp_path):
+    assert bench_pacing.main(["--workloads=small", "--notice=30", "--startups=2", "--grace=5", "--settle=4",
+                              f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "pacing.json").read_text())
+    by_mode = {r["mode"]: r for r in report["results"]}
+    # Told the notice, the drain went in waves, each after the last one's replacements were
+    # Ready; not told, it evicted everything as due at once.
+    assert by_mode["paced"]["drain_waves"]["replaced"] >= 2, by_mode["paced"]["drain_waves"]
+    assert by_mode["at-once"]["drain_waves"]["replaced"] == 0, by_mode["at-once"]["drain_waves"]
+    floors = bench_availability.floors(bench_availability.SMALL)
+    for result in report["results"]:
+        for w in result["workloads"]:
+            assert w["min_ready"] >= floors[w["name"]], (result["mode"], w)
+    assert len(report["comparison"]) == len(bench_availability.SMALL)
+    assert (tmp_path / "pacing.png").stat().st_size > 10_000
     assert_documented(report)

@@ -407,7 +407,7 @@ async def test_a_drain_with_notice_goes_in_waves_each_after_the_last_is_replaced
     clock[0] = 1085.0
     await drain(controller)
     assert sorted(controller.kube.evicted) == [f"default/web-1-{i}" for i in range(1, 7)]
-    assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="deadline") == 1
+    assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="due") == 1
     assert all(e["reason"] == "EvictedReclaim" for e in controller.kube.events)
 
 
@@ -422,3 +422,16 @@ async def test_a_new_leader_keeps_the_notice_as_first_seen():
     successor.drain.clock = lambda: clock[0]
     await drain(successor)  # less than one start-up left: one wave, everything
     assert sorted(controller.kube.evicted) == ["default/web-1-1", "default/web-1-2"]
+
+
+async def test_spot_nodes_going_away_do_not_read_as_spot_refusing_the_pods():
+    # Every spot node tainted at its notice: the taint must not clamp the floor to R,
+    # or floor repair would evict spot replicas alongside the paced drain.
+    controller, index = setup()
+    deploy(index, "web", ["o1", "s1", "s2"])
+    for name in ("s1", "s2"):
+        index.apply(NODE, "MODIFIED", f.node(name, "spot", taints=[ITN]))
+    web = index.workloads[("Deployment", "default", "web")]
+    assert controller.rebalance.floors.of_workload(web).k == 1
+    await controller.rebalance.once()
+    assert controller.kube.evicted == []
