@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv unit package-test fuzz chaos e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
-	bench-extender bench-reclaim clean
+	bench-extender bench-reclaim soak clean
 
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
@@ -26,6 +26,8 @@ help:
 	@echo "                     paced to a 2-minute notice vs at once, pods starting in 5 s and 30 s"
 	@echo "make bench-reclaim   time from termination taint to all pods evicted -> build/bench/reclaim.json"
 	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
+	@echo "make soak            30 minutes of churn and an API server restart; memory, fds, tasks, index vs list"
+	@echo "                     each minute -> build/bench/soak.json and .png (SOAK_MINUTES; not in CI)"
 
 venv: $(STAMP)
 
@@ -76,6 +78,12 @@ bench: bench-throughput bench-availability bench-reclaim bench-extender
 
 bench-throughput: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_throughput --nodes=$(BENCH_NODES) --pods=$(BENCH_PODS)
+
+SOAK_MINUTES ?= 30
+
+# Not part of make test or make bench: it takes half an hour by design.
+soak: $(STAMP) cluster-bins
+	$(PY) -m tests.perf.soak --minutes=$(SOAK_MINUTES)
 
 bench-availability: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_availability

@@ -91,6 +91,7 @@ def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
     settings, metrics, index = parts.settings, parts.metrics, parts.index
 
     async def run(app: web.Application):
+        metrics.track_tasks(asyncio.get_running_loop())
         kube = await Kube.connect(settings.kubeconfig, settings.context)
         api_returned = asyncio.Event()
         for kind in WATCHED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -124,6 +125,14 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.tasks = Gauge(
+            "spot_extender_asyncio_tasks",
+            "asyncio tasks alive in the process: flat over time unless something leaks",
+            registry=r,
+        )
+
+    def track_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.tasks.set_function(lambda: len(asyncio.all_tasks(loop)))
 
     def track_watches(self, down_for: Callable[[str], float], kinds: tuple[str, ...]) -> None:
         for kind in kinds:

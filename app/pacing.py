@@ -26,10 +26,12 @@ class Doomed:
     ready: bool = True  # one not Ready serves nothing: it goes at once
 
 
-def next_wave(doomed: Sequence[Doomed], now: float, replacements_ready: bool, startup: float) -> list[str]:
+def next_wave(doomed: Sequence[Doomed], now: float, replacements_ready: bool, startup: float,
+              limit: int | None = None) -> list[str]:
     """The uids to evict now: those whose time has come and those not Ready, plus, once
     the previous wave's replacements are Ready, enough of the rest to make a wave:
-    earliest latest time first, else in the given order."""
+    earliest latest time first, else in the given order. `limit` caps that wave (what
+    the workload's PDB allows now): a wave it would refuse only holds the next one up."""
     idle = [d.uid for d in doomed if not d.ready]
     due = [d.uid for d in doomed if d.ready and d.latest <= now]
     waiting = sorted((d for d in doomed if d.ready and d.latest > now), key=lambda d: d.latest)
@@ -37,6 +39,8 @@ def next_wave(doomed: Sequence[Doomed], now: float, replacements_ready: bool, st
         return idle + due
     waves_left = int((waiting[0].latest - now) // max(startup, MIN_STARTUP)) + 1
     size = math.ceil((len(due) + len(waiting)) / waves_left)
+    if limit is not None:
+        size = min(size, max(limit, 0))
     return idle + due + [d.uid for d in waiting[: max(0, size - len(due))]]
 
 

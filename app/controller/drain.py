@@ -102,7 +102,7 @@ class Drain:
         deadlines = self.index.deadlines
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
         doomed = [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
-        chosen = set(next_wave(doomed, now, replaced, startup))
+        chosen = set(next_wave(doomed, now, replaced, startup, self._pdb_allows(group)))
         if not chosen:
             return []
         paced = any(d.uid in chosen and d.ready and d.latest > now for d in doomed)
@@ -125,6 +125,16 @@ class Drain:
         record = index.workloads.get(WorkloadKey(*group))
         wanted = record.replicas if record is not None else len(live)
         return max(0, wanted - sum(p.ready for p in live))
+
+    def _pdb_allows(self, group: GroupKey | None) -> int | None:
+        """Disruptions the PDBs selecting the workload's pods allow now; None: no PDB, or
+        none that has reported yet."""
+        record = self.index.workloads.get(WorkloadKey(*group)) if group is not None else None
+        if record is None:
+            return None
+        allowed = [p.disruptions_allowed for p in self.index.pdbs_selecting(group.namespace, record.template_labels)
+                   if p.disruptions_allowed is not None]
+        return min(allowed) if allowed else None
 
     def _ready_after(self, group: GroupKey) -> list[float]:
         index = self.index
@@ -155,7 +165,8 @@ class Drain:
 
     async def _drain_pod(self, pod: PodRecord, reason: str) -> None:
         try:
-            result = await self.evictor.evict_while(pod, RECLAIM, reason, lambda: self._still_draining(pod))
+            result = await self.evictor.evict_while(pod, RECLAIM, reason, lambda: self._still_draining(pod),
+                                                    retry_now=lambda: (self._pdb_allows(pod.group) or 0) > 0)
             if result is not None and result.done:
                 # Hold the claim until the watch shows the pod leaving, or a pass in
                 # between would evict it a second time.

@@ -20,6 +20,10 @@ log = logs.get("evictor")
 
 RETRY_INITIAL = 0.5
 RETRY_MAX = 15.0
+# A retry the caller asks for early (a PDB that allows again) still waits this long
+# after the last attempt: the PDB's status may lag the API server's own count.
+EARLY_RETRY_GAP = 0.5
+EARLY_RETRY_POLL = 0.1
 
 
 class Result(str, enum.Enum):
@@ -79,16 +83,28 @@ class Evictor:
             log.info("eviction blocked, will retry", extra={"pod": ref, "cause": cause})
         return result
 
-    async def evict_while(self, pod: PodRecord, cause: str, reason: str, wanted: Callable[[], bool]) -> Result | None:
+    async def evict_while(self, pod: PodRecord, cause: str, reason: str, wanted: Callable[[], bool],
+                          retry_now: Callable[[], bool] | None = None) -> Result | None:
         """Attempt after attempt, backing off, while a PDB refuses or the API fails and
-        wanted() still holds. None if it stopped being wanted first."""
+        wanted() still holds; sooner when retry_now() says so (the PDB allows again).
+        None if it stopped being wanted first."""
         backoff = Backoff(initial=RETRY_INITIAL, maximum=RETRY_MAX)
         while wanted():
             result = await self.evict(pod, cause, reason)
             if result.done or result is Result.DRY_RUN:
                 return result
-            await asyncio.sleep(backoff.next_delay())
-        return None
+            await self._pause(backoff.next_delay(), wanted, retry_now if result is Result.BLOCKED else None)
+
+    @staticmethod
+    async def _pause(delay: float, wanted: Callable[[], bool], retry_now: Callable[[], bool] | None) -> None:
+        if not retry_now:
+            await asyncio.sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        await asyncio.sleep(min(EARLY_RETRY_GAP, delay))
+        while loop.time() < end and wanted() and not retry_now():
+            await asyncio.sleep(min(EARLY_RETRY_POLL, max(0.0, end - loop.time())))
 
     async def event(self, about: ObjectRef, event_type: str, reason: str, message: str) -> None:
         """A Kubernetes Event; failing to write one is logged and counted, never fatal."""

@@ -96,7 +96,8 @@ def run_one(mode: str, startup: float, args, workloads) -> dict:
         "min_ready_total_fraction": round(min(s["ready_total"] for s in run.samples if s["t"] >= start)
                                           / sum(w.replicas for w in workloads), 3),
         "workloads": rows, "events": run.events,
-        "timeline": [{"t": round(s["t"] - start, 2), "ready_total": s["ready_total"], "ready": s["ready"]}
+        "timeline": [{"t": round(s["t"] - start, 2), "ready_total": s["ready_total"],
+                      "ready": [s["ready"][w.name] for w in workloads]}
                      for s in run.samples if s["t"] >= start - 10],
     }
 

@@ -94,3 +94,29 @@ def pacing_timeline(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def soak_timeline(report: dict, path: Path) -> None:
+    """The extender process through the soak: memory, descriptors and tasks, and index diffs."""
+    samples = report["samples"]
+    minutes = [s["t"] / 60 for s in samples]
+    fig, axes = plt.subplots(4, 1, figsize=(9, 8), sharex=True)
+    for ax, field, label in zip(axes, ("rss_mb", "fds", "tasks", "pods"),
+                                ("RSS MB", "open fds", "asyncio tasks", "pods (namespace)")):
+        ax.plot(minutes, [s[field] for s in samples], marker=".", color="tab:blue")
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    bad = [m for m, s in zip(minutes, samples) if s["index_diffs"]]
+    axes[0].plot(bad, [s["rss_mb"] for s in samples if s["index_diffs"]], "rx", label="index differed from a list")
+    for event in report["events"]:
+        if event["event"].startswith("kube-apiserver stopped"):
+            for ax in axes:
+                ax.axvline(event["t"] / 60, color="black", linestyle="--", linewidth=1)
+    axes[-1].set_xlabel("minutes (dashed: kube-apiserver stopped)")
+    if bad:
+        axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"Soak: {report['settings']['minutes']:g} minutes of churn")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

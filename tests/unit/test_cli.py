@@ -33,3 +33,14 @@ def test_readme_documents_every_setting():
     for f in fields(Settings):
         assert f"`--{f.name.replace('_', '-')}`" in readme, f.name
         assert f"`{env_name(f.name)}`" in readme, f.name
+
+
+def test_readme_names_every_metric():
+    from pathlib import Path
+
+    from spot_extender.metrics import Metrics
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for family in Metrics().registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{name}" in readme, name

@@ -7,7 +7,8 @@ import logging
 from spot_extender.api import StatusError
 from spot_extender.cli import build
 from spot_extender.controller import Controller
-from spot_extender.index import KINDS, NODE, POD
+from spot_extender.controller import evictor as evictor_module
+from spot_extender.index import KINDS, NODE, PDB, POD
 from spot_extender.settings import Settings
 from spot_extender.workloads import DELETION_COST
 from tests.helpers import objects as f
@@ -435,3 +436,28 @@ async def test_spot_nodes_going_away_do_not_read_as_spot_refusing_the_pods():
     assert controller.rebalance.floors.of_workload(web).k == 1
     await controller.rebalance.once()
     assert controller.kube.evicted == []
+
+
+async def test_a_paced_wave_keeps_within_the_pdb_and_a_refusal_retries_once_it_allows(monkeypatch):
+    monkeypatch.setattr(evictor_module, "RETRY_INITIAL", 60.0)  # plain backoff: a minute or more
+    controller, index = setup(kube=RecordingKube(refuse=1))
+    clock = [1000.0]
+    index.clock = controller.drain.clock = lambda: clock[0]
+    deploy(index, "web", [])
+    index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", 7))
+    started_pods(index, "web", ["o1"] + ["s1"] * 6, startup=30)  # 85 s, 30 s start-ups: waves of 2
+
+    def pdb_allows(count):
+        pdb = f.pdb("web", {"app": "web"}, max_unavailable=1)
+        pdb["status"] = {"disruptionsAllowed": count}
+        index.apply(PDB, "MODIFIED", pdb)
+
+    pdb_allows(1)
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))
+    await controller.drain.once()  # a wave of 1, as the PDB allows; the API refuses it once
+    pdb_allows(0)
+    await asyncio.sleep(1.0)
+    assert controller.kube.evicted == []
+    pdb_allows(1)  # the PDB allows again: retried now, not a minute later
+    await asyncio.wait_for(controller.drain.settle(), 5)
+    assert controller.kube.evicted == ["default/web-1-1"]

@@ -39,6 +39,14 @@ def test_next_wave(latest, now, replaced, startup, expected):
     assert next_wave(doomed(*latest), now, replaced, startup) == expected
 
 
+def test_a_pdb_caps_the_wave_but_never_what_is_due():
+    pods = doomed(0, 85, 85, 85, 85, 85)
+    assert next_wave(pods, 0, True, 30, limit=2) == ["p0", "p1"]  # a wave of 2 (6 over 3 waves), 1 due
+    assert next_wave(doomed(85, 85, 85, 85), 0, True, 30, limit=1) == ["p0"]
+    assert next_wave(doomed(85, 85), 0, True, 30, limit=0) == []  # the PDB allows nothing now
+    assert next_wave(doomed(0, 0, 85), 0, True, 30, limit=0) == ["p0", "p1"]  # due pods still go (and retry)
+
+
 def test_a_doomed_pod_that_is_not_ready_goes_at_once_outside_the_waves():
     pods = [Doomed("a", 85), Doomed("b", 85, ready=False), Doomed("c", 85)]
     assert next_wave(pods, 0, False, 10) == ["b"]
