@@ -96,9 +96,9 @@ class Metrics:
         )
         self.drain_waves = Counter(
             "spot_extender_drain_waves_total",
-            "Waves of reclaim evictions, by what let them go: the previous wave's replacements "
-            "being Ready (replaced), or pods that had to go now (due: no notice, their latest "
-            "eviction time reached, or not Ready)",
+            "Batches of reclaim evictions, by what let them go: room in a paced drain, as earlier "
+            "replacements turned Ready (paced), or pods that had to go now (due: no notice, their "
+            "latest eviction time reached, or not Ready)",
             ["trigger"],
             registry=r,
         )

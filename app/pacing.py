@@ -3,9 +3,11 @@
 Eviction alone keeps at best R - ceil(d / w) of a workload's R replicas ready through a
 notice, d being its replicas on going-away nodes and w the waves that fit (the time
 left divided by the pods' start-up time): each wave's replacements start while the rest
-still serve. So the doomed replicas go in waves of ceil(d / waves left), the next when
-the previous wave's replacements are Ready, and each by its own latest time (the
-node's end, less the pod's grace period and a margin) whatever the waves.
+still serve. So at most ceil(d / waves left) replicas of a workload are down at once
+(evicted, their replacements not Ready yet, or within what its PDB allows), and each
+replacement that turns Ready lets the next eviction go: waves that slide rather than
+wait for the slowest of the last. Whatever the waves, each pod goes by its own latest
+time (the node's end, less the pod's grace period and a margin).
 """
 
 from __future__ import annotations
@@ -26,29 +28,27 @@ class Doomed:
     ready: bool = True  # one not Ready serves nothing: it goes at once
 
 
-def next_wave(doomed: Sequence[Doomed], now: float, replacements_ready: bool, startup: float,
+def next_wave(doomed: Sequence[Doomed], now: float, down: int, startup: float,
               limit: int | None = None) -> list[str]:
-    """The uids to evict now: those whose time has come and those not Ready, plus, once
-    the previous wave's replacements are Ready, enough of the rest to make a wave:
-    earliest latest time first, else in the given order. `limit` caps that wave (what
-    the workload's PDB allows now): a wave it would refuse only holds the next one up."""
+    """The uids to evict now: those whose time has come and those not Ready, plus, earliest
+    latest time first (else in the given order), as many of the rest as keep the
+    workload's replicas down (`down` already) within ceil(doomed / waves left) and
+    within `limit` (what its PDB allows now: an eviction it would refuse only waits)."""
     idle = [d.uid for d in doomed if not d.ready]
     due = [d.uid for d in doomed if d.ready and d.latest <= now]
     waiting = sorted((d for d in doomed if d.ready and d.latest > now), key=lambda d: d.latest)
-    if not replacements_ready or not waiting:
+    if not waiting:
         return idle + due
     waves_left = int((waiting[0].latest - now) // max(startup, MIN_STARTUP)) + 1
-    size = math.ceil((len(due) + len(waiting)) / waves_left)
+    free = math.ceil((len(due) + len(waiting)) / waves_left) - down
     if limit is not None:
-        size = min(size, max(limit, 0))
-    return idle + due + [d.uid for d in waiting[: max(0, size - len(due))]]
+        free = min(free, limit)
+    return idle + due + [d.uid for d in waiting[: max(0, free - len(due))]]
 
 
-def startup_estimate(seen: float | None, ready_after: Iterable[float]) -> float:
-    """Seconds a replacement takes to be Ready: as the last wave of this drain showed,
-    else the median start-up of the workload's ready pods, else a default."""
-    if seen is not None:
-        return max(seen, MIN_STARTUP)
+def startup_estimate(ready_after: Iterable[float]) -> float:
+    """Seconds a replacement takes to be Ready: the median start-up (creation to Ready)
+    of the workload's ready pods, the replacements of this drain among them; else a default."""
     history = list(ready_after)
     return max(statistics.median(history), MIN_STARTUP) if history else DEFAULT_STARTUP
 

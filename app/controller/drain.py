@@ -39,9 +39,7 @@ NOT_READY_GRACE = 5.0
 class Pace:
     """One workload's drain in progress."""
 
-    unready_before: int  # replicas not Ready when the drain first saw it: a crash-looping pod is no wave
-    wave_started: float | None = None
-    startup_seen: float | None = None  # how long the last wave took to be replaced
+    unready_before: int  # replicas not Ready when the drain first saw it: a crash-looping pod is not down for it
     waves: int = 0
 
 
@@ -95,26 +93,24 @@ class Drain:
         pace = self.paces.get(group)
         if pace is None:
             pace = self.paces[group] = Pace(unready)
-        replaced = not self.busy[group] and unready <= pace.unready_before
-        if replaced and pace.wave_started is not None:
-            pace.startup_seen, pace.wave_started = now - pace.wave_started, None
-        startup = startup_estimate(pace.startup_seen, self._ready_after(group))
+        # Down for this drain: evicted and not yet replaced by a Ready pod, or on the way.
+        down = max(0, unready - pace.unready_before) + self.busy[group]
+        startup = startup_estimate(self._ready_after(group))
         deadlines = self.index.deadlines
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
         doomed = [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
-        chosen = set(next_wave(doomed, now, replaced, startup, self._pdb_allows(group)))
+        chosen = set(next_wave(doomed, now, down, startup, self._pdb_allows(group)))
         if not chosen:
             return []
         paced = any(d.uid in chosen and d.ready and d.latest > now for d in doomed)
-        trigger = "replaced" if paced else "due"
-        if paced:
-            pace.wave_started = now
+        trigger = "paced" if paced else "due"
         pace.waves += 1
         self.metrics.drain_waves.labels(trigger).inc()
         if len(chosen) < len(pods):  # a drain at once needs no line per workload
             log.info("drain wave", extra={
                 "workload": f"{group.namespace}/{group.name}", "wave": pace.waves, "trigger": trigger,
-                "evicting": len(chosen), "left": len(pods) - len(chosen), "startup_s": round(startup, 1),
+                "evicting": len(chosen), "left": len(pods) - len(chosen), "down": down,
+                "startup_s": round(startup, 1),
             })
         return [p for p in pods if p.uid in chosen]
 

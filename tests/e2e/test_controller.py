@@ -61,12 +61,13 @@ def test_interruption_notice_drains_each_workload_a_wave_at_a_time(env, ns):
     for app, replicas in apps.items():
         kube.wait_ready(env.api, ns, app, replicas, timeout=120)
     assert len(pods_on_spot(env.api, ns, apps)) == 8
-    waves_before = env.metric("spot_extender_drain_waves_total", {"trigger": "replaced"})
+    waves_before = env.metric("spot_extender_drain_waves_total", {"trigger": "paced"})
     drained_in, sampler = drain_sampled(env, ns, apps, o.INTERRUPTION_TAINT, 90)
-    waves = env.metric("spot_extender_drain_waves_total", {"trigger": "replaced"}) - waves_before
+    waves = env.metric("spot_extender_drain_waves_total", {"trigger": "paced"}) - waves_before
     print(f"drained in {drained_in:.1f}s in {waves:.0f} paced waves; minimum ready {sampler.minimum}")
-    # A wave counts as "replaced" only when the last one's replacements were Ready: one per
-    # doomed replica means one replica down at a time. (Samples can miss dips this short.)
+    # A paced batch goes only when there is room: one per doomed replica means one replica
+    # down at a time, each after the last one's replacement was Ready. (Samples can miss
+    # dips this short.)
     assert waves >= 8  # 5 of web, 3 of db
     assert not sampler.errors and sampler.count >= 2
     assert all(sampler.minimum[app] >= replicas - 1 for app, replicas in apps.items()), sampler.minimum

@@ -74,7 +74,7 @@ def run_one(mode: str, startup: float, args, workloads) -> dict:
         recovered = run.sample_until(run.all_ready, args.recover_timeout)
         run.event("every replica ready again" if recovered is not None else "not all ready at the timeout")
         waves = {trigger: int(scrape(extender, "spot_extender_drain_waves_total", {"trigger": trigger}))
-                 for trigger in ("replaced", "deadline")}
+                 for trigger in ("paced", "due")}
         if args.keep_logs:
             print(cluster.dump_logs(lines=400), flush=True)
     finally:

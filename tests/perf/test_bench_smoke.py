@@ -92,10 +92,10 @@ def test_pacing(tmp_path):
                               f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "pacing.json").read_text())
     by_mode = {r["mode"]: r for r in report["results"]}
-    # Told the notice, the drain went in waves, each after the last one's replacements were
+    # Told the notice, the drain went in paced batches, each as earlier replacements turned
     # Ready; not told, it evicted everything as due at once.
-    assert by_mode["paced"]["drain_waves"]["replaced"] >= 2, by_mode["paced"]["drain_waves"]
-    assert by_mode["at-once"]["drain_waves"]["replaced"] == 0, by_mode["at-once"]["drain_waves"]
+    assert by_mode["paced"]["drain_waves"]["paced"] >= 2, by_mode["paced"]["drain_waves"]
+    assert by_mode["at-once"]["drain_waves"]["paced"] == 0, by_mode["at-once"]["drain_waves"]
     floors = bench_availability.floors(bench_availability.SMALL)
     for result in report["results"]:
         for w in result["workloads"]:

@@ -386,25 +386,25 @@ def started_pods(index, app, nodes, startup):
         index.apply(POD, "ADDED", raw)
 
 
-async def test_a_drain_with_notice_goes_in_waves_each_after_the_last_is_replaced():
+async def test_a_drain_with_notice_keeps_a_window_of_replicas_down_that_slides_as_replacements_turn_ready():
     controller, index = setup()
     clock = [1000.0]
     index.clock = controller.drain.clock = lambda: clock[0]
     deploy(index, "web", [])
     index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", 7))
-    started_pods(index, "web", ["o1"] + ["s1"] * 6, startup=10)
+    started_pods(index, "web", ["o1"] + ["s1"] * 6, startup=30)
     index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))  # 120 s notice: evict by 120 - 30 - 5
     assert index.deadlines["s1"] == 1120.0
-    await drain(controller)  # 85 s and 10 s start-ups: 9 waves fit, one replica a wave
-    assert controller.kube.evicted == ["default/web-1-1"]
-    clock[0] += 5
-    await drain(controller)  # its replacement is not Ready: the next wave waits
-    assert len(controller.kube.evicted) == 1
-    index.apply(POD, "ADDED", f.pod("web-1-r1", owner=("ReplicaSet", "web-1"), node_name="o2", labels={"app": "web"}))
-    await drain(controller)  # Ready: the next wave, sized on what the last one took (5 s)
+    await drain(controller)  # 85 s and 30 s start-ups: 3 waves fit, so 2 of the 6 down at a time
     assert controller.kube.evicted == ["default/web-1-1", "default/web-1-2"]
-    assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="replaced") == 2
-    # Its replacement never comes, and time runs out: the rest go at once, by 1085.
+    clock[0] += 5
+    await drain(controller)  # their replacements are not Ready: nothing more
+    assert len(controller.kube.evicted) == 2
+    index.apply(POD, "ADDED", f.pod("web-1-r1", owner=("ReplicaSet", "web-1"), node_name="o2", labels={"app": "web"}))
+    await drain(controller)  # one is: one more goes, without waiting for the other
+    assert controller.kube.evicted == ["default/web-1-1", "default/web-1-2", "default/web-1-3"]
+    assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="paced") == 2
+    # No other replacement comes, and time runs out: the rest go at once, by 1085.
     clock[0] = 1085.0
     await drain(controller)
     assert sorted(controller.kube.evicted) == [f"default/web-1-{i}" for i in range(1, 7)]

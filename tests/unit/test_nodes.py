@@ -134,6 +134,7 @@ GKE = {"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedu
         (f.node("n1", taints=[ITN], deleting=True), "node is being deleted", 0.0, None),  # deletion means now
         (f.node("n1", taints=[{**ITN, "timeAdded": "2026-12-02T10:00:00Z"}]), None, 120.0, 1796205600.0),
         (f.node("n1", taints=[{**ITN, "timeAdded": "yesterday"}]), None, 120.0, None),  # malformed: ignored
+        (f.node("n1", taints=[{**ITN, "timeAdded": "0001-01-01T00:00:00"}]), None, 120.0, None),  # out of range
         (f.node("n1"), None, 0.0, None),  # not going away at all
     ],
 )
