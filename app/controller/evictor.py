@@ -94,6 +94,7 @@ class Evictor:
             if result.done or result is Result.DRY_RUN:
                 return result
             await self._pause(backoff.next_delay(), wanted, retry_now if result is Result.BLOCKED else None)
+        return None
 
     @staticmethod
     async def _pause(delay: float, wanted: Callable[[], bool], retry_now: Callable[[], bool] | None) -> None:

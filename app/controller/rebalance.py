@@ -67,6 +67,14 @@ class Rebalance:
             else:
                 await self._move(workload, view, decision)
         self.metrics.below_floor.set(below)
+        self._forget_deleted()
+
+    def _forget_deleted(self) -> None:
+        """Drop what is kept about workloads that no longer exist: names churn for good."""
+        live = self.index.workloads
+        for table in (self.history, self.reported_skips, self.moving):
+            for key in [k for k in table if k not in live]:
+                del table[key]
 
     def state_of(self, key: WorkloadKey) -> dict:
         """What the controller is doing about a workload, for /debug/workloads."""

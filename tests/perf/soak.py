@@ -71,6 +71,7 @@ class Soak:
         names = [f"spot-{key}-{i}" for i in range(size)]
         kube.add_nodes(self.api, [o.fake_node(n, "spot", zone, kind) for n in names])
         self.spot[key] = names
+        self.count("pool_added")
 
     def remove_nodes(self, names: list[str]) -> None:
         """The instances are gone: their Node objects and pods deleted at once."""

@@ -236,6 +236,10 @@ async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
     key = next(w.key for w in index.top_level_workloads())
     assert controller.rebalance.history[key].failures == 1
     assert sample(controller.metrics, "spot_extender_moves_deferred_total", reason="backoff") == 1
+    # Deleted, the workload leaves nothing behind (a soak creates thousands of names).
+    index.apply("Deployment", "DELETED", f.deployment("web", 2))
+    await controller.rebalance.once()
+    assert key not in controller.rebalance.history
 
 
 async def test_a_server_that_hangs_up_mid_eviction_is_logged_counted_and_retried(caplog):

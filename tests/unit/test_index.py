@@ -223,3 +223,36 @@ def test_going_away_deadlines_run_from_first_sight_and_never_grow():
     assert index.deadlines == {"s2": 150.0 + 90, "s3": 150.0}
     index.apply(NODE, "DELETED", f.node("s2"))
     assert "s2" not in index.deadlines
+
+
+def test_churn_leaves_nothing_behind():
+    # A soak creates and deletes nodes, workloads and pods by the thousand: once they
+    # are gone, every table of the index is as it was before.
+    index = make_index()
+    for kind in KINDS:
+        index.replace(kind, [])
+    index.apply(NODE, "ADDED", f.node("od-1", ON_DEMAND))
+
+    def sizes():
+        return {name: len(value) for name, value in vars(index).items() if isinstance(value, (dict, set))} | {
+            "tally": len(index.tally._contribution), "inflight": len(index.inflight)}
+
+    before = sizes()
+    itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
+    for r in range(50):
+        nodes = [f.node(f"spot-{r}-{j}", SPOT, taints=[itn] if r % 2 else None) for j in range(3)]
+        for node in nodes:
+            index.apply(NODE, "ADDED", node)
+        deployment, rs = f.deployment(f"app-{r}", 4), f.replicaset(f"app-{r}-1", f"app-{r}", 4)
+        index.apply("Deployment", "ADDED", deployment)
+        index.apply("ReplicaSet", "ADDED", rs)
+        pods = [f.pod(f"app-{r}-1-{j}", owner=("ReplicaSet", f"app-{r}-1"), node_name=f"spot-{r}-{j % 3}")
+                for j in range(4)]
+        for pod in pods:
+            index.apply(POD, "ADDED", pod)
+            index.inflight.expect(pod["metadata"]["uid"], GroupKey("ReplicaSet", "default", f"app-{r}-1"),
+                                  "od-1", Pool(ON_DEMAND))
+        for obj, kind in [(p, POD) for p in pods] + [(rs, "ReplicaSet"), (deployment, "Deployment")] + [
+                (n, NODE) for n in nodes]:
+            index.apply(kind, "DELETED", obj)
+    assert sizes() == before
