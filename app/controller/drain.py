@@ -5,6 +5,7 @@ no. A signal with no notice drains at once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -81,9 +82,14 @@ class Drain:
                 if not drainable(pod.owner_kind, pod.mirror, pod.terminating, pod.group is not None):
                     continue
                 doomed.setdefault(pod.group, []).append(pod)
-        for group, pods in doomed.items():
-            for pod in self._wave(group, pods, now):
-                self._spawn(pod)
+        batches = [self._wave(group, pods, now) for group, pods in doomed.items()]
+        # Workload by workload in turn: with evictions queued behind --eviction-concurrency,
+        # one workload's whole batch first would take all its replicas down before the next
+        # workload lost any.
+        for turn in itertools.zip_longest(*batches):
+            for pod in turn:
+                if pod is not None:
+                    self._spawn(pod)
         for group in self.paces.keys() - doomed.keys() - self.busy.keys():
             del self.paces[group]
 

@@ -465,3 +465,15 @@ async def test_a_paced_wave_keeps_within_the_pdb_and_a_refusal_retries_once_it_a
     pdb_allows(1)  # the PDB allows again: retried now, not a minute later
     await asyncio.wait_for(controller.drain.settle(), 5)
     assert controller.kube.evicted == ["default/web-1-1"]
+
+
+async def test_a_drain_at_once_takes_workloads_in_turn():
+    # Evictions queue behind --eviction-concurrency: taking them workload by workload in
+    # turn spreads the loss instead of emptying one workload first.
+    controller, index = setup()
+    deploy(index, "web", ["s1", "s1", "s1"])
+    deploy(index, "api", ["s1", "s1", "s1"])
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    await drain(controller)
+    owners = [name.split("/")[1].split("-")[0] for name in controller.kube.evicted]
+    assert owners in (["web", "api"] * 3, ["api", "web"] * 3), owners
