@@ -141,7 +141,8 @@ def reclaim(cp: ControlPlane, spot: list[str]) -> Monitor:
     at_once(taint, spot)
     m.event(f"tainted {len(spot)} spot nodes {o.INTERRUPTION_TAINT['key']}:NoSchedule (interruption notice)")
     # The controller drains the doomed nodes through the Eviction API, paced to the 2-minute
-    # notice: each workload's next wave goes once the last one's replacements are Ready.
+    # notice: a few replicas of each workload at a time, the next once an earlier one's
+    # replacement is Ready.
     # Pods here start at once, so the waves take seconds, not the whole notice.
     drained = m.run(DRAIN_TIMEOUT, lambda sample: m.full() and not sample.on("spot"))
     m.event("spot nodes drained: every replica ready elsewhere" if drained
