@@ -95,13 +95,13 @@ class Drain:
 
     def _wave(self, group: GroupKey, pods: list[PodRecord], now: float) -> list[PodRecord]:
         """This workload's pods to evict now: see pacing.next_wave."""
-        unready = self._unready(group)
+        unready, started_in = self._replicas(group)
         pace = self.paces.get(group)
         if pace is None:
             pace = self.paces[group] = Pace(unready)
         # Down for this drain: evicted and not yet replaced by a Ready pod, or on the way.
         down = max(0, unready - pace.unready_before) + self.busy[group]
-        startup = startup_estimate(self._ready_after(group))
+        startup = startup_estimate(started_in)
         deadlines = self.index.deadlines
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
         doomed = [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
@@ -120,13 +120,24 @@ class Drain:
             })
         return [p for p in pods if p.uid in chosen]
 
-    def _unready(self, group: GroupKey) -> int:
-        """Replicas of the workload short of Ready: evicted ones until their replacements are."""
+    def _replicas(self, group: GroupKey) -> tuple[int, list[float]]:
+        """(replicas of the workload short of Ready: evicted ones until their replacements
+        are; the start-up times of its Ready pods), in one pass over its pods."""
         index = self.index
-        live = [p for uid in index.pods_of_group.get(group, ()) if (p := index.pods.get(uid)) and not p.terminating]
+        live = ready = 0
+        started_in = []
+        for uid in index.pods_of_group.get(group, ()):
+            pod = index.pods.get(uid)
+            if pod is None:
+                continue
+            if pod.ready_after is not None:
+                started_in.append(pod.ready_after)
+            if not pod.terminating:
+                live += 1
+                ready += pod.ready
         record = index.workloads.get(WorkloadKey(*group))
-        wanted = record.replicas if record is not None else len(live)
-        return max(0, wanted - sum(p.ready for p in live))
+        wanted = record.replicas if record is not None else live
+        return max(0, wanted - ready), started_in
 
     def _pdb_allows(self, group: GroupKey | None) -> int | None:
         """Disruptions the PDBs selecting the workload's pods allow now; None: no PDB, or
@@ -137,11 +148,6 @@ class Drain:
         allowed = [p.disruptions_allowed for p in self.index.pdbs_selecting(group.namespace, record.template_labels)
                    if p.disruptions_allowed is not None]
         return min(allowed) if allowed else None
-
-    def _ready_after(self, group: GroupKey) -> list[float]:
-        index = self.index
-        return [p.ready_after for uid in index.pods_of_group.get(group, ())
-                if (p := index.pods.get(uid)) and p.ready_after is not None]
 
     def _spawn(self, pod: PodRecord) -> None:
         reason = f"spot node {pod.node} is going away: {self.index.going_away.get(pod.node, 'gone')}"

@@ -36,6 +36,18 @@ def delete(api: Api, kind: str, name: str, namespace: str = "") -> None:
             raise
 
 
+def vanish_node(api: Api, name: str) -> None:
+    """The instance is gone: its Node object and every pod bound to it deleted at once."""
+    delete(api, "Node", name)
+    for pod in api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
+        meta = pod["metadata"]
+        try:
+            api.delete(f"{collection('Pod', meta['namespace'])}/{meta['name']}", gracePeriodSeconds="0")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+
 def namespace(api: Api, name: str) -> str:
     """Create a namespace and wait until pods can be created in it (its default ServiceAccount)."""
     create(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

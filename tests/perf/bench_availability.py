@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from spot_extender.policy import compute_floor
 from spot_extender.settings import Settings
 from spot_extender.workloads import PdbRecord
-from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
@@ -72,15 +71,18 @@ SMALL = (
 )
 
 
-def floors(workloads) -> dict[str, int]:
-    """Each workload's on-demand floor k, as spot-extender computes it with its defaults."""
+def floor_of(replicas: int, min_available=None, max_unavailable=None, namespace: str = NAMESPACE) -> int:
+    """A workload's on-demand floor k, as spot-extender computes it with its defaults,
+    given the PDB (if either bound is set) that selects its pods."""
     settings = Settings()
-    out = {}
-    for w in workloads:
-        pdbs = [PdbRecord(NAMESPACE, w.name, {"app": w.name}, w.min_available, w.max_unavailable)] if w.has_pdb else []
-        out[w.name] = compute_floor(w.replicas, None, None, pdbs, settings.default_floor,
-                                    settings.floor_from_max_unavailable).k
-    return out
+    pdbs = ([PdbRecord(namespace, "pdb", {}, min_available, max_unavailable)]
+            if min_available is not None or max_unavailable is not None else [])
+    return compute_floor(replicas, None, None, pdbs, settings.default_floor, settings.floor_from_max_unavailable).k
+
+
+def floors(workloads) -> dict[str, int]:
+    """Each workload's on-demand floor k."""
+    return {w.name: floor_of(w.replicas, w.min_available, w.max_unavailable) for w in workloads}
 
 
 def manifests(workloads, native: bool) -> list[dict]:
@@ -139,14 +141,7 @@ class Scenario:
         self.event(f"notice {'+'.join(pool_keys)}")
         self.sampler.sample_for(notice)
         for name in names:
-            kube.delete(self.api, "Node", name)
-            for pod in self.api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
-                meta = pod["metadata"]
-                try:
-                    self.api.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", gracePeriodSeconds="0")
-                except ApiError as exc:
-                    if exc.status != 404:
-                        raise
+            kube.vanish_node(self.api, name)
         self.event("vanished")
 
     # ---- sampling ----------------------------------------------------------------
@@ -197,23 +192,26 @@ class Scenario:
             time.sleep(self.sampler.interval)
         return self.samples[-1]
 
+    def window(self, since: float) -> list[dict]:
+        return [s for s in self.samples if s["t"] >= since]
+
+    def lost(self, window: list[dict], name: str) -> float:
+        """Replica-seconds the workload was short of R over the window: each sample's
+        shortfall held until the next sample."""
+        replicas = self.desired[name]
+        return sum((b["t"] - a["t"]) * max(0, replicas - a["ready"][name]) for a, b in zip(window, window[1:]))
+
     def per_workload(self, since: float) -> dict[str, dict]:
         """Each workload's fewest ready replicas and replica-seconds lost since `since`."""
-        window = [s for s in self.samples if s["t"] >= since]
-        out = {}
-        for name, replicas in self.desired.items():
-            lost = sum((b["t"] - a["t"]) * max(0, replicas - a["ready"][name]) for a, b in zip(window, window[1:]))
-            out[name] = {"min_ready": min(s["ready"][name] for s in window), "replica_seconds_lost": round(lost, 1)}
-        return out
+        window = self.window(since)
+        return {name: {"min_ready": min(s["ready"][name] for s in window),
+                       "replica_seconds_lost": round(self.lost(window, name), 1)} for name in self.desired}
 
     def losses(self, since: float) -> dict:
         """Availability over the samples taken since `since` (seconds on this run's clock)."""
-        window = [s for s in self.samples if s["t"] >= since]
+        window = self.window(since)
         zero, below = set(), set()
-        lost = 0.0
-        for before, after in zip(window, window[1:]):
-            dt = after["t"] - before["t"]
-            lost += dt * sum(max(0, r - before["ready"][n]) for n, r in self.desired.items())
+        lost = sum(self.lost(window, name) for name in self.desired)
         for s in window:
             zero.update(n for n, c in s["ready"].items() if c == 0)
             below.update(n for n, c in s["ready"].items() if c < self.floor[n])

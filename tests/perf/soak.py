@@ -19,21 +19,18 @@ import sys
 import time
 from pathlib import Path
 
-from spot_extender.policy import compute_floor
-from spot_extender.settings import Settings
-from spot_extender.workloads import PdbRecord
 from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.metrics import samples, scrape
 from tests.perf import plots
+from tests.perf.bench_availability import floor_of
 from tests.perf.report import OUT_DIR, publish
 
 NS = "soak"
 POOLS = [("m5.large", "zone-a"), ("c5.large", "zone-b"), ("r5.large", "zone-c"), ("m6i.large", "zone-a")]
 NOTICE = 20.0  # seconds the soak's interruption notice gives (the extender is told the same)
-SETTINGS = Settings()
 
 
 class Soak:
@@ -74,17 +71,8 @@ class Soak:
         self.count("pool_added")
 
     def remove_nodes(self, names: list[str]) -> None:
-        """The instances are gone: their Node objects and pods deleted at once."""
         for name in names:
-            kube.delete(self.api, "Node", name)
-            for pod in self.api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]:
-                meta = pod["metadata"]
-                try:
-                    self.api.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-                                    gracePeriodSeconds="0")
-                except ApiError as exc:
-                    if exc.status != 404:
-                        raise
+            kube.vanish_node(self.api, name)
 
     # ---- one change ----------------------------------------------------------------
 
@@ -168,9 +156,7 @@ class Soak:
         nodes = kube.node_facts(self.api)
         out = {}
         for name, w in self.workloads.items():
-            pdbs = [PdbRecord(NS, name, {"app": name}, w["min_available"], None)] if w["min_available"] else []
-            k = compute_floor(w["replicas"], None, None, pdbs, SETTINGS.default_floor,
-                              SETTINGS.floor_from_max_unavailable).k
+            k = floor_of(w["replicas"], w["min_available"], namespace=NS)
             live = [p for p in kube.live(kube.placements(self.api, NS, name, nodes)) if p.capacity]
             out[name] = (w["replicas"], k, sum(p.capacity == "on-demand" for p in live),
                          sum(p.capacity == "spot" for p in live))
