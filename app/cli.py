@@ -22,6 +22,7 @@ from .controller import Controller
 from .extender import Extender
 from .floors import Floors
 from .index import KINDS, Index
+from .admitted import Admitted
 from .inflight import InFlight
 from .kinds import WATCHED
 from .leader import LeaderElector
@@ -33,6 +34,7 @@ from .settings import Settings, SettingsError
 from .status import Status
 from .supervisor import Supervisor
 from .tls import ReloadingTLS
+from .webhook import Webhook
 
 log = logs.get("cli")
 
@@ -64,17 +66,18 @@ class Parts:
     index: Index
     floors: Floors
     extender: Extender
+    webhook: Webhook
     status: Status
 
 
 def build(settings: Settings) -> Parts:
     metrics = Metrics()
-    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl))
-    metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight"))
+    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl), admitted=Admitted(settings.admission_ttl))
+    metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight", "Admitted"))
     metrics.track_watches(index.freshness.down_for, KINDS)
     floors = Floors(index, settings)
     return Parts(settings, metrics, index, floors, Extender(index, floors, settings, metrics),
-                 Status(index, floors, settings))
+                 Webhook(index, floors, settings, metrics), Status(index, floors, settings))
 
 
 def lease_namespace(settings: Settings) -> str:
@@ -151,7 +154,7 @@ def serve(settings: Settings) -> None:
             tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise StartupError(f"--tls-cert-file/--tls-key-file/--tls-client-ca-file: cannot load: {exc}") from None
-    app = build_app(parts.extender, parts.index, parts.status, supervisor, parts.metrics, settings,
+    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, supervisor, parts.metrics, settings,
                     background(parts, supervisor, tls))
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": tls is not None})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.

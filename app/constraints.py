@@ -99,7 +99,7 @@ def _requirement_holds(key: str, operator: str, values: tuple[str, ...], labels:
     return False
 
 
-def _tolerated(taint: Taint, tolerations: tuple[tuple[str, str, str, str], ...]) -> bool:
+def tolerated(taint: Taint, tolerations: tuple[tuple[str, str, str, str], ...]) -> bool:
     for key, operator, value, effect in tolerations:
         if effect and effect != taint.effect:
             continue
@@ -121,4 +121,4 @@ def admits(constraints: Constraints, name: str, labels: Mapping[str, str], taint
         if not any(term and all(_requirement_holds(*req, labels, name) for req in term)
                    for term in constraints.required_terms):
             return False
-    return all(taint.effect not in BLOCKING_EFFECTS or _tolerated(taint, constraints.tolerations) for taint in taints)
+    return all(taint.effect not in BLOCKING_EFFECTS or tolerated(taint, constraints.tolerations) for taint in taints)

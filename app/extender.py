@@ -16,7 +16,8 @@ from .floors import Floors
 from .index import Index
 from .metrics import Metrics
 from .nodes import ON_DEMAND, Pool
-from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, score_nodes, steer
+from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, on_demand_reason, score_nodes, steer
+from .roles import ROLE_LABEL, ROLES
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
 from .workloads import GroupKey, group_of
@@ -34,6 +35,12 @@ class PodContext:
     unmanaged_reason: str
     floor: Floor | None = None
     on_demand: int = 0  # o, including pods sent to on-demand but not yet bound
+    role: str = ""  # floor or spot when the webhook gave it one
+
+    @property
+    def needs_on_demand(self) -> str | None:
+        """Why this pod must go to on-demand, or None: see policy.on_demand_reason."""
+        return on_demand_reason(self.role, self.on_demand, self.floor.k if self.floor else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +85,19 @@ class Extender:
             return filter_result(args, names, {}, {})
         facts = self.node_facts(args)
         k = ctx.floor.k
-        outcome = filter_nodes(names, facts.going_away, facts.on_demand, ctx.on_demand, k)
+        needs_on_demand = ctx.needs_on_demand
+        outcome = filter_nodes(names, facts.going_away, facts.on_demand, needs_on_demand)
         if outcome.fallback:
             decision = "fallback"
             self.metrics.fallbacks.inc()
             log.warning(
                 "floor fallback to spot: no on-demand candidate",
-                extra={"pod": ctx.pod_ref, "on_demand": ctx.on_demand, "floor": k, "candidates": len(names)},
+                extra={"pod": ctx.pod_ref, "on_demand": ctx.on_demand, "floor": k, "candidates": len(names),
+                       "reason": needs_on_demand},
             )
         elif not outcome.passed:
             decision = "no-node"
-        elif ctx.on_demand < k:
+        elif needs_on_demand is not None:
             decision = "floor"
             self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
         else:
@@ -117,7 +126,7 @@ class Extender:
         if ctx is None or ctx.group is None:
             self.metrics.decisions.labels("prioritize", "neutral").inc()
             return view.priority_list(dict.fromkeys(pool_sizes, NEUTRAL_SCORE), {}, facts.pool_of)
-        prefer_spot = ctx.on_demand >= ctx.floor.k
+        prefer_spot = ctx.needs_on_demand is None
         counts = self.index.counts(ctx.group)
         expected_nodes, expected_pools = self.index.inflight.expected(ctx.group, excluding_uid=ctx.uid)
         per_node, per_pool = expected_nodes, expected_pools
@@ -156,7 +165,8 @@ class Extender:
         counts = self.index.counts(group)
         placed = counts.on_demand if counts else 0
         on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid)
-        return PodContext(pod_ref, uid, group, "", floor, on_demand)
+        role = (meta.get("labels") or {}).get(ROLE_LABEL)
+        return PodContext(pod_ref, uid, group, "", floor, on_demand, role if role in ROLES else "")
 
     def node_facts(self, args: ExtenderArgs, for_filter: bool = True) -> NodeFacts:
         """Going-away reasons, on-demand membership and pools for the candidates.

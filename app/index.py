@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Callable, Iterable
 
+from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
@@ -35,9 +36,11 @@ KINDS = KIND_NAMES
 
 class Index:
     def __init__(self, classifier: NodeClassifier, inflight: InFlight,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 admitted: Admitted | None = None):
         self.classifier = classifier
         self.inflight = inflight
+        self.admitted = admitted or Admitted(10.0, clock)
         self.clock = clock
         self.wall = wall
         self.nodes: dict[str, NodeRecord] = {}
@@ -61,6 +64,7 @@ class Index:
         self.freshness = Freshness()
         self._pods_on_node: dict[str, set[str]] = {}
         self.pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
+        self.roles_of_group: dict[GroupKey, Counter] = {}  # live pods, bound or not, by role label
         self.on_change: Callable[[str], None] | None = None  # told the kind after each change
 
     # ---- feeding -------------------------------------------------------------------
@@ -196,6 +200,7 @@ class Index:
     def _upsert_pod(self, pod: PodRecord) -> None:
         old = self.pods.get(pod.uid)
         if old is not None:
+            self._count_role(old, -1)
             self.tally.uncount(pod.uid)
             self.tally.unuse(old)
             if old.node != pod.node:
@@ -208,11 +213,15 @@ class Index:
             self.inflight.discard(pod.uid)
         self._count(pod)
         self.tally.use(pod)
+        self._count_role(pod, +1)
+        if pod.admission:
+            self.admitted.seen(pod.admission)
 
     def _delete_pod(self, uid: str) -> None:
         pod = self.pods.pop(uid, None)
         if pod is None:
             return
+        self._count_role(pod, -1)
         self.tally.uncount(uid)
         self.tally.unuse(pod)
         self._unplace(pod)
@@ -234,6 +243,16 @@ class Index:
     def _count(self, pod: PodRecord) -> None:
         self.tally.count(pod, self.pool_of.get(pod.node))
 
+    def _count_role(self, pod: PodRecord, delta: int) -> None:
+        if not pod.role or pod.group is None or pod.terminating:
+            return
+        roles = self.roles_of_group.setdefault(pod.group, Counter())
+        roles[pod.role] += delta
+        if roles[pod.role] <= 0:
+            del roles[pod.role]
+            if not roles:
+                del self.roles_of_group[pod.group]
+
     # ---- queries -------------------------------------------------------------------
 
     def workload_of(self, group: GroupKey) -> WorkloadRecord | None:
@@ -251,6 +270,11 @@ class Index:
     def counts(self, group: GroupKey) -> GroupCounts | None:
         return self.groups.get(group)
 
+    def role_pods(self, group: GroupKey, role: str) -> int:
+        """Live pods of the group with this role, bound or not, and this replica's admissions
+        of it that the watch has not shown yet."""
+        return self.roles_of_group.get(group, {}).get(role, 0) + self.admitted.count(group, role)
+
     def top_level_workloads(self) -> list[WorkloadRecord]:
         return self.workload_table.top_level()
 
@@ -262,4 +286,5 @@ class Index:
             **{kind: per_kind.get(kind, 0) for kind in WORKLOAD_KINDS},
             PDB: sum(len(v) for v in self.pdbs.values()),
             "InFlight": len(self.inflight),
+            "Admitted": len(self.admitted),
         }

@@ -38,6 +38,27 @@ class Metrics:
             ["path", "status"],
             registry=r,
         )
+        self.admissions = Counter(
+            "spot_extender_admissions_total",
+            "Pod admissions answered by the webhook, by outcome: floor, spot (the role given), pinned (the "
+            "pod's spec already chooses a class), unmanaged, excluded, ignored, not-ready (index syncing), "
+            "bad-request, error; all but floor and spot are admitted unpatched",
+            ["outcome"],
+            registry=r,
+        )
+        self.admission_seconds = Histogram(
+            "spot_extender_admission_duration_seconds",
+            "Time to answer a pod admission, from the body read to the answer built",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.owner_waits = Counter(
+            "spot_extender_admission_owner_waits_total",
+            "Admissions that waited for the watch to show the pod's owner, by result (seen, timeout: "
+            "admitted as floor)",
+            ["result"],
+            registry=r,
+        )
         self.unknown_nodes = Counter(
             "spot_extender_unknown_nodes_total",
             "Candidate node names the index had not seen",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Container, Iterable, Mapping, Sequence
 
 from .nodes import ON_DEMAND, SPOT, Pool
+from .roles import FLOOR as FLOOR_ROLE
+from .roles import SPOT as SPOT_ROLE
 from .workloads import PdbRecord
 
 MAX_SCORE = 10  # k8s.io/kube-scheduler extender/v1 MaxExtenderPriority
@@ -95,6 +97,17 @@ def compute_floor(
     return Floor(max(0, min(k, replicas)), source, tuple(problems))
 
 
+def on_demand_reason(role: str, on_demand: int, floor: int) -> str | None:
+    """Why a pod must go to on-demand, or None. A role written at admission decides: a floor
+    pod goes to on-demand, a spot pod never has to. A pod without one (created while the
+    webhook was down, or with no webhook) goes while its workload is below its floor."""
+    if role == FLOOR_ROLE:
+        return "floor-role pod"
+    if role == SPOT_ROLE or on_demand >= floor:
+        return None
+    return f"on-demand floor {on_demand}/{floor}"
+
+
 @dataclass(frozen=True, slots=True)
 class FilterOutcome:
     passed: list[str]
@@ -107,25 +120,25 @@ def filter_nodes(
     names: Sequence[str],
     going_away: Mapping[str, str],
     on_demand: Container[str],
-    on_demand_count: int,
-    floor: int,
+    needs_on_demand: str | None,
 ) -> FilterOutcome:
     """Which candidates a managed pod may use.
 
     going_away maps names of nodes about to disappear to a reason; on_demand answers
     `name in on_demand` for nodes whose effective class is on-demand. Going-away
     nodes go to the unresolvable map, so the scheduler does not preempt pods there
-    for nothing.
+    for nothing. needs_on_demand is why the pod must go to on-demand (see
+    on_demand_reason), or None when it may go anywhere.
     """
     # filter/filterfalse/fromkeys run in C: candidate lists hold thousands of names.
     unresolvable = {n: going_away[n] for n in going_away.keys() & set(names)} if going_away else {}
     alive = list(filterfalse(unresolvable.__contains__, names)) if unresolvable else list(names)
-    if on_demand_count >= floor:
+    if needs_on_demand is None:
         return FilterOutcome(alive, {}, unresolvable, False)
     od_alive = list(filter(on_demand.__contains__, alive))
     if not od_alive:
         return FilterOutcome(alive, {}, unresolvable, bool(alive))
-    reason = f"on-demand floor {on_demand_count}/{floor}"
+    reason = needs_on_demand
     failed = dict.fromkeys(filterfalse(on_demand.__contains__, alive), reason)
     return FilterOutcome(od_alive, failed, unresolvable, False)
 

@@ -9,13 +9,14 @@ import orjson
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from . import logs, wire
+from . import admission, logs, wire
 from .extender import Extender
 from .index import KINDS, Index
 from .metrics import Metrics
 from .settings import Settings
 from .status import Status
 from .supervisor import Supervisor
+from .webhook import Webhook
 
 log = logs.get("server")
 
@@ -26,6 +27,7 @@ def _json(payload, status: int = 200) -> web.Response:
 
 def build_app(
     extender: Extender,
+    webhook: Webhook,
     index: Index,
     status: Status,
     supervisor: Supervisor,
@@ -46,10 +48,11 @@ def build_app(
             metrics.bad_requests.labels(_route_label(request), str(exc.status)).inc()
             return _json({"error": exc.reason}, exc.status)
 
-    # With a client CA, the verbs and the workload view answer only callers with a
-    # certificate it signed (kube-scheduler's tlsConfig certFile/keyFile); the TLS layer
-    # has verified any certificate offered, so presence is what is left to check.
-    protected = {settings.filter_path, settings.prioritize_path, "/debug/workloads"}
+    # With a client CA, the verbs, the webhook and the workload view answer only callers
+    # with a certificate it signed (kube-scheduler's tlsConfig certFile/keyFile,
+    # kube-apiserver's admission kubeConfigFile); the TLS layer has verified any
+    # certificate offered, so presence is what is left to check.
+    protected = {settings.filter_path, settings.prioritize_path, settings.mutate_path, "/debug/workloads"}
 
     @web.middleware
     async def client_certificates(request: web.Request, handler):
@@ -86,6 +89,15 @@ def build_app(
     def prioritize_failed(verb: str) -> web.Response:
         return _json({"error": "spot-extender failed to answer"}, 500)
 
+    async def mutate(request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            # Never a refusal: an answer kube-apiserver cannot match admits the pod (failurePolicy Ignore).
+            metrics.admissions.labels("bad-request").inc()
+            return web.Response(body=admission.allowed(""), content_type="application/json")
+        return web.Response(body=await webhook.review(body), content_type="application/json")
+
     async def healthz(request: web.Request) -> web.Response:
         dead = supervisor.stopped()
         if dead:
@@ -108,6 +120,7 @@ def build_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))
     app.router.add_post(settings.prioritize_path, verb_handler("prioritize", extender.prioritize, prioritize_failed))
+    app.router.add_post(settings.mutate_path, mutate)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))

@@ -59,6 +59,13 @@ DEFAULT_DRAIN_NOTICES = (
 )
 MAX_NOTICE = 3600.0  # a longer notice is no spot notice, and a bound keeps deadlines sane
 
+# Spot taints the webhook makes spot pods tolerate. AKS taints every spot pool with this
+# by default; Karpenter NodePools and operators often add their own (list them here).
+DEFAULT_SPOT_TOLERATIONS = ("kubernetes.azure.com/scalesetpriority=spot:NoSchedule",)
+# What spot pods spread over (ScheduleAnyway): a zone and an instance type make a pool.
+DEFAULT_SPREAD_KEYS = ("topology.kubernetes.io/zone", "node.kubernetes.io/instance-type")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
 GOING_AWAY_SIGNALS = ("taints", "cordon", "not-ready", "deleting")
 NODE_CLASSES = ("spot", "on-demand")
 
@@ -215,6 +222,27 @@ def parse_notice_rule(rule: str) -> str:
     return rule
 
 
+def parse_toleration(rule: str) -> str:
+    """'key[=value]:effect', checked; Settings.spot_toleration_rules splits it."""
+    selector, sep, effect = rule.rpartition(":")
+    key, _, _value = selector.partition("=")
+    if not sep or not _QUALIFIED_NAME.match(key) or effect not in TAINT_EFFECTS:
+        raise SettingsError(f"toleration {rule!r} is not key[=value]:effect with effect in {', '.join(TAINT_EFFECTS)}")
+    return rule
+
+
+def _int_between(least: int, most: int) -> Callable[[str | int], int]:
+    at_least = _int_at_least(least)
+
+    def parse(text: str | int) -> int:
+        value = at_least(text)
+        if value > most:
+            raise SettingsError(f"expected a number <= {most}, got {value}")
+        return value
+
+    return parse
+
+
 def _duration_at_most(most: float) -> Callable[[str | float], float]:
     def parse(text: str | float) -> float:
         value = parse_duration(text)
@@ -241,6 +269,7 @@ class Settings:
     prioritize_path: str = _setting(
         "/prioritize", _path, "path of the prioritize verb (urlPrefix path + prioritizeVerb)"
     )
+    mutate_path: str = _setting("/mutate", _path, "path of the admission webhook (the MutatingWebhookConfiguration's path)")
     tls_cert_file: str = _setting(
         "", _file_or_empty, "PEM certificate (chain) to serve HTTPS with; reloaded when it changes"
     )
@@ -248,8 +277,9 @@ class Settings:
     tls_client_ca_file: str = _setting(
         "",
         _file_or_empty,
-        "PEM CA bundle: the extender verbs and /debug/workloads then require a client certificate it "
-        "signed (kube-scheduler's extender tlsConfig certFile/keyFile); probes and /metrics stay open",
+        "PEM CA bundle: the extender verbs, the webhook and /debug/workloads then require a client "
+        "certificate it signed (kube-scheduler's extender tlsConfig certFile/keyFile, kube-apiserver's "
+        "admission kubeConfigFile); probes and /metrics stay open",
     )
     tls_reload_interval: float = _setting(
         10.0, parse_positive_duration, "how often to check the TLS files for changes"
@@ -299,6 +329,34 @@ class Settings:
         30.0,
         parse_positive_duration,
         "how long a pod sent to on-demand counts toward its floor before its binding is seen",
+    )
+    # Admission webhook: roles written into pod specs
+    webhook_owner_wait: float = _setting(
+        0.2,
+        _duration_at_most(1.0),
+        "how long the webhook waits for the watch to show a new pod's owner (a ReplicaSet just created) "
+        "before it decides conservatively: floor",
+    )
+    admission_ttl: float = _setting(
+        10.0,
+        parse_positive_duration,
+        "how long a pod this replica admitted counts toward its role before the watch shows it",
+    )
+    spot_preference_weight: int = _setting(
+        100, _int_between(1, 100), "weight of the preferred node affinity for spot the webhook gives spot pods"
+    )
+    spot_tolerations: tuple = _setting(
+        DEFAULT_SPOT_TOLERATIONS,
+        _list_of(parse_toleration),
+        "key[=value]:effect taints of spot nodes that spot pods get a toleration for (replaces the built-in list)",
+        "TAINTS",
+    )
+    spread_topology_keys: tuple = _setting(
+        DEFAULT_SPREAD_KEYS,
+        _list_of(_matching(_QUALIFIED_NAME, "a label key")),
+        "node labels spot pods spread over (topologySpreadConstraints, ScheduleAnyway); floor pods "
+        "spread over zones",
+        "KEYS",
     )
     # Watches
     watch_timeout: float = _setting(
@@ -377,8 +435,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Each value was checked on its own; these checks span two settings and name both.
-        if self.filter_path == self.prioritize_path:
-            raise SettingsError("--filter-path and --prioritize-path must differ")
+        if len({self.filter_path, self.prioritize_path, self.mutate_path}) < 3:
+            raise SettingsError("--filter-path, --prioritize-path and --mutate-path must differ")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError("--tls-cert-file and --tls-key-file go together")
         if self.tls_client_ca_file and not self.tls_cert_file:
@@ -390,6 +448,16 @@ class Settings:
     def drain_notices(self) -> dict[str, float]:
         """Seconds of notice per going-away taint key."""
         return {key: parse_duration(duration) for key, _, duration in (r.partition("=") for r in self.drain_notice)}
+
+    @property
+    def spot_toleration_rules(self) -> tuple[tuple[str, str, str], ...]:
+        """(key, value, effect) per spot taint to tolerate; value "" means any value."""
+        rules = []
+        for rule in self.spot_tolerations:
+            selector, _, effect = rule.rpartition(":")
+            key, _, value = selector.partition("=")
+            rules.append((key, value, effect))
+        return tuple(rules)
 
     @property
     def capacity_rules(self) -> tuple[tuple[str, str, str], ...]:

@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 
 from .floors import Floors
 from .index import Index
+from .roles import FLOOR, SPOT
 from .settings import Settings
 from .workloads import WorkloadKey, WorkloadRecord
 
@@ -72,6 +73,7 @@ class Status:
         floor = self.floors.of_workload(workload)
         counts = index.counts(group)
         on_demand = counts.on_demand if counts else 0
+        roles = index.roles_of_group.get(group, {})
         return {
             "kind": workload.kind,
             "namespace": workload.namespace,
@@ -84,6 +86,8 @@ class Status:
             "onDemand": on_demand,
             "spot": counts.spot if counts else 0,
             "inFlight": index.inflight.on_demand(group),
+            "floorRolePods": roles.get(FLOOR, 0),
+            "spotRolePods": roles.get(SPOT, 0),
             "floorMet": on_demand >= floor.k,
             "controller": controller.state_of(workload.key) if controller is not None else None,
         }

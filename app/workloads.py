@@ -13,6 +13,7 @@ from typing import NamedTuple
 from .constraints import NONE, Constraints, from_pod_spec
 from .kinds import COUNTED_OWNERS, REPLICASET, REPLICASET_OWNERS
 from .resources import pod_requests
+from .roles import ADMISSION_ANNOTATION, ROLE_LABEL, ROLES
 
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
 ANNOTATION_PLACEMENT = "spot-extender.io/placement"
@@ -54,6 +55,8 @@ class PodRecord:
     created: str = ""  # creationTimestamp, RFC 3339: sorts by age
     grace: int = DEFAULT_GRACE  # terminationGracePeriodSeconds
     ready_after: float | None = None  # seconds from creation to Ready, while Ready: its start-up time
+    role: str = ""  # floor or spot, as the webhook labelled it; "" for none
+    admission: str = ""  # the uid of the admission that gave the role
 
     @property
     def counts(self) -> bool:
@@ -119,8 +122,11 @@ def pod_record(pod: dict) -> PodRecord:
     )
     ready = ready_condition is not None and ready_condition.get("status") == "True"
     annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
     owner = controller_of(meta)
     cpu, memory = pod_requests(spec)
+    role = labels.get(ROLE_LABEL) if isinstance(labels, dict) else None
+    admission = annotations.get(ADMISSION_ANNOTATION)
     return PodRecord(
         uid=meta.get("uid") or "",
         namespace=meta.get("namespace") or "",
@@ -138,6 +144,8 @@ def pod_record(pod: dict) -> PodRecord:
         grace=_grace(spec.get("terminationGracePeriodSeconds")),
         ready_after=_seconds_between(meta.get("creationTimestamp"), ready_condition.get("lastTransitionTime"))
         if ready else None,
+        role=role if role in ROLES else "",
+        admission=admission if isinstance(admission, str) else "",
     )
 
 

@@ -67,7 +67,7 @@ def main() -> None:
     print("controller " + json.dumps(loop.run_until_complete(time_controller(controller))), flush=True)
     print("ready", flush=True)
     web.run_app(
-        build_app(parts.extender, parts.index, parts.status, Supervisor(parts.metrics), parts.metrics, settings),
+        build_app(parts.extender, parts.webhook, parts.index, parts.status, Supervisor(parts.metrics), parts.metrics, settings),
         host="127.0.0.1", port=args.port, access_log=None, print=None,
         loop=loop,
     )

@@ -279,3 +279,25 @@ def test_lasting_problems_are_logged_once_not_per_call(caplog):
     assert messages.count("ignored workload annotation") == 1
     assert messages.count("candidate nodes not in the index, treated as unknown class") == 1
     assert sample(ext.metrics, "spot_extender_unknown_nodes_total") == 5  # still counted every time
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["NodeNames", "Nodes"])
+def test_roles_from_the_webhook_decide_over_the_counts(full):
+    ext = cluster()
+    add_deployment(ext, "web", 4, annotations={"spot-extender.io/on-demand-floor": "1"})
+    on_od = f.pod("web-1-0", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
+    ext.index.apply(POD, "ADDED", on_od)
+    bind(ext, on_od, "o1")  # the floor is met by count
+    floor = f.pod("web-1-1", owner=("ReplicaSet", "web-1"), labels={"app": "web", "spot-extender.io/role": "floor"})
+    result = filter_(ext, floor, full=full)
+    passed = result["NodeNames"] if not full else [n["metadata"]["name"] for n in result["Nodes"]["items"]]
+    assert sorted(passed) == ["o1", "o2"] and set(result["FailedNodes"].values()) == {"floor-role pod"}
+    assert schedule(ext, floor, full=full).startswith("o")
+    ext2 = cluster()
+    add_deployment(ext2, "web", 4)  # nothing placed: by count the next pod would go on-demand
+    spot = f.pod("web-1-2", owner=("ReplicaSet", "web-1"), labels={"app": "web", "spot-extender.io/role": "spot"})
+    result = filter_(ext2, spot, full=full)
+    assert result["FailedNodes"] == {}
+    assert schedule(ext2, spot, full=full).startswith("s")
+    unlabelled = f.pod("web-1-3", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
+    assert schedule(ext2, unlabelled, full=full).startswith("o")  # no role: by the counts, as before

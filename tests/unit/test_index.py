@@ -1,8 +1,10 @@
 import asyncio
 
+from spot_extender.admitted import Admitted
 from spot_extender.index import KINDS, NODE, PDB, POD, Index
 from spot_extender.inflight import InFlight
 from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
+from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT as SPOT_ROLE
 from spot_extender.settings import Settings
 from spot_extender.workloads import GroupKey, WorkloadKey
 from tests.helpers import objects as f
@@ -229,13 +231,16 @@ def test_churn_leaves_nothing_behind():
     # A soak creates and deletes nodes, workloads and pods by the thousand: once they
     # are gone, every table of the index is as it was before.
     index = make_index()
+    clock = [0.0]
+    index.admitted = Admitted(10.0, lambda: clock[0])
     for kind in KINDS:
         index.replace(kind, [])
     index.apply(NODE, "ADDED", f.node("od-1", ON_DEMAND))
 
     def sizes():
         return {name: len(value) for name, value in vars(index).items() if isinstance(value, (dict, set))} | {
-            "tally": len(index.tally._contribution), "inflight": len(index.inflight)}
+            "tally": len(index.tally._contribution), "inflight": len(index.inflight),
+            "admitted": len(index.admitted)}
 
     before = sizes()
     itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
@@ -246,13 +251,44 @@ def test_churn_leaves_nothing_behind():
         deployment, rs = f.deployment(f"app-{r}", 4), f.replicaset(f"app-{r}-1", f"app-{r}", 4)
         index.apply("Deployment", "ADDED", deployment)
         index.apply("ReplicaSet", "ADDED", rs)
-        pods = [f.pod(f"app-{r}-1-{j}", owner=("ReplicaSet", f"app-{r}-1"), node_name=f"spot-{r}-{j % 3}")
-                for j in range(4)]
-        for pod in pods:
+        pods = [f.pod(f"app-{r}-1-{j}", owner=("ReplicaSet", f"app-{r}-1"), node_name=f"spot-{r}-{j % 3}",
+                      labels={"app": f"app-{r}", ROLE_LABEL: FLOOR if j == 0 else SPOT_ROLE}) for j in range(4)]
+        for j, pod in enumerate(pods):
+            group = GroupKey("ReplicaSet", "default", f"app-{r}-1")
+            index.admitted.record(f"admission-{r}-{j}", group, FLOOR)
+            if j % 2:  # half are seen under the admission's uid, the rest expire
+                pod["metadata"]["annotations"] = {ADMISSION_ANNOTATION: f"admission-{r}-{j}"}
             index.apply(POD, "ADDED", pod)
             index.inflight.expect(pod["metadata"]["uid"], GroupKey("ReplicaSet", "default", f"app-{r}-1"),
                                   "od-1", Pool(ON_DEMAND))
         for obj, kind in [(p, POD) for p in pods] + [(rs, "ReplicaSet"), (deployment, "Deployment")] + [
                 (n, NODE) for n in nodes]:
             index.apply(kind, "DELETED", obj)
+    clock[0] += 10.0  # the admissions never seen expire
     assert sizes() == before
+
+
+def test_role_counts_cover_live_labelled_pods_bound_or_not_and_unseen_admissions():
+    index = make_index()
+    clock = [0.0]
+    index.admitted = Admitted(10.0, lambda: clock[0])
+    floor = {"app": "web", ROLE_LABEL: FLOOR}
+    index.apply(POD, "ADDED", f.pod("web-1-a", owner=OWNER, uid="a", labels=floor))  # pending
+    index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=floor))
+    index.apply(POD, "ADDED", f.pod("web-1-c", owner=OWNER, uid="c", node_name="s1",
+                                    labels={"app": "web", ROLE_LABEL: SPOT_ROLE}))
+    index.apply(POD, "ADDED", f.pod("web-1-d", owner=OWNER, uid="d", labels={"app": "web", ROLE_LABEL: "boss"}))
+    index.apply(POD, "ADDED", f.pod("web-1-e", owner=OWNER, uid="e", node_name="o1", labels=floor, deleting=True))
+    assert (index.role_pods(RS, FLOOR), index.role_pods(RS, SPOT_ROLE)) == (2, 1)
+    index.admitted.record("req-1", RS, FLOOR)
+    assert index.role_pods(RS, FLOOR) == 3
+    seen = f.pod("web-1-f", owner=OWNER, uid="f", labels=floor)
+    seen["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-1"}
+    index.apply(POD, "ADDED", seen)
+    assert index.role_pods(RS, FLOOR) == 3  # the same pod, now counted by the watch
+    index.apply(POD, "MODIFIED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=floor, deleting=True))
+    index.apply(POD, "DELETED", f.pod("web-1-a", owner=OWNER, uid="a", labels=floor))
+    assert index.role_pods(RS, FLOOR) == 1
+    index.admitted.record("req-2", RS, SPOT_ROLE)
+    clock[0] = 10.0
+    assert index.role_pods(RS, SPOT_ROLE) == 1  # an admission never seen expires

@@ -4,7 +4,9 @@ import pytest
 from spot_extender.candidates import CandidateView
 
 from spot_extender.nodes import ON_DEMAND, SPOT, Pool
-from spot_extender.policy import NodeScores, compute_floor, favourite, filter_nodes, scaled, score_nodes, steer
+from spot_extender.policy import (
+    NodeScores, compute_floor, favourite, filter_nodes, on_demand_reason, scaled, score_nodes, steer,
+)
 from spot_extender.workloads import PdbRecord
 
 
@@ -90,7 +92,7 @@ FILTER_TABLE = [
     ids=[c[0] for c in FILTER_TABLE],
 )
 def test_filter(case, names, going_away, on_demand, o, k, passed, failed, unresolvable, fallback):
-    outcome = filter_nodes(names, going_away, on_demand, o, k)
+    outcome = filter_nodes(names, going_away, on_demand, on_demand_reason("", o, k))
     assert outcome.passed == passed
     assert outcome.failed == failed
     assert outcome.unresolvable == unresolvable
@@ -227,3 +229,15 @@ def test_on_demand_floor_spreads_over_pools_too():
     view = CandidateView(["o1", "o2", "o3"], pools)
     result = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {"o1": 1}, {OD_A: 1})
     assert result.for_names(["o1", "o2", "o3"], pools) == {"o1": 8, "o2": 9, "o3": 10}
+
+
+@pytest.mark.parametrize("role, o, k, reason", [
+    ("", 0, 1, "on-demand floor 0/1"),
+    ("", 1, 1, None),
+    ("", 3, 2, None),
+    ("floor", 5, 1, "floor-role pod"),  # the role decides, whatever the counts
+    ("floor", 0, 0, "floor-role pod"),
+    ("spot", 0, 3, None),
+])
+def test_on_demand_reason(role, o, k, reason):
+    assert on_demand_reason(role, o, k) == reason

@@ -1,11 +1,15 @@
 """Property-based tests of every parser that takes outside input: extender requests in
-both modes (and the answers built from them), and every setting. Whatever comes in,
+both modes (and the answers built from them), admission reviews (and the patches built
+from them), and every setting. Whatever comes in,
 the result is a value or the parser's own error, never another exception."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
 
+import jsonpatch
 import orjson
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -107,6 +111,61 @@ def test_quantities_parse_or_raise_value_error(value):
         parse_quantity(value)
     except ValueError:
         pass
+
+
+def webhook():
+    parts = build(Settings(webhook_owner_wait=0.0))
+    for kind in KINDS:
+        parts.index.replace(kind, [])
+    parts.index.apply("Deployment", "ADDED", f.deployment("web", 3))
+    parts.index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web"))
+    return parts.webhook
+
+
+WEBHOOK = webhook()
+POD_TO_ADMIT = f.pod("web-1-c", owner=("ReplicaSet", "web-1"))
+POD_TO_ADMIT["spec"].update({
+    "nodeSelector": {"disk": "ssd"}, "tolerations": [{"key": "a", "operator": "Exists"}],
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}],
+    "affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "preference": {"matchExpressions": [{"key": "x", "operator": "Exists"}]}}]}},
+})
+REVIEW = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": "req-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+    "namespace": "default", "object": POD_TO_ADMIT}}
+
+
+def admitted_whatever_comes(body: bytes) -> None:
+    """The webhook answers everything with an AdmissionReview that admits, and a patch it
+    gives applies to the pod it came with."""
+    answer = orjson.loads(asyncio.run(WEBHOOK.review(body)))
+    response = answer["response"]
+    assert answer["apiVersion"] == "admission.k8s.io/v1" and response["allowed"] is True
+    if "patch" in response:
+        jsonpatch.apply_patch(orjson.loads(body)["request"]["object"], orjson.loads(base64.b64decode(response["patch"])))
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_admission_reviews_are_admitted(data):
+    admitted_whatever_comes(orjson.dumps(mutated(REVIEW, data)))
+
+
+@settings(max_examples=200)
+@given(json_values)
+def test_any_json_document_sent_to_the_webhook_is_admitted(doc):
+    admitted_whatever_comes(orjson.dumps({"apiVersion": "admission.k8s.io/v1", "request": doc}))
+    admitted_whatever_comes(orjson.dumps(doc))
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=200))
+def test_any_bytes_sent_to_the_webhook_are_admitted(raw):
+    answer = orjson.loads(asyncio.run(WEBHOOK.review(raw)))
+    assert answer["response"]["allowed"] is True
 
 
 SETTINGS = [f for f in dataclasses.fields(Settings)]

@@ -17,7 +17,7 @@ async def client():
     settings = Settings(max_body_bytes=4096, filter_path="/scheduler/filter", prioritize_path="/scheduler/prioritize")
     parts = build(settings)
     supervisor = Supervisor(parts.metrics)
-    app = build_app(parts.extender, parts.index, parts.status, supervisor, parts.metrics, settings)
+    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, supervisor, parts.metrics, settings)
     async with TestClient(TestServer(app)) as c:
         c.index, c.status, c.supervisor = parts.index, parts.status, supervisor
         yield c
@@ -110,7 +110,7 @@ async def test_metrics_and_debug_view(client):
     assert view["workloads"] == [
         {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,
          "floorSource": "default", "floorClamp": None, "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
-         "inFlight": 0, "floorMet": False, "controller": None}
+         "inFlight": 0, "floorRolePods": 0, "spotRolePods": 0, "floorMet": False, "controller": None}
     ]
 
 

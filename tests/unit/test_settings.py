@@ -51,6 +51,12 @@ BAD_VALUES = {
     "port": ("70000", "port 1-65535"),
     "filter_path": ("filter", "must start with '/'"),
     "prioritize_path": ("/a b", "no spaces"),
+    "mutate_path": ("mutate", "must start with '/'"),
+    "webhook_owner_wait": ("2s", "at most 1s"),
+    "admission_ttl": ("0s", "above zero"),
+    "spot_preference_weight": ("101", "<= 100"),
+    "spot_tolerations": ("spot:Sometimes", "key[=value]:effect"),
+    "spread_topology_keys": ("bad key", "label key"),
     "tls_cert_file": ("/nonexistent/cert.pem", "file not found"),
     "tls_key_file": ("/nonexistent/key.pem", "file not found"),
     "tls_client_ca_file": ("/nonexistent/ca.pem", "file not found"),
@@ -124,7 +130,8 @@ def test_bad_environment_value_exits_2_with_one_line_naming_it(name, capsys, mon
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--filter-path", "/x", "--prioritize-path", "/x"], "--filter-path and --prioritize-path must differ"),
+        (["--filter-path", "/x", "--prioritize-path", "/x"], "--filter-path, --prioritize-path and --mutate-path must differ"),
+        (["--mutate-path", "/filter"], "--filter-path, --prioritize-path and --mutate-path must differ"),
         (["--retry-period", "5s", "--renew-deadline", "4s"], "--retry-period < --renew-deadline"),
         (["--renew-deadline", "20s"], "--renew-deadline < --lease-duration"),
         (["--tls-client-ca-file", "/etc/hostname"], "--tls-client-ca-file needs --tls-cert-file"),

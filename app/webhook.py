@@ -1,0 +1,101 @@
+"""Answers pod admissions: AdmissionReview + index facts -> role policy -> JSONPatch.
+
+It never rejects a pod. Whatever goes wrong (a request it cannot read, an error of its
+own) is answered allowed and unpatched, logged and counted: the pod is then created
+without a role and handled as pods created while the webhook was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from . import admission, logs
+from .floors import Floors
+from .index import Index
+from .metrics import Metrics
+from .roles import FLOOR, RoleRules, choose, patch, pinned_reason
+from .settings import Settings
+from .workloads import WorkloadRecord, group_of
+
+log = logs.get("webhook")
+
+OWNER_POLL = 0.005  # how often the owner wait looks at the index again
+
+
+class Webhook:
+    def __init__(self, index: Index, floors: Floors, settings: Settings, metrics: Metrics):
+        self.index = index
+        self.floors = floors
+        self.metrics = metrics
+        self.excluded = frozenset(settings.excluded_namespaces)
+        self.owner_wait = settings.webhook_owner_wait
+        self.rules = RoleRules.from_rules(settings.capacity_rules, settings.unknown_class,
+                                          settings.spot_preference_weight, settings.spot_toleration_rules,
+                                          settings.spread_topology_keys)
+        self._warned = logs.Once()
+
+    async def review(self, body: bytes) -> bytes:
+        started = time.perf_counter()
+        try:
+            request = admission.parse_review(body)
+        except admission.BadReview as exc:
+            self.metrics.admissions.labels("bad-request").inc()
+            if self._warned.first(("bad-request", str(exc))):
+                log.warning("unreadable admission request, admitted unpatched", extra={"error": str(exc)})
+            return admission.allowed(exc.uid)
+        try:
+            outcome, ops = await self.decide(request)
+        except Exception:  # noqa: BLE001 - a pod is never refused for an error of ours
+            log.exception("admission failed, admitted unpatched", extra={"namespace": request.namespace})
+            outcome, ops = "error", None
+        self.metrics.admissions.labels(outcome).inc()
+        self.metrics.admission_seconds.observe(time.perf_counter() - started)
+        return admission.allowed(request.uid, ops)
+
+    async def decide(self, request: admission.PodAdmission) -> tuple[str, list[dict] | None]:
+        """(outcome for the metric, the patch or None)."""
+        if not request.is_pod or request.operation != "CREATE":
+            return "ignored", None
+        if request.namespace in self.excluded:
+            return "excluded", None
+        if not self.index.ready:
+            return "not-ready", None  # counts are unknown: the pod is handled as one created while down
+        pod = request.pod
+        meta = pod.get("metadata") or {}
+        group = group_of({**meta, "namespace": request.namespace})
+        if group is None:
+            return "unmanaged", None
+        pinned = pinned_reason(pod.get("spec") or {}, self.rules)
+        if pinned is not None:
+            if self._warned.first(("pinned", group)):
+                log.info("pod left as it is: its spec already chooses spot or on-demand",
+                         extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "reason": pinned})
+            return "pinned", None
+        workload = await self._owner(group)
+        if workload is None:
+            role, spread_labels = FLOOR, None  # unseen owner: the safe answer
+            log.info("owner not in the index in time, admitted as floor",
+                     extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "waited_s": self.owner_wait})
+        else:
+            k = self.floors.of_workload(workload).k
+            role = choose(k, self.index.role_pods(group, FLOOR))
+            spread_labels = workload.template_labels
+        if not request.dry_run:
+            self.index.admitted.record(request.uid, group, role)
+        return role, patch(pod, role, self.rules, spread_labels, request.uid)
+
+    async def _owner(self, group) -> WorkloadRecord | None:
+        """The workload the pod belongs to, waiting a few milliseconds for a brand-new one."""
+        workload = self.index.workload_of(group)
+        if workload is not None:
+            return workload
+        deadline = time.monotonic() + self.owner_wait
+        while time.monotonic() < deadline:
+            await asyncio.sleep(OWNER_POLL)
+            workload = self.index.workload_of(group)
+            if workload is not None:
+                self.metrics.owner_waits.labels("seen").inc()
+                return workload
+        self.metrics.owner_waits.labels("timeout").inc()
+        return None

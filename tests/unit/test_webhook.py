@@ -1,0 +1,165 @@
+"""The webhook over a real index: roles by count, bursts, unseen owners, and every answer
+that admits without a patch."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from spot_extender.cli import build
+from spot_extender.index import KINDS, NODE, POD
+from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT
+from spot_extender.settings import Settings
+from tests.helpers import objects as f
+from tests.helpers.metrics import registry_value as sample
+
+
+def parts(**settings):
+    p = build(Settings(**settings))
+    for kind in KINDS:
+        p.index.replace(kind, [])
+    for name, cls in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand")):
+        p.index.apply(NODE, "ADDED", f.node(name, cls))
+    return p
+
+
+def with_web(p, replicas=10, annotations=None):
+    p.index.apply("Deployment", "ADDED", f.deployment("web", replicas, annotations=annotations))
+    p.index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", replicas))
+    return p
+
+
+def new_pod(owner=("ReplicaSet", "web-1"), namespace="default", **spec) -> dict:
+    pod = f.pod("", namespace=namespace, owner=owner, labels={"app": "web", "pod-template-hash": "web-1"})
+    del pod["metadata"]["name"], pod["metadata"]["uid"]  # not assigned yet at admission
+    pod["spec"].update(spec)
+    return pod
+
+
+def body(pod, uid="req-1", **request) -> bytes:
+    return orjson.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+        "namespace": pod["metadata"].get("namespace", "default"), "object": pod, **request}})
+
+
+async def admit(p, pod, uid="req-1", **request) -> tuple[dict, dict | None]:
+    """(the response, the patched pod's labels or None without a patch)."""
+    response = orjson.loads(await p.webhook.review(body(pod, uid, **request)))["response"]
+    assert response["allowed"] is True and response["uid"] == (uid if isinstance(uid, str) else "")
+    if "patch" not in response:
+        return response, None
+    ops = orjson.loads(base64.b64decode(response["patch"]))
+    labels = next(op["value"] for op in ops if op["path"] == "/metadata/labels")
+    return response, labels
+
+
+async def roles_of_burst(p, count, prefix="req"):
+    roles = []
+    for i in range(count):
+        _, labels = await admit(p, new_pod(), uid=f"{prefix}-{i}")
+        roles.append(labels[ROLE_LABEL])
+    return roles
+
+
+async def test_a_burst_gets_exactly_k_floor_pods_before_the_watch_shows_any():
+    p = with_web(parts())
+    assert await roles_of_burst(p, 10) == [FLOOR] + [SPOT] * 9
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome="floor") == 1
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome="spot") == 9
+    assert sample(p.metrics, "spot_extender_admission_duration_seconds_count") == 10
+
+
+async def test_the_watch_takes_over_from_the_admissions_and_a_lost_floor_pod_is_replaced_as_floor():
+    p = with_web(parts())
+    assert await roles_of_burst(p, 3) == [FLOOR, SPOT, SPOT]
+    floor = f.pod("web-1-a", owner=("ReplicaSet", "web-1"), labels={"app": "web", ROLE_LABEL: FLOOR})
+    floor["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-0"}
+    p.index.apply(POD, "ADDED", floor)
+    assert len(p.index.admitted) == 2
+    assert await roles_of_burst(p, 1, prefix="more") == [SPOT]
+    floor["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # evicted, say
+    p.index.apply(POD, "MODIFIED", floor)
+    assert await roles_of_burst(p, 2, prefix="replacement") == [FLOOR, SPOT]
+
+
+async def test_a_pdb_sets_k_for_a_statefulset():
+    p = parts()
+    p.index.apply("StatefulSet", "ADDED", f.statefulset("db", 4))
+    p.index.apply("PodDisruptionBudget", "ADDED", f.pdb("db", {"app": "db"}, min_available=2))
+    roles = []
+    for i in range(4):
+        _, labels = await admit(p, new_pod(owner=("StatefulSet", "db")), uid=f"db-{i}")
+        roles.append(labels[ROLE_LABEL])
+    assert roles == [FLOOR, FLOOR, SPOT, SPOT]
+
+
+async def test_an_owner_not_seen_in_time_means_floor():
+    p = parts(webhook_owner_wait=0.05)
+    assert await roles_of_burst(p, 2) == [FLOOR, FLOOR]
+    assert sample(p.metrics, "spot_extender_admission_owner_waits_total", result="timeout") == 2
+
+
+async def test_an_owner_the_watch_shows_during_the_wait_is_used():
+    import asyncio
+
+    p = parts(webhook_owner_wait=1.0)
+    asyncio.get_running_loop().call_later(0.05, with_web, p)
+    _, first = await admit(p, new_pod(), uid="a")
+    _, second = await admit(p, new_pod(), uid="b")
+    assert (first[ROLE_LABEL], second[ROLE_LABEL]) == (FLOOR, SPOT)
+    assert sample(p.metrics, "spot_extender_admission_owner_waits_total", result="seen") == 1
+
+
+async def test_dry_run_admissions_are_not_counted():
+    p = with_web(parts())
+    for uid in ("a", "b"):
+        _, labels = await admit(p, new_pod(), uid=uid, dryRun=True)
+        assert labels[ROLE_LABEL] == FLOOR
+    assert len(p.index.admitted) == 0
+
+
+@pytest.mark.parametrize("pod, request_fields, outcome", [
+    (new_pod(namespace="kube-system"), {}, "excluded"),
+    (new_pod(owner=None), {}, "unmanaged"),
+    (new_pod(owner=("DaemonSet", "agent")), {}, "unmanaged"),
+    (new_pod(), {"operation": "UPDATE"}, "ignored"),
+    (new_pod(), {"kind": {"group": "", "version": "v1", "kind": "Binding"}}, "ignored"),
+    (new_pod(nodeSelector={"karpenter.sh/capacity-type": "spot"}), {}, "pinned"),
+])
+async def test_pods_it_does_not_give_a_role_are_admitted_unpatched(pod, request_fields, outcome):
+    p = with_web(parts())
+    response, labels = await admit(p, pod, **request_fields)
+    assert labels is None and "patchType" not in response
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome=outcome) == 1
+
+
+async def test_while_the_index_syncs_pods_are_admitted_unpatched():
+    p = build(Settings())
+    _, labels = await admit(p, new_pod())
+    assert labels is None
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome="not-ready") == 1
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1]", orjson.dumps({"request": {"uid": "u", "object": 1}})])
+async def test_unreadable_requests_are_admitted_and_counted(raw):
+    p = with_web(parts())
+    response = orjson.loads(await p.webhook.review(raw))["response"]
+    assert response["allowed"] is True and "patch" not in response
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome="bad-request") == 1
+
+
+async def test_an_error_of_its_own_admits_unpatched_logs_and_counts(caplog, monkeypatch):
+    p = with_web(parts())
+
+    def broken(*args):
+        raise RuntimeError("floor computation broke")
+
+    monkeypatch.setattr(p.webhook.floors, "of_workload", broken)
+    response, labels = await admit(p, new_pod())
+    assert labels is None
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome="error") == 1
+    assert any("admission failed" in r.message and r.exc_info for r in caplog.records)
+    _, labels = await admit(p, new_pod(), uid="after")  # and it goes on answering
+    assert labels is None
