@@ -224,9 +224,8 @@ def parse_notice_rule(rule: str) -> str:
 
 def parse_toleration(rule: str) -> str:
     """'key[=value]:effect', checked; Settings.spot_toleration_rules splits it."""
-    selector, sep, effect = rule.rpartition(":")
-    key, _, _value = selector.partition("=")
-    if not sep or not _QUALIFIED_NAME.match(key) or effect not in TAINT_EFFECTS:
+    key, _, effect = _key_value_tail(rule)
+    if ":" not in rule or not _QUALIFIED_NAME.match(key) or effect not in TAINT_EFFECTS:
         raise SettingsError(f"toleration {rule!r} is not key[=value]:effect with effect in {', '.join(TAINT_EFFECTS)}")
     return rule
 
@@ -452,22 +451,19 @@ class Settings:
     @property
     def spot_toleration_rules(self) -> tuple[tuple[str, str, str], ...]:
         """(key, value, effect) per spot taint to tolerate; value "" means any value."""
-        rules = []
-        for rule in self.spot_tolerations:
-            selector, _, effect = rule.rpartition(":")
-            key, _, value = selector.partition("=")
-            rules.append((key, value, effect))
-        return tuple(rules)
+        return tuple(map(_key_value_tail, self.spot_tolerations))
 
     @property
     def capacity_rules(self) -> tuple[tuple[str, str, str], ...]:
         """(label key, value, class) per rule, in order; the first that matches wins."""
-        rules = []
-        for rule in self.capacity_labels:
-            selector, _, cls = rule.rpartition(":")
-            key, _, value = selector.partition("=")
-            rules.append((key, value, cls))
-        return tuple(rules)
+        return tuple(map(_key_value_tail, self.capacity_labels))
+
+
+def _key_value_tail(rule: str) -> tuple[str, str, str]:
+    """'key=value:tail' (the value optional) as (key, value, tail); checked when parsed."""
+    selector, _, tail = rule.rpartition(":")
+    key, _, value = selector.partition("=")
+    return key, value, tail
 
 
 def _flag(name: str) -> str:

@@ -127,6 +127,8 @@ class ControlPlane:
                  api_qps: int | None = None, pod_ready_ms: int = 0):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="spot-extender-cluster-"))
         self.extender = extender or ExtenderOptions()
+        # (cert, key) kube-apiserver presents to admission webhooks, for one that requires it.
+        self.webhook_client_cert: tuple[Path, Path] | None = None
         self.use_extender = True
         self.score_all_nodes = False  # without an extender: percentageOfNodesToScore 100 anyway
         self.scheduler_feature_gates = ""  # e.g. "OpportunisticBatching=false"
@@ -249,10 +251,31 @@ class ControlPlane:
             f"--service-account-key-file={self.workdir / 'sa.pub'}",
             f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
             "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
+            *self._admission_argv(),
         ])
         wait_for(lambda: self.ca_file.exists() and self.api.get("/readyz") is not None, 90, what="kube-apiserver /readyz")
         self.api = Api(self.server, self.token, str(self.ca_file))
         self.write_kubeconfig(self.kubeconfig, self.token)
+
+    def _admission_argv(self) -> list[str]:
+        """How kube-apiserver authenticates to admission webhooks: a kubeconfig whose user
+        "*" (any webhook) is a client certificate, named in an AdmissionConfiguration."""
+        if self.webhook_client_cert is None:
+            return []
+        cert, key = self.webhook_client_cert
+        kubeconfig = self.workdir / "webhook-client.kubeconfig"
+        kubeconfig.write_text(
+            'apiVersion: v1\nkind: Config\nusers:\n- name: "*"\n  user:\n'
+            f"    client-certificate: {cert}\n    client-key: {key}\n"
+        )
+        config = self.workdir / "admission.yaml"
+        config.write_text(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n"
+            "- name: MutatingAdmissionWebhook\n  configuration:\n"
+            "    apiVersion: apiserver.config.k8s.io/v1\n    kind: WebhookAdmissionConfiguration\n"
+            f"    kubeConfigFile: {kubeconfig}\n"
+        )
+        return [f"--admission-control-config-file={config}"]
 
     def _controller_manager_argv(self) -> list[str]:
         return [

@@ -69,6 +69,8 @@ def env():
     ca, cert, key = make_tls(tls)
     scheduler_cert, scheduler_key = make_client_cert(tls, "kube-scheduler")
     harness_cert = make_client_cert(tls, "e2e-harness")
+    # kube-apiserver presents its own to the webhook, which requires one like the verbs do.
+    cluster.webhook_client_cert = make_client_cert(tls, "kube-apiserver")
     cluster.extender = ExtenderOptions(port=cluster.extender.port, https=True, ca_file=str(ca),
                                        client_cert=str(scheduler_cert), client_key=str(scheduler_key))
     try:

@@ -20,11 +20,32 @@ from tests.helpers import kube
 from tests.helpers import objects as o
 
 
-@pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls", "k8s/overlays/network-policy"])
+@pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls", "k8s/overlays/network-policy",
+                                  "k8s/overlays/webhook"])
 def test_manifests_pass_server_side_dry_run(env, path):
+    # A dry run stores nothing, so the webhook's Service reference is never called here.
     result = kubectl(env.cluster, "apply", "--dry-run=server", "-k", path)
     assert result.returncode == 0, result.stderr
     assert "deployment.apps/spot-extender" in result.stdout
+    if path.endswith("webhook"):
+        assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/spot-extender" in result.stdout
+
+
+def test_the_cert_manager_overlay_injects_the_ca_of_the_certificate_it_issues(env):
+    # cert-manager's CRDs are not installed here: the overlay is rendered, not applied.
+    import yaml
+
+    result = kubectl(env.cluster, "kustomize", "k8s/overlays/webhook-cert-manager")
+    assert result.returncode == 0, result.stderr
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout)}
+    hook = objects[("MutatingWebhookConfiguration", "spot-extender")]
+    assert hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "kube-system/spot-extender-tls"
+    certificate = objects[("Certificate", "spot-extender-tls")]
+    assert certificate["metadata"]["namespace"] == "kube-system"
+    assert certificate["spec"]["secretName"] == "spot-extender-tls"  # the Secret the tls overlay mounts
+    assert "spot-extender.kube-system.svc" in certificate["spec"]["dnsNames"]
+    assert hook["webhooks"][0]["clientConfig"]["service"] == {
+        "name": "spot-extender", "namespace": "kube-system", "path": "/mutate", "port": 8888}
 
 
 def service_account_api(env) -> Api:

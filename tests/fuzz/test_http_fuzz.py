@@ -1,6 +1,6 @@
 """An HTTP fuzz run against a live spot-extender process (the real app over a synthetic
-index of 500 nodes and 5,000 pods): at least 2,000 cases to each verb and to
-/debug/workloads, 50 in flight at once, while /healthz is sampled throughout.
+index of 500 nodes and 5,000 pods): at least 2,000 cases to each verb, to the admission
+webhook (which must admit whatever it is sent) and to /debug/workloads, 50 in flight at once, while /healthz is sampled throughout.
 
 Cases: random JSON, valid requests mutated at one place, every place of a valid request
 given every wrong type, absurd quantities, deep nesting, invalid UTF-8, bodies over the
@@ -34,6 +34,7 @@ IN_FLIGHT = 50
 WRONG_TYPES = (None, True, 0, -1, 1.5, "", "x", [], [1], {}, {"a": 1})
 ABSURD = ("1e300000", "1e999999999", "-1", "9" * 400, "1Ei" * 3, "NaN", "Infinity", "0x10", "١٢", "1e-999999")
 VERBS = ("/filter", "/prioritize")
+MUTATE = "/mutate"  # the admission webhook: it answers everything it reads with allowed: true
 
 # The synthetic index names nodes node-00000..; the first 70% are spot, the rest on-demand.
 NAMES = [f"node-{i:05d}" for i in range(NODES)]
@@ -48,6 +49,21 @@ def valid_requests(rng: random.Random) -> list[dict]:
         {"Pod": FLOOR_POD, "Nodes": {"items": [f.node(n, "spot" if n not in ON_DEMAND else "on-demand")
                                                for n in names[:10]]}},
     ]
+
+
+ADMITTED_POD = f.pod("", owner=("ReplicaSet", "app-00001-1"), labels={"app": "app-00001"})
+ADMITTED_POD["spec"].update({
+    "tolerations": [{"key": "a", "operator": "Exists"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+})
+
+
+def valid_reviews(rng: random.Random) -> list[dict]:
+    request = {"uid": f"req-{rng.randrange(10**9)}", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+               "operation": "CREATE", "namespace": "default", "object": ADMITTED_POD}
+    return [{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request},
+            {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {**request, "dryRun": True}}]
 
 
 def random_json(rng: random.Random, depth: int = 0):
@@ -77,15 +93,15 @@ def replaced(doc: dict, path: tuple, value) -> dict:
     return doc
 
 
-def verb_cases(rng: random.Random) -> list[tuple[str, bytes, str]]:
-    """(method, body, content type) for one verb."""
+def verb_cases(rng: random.Random, valid=valid_requests) -> list[tuple[str, bytes, str]]:
+    """(method, body, content type) for one verb (or the webhook, with valid_reviews)."""
     cases: list[tuple[str, bytes, str]] = []
     json_type = "application/json"
-    for base in valid_requests(rng):  # every place, every wrong type
+    for base in valid(rng):  # every place, every wrong type
         for path in positions(base):
             for value in WRONG_TYPES:
                 cases.append(("POST", orjson.dumps(replaced(base, path, value)), json_type))
-    bases = valid_requests(rng)
+    bases = valid(rng)
     for _ in range(600):  # one place given a random value
         base = rng.choice(bases)
         path = rng.choice(list(positions(base)))
@@ -158,7 +174,7 @@ def rss_mb(pid: int) -> float:
 async def run_fuzz(base_url: str, pid: int) -> dict:
     rng = random.Random(20261202)
     timeout = aiohttp.ClientTimeout(total=10)
-    figures: dict = {"statuses": {}, "slowest_call_s": 0.0, "cases": {}}
+    figures: dict = {"statuses": {}, "slowest_call_s": 0.0, "cases": {}, "mutate_refused": 0}
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=IN_FLIGHT + 5)) as http:
         async def valid_answers_are_right() -> bool:
             names = NAMES[:5] + NAMES[-5:]
@@ -186,8 +202,10 @@ async def run_fuzz(base_url: str, pid: int) -> dict:
                 started = time.perf_counter()
                 try:
                     async with http.request(method, base_url + path, data=body or None, headers=headers) as r:
-                        await r.read()
+                        answer = await r.read()
                         status = r.status
+                    if target == MUTATE and status == 200 and not orjson.loads(answer)["response"]["allowed"]:
+                        figures["mutate_refused"] += 1  # the webhook must admit whatever it is sent
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     status = f"client error {type(exc).__name__}"
                 took = time.perf_counter() - started
@@ -200,6 +218,9 @@ async def run_fuzz(base_url: str, pid: int) -> dict:
             cases = verb_cases(rng)
             figures["cases"][verb] = len(cases)
             jobs += [call(verb, m, verb, body, ct) for m, body, ct in cases]
+        cases = verb_cases(rng, valid_reviews)
+        figures["cases"][MUTATE] = len(cases)
+        jobs += [call(MUTATE, m, MUTATE, body, ct) for m, body, ct in cases]
         cases = debug_cases(rng)
         figures["cases"]["/debug/workloads"] = len(cases)
         jobs += [call("/debug/workloads", m, p, body, "application/json") for m, p, body in cases]
@@ -245,6 +266,9 @@ def test_http_fuzz_run():
                      or int(k.split()[-1]) >= 500}
     assert all(n >= CASES_PER_TARGET for n in figures["cases"].values()), figures["cases"]
     assert server_errors == {}, server_errors
+    assert figures["mutate_refused"] == 0
+    mutate_answers = {k: v for k, v in figures["statuses"].items() if k.startswith(MUTATE + " ")}
+    assert set(mutate_answers) <= {f"{MUTATE} 200", f"{MUTATE} 405", f"{MUTATE} 413"}, mutate_answers
     assert figures["slowest_call_s"] < 1.0
     assert figures["healthz_max_ms"] < 100 and figures["healthz_failures"] == 0
     assert figures["rss_growth_mb"] < 30

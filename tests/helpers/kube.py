@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.cluster.api import Api, ApiError
-from tests.helpers.objects import CAPACITY_LABEL
+from tests.helpers.objects import CAPACITY_LABEL, ROLE_LABEL
 from tests.helpers.waiting import wait_for
 
 PATHS = {
@@ -16,6 +16,7 @@ PATHS = {
     "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "Pod": "/api/v1/namespaces/{ns}/pods",
+    "MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
 }
 
 
@@ -100,6 +101,7 @@ class Placement:
     pool: str  # instance-type/zone
     ready: bool
     terminating: bool
+    role: str = ""  # spot-extender.io/role as the webhook wrote it, "" for none
 
 
 def placement(pod: dict, nodes: dict[str, dict]) -> Placement:
@@ -115,6 +117,7 @@ def placement(pod: dict, nodes: dict[str, dict]) -> Placement:
         pool=f"{labels.get('node.kubernetes.io/instance-type', '')}/{labels.get('topology.kubernetes.io/zone', '')}",
         ready=node is not None and is_ready(pod),
         terminating="deletionTimestamp" in pod["metadata"],
+        role=(pod["metadata"].get("labels") or {}).get(ROLE_LABEL, ""),
     )
 
 

@@ -15,6 +15,7 @@ import itertools
 import uuid
 
 CAPACITY_LABEL = "node.kubernetes.io/capacity"
+ROLE_LABEL = "spot-extender.io/role"  # what the admission webhook writes: floor or spot
 # What the AWS Node Termination Handler puts on a spot node at its 2-minute interruption
 # notice: spot-extender paces its drain over that notice.
 INTERRUPTION_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}

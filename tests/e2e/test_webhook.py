@@ -1,0 +1,150 @@
+"""The admission webhook with kube-apiserver calling it over HTTPS (a client certificate
+each way, the test CA in caBundle): roles in pod specs, with kube-scheduler configured
+without the extender (webhook only, the managed-cluster case) and with it (both).
+
+The MutatingWebhookConfiguration is k8s/overlays/webhook's, pointed at the local process
+by URL, and selecting only the namespaces of these tests: the rest of the suite runs in
+extender-only mode beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import kube
+from tests.helpers import objects as o
+from tests.helpers.fleet import assert_spread
+from tests.helpers.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SELECTED = {"spot-extender.io/e2e-webhook": "on"}
+
+
+def webhook_configuration(env) -> dict:
+    config = yaml.safe_load((ROOT / "k8s/overlays/webhook/mutatingwebhook.yaml").read_text())
+    config = copy.deepcopy(config)
+    config["metadata"]["name"] = "spot-extender-e2e"
+    for hook in config["webhooks"]:
+        hook["clientConfig"] = {"url": f"{env.extender.url}/mutate",
+                                "caBundle": base64.b64encode(env.ca_file.read_bytes()).decode()}
+        hook["namespaceSelector"]["matchLabels"] = dict(SELECTED)
+    return config
+
+
+@pytest.fixture(scope="module")
+def webhook(env):
+    config = webhook_configuration(env)
+    kube.create(env.api, config)
+    try:
+        yield config
+    finally:
+        kube.delete(env.api, "MutatingWebhookConfiguration", config["metadata"]["name"])
+
+
+@pytest.fixture(params=["webhook-only", "both"])
+def mode(request, env, webhook):
+    """kube-scheduler without the extender (webhook only), or calling it as well (both)."""
+    if request.param == "webhook-only":
+        env.cluster.start_scheduler(use_extender=False)
+    try:
+        yield request.param
+    finally:
+        if request.param == "webhook-only":
+            env.cluster.start_scheduler(use_extender=True)
+
+
+def select(env, ns) -> None:
+    env.api.merge_patch(f"/api/v1/namespaces/{ns}", {"metadata": {"labels": SELECTED}})
+
+
+def roles(placed) -> Counter:
+    return Counter(p.role for p in placed)
+
+
+def test_roles_in_the_spec_keep_floors_on_demand_and_the_rest_on_spot(env, ns, mode):
+    select(env, ns)
+    admitted_before = env.metric("spot_extender_admissions_total", {"outcome": "floor"})
+    kube.create(env.api, o.deployment("web", 10, namespace=ns))
+    kube.create(env.api, o.deployment("solo", 1, namespace=ns))
+    kube.create(env.api, o.pdb("db", {"app": "db"}, min_available=2, namespace=ns))
+    kube.create(env.api, o.statefulset("db", 4, namespace=ns))
+    for app, replicas, k in (("web", 10, 1), ("solo", 1, 1), ("db", 4, 2)):
+        placed = kube.wait_ready(env.api, ns, app, replicas, timeout=120)
+        print(f"{mode} {app}: {sorted((p.role, p.capacity, p.pool) for p in placed)}")
+        assert roles(placed) == Counter({"floor": k, "spot": replicas - k}), (app, placed)
+        assert all(p.capacity == "on-demand" for p in placed if p.role == "floor"), (app, placed)
+        assert all(p.capacity == "spot" for p in placed if p.role == "spot"), (app, placed)
+    spot = [p for p in kube.placements(env.api, ns, "web") if p.role == "spot"]
+    spot_zones = Counter(p.pool.split("/")[1] for p in spot)
+    assert set(spot_zones) == {"zone-a", "zone-b"}, spot_zones
+    if mode == "webhook-only":  # the pods' own spread over zones and instance types
+        assert max(spot_zones.values()) - min(spot_zones.values()) <= 1, spot_zones
+    else:  # the extender's finer spread over nodes and pools (zone-a holds two spot pools)
+        assert_spread(spot)
+    assert env.metric("spot_extender_admissions_total", {"outcome": "floor"}) >= admitted_before + 4
+    pod = next(p for p in env.api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector="app=web")["items"]
+               if p["metadata"]["labels"].get(o.ROLE_LABEL) == "floor")
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert {"key": o.CAPACITY_LABEL, "operator": "NotIn", "values": ["spot"]} in terms["nodeSelectorTerms"][0][
+        "matchExpressions"]
+
+
+def test_unselected_namespaces_and_opted_out_pods_are_created_as_they_are(env, ns, webhook):
+    kube.create(env.api, o.deployment("plain", 2, namespace=ns))  # this namespace is not selected
+    assert roles(kube.wait_ready(env.api, ns, "plain", 2)) == Counter({"": 2})
+    select(env, ns)
+    opted_out = o.deployment("own", 2, namespace=ns)
+    opted_out["spec"]["template"]["metadata"]["labels"]["spot-extender.io/webhook"] = "off"
+    kube.create(env.api, opted_out)
+    assert roles(kube.wait_ready(env.api, ns, "own", 2)) == Counter({"": 2})
+
+
+def test_only_a_caller_with_a_client_certificate_reaches_the_webhook(env, ns, webhook):
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    anonymous = ssl.create_default_context(cafile=str(env.ca_file))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(env.extender.url + "/mutate", data=b"{}"), timeout=5,
+                               context=anonymous)
+    assert refused.value.code == 403
+    select(env, ns)  # ... while kube-apiserver, presenting its own, is answered
+    before = env.metric("spot_extender_admission_duration_seconds_count")
+    kube.create(env.api, o.deployment("solo", 1, namespace=ns))
+    placed = kube.wait_ready(env.api, ns, "solo", 1)
+    assert [(p.role, p.capacity) for p in placed] == [("floor", "on-demand")]
+    assert env.metric("spot_extender_admission_duration_seconds_count") > before
+
+
+def test_pods_made_while_the_webhook_is_down_are_created_and_floors_restored_after(env, ns, webhook):
+    select(env, ns)
+    env.cluster.start_scheduler(use_extender=False)  # the managed-cluster case: nothing else places floors
+    env.extender.stop()
+    try:
+        # failurePolicy Ignore: created without roles, and placed by kube-scheduler alone
+        # onto spot, where this deployment prefers to be.
+        preferring_spot = o.deployment("web", 4, namespace=ns)
+        preferring_spot["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {"matchExpressions": [
+                {"key": o.CAPACITY_LABEL, "operator": "In", "values": ["spot"]}]}}]}}
+        kube.create(env.api, preferring_spot)
+        placed = kube.wait_ready(env.api, ns, "web", 4, timeout=60)
+        assert roles(placed) == Counter({"": 4}) and kube.on_demand(placed) == 0, placed
+    finally:
+        env.extender.start(wait_ready=False)
+    try:
+        env.extender.wait_ready()
+        # The leader repairs the floor: it evicts a spot replica, and the webhook admits the
+        # replacement as a floor pod, which goes to on-demand by its own affinity.
+        placed = wait_for(lambda: (lambda p: kube.on_demand(p) == 1 and len(p) == 4 and all(x.ready for x in p) and p)(
+            kube.live(kube.placements(env.api, ns, "web"))), 120, what="the floor restored")
+        assert [p.role for p in placed if p.capacity == "on-demand"] == ["floor"], placed
+    finally:
+        env.cluster.start_scheduler(use_extender=True)
