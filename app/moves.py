@@ -4,6 +4,12 @@ Three kinds of eviction: a reclaim drains pods off spot nodes that are going awa
 a floor repair moves one spot replica back to on-demand; a return to spot moves
 one surplus on-demand replica to spot. Moves are one replica at a time per
 workload and only when every replica is ready, so a move never costs availability.
+
+Once the admission webhook gives a workload's pods roles, a move is a replacement whose
+role the webhook decides: fewer than k floor pods means evicting a pod of no floor role,
+whose replacement is admitted as floor; floor pods beyond k, or spot pods on on-demand,
+mean evicting one, whose replacement is admitted as spot. Workloads whose pods carry no
+role are moved by where their pods run, as before.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .nodes import ON_DEMAND, SPOT
+from .roles import FLOOR as FLOOR_ROLE
 
 RECLAIM = "reclaim"
 FLOOR_REPAIR = "floor-repair"
@@ -34,6 +41,7 @@ class Replica:
     cpu: int
     memory: int
     created: str  # RFC 3339, sorts by age
+    role: str = ""  # floor or spot from the admission webhook, "" for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,15 @@ class WorkloadView:
     @property
     def spot(self) -> list[Replica]:
         return [p for p in self.pods if p.capacity == SPOT]
+
+    @property
+    def uses_roles(self) -> bool:
+        """Some pod has a role: the webhook admits this workload's pods."""
+        return any(p.role for p in self.pods)
+
+    @property
+    def floor_role(self) -> list[Replica]:
+        return [p for p in self.pods if p.role == FLOOR_ROLE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +87,17 @@ def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool]) -> M
     """The one move this workload should make now, a reason it cannot, or None when
     its replicas already sit where they should. has_room(class, pod) says whether a
     node of that class, not going away, can take the pod's requests."""
+    if view.uses_roles:
+        return _plan_by_role(view, has_room)
     o, k = len(view.on_demand), view.floor
     if o == k:
         return None
     cause = FLOOR_REPAIR if o < k else RETURN_TO_SPOT
     if o < k and not view.spot:
         return None  # nothing on spot to move: the shortfall is pending pods, not placement
-    if len(view.pods) != view.replicas or not all(p.ready and p.node for p in view.pods):
-        return Skip(cause, "not all replicas are ready")
-    if o > k and len(view.pods) < 2:
-        return Skip(cause, "it is the only ready replica")
-    if not view.pdbs_allow:
-        return Skip(cause, "a PodDisruptionBudget allows no disruption now")
+    skip = _unsafe(view, cause)
+    if skip is not None:
+        return skip
     if o < k:
         pod = _pick(view.spot)
         if not has_room(ON_DEMAND, pod):
@@ -91,6 +107,49 @@ def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool]) -> M
     if not has_room(SPOT, pod):
         return Skip(cause, "no spot node has room for it")
     return Move(cause, pod, f"{o - k} replica(s) above the on-demand floor {k}: moving one to spot")
+
+
+def _unsafe(view: WorkloadView, cause: str) -> Skip | None:
+    """Why no replica may go now: moves never cost availability."""
+    if len(view.pods) != view.replicas or not all(p.ready and p.node for p in view.pods):
+        return Skip(cause, "not all replicas are ready")
+    if cause == RETURN_TO_SPOT and len(view.pods) < 2:
+        return Skip(cause, "it is the only ready replica")
+    if not view.pdbs_allow:
+        return Skip(cause, "a PodDisruptionBudget allows no disruption now")
+    return None
+
+
+def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool]) -> Move | Skip | None:
+    floor_pods, k = view.floor_role, view.floor
+    if len(floor_pods) < k:
+        others = [p for p in view.pods if p.role != FLOOR_ROLE]
+        if not others:
+            return None  # the floor pods are yet to come: pending pods, not roles
+        skip = _unsafe(view, FLOOR_REPAIR)
+        if skip is not None:
+            return skip
+        on_demand = [p for p in others if p.capacity == ON_DEMAND]
+        short = f"{len(floor_pods)}/{k} floor pods"
+        if on_demand:  # its replacement takes its place, as a floor pod: no room needed
+            return Move(FLOOR_REPAIR, _pick(on_demand), f"{short}: replacing a pod on on-demand with a floor pod")
+        pod = _pick(others)
+        if not has_room(ON_DEMAND, pod):
+            return Skip(FLOOR_REPAIR, "no on-demand node has room for it")
+        return Move(FLOOR_REPAIR, pod, f"{short}: replacing a spot pod with a floor pod on on-demand")
+    # Floor pods beyond k go first, newest first; then pods of no floor role on on-demand.
+    surplus = floor_pods[k:] and sorted(floor_pods, key=lambda p: (p.created, p.name))[k:]
+    misplaced = [p for p in view.on_demand if p.role != FLOOR_ROLE]
+    if not surplus and not misplaced:
+        return None
+    skip = _unsafe(view, RETURN_TO_SPOT)
+    if skip is not None:
+        return skip
+    pod = _pick(surplus or misplaced)
+    if not has_room(SPOT, pod):
+        return Skip(RETURN_TO_SPOT, "no spot node has room for it")
+    what = f"{len(surplus)} floor pod(s) above the floor {k}" if surplus else "a spot pod on on-demand"
+    return Move(RETURN_TO_SPOT, pod, f"{what}: replacing one with a spot pod")
 
 
 def _pick(pods: list[Replica]) -> Replica:
@@ -104,13 +163,14 @@ def _pick(pods: list[Replica]) -> Replica:
 
 def deletion_costs(pods: Iterable[Replica], floor: int) -> dict[str, int]:
     """pod-deletion-cost per pod uid, so a scale-down deletes surplus on-demand
-    replicas first, then spot ones, and keeps the floor: the oldest k on-demand
-    replicas are the floor."""
+    replicas first, then spot ones, and keeps the floor: the oldest k floor pods, or
+    without roles the oldest k on-demand replicas, are the floor."""
     pods = list(pods)
-    on_demand = sorted((p for p in pods if p.capacity == ON_DEMAND), key=lambda p: (p.created, p.name))
-    costs = {p.uid: SPOT_COST for p in pods if p.capacity != ON_DEMAND}
-    costs.update({p.uid: FLOOR_COST for p in on_demand[:floor]})
-    costs.update({p.uid: SURPLUS_COST for p in on_demand[floor:]})
+    by_age = sorted(pods, key=lambda p: (p.created, p.name))
+    uses_roles = any(p.role for p in pods)
+    keep = [p for p in by_age if (p.role == FLOOR_ROLE if uses_roles else p.capacity == ON_DEMAND)][:floor]
+    costs = {p.uid: SURPLUS_COST if p.capacity == ON_DEMAND or p.role == FLOOR_ROLE else SPOT_COST for p in pods}
+    costs.update({p.uid: FLOOR_COST for p in keep})
     return costs
 
 

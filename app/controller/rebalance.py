@@ -28,6 +28,7 @@ class MoveInFlight:
     uid: str
     cause: str
     on_demand_before: int
+    floor_pods_before: int | None = None  # with roles: floor pods when it was evicted
 
 
 class Rebalance:
@@ -115,10 +116,13 @@ class Rebalance:
         # A move failed if the replacement landed where the evicted replica was: back to
         # on-demand after a return to spot, or on spot after a floor repair (possible when
         # kube-scheduler does not call the extender). Failures back the next move off.
+        # With roles, a floor repair succeeds when the replacement was admitted as a floor pod.
         on_demand_now = len(view.on_demand)
         history = self.history.setdefault(key, MoveHistory())
         if move.cause == RETURN_TO_SPOT:
             failed = on_demand_now >= move.on_demand_before
+        elif move.floor_pods_before is not None:
+            failed = len(view.floor_role) <= move.floor_pods_before
         else:
             failed = on_demand_now <= move.on_demand_before
         history.failures = history.failures + 1 if failed else 0
@@ -142,7 +146,8 @@ class Rebalance:
         result = await self.evictor.evict(pod, move.cause, f"{view.name}: {move.reason}")
         if result.done:
             history.last_move = now
-            self.moving[workload.key] = MoveInFlight(pod.uid, move.cause, len(view.on_demand))
+            self.moving[workload.key] = MoveInFlight(pod.uid, move.cause, len(view.on_demand),
+                                                     len(view.floor_role) if view.uses_roles else None)
             self.reported_skips.pop(workload.key, None)
         elif result is Result.BLOCKED:
             await self._report_skip(workload, Skip(move.cause, "the eviction was refused (PodDisruptionBudget)"))

@@ -21,7 +21,7 @@ def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> Wor
         node = index.nodes.get(pod.node)
         # A pod whose node vanished is not serving, whatever its last status said.
         pods.append(Replica(pod.uid, pod.namespace, pod.name, pod.node, node.effective if node else "",
-                            pod.ready and node is not None, pod.cpu, pod.memory, pod.created))
+                            pod.ready and node is not None, pod.cpu, pod.memory, pod.created, pod.role))
     pdbs = index.pdbs_selecting(workload.namespace, workload.template_labels)
     return WorkloadView(
         f"{workload.kind}/{workload.namespace}/{workload.name}",

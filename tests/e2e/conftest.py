@@ -39,10 +39,10 @@ class Env:
     ca_file: Path
     client_cert: tuple[Path, Path]  # what the tests present; the scheduler has its own
 
-    def extender_process(self, *extra: str, name: str) -> ExtenderProcess:
-        """Another extender exactly like the session's (port, TLS, credentials) plus `extra`."""
+    def extender_process(self, *extra: str, name: str, port: int | None = None) -> ExtenderProcess:
+        """Another extender exactly like the session's (port unless given, TLS, credentials) plus `extra`."""
         return ExtenderProcess(self.cluster, *self.flags, *extra, kubeconfig=self.kubeconfig, ca_file=self.ca_file,
-                               client_cert=self.client_cert, name=name)
+                               client_cert=self.client_cert, name=name, port=port)
 
     @property
     def api(self):

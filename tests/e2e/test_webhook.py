@@ -20,10 +20,20 @@ import yaml
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.fleet import assert_spread
+from tests.cluster.controlplane import ExtenderProcess
+from tests.helpers.faultproxy import STALL, FaultProxy
+from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SELECTED = {"spot-extender.io/e2e-webhook": "on"}
+
+
+def point_webhook(env, config: dict, url: str) -> None:
+    """Send the webhook's calls to another process."""
+    hooks = [{**hook, "clientConfig": {**hook["clientConfig"], "url": f"{url}/mutate"}} for hook in config["webhooks"]]
+    env.api.merge_patch(f"{kube.collection('MutatingWebhookConfiguration')}/{config['metadata']['name']}",
+                        {"webhooks": hooks})
 
 
 def webhook_configuration(env) -> dict:
@@ -148,3 +158,43 @@ def test_pods_made_while_the_webhook_is_down_are_created_and_floors_restored_aft
         assert [p.role for p in placed if p.capacity == "on-demand"] == ["floor"], placed
     finally:
         env.cluster.start_scheduler(use_extender=True)
+
+
+def test_surplus_floor_pods_from_a_burst_are_corrected_to_exactly_k(env, ns, webhook):
+    select(env, ns)
+    # The worst case of many replicas behind one Service, made certain: a replica whose
+    # watches are stalled (a half-open proxy to the API server) sees neither the new
+    # StatefulSet nor any of its pods, so it admits every one as a floor pod, the safe
+    # answer for a pod whose owner it has not seen.
+    proxy = FaultProxy("127.0.0.1", env.cluster.apiserver_port).start()
+    try:
+        token = next(line.split("token:")[1].strip() for line in env.kubeconfig.read_text().splitlines()
+                     if "token:" in line)
+        proxied = env.cluster.write_kubeconfig(env.cluster.workdir / "stalled.kubeconfig", token,
+                                               server=f"https://127.0.0.1:{proxy.port}")
+        stale = ExtenderProcess(env.cluster, *env.flags, "--webhook-owner-wait=50ms", kubeconfig=proxied,
+                                ca_file=env.ca_file, client_cert=env.client_cert, name="spot-extender-stalled",
+                                port=free_port()).start()
+        proxy.set_mode(STALL)
+        point_webhook(env, webhook, stale.url)
+        try:
+            kube.create(env.api, o.statefulset("db", 8, namespace=ns))
+            placed = kube.wait_ready(env.api, ns, "db", 8, timeout=120)
+        finally:
+            point_webhook(env, webhook, env.extender.url)
+            stale.stop()
+    finally:
+        proxy.stop()
+    burst = roles(placed)["floor"]
+    print(f"the burst got {burst} floor pods for a floor of 1")
+    assert burst > 1, "the burst was meant to over-admit floor pods"
+    assert all(p.capacity == "on-demand" for p in placed if p.role == "floor")
+    # The leader replaces the surplus one at a time, each replacement admitted as a spot pod.
+    def corrected():
+        now = kube.live(kube.placements(env.api, ns, "db"))
+        done = len(now) == 8 and all(p.ready for p in now) and roles(now) == Counter({"floor": 1, "spot": 7})
+        return done and now
+
+    settled = wait_for(corrected, 240, interval=1, what="exactly one floor pod")
+    assert [p.capacity for p in settled if p.role == "floor"] == ["on-demand"]
+    assert all(p.capacity == "spot" for p in settled if p.role == "spot"), settled

@@ -99,3 +99,59 @@ def test_rate_limit_slides_over_a_minute():
 )
 def test_drainable(owner, mirror, terminating, managed, expected):
     assert drainable(owner, mirror, terminating, managed) is expected
+
+
+def role(name, capacity, role_, node=None, ready=True):
+    return Replica(name, "ns", name, f"{capacity}-node-{name}" if node is None else node, capacity, ready, 100,
+                   1 << 20, f"2026-01-01T00:00:{name[-1]}0Z", role_)
+
+
+# With roles from the webhook: (case, pods, k, room, expected)
+ROLE_TABLE = [
+    ("k floor pods on on-demand, spot pods on spot", [role("a1", "on-demand", "floor"), role("b2", "spot", "spot")],
+     1, ROOM, None),
+    ("floor pods short, a spot pod on on-demand: it is replaced in place, no room needed",
+     [role("a1", "on-demand", "spot"), role("b2", "spot", "spot")], 1, NO_ROOM, ("move", FLOOR_REPAIR, "a1")),
+    ("floor pods short, an unlabelled pod on on-demand is replaced first",
+     [role("a1", "on-demand", ""), role("b2", "spot", "spot"), role("c3", "spot", "")], 1, NO_ROOM,
+     ("move", FLOOR_REPAIR, "a1")),
+    ("floor pods short, all on spot: one moves if on-demand has room",
+     [role("a1", "spot", "spot"), role("b2", "spot", "")], 1, ROOM, ("move", FLOOR_REPAIR, "b2")),
+    ("floor pods short, all on spot, no on-demand room",
+     [role("a1", "spot", "spot"), role("b2", "spot", "")], 1, NO_ROOM, ("skip", "no on-demand node has room")),
+    ("floor pods short, only floor pods so far: the rest are pending", [role("a1", "on-demand", "floor")], 2, ROOM,
+     None),
+    ("a pending floor pod is no shortfall: the pod is placed, not replaced",
+     [role("a1", "", "floor", node="", ready=False), role("b2", "spot", "spot")], 1, ROOM, None),
+    ("floor pods short while a pod is not ready", [role("a1", "on-demand", "spot", ready=False),
+                                                   role("b2", "spot", "spot")], 1, ROOM, ("skip", "not all replicas")),
+    ("floor pods beyond k: the newest goes",
+     [role("a1", "on-demand", "floor"), role("b2", "on-demand", "floor"), role("c3", "on-demand", "floor"),
+      role("d4", "spot", "spot")], 1, ROOM, ("move", RETURN_TO_SPOT, "c3")),
+    ("a spot pod on on-demand goes back once spot has room",
+     [role("a1", "on-demand", "floor"), role("b2", "on-demand", "spot")], 1, ROOM, ("move", RETURN_TO_SPOT, "b2")),
+    ("a spot pod on on-demand waits for spot room",
+     [role("a1", "on-demand", "floor"), role("b2", "on-demand", "spot")], 1, NO_ROOM,
+     ("skip", "no spot node has room")),
+    ("floor pods beyond k, a PDB forbids", [role("a1", "on-demand", "floor"), role("b2", "on-demand", "floor")], 1,
+     ROOM, ("skip", "PodDisruptionBudget")),
+]
+
+
+@pytest.mark.parametrize("case, pods, floor, room, expected", ROLE_TABLE, ids=[t[0] for t in ROLE_TABLE])
+def test_plan_move_by_role(case, pods, floor, room, expected):
+    allow = "PDB forbids" not in case
+    result = plan_move(view(pods, len(pods), floor, allow), room)
+    if expected is None:
+        assert result is None
+    elif expected[0] == "move":
+        assert isinstance(result, Move) and (result.cause, result.pod.name) == expected[1:], result
+    else:
+        assert isinstance(result, Skip) and expected[1] in result.reason, result
+
+
+def test_deletion_costs_follow_roles():
+    pods = [role("a1", "on-demand", "spot"), role("b2", "on-demand", "floor"), role("c3", "on-demand", "floor"),
+            role("d4", "spot", "spot")]
+    assert deletion_costs(pods, 1) == {"a1": SURPLUS_COST, "b2": FLOOR_COST, "c3": SURPLUS_COST, "d4": SPOT_COST}
+    assert deletion_costs(pods, 2)["c3"] == FLOOR_COST and deletion_costs(pods, 2)["a1"] == SURPLUS_COST
