@@ -128,6 +128,12 @@ class Metrics:
             "Workloads with fewer replicas on on-demand than their floor, at the last rebalance pass",
             registry=r,
         )
+        self.floor_fallbacks = Counter(
+            "spot_extender_floor_pending_fallbacks_total",
+            "Floor pods evicted after --floor-pending-timeout Pending, so that their replacements are "
+            "admitted as spot pods",
+            registry=r,
+        )
         self.moves_deferred = Counter(
             "spot_extender_moves_deferred_total",
             "Moves held back by the per-workload cooldown, its backoff, or the global rate limit",

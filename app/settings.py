@@ -357,6 +357,13 @@ class Settings:
         "spread over zones",
         "KEYS",
     )
+    floor_pending_timeout: float = _setting(
+        180.0,
+        parse_positive_duration,
+        "how long a floor pod may stay Pending (no on-demand node has room, none was provisioned) before "
+        "it is evicted so that its replacement is admitted as a spot pod; the floor is repaired once "
+        "on-demand has room",
+    )
     # Watches
     watch_timeout: float = _setting(
         300.0, parse_positive_duration, "server-side timeoutSeconds of each watch (jittered up to +20%%)"

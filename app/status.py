@@ -74,6 +74,7 @@ class Status:
         counts = index.counts(group)
         on_demand = counts.on_demand if counts else 0
         roles = index.roles_of_group.get(group, {})
+        counted = index.workloads.get(WorkloadKey(*group))
         return {
             "kind": workload.kind,
             "namespace": workload.namespace,
@@ -88,6 +89,7 @@ class Status:
             "inFlight": index.inflight.on_demand(group),
             "floorRolePods": roles.get(FLOOR, 0),
             "spotRolePods": roles.get(SPOT, 0),
+            "floorFallback": counted.floor_fallback if counted is not None else None,
             "floorMet": on_demand >= floor.k,
             "controller": controller.state_of(workload.key) if controller is not None else None,
         }

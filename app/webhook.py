@@ -14,9 +14,9 @@ from . import admission, logs
 from .floors import Floors
 from .index import Index
 from .metrics import Metrics
-from .roles import FLOOR, RoleRules, choose, patch, pinned_reason
+from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason
 from .settings import Settings
-from .workloads import WorkloadRecord, group_of
+from .workloads import WorkloadKey, WorkloadRecord, group_of
 
 log = logs.get("webhook")
 
@@ -78,8 +78,11 @@ class Webhook:
             log.info("owner not in the index in time, admitted as floor",
                      extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "waited_s": self.owner_wait})
         else:
-            k = self.floors.of_workload(workload).k
-            role = choose(k, self.index.role_pods(group, FLOOR))
+            counted = self.index.workloads.get(WorkloadKey(*group))
+            if counted is not None and counted.floor_fallback is not None:
+                role = SPOT  # its floor pods could not be placed in time: controller/fallback.py
+            else:
+                role = choose(self.floors.of_workload(workload).k, self.index.role_pods(group, FLOOR))
             spread_labels = workload.template_labels
         if not request.dry_run:
             self.index.admitted.record(request.uid, group, role)

@@ -18,6 +18,9 @@ from .roles import ADMISSION_ANNOTATION, ROLE_LABEL, ROLES
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
 ANNOTATION_PLACEMENT = "spot-extender.io/placement"
 ANNOTATION_REBALANCE = "spot-extender.io/rebalance"  # "false": the controller leaves the workload alone
+# On a ReplicaSet or StatefulSet: its floor pods could not be placed in time, so the
+# webhook admits its pods as spot until the leader removes it (value: when it was set).
+ANNOTATION_FLOOR_FALLBACK = "spot-extender.io/floor-fallback"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 MIRROR_POD = "kubernetes.io/config.mirror"
 DEFAULT_GRACE = 30  # the API's default terminationGracePeriodSeconds
@@ -79,6 +82,7 @@ class WorkloadRecord:
     owner: WorkloadKey | None = None
     revision: int = 0
     constraints: Constraints = NONE  # where its pods may run, from the pod template
+    floor_fallback: str | None = None  # set while its floor pods are admitted as spot (ANNOTATION_FLOOR_FALLBACK)
 
     @property
     def key(self) -> WorkloadKey:
@@ -189,7 +193,12 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         owner=owner,
         revision=int(revision) if str(revision).isdigit() else 0,
         constraints=_interned(from_pod_spec((spec.get("template") or {}).get("spec") or {})),
+        floor_fallback=_text_or_none(annotations.get(ANNOTATION_FLOOR_FALLBACK)),
     )
+
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 _CONSTRAINTS: dict[Constraints, Constraints] = {}

@@ -165,7 +165,12 @@ class Kube:
         await self._json("POST", PODS.path(namespace, name, "eviction"), objects.eviction(namespace, name), timeout)
 
     async def annotate_pod(self, namespace: str, name: str, annotations: dict, timeout: float) -> None:
-        await self._json("PATCH", PODS.path(namespace, name), {"metadata": {"annotations": annotations}}, timeout,
+        await self.annotate(PODS, namespace, name, annotations, timeout)
+
+    async def annotate(self, resource: Resource, namespace: str, name: str, annotations: dict,
+                       timeout: float) -> None:
+        """Merge annotations into an object; a None value removes one."""
+        await self._json("PATCH", resource.path(namespace, name), {"metadata": {"annotations": annotations}}, timeout,
                          content_type="application/merge-patch+json")
 
     async def post_event(self, about: ObjectRef, event_type: str, reason: str, message: str, timeout: float) -> None:

@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import logs
-from ..constraints import NONE, Constraints, admits
+from ..constraints import NONE, Constraints
 from ..floors import Floors
 from ..index import Index
 from ..metrics import Metrics
-from ..moves import RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView, plan_move
+from ..moves import (
+    FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView, plan_move,
+)
 from ..settings import Settings
 from ..workloads import WorkloadKey, WorkloadRecord
 from .evictor import Evictor, Result, event_reason, workload_ref
 from .scope import Scope
-from .views import workload_view, yield_now_and_then
+from .views import has_room, workload_view, yield_now_and_then
 
 log = logs.get("rebalance")
 
@@ -61,6 +63,8 @@ class Rebalance:
             if self._move_pending(workload.key, view):
                 continue
             decision = plan_move(view, lambda capacity, pod: self.has_room(capacity, pod, workload.constraints))
+            if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
+                decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
             if decision is None:
                 self.reported_skips.pop(workload.key, None)
             elif isinstance(decision, Skip):
@@ -69,6 +73,11 @@ class Rebalance:
                 await self._move(workload, view, decision)
         self.metrics.below_floor.set(below)
         self._forget_deleted()
+
+    def _falling_back(self, workload: WorkloadRecord) -> bool:
+        """Its counted revision's floor pods are admitted as spot (fallback.py) until on-demand has room."""
+        group = self.index.workload_table.records.get(WorkloadKey(*self.index.current_group(workload)))
+        return group is not None and group.floor_fallback is not None
 
     def _forget_deleted(self) -> None:
         """Drop what is kept about workloads that no longer exist: names churn for good."""
@@ -89,18 +98,7 @@ class Rebalance:
         }
 
     def has_room(self, capacity: str, pod: Replica, constraints: Constraints = NONE) -> bool:
-        """Some node of that class, not going away and not the pod's own, would admit the pod
-        (node selector, required affinity, taints) and fits its requests."""
-        index = self.index
-        for name, node in index.nodes.items():
-            if node.effective != capacity or name == pod.node or name in index.going_away:
-                continue
-            if not admits(constraints, name, node.labels, node.taints):
-                continue
-            cpu, memory = index.requested.get(name, (0, 0))
-            if node.cpu - cpu >= pod.cpu and node.memory - memory >= pod.memory:
-                return True
-        return False
+        return has_room(self.index, capacity, pod, constraints)
 
     def _move_pending(self, key: WorkloadKey, view: WorkloadView) -> bool:
         """One move at a time: the last one counts as done once its pod is gone and every

@@ -17,6 +17,7 @@ from ..supervisor import Supervisor
 from .deletion_cost import DeletionCost
 from .drain import Drain
 from .evictor import Evictor
+from .fallback import FloorFallback
 from .rebalance import Rebalance
 from .scope import Scope
 
@@ -44,7 +45,8 @@ class Controller:
         self.drain = Drain(index, self.evictor, scope, self.supervisor, metrics, settings.drain_margin)
         self.rebalance = Rebalance(index, floors, self.evictor, scope, settings, metrics)
         self.deletion_cost = DeletionCost(kube, index, floors, scope, settings, metrics)
-        self.loops: list[Loop] = [self.rebalance, self.deletion_cost]
+        self.fallback = FloorFallback(kube, index, self.evictor, scope, settings, metrics)
+        self.loops: list[Loop] = [self.rebalance, self.deletion_cost, self.fallback]
         if settings.drain:
             self.loops.insert(0, self.drain)
         self._wakers: list[asyncio.Event] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..constraints import NONE, Constraints, admits
 from ..floors import Floors
 from ..index import Index
 from ..moves import Replica, WorkloadView
@@ -37,3 +38,17 @@ async def yield_now_and_then(number: int, every: int = 100) -> None:
     scheduler calls, which must not wait for a sweep over thousands of workloads."""
     if number and number % every == 0:
         await asyncio.sleep(0)
+
+
+def has_room(index: Index, capacity: str, pod: Replica, constraints: Constraints = NONE) -> bool:
+    """Some node of that class, not going away and not the pod's own, would admit the pod
+    (node selector, required affinity, taints) and fits its requests."""
+    for name, node in index.nodes.items():
+        if node.effective != capacity or name == pod.node or name in index.going_away:
+            continue
+        if not admits(constraints, name, node.labels, node.taints):
+            continue
+        cpu, memory = index.requested.get(name, (0, 0))
+        if node.cpu - cpu >= pod.cpu and node.memory - memory >= pod.memory:
+            return True
+    return False

@@ -23,10 +23,12 @@ from tests.helpers.waiting import wait_for
 
 # The controller runs in the session's extender, tuned so moves fit in a test.
 REBALANCE_INTERVAL = 15
+FLOOR_PENDING_TIMEOUT = 25  # long enough to add a node in a test, short enough to wait out
 EXTENDER_FLAGS = (
     "--log-format=text", f"--rebalance-interval={REBALANCE_INTERVAL}s", "--move-cooldown=1s",
     "--max-moves-per-minute=600", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
     "--optional-kind-recheck=2s",  # the Rollout CRD is installed by a test, after the extender started
+    f"--floor-pending-timeout={FLOOR_PENDING_TIMEOUT}s",
 )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +21,8 @@ import yaml
 
 from tests.helpers import kube
 from tests.helpers import objects as o
-from tests.helpers.fleet import assert_spread
+from tests.e2e.conftest import FLOOR_PENDING_TIMEOUT
+from tests.helpers.fleet import ON_DEMAND_NODES, assert_spread
 from tests.cluster.controlplane import ExtenderProcess
 from tests.helpers.faultproxy import STALL, FaultProxy
 from tests.helpers.ports import free_port
@@ -198,3 +201,63 @@ def test_surplus_floor_pods_from_a_burst_are_corrected_to_exactly_k(env, ns, web
     settled = wait_for(corrected, 240, interval=1, what="exactly one floor pod")
     assert [p.capacity for p in settled if p.role == "floor"] == ["on-demand"]
     assert all(p.capacity == "spot" for p in settled if p.role == "spot"), settled
+
+
+def fill_on_demand(env, ns) -> None:
+    """Bare pods bound to every on-demand node, asking for all its CPU."""
+    for name, _, _ in ON_DEMAND_NODES:
+        kube.create(env.api, {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"hog-{name}", "namespace": ns,
+                                                            "labels": {"app": "hog"}},
+            "spec": {"nodeName": name, "containers": [
+                {"name": "hog", "image": "registry.invalid/hog:1", "resources": {"requests": {"cpu": "7900m"}}}]},
+        })
+    kube.wait_ready(env.api, ns, "hog", len(ON_DEMAND_NODES))
+
+
+def test_on_demand_full_keeps_the_floor_pod_pending_until_a_node_is_added(env, ns, webhook):
+    select(env, ns)
+    env.cluster.start_scheduler(use_extender=False)
+    try:
+        fill_on_demand(env, ns)
+        kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
+        # The floor pod waits for on-demand rather than landing on spot: what an autoscaler acts on.
+        wait_for(lambda: (lambda p: len(p) == 3 and sum(x.ready for x in p) == 2 and p)(
+            kube.live(kube.placements(env.api, ns, "web"))), 60, what="two spot pods ready, the floor pod pending")
+        time.sleep(3)
+        pending = [p for p in kube.live(kube.placements(env.api, ns, "web")) if not p.node]
+        assert [p.role for p in pending] == ["floor"], pending
+        kube.add_nodes(env.api, [o.fake_node("od-new", "on-demand", "zone-b")])  # an autoscaler's answer
+        try:
+            placed = kube.wait_ready(env.api, ns, "web", 3, timeout=FLOOR_PENDING_TIMEOUT)
+            assert [(p.role, p.node) for p in placed if p.role == "floor"] == [("floor", "od-new")], placed
+            assert env.metric("spot_extender_floor_pending_fallbacks_total") == 0
+        finally:
+            kube.delete(env.api, "Node", "od-new")
+    finally:
+        env.cluster.start_scheduler(use_extender=True)
+
+
+def test_on_demand_full_for_too_long_falls_back_to_spot_and_the_floor_comes_back_later(env, ns, webhook):
+    select(env, ns)
+    env.cluster.start_scheduler(use_extender=False)
+    try:
+        fill_on_demand(env, ns)
+        before = env.metric("spot_extender_floor_pending_fallbacks_total")
+        kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
+        # No node comes: after --floor-pending-timeout the floor pod is replaced by a spot pod.
+        placed = kube.wait_ready(env.api, ns, "web", 3, timeout=FLOOR_PENDING_TIMEOUT + 60)
+        assert roles(placed) == Counter({"spot": 3}) and kube.on_demand(placed) == 0, placed
+        assert env.metric("spot_extender_floor_pending_fallbacks_total") == before + 1
+        state = next(w for w in json.loads(env.extender.get("/debug/workloads"))["workloads"]
+                     if w["namespace"] == ns and w["name"] == "web")
+        assert state["floorFallback"] and state["floorRolePods"] == 0, state
+        for name, _, _ in ON_DEMAND_NODES:  # on-demand has room again
+            kube.delete(env.api, "Pod", f"hog-{name}", ns)
+        # The fallback ends and the floor is repaired: a spot pod replaced by a floor pod.
+        settled = wait_for(lambda: (lambda p: len(p) == 3 and all(x.ready for x in p) and roles(p) == Counter(
+            {"floor": 1, "spot": 2}) and p)(kube.live(kube.placements(env.api, ns, "web"))), 120,
+            what="the floor restored")
+        assert [p.capacity for p in settled if p.role == "floor"] == ["on-demand"], settled
+    finally:
+        env.cluster.start_scheduler(use_extender=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from datetime import datetime
 
 CAPACITY_LABEL = "node.kubernetes.io/capacity"
 ROLE_LABEL = "spot-extender.io/role"  # what the admission webhook writes: floor or spot
@@ -23,6 +24,11 @@ INTERRUPTION_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "
 RECLAIM_TAINT = {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}
 
 _serial = itertools.count(1)
+
+
+def epoch(stamp: str) -> float:
+    """An RFC 3339 time as Unix time."""
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _node_labels(name: str, capacity: str | None, zone: str, instance_type: str) -> dict:

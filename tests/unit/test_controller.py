@@ -10,7 +10,8 @@ from spot_extender.controller import Controller
 from spot_extender.controller import evictor as evictor_module
 from spot_extender.index import KINDS, NODE, PDB, POD
 from spot_extender.settings import Settings
-from spot_extender.workloads import DELETION_COST
+from spot_extender.roles import ROLE_LABEL
+from spot_extender.workloads import ANNOTATION_FLOOR_FALLBACK as FLOOR_FALLBACK, DELETION_COST
 from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
 from tests.helpers.metrics import registry_value as sample
@@ -477,3 +478,65 @@ async def test_a_drain_at_once_takes_workloads_in_turn():
     await drain(controller)
     owners = [name.split("/")[1].split("-")[0] for name in controller.kube.evicted]
     assert owners in (["web", "api"] * 3, ["api", "web"] * 3), owners
+
+
+class AnnotatingKube(RecordingKube):
+    """Also writes annotations of the web-1 ReplicaSet, which the watch then shows."""
+
+    def __init__(self):
+        super().__init__()
+        self.owner_annotations: list[dict] = []
+
+    async def annotate(self, resource, namespace, name, annotations, timeout):
+        self.owner_annotations.append(annotations)
+        rs = f.replicaset(name, "web", 3, namespace=namespace)
+        current = {k: v for k, v in {**rs["metadata"]["annotations"], **annotations}.items() if v is not None}
+        if self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback and FLOOR_FALLBACK not in annotations:
+            current[FLOOR_FALLBACK] = self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback
+        rs["metadata"]["annotations"] = current
+        self.index.apply("ReplicaSet", "MODIFIED", rs)
+
+
+async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_has_room(monkeypatch):
+    from spot_extender.controller import fallback as fallback_module
+
+    monkeypatch.setattr(fallback_module, "PEERS_SETTLE", 0.0)
+    controller, index = setup(kube=AnnotatingKube(), floor_pending_timeout=60)
+    now = [f.epoch("2026-01-01T00:00:30Z")]
+    controller.fallback.wall = lambda: now[0]
+    index.apply("Deployment", "ADDED", f.deployment("web", 3))
+    index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", 3))
+    for node in ("o1", "o2"):  # on-demand is full
+        hog = f.pod(f"hog-{node}", node_name=node, labels={"app": "hog"}, uid=f"hog-{node}")
+        hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "4"}}
+        index.apply(POD, "ADDED", hog)
+    def web_pod(name, role, node=""):
+        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web", ROLE_LABEL: role})
+        pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m"}}
+        return pod
+
+    pending = web_pod("web-1-a", "floor")
+    pending["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    index.apply(POD, "ADDED", pending)
+    for i, node in enumerate(("s1", "s2")):
+        index.apply(POD, "ADDED", web_pod(f"web-1-{i}", "spot", node))
+    await controller.fallback.once()
+    assert controller.kube.evicted == [] and controller.kube.owner_annotations == []  # 30 s: not yet
+    now[0] += 31
+    await controller.fallback.once()
+    assert controller.kube.owner_annotations == [{FLOOR_FALLBACK: "2026-01-01T00:01:01Z"}]
+    assert controller.kube.evicted == ["default/web-1-a"]
+    assert sample(controller.metrics, "spot_extender_floor_pending_fallbacks_total") == 1
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="floor-fallback", result="evicted") == 1
+    assert [e["reason"] for e in controller.kube.events] == ["FloorFloorFallback", "EvictedFloorFallback"]
+    # While it lasts, rebalance does not repair the floor (the replacement would be spot again).
+    index.apply(POD, "ADDED", web_pod("web-1-b", "spot", "s1"))
+    for node in ("o1", "o2"):
+        index.apply(POD, "DELETED", f.pod(f"hog-{node}", node_name=node, uid=f"hog-{node}"))  # room again
+    await controller.rebalance.once()
+    assert "default/web-1-0" not in controller.kube.evicted and "default/web-1-1" not in controller.kube.evicted
+    await controller.fallback.once()  # ... the fallback ends, and the floor is repaired as any
+    assert controller.kube.owner_annotations[-1] == {FLOOR_FALLBACK: None}
+    assert index.workloads[("ReplicaSet", "default", "web-1")].floor_fallback is None
+    await controller.rebalance.once()
+    assert controller.kube.evicted[-1] in ("default/web-1-0", "default/web-1-1", "default/web-1-b")

@@ -54,6 +54,7 @@ BAD_VALUES = {
     "mutate_path": ("mutate", "must start with '/'"),
     "webhook_owner_wait": ("2s", "at most 1s"),
     "admission_ttl": ("0s", "above zero"),
+    "floor_pending_timeout": ("-1m", "duration"),
     "spot_preference_weight": ("101", "<= 100"),
     "spot_tolerations": ("spot:Sometimes", "key[=value]:effect"),
     "spread_topology_keys": ("bad key", "label key"),

@@ -163,3 +163,14 @@ async def test_an_error_of_its_own_admits_unpatched_logs_and_counts(caplog, monk
     assert any("admission failed" in r.message and r.exc_info for r in caplog.records)
     _, labels = await admit(p, new_pod(), uid="after")  # and it goes on answering
     assert labels is None
+
+
+async def test_while_a_floor_falls_back_its_pods_are_admitted_as_spot():
+    p = with_web(parts())
+    rs = f.replicaset("web-1", "web", 10)
+    rs["metadata"]["annotations"]["spot-extender.io/floor-fallback"] = "2026-01-01T00:00:00Z"
+    p.index.apply("ReplicaSet", "MODIFIED", rs)
+    assert await roles_of_burst(p, 2) == [SPOT, SPOT]
+    del rs["metadata"]["annotations"]["spot-extender.io/floor-fallback"]
+    p.index.apply("ReplicaSet", "MODIFIED", rs)
+    assert await roles_of_burst(p, 2, prefix="after") == [FLOOR, SPOT]

@@ -1,0 +1,143 @@
+"""Floor fallback: a floor pod still Pending after --floor-pending-timeout (on-demand is
+full, and no autoscaler provisioned a node) is evicted, and its replacement admitted as a
+spot pod, so no cluster is left with a Pending replica for good.
+
+Every replica answering admissions must make the same choice for the replacement, or it
+comes back as a floor pod and the loop starts again. So the choice lives where every
+replica's watch sees it: an annotation on the ReplicaSet or StatefulSet whose pods are
+counted. The pod is evicted only once this replica's own watch shows the annotation, and
+a moment later, so peers have seen it too. The annotation goes once an on-demand node has
+room for the workload's pods; rebalance then repairs the floor as any broken floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from .. import logs
+from ..api import ApiError, Kube
+from ..index import Index
+from ..kinds import BY_NAME
+from ..metrics import Metrics
+from ..moves import Replica
+from ..nodes import ON_DEMAND
+from ..roles import FLOOR
+from ..settings import Settings
+from ..workloads import ANNOTATION_FLOOR_FALLBACK, GroupKey, PodRecord, WorkloadKey, WorkloadRecord
+from .evictor import Evictor, event_reason, workload_ref
+from .scope import Scope
+from .views import has_room
+
+log = logs.get("floor-fallback")
+
+FLOOR_FALLBACK = "floor-fallback"  # the eviction cause
+SEEN_TIMEOUT = 5.0  # how long to wait for this replica's own watch to show the annotation
+PEERS_SETTLE = 1.0  # then how long peers get to see it too, before the pod goes
+
+
+class FloorFallback:
+    name = "floor-fallback"
+    period = 2.0
+    gap = 1.0
+
+    def __init__(self, kube: Kube, index: Index, evictor: Evictor, scope: Scope, settings: Settings,
+                 metrics: Metrics, wall: Callable[[], float] = time.time):
+        self.kube = kube
+        self.index = index
+        self.evictor = evictor
+        self.scope = scope
+        self.metrics = metrics
+        self.wall = wall
+        self.timeout = settings.floor_pending_timeout
+        self.request_timeout = settings.request_timeout
+        self.dry_run = settings.dry_run
+
+    async def once(self) -> None:
+        now = self.wall()
+        for group in [g for g, roles in self.index.roles_of_group.items() if roles.get(FLOOR)]:
+            stale = self._stale_floor_pods(group, now)
+            if stale:
+                await self._fall_back(group, stale)
+        for record in [r for r in self.index.workloads.values() if r.floor_fallback is not None]:
+            await self._end_if_room(record)
+
+    def _live_pods(self, group: GroupKey) -> list[PodRecord]:
+        pods = (self.index.pods.get(uid) for uid in self.index.pods_of_group.get(group, ()))
+        return [p for p in pods if p is not None and not p.terminating]
+
+    def _stale_floor_pods(self, group: GroupKey, now: float) -> list[PodRecord]:
+        return [p for p in self._live_pods(group)
+                if p.role == FLOOR and not p.node and now - _unix(p.created) >= self.timeout and self.scope.may_touch(p)]
+
+    async def _fall_back(self, group: GroupKey, stale: list[PodRecord]) -> None:
+        record = self.index.workloads.get(WorkloadKey(*group))
+        if record is None:
+            return
+        if record.floor_fallback is None:
+            log.warning("floor pods not placed in time: their replacements will be spot pods", extra={
+                "owner": f"{group.kind}/{group.namespace}/{group.name}", "pending": len(stale),
+                "timeout_s": self.timeout})
+            if not await self._mark(record, _stamp(self.wall())) or not await self._seen(group):
+                return  # the next pass tries again
+            await self.evictor.event(workload_ref(record), "Warning", event_reason("Floor", FLOOR_FALLBACK),
+                                     f"floor pods Pending for {self.timeout:.0f}s: replaced by spot pods until "
+                                     "on-demand has room")
+            await asyncio.sleep(PEERS_SETTLE)
+        for pod in stale:
+            result = await self.evictor.evict(pod, FLOOR_FALLBACK, f"floor pod Pending for over {self.timeout:.0f}s")
+            if result.done:
+                self.metrics.floor_fallbacks.inc()
+
+    async def _end_if_room(self, record: WorkloadRecord) -> None:
+        group = GroupKey(record.kind, record.namespace, record.name)
+        pods = self._live_pods(group)
+        if any(p.role == FLOOR and not p.node for p in pods):
+            return  # one is still waiting for a node
+        workload = self.index.workload_of(group)
+        sample = pods[0] if pods else None
+        probe = Replica("", record.namespace, "", "", "", False, sample.cpu if sample else 0,
+                        sample.memory if sample else 0, "")
+        if not has_room(self.index, ON_DEMAND, probe, workload.constraints if workload else record.constraints):
+            return
+        if await self._mark(record, None):
+            log.info("on-demand has room again: floor pods are admitted as floor again", extra={
+                "owner": f"{record.kind}/{record.namespace}/{record.name}"})
+
+    async def _mark(self, record: WorkloadRecord, value: str | None) -> bool:
+        if self.dry_run:
+            log.info("would annotate", extra={"owner": f"{record.kind}/{record.namespace}/{record.name}",
+                                              ANNOTATION_FLOOR_FALLBACK: value})
+            return False
+        try:
+            await self.kube.annotate(BY_NAME[record.kind].resource, record.namespace, record.name,
+                                     {ANNOTATION_FLOOR_FALLBACK: value}, self.request_timeout)
+            return True
+        except ApiError as exc:
+            self.metrics.loop_errors.labels(self.name).inc()
+            log.warning("floor fallback annotation not written", extra={
+                "owner": f"{record.kind}/{record.namespace}/{record.name}", "error": str(exc)})
+            return False
+
+    async def _seen(self, group: GroupKey) -> bool:
+        deadline = time.monotonic() + SEEN_TIMEOUT
+        while time.monotonic() < deadline:
+            record = self.index.workloads.get(WorkloadKey(*group))
+            if record is not None and record.floor_fallback is not None:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unix(created: str) -> float:
+    """A creationTimestamp as Unix time; a malformed one reads as now (never stale)."""
+    try:
+        return datetime.fromisoformat(created).timestamp()
+    except (ValueError, TypeError):
+        return float("inf")
