@@ -22,7 +22,8 @@ import yaml
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.e2e.conftest import FLOOR_PENDING_TIMEOUT
-from tests.helpers.fleet import ON_DEMAND_NODES, assert_spread
+from tests.helpers.fleet import ON_DEMAND_NODES, SPOT_NODES, assert_spread, taint_spot
+from tests.helpers.sampling import ReadySampler
 from tests.cluster.controlplane import ExtenderProcess
 from tests.helpers.faultproxy import STALL, FaultProxy
 from tests.helpers.ports import free_port
@@ -259,5 +260,45 @@ def test_on_demand_full_for_too_long_falls_back_to_spot_and_the_floor_comes_back
             {"floor": 1, "spot": 2}) and p)(kube.live(kube.placements(env.api, ns, "web"))), 120,
             what="the floor restored")
         assert [p.capacity for p in settled if p.role == "floor"] == ["on-demand"], settled
+    finally:
+        env.cluster.start_scheduler(use_extender=True)
+
+
+def test_spot_reclaimed_at_once_keeps_every_floor_and_replacements_stay_spot_pods(env, ns, webhook):
+    select(env, ns)
+    env.cluster.start_scheduler(use_extender=False)
+    try:
+        apps = {"web": (6, 1), "db": (4, 2)}  # app: (replicas, floor)
+        kube.create(env.api, o.deployment("web", 6, namespace=ns))
+        kube.create(env.api, o.pdb("db", {"app": "db"}, min_available=2, namespace=ns))
+        kube.create(env.api, o.statefulset("db", 4, namespace=ns))
+        before = {}
+        for app, (replicas, floor) in apps.items():
+            placed = kube.wait_ready(env.api, ns, app, replicas, timeout=120)
+            assert roles(placed) == Counter({"floor": floor, "spot": replicas - floor}), placed
+            before[app] = {p.pod for p in placed}
+        sampler = ReadySampler(env.api, ns, list(apps), interval=0.25).start()
+        try:
+            time.sleep(1)
+            taint_spot(env.api, o.RECLAIM_TAINT)  # a reclaim with no notice, then the nodes go
+            time.sleep(2)
+            for name, _, _ in SPOT_NODES:
+                kube.vanish_node(env.api, name)
+
+            def recovered():
+                placed = {app: kube.live(kube.placements(env.api, ns, app)) for app in apps}
+                return all(len(p) == apps[app][0] and all(x.ready for x in p) for app, p in placed.items()) and placed
+
+            placed = wait_for(recovered, 180, interval=1, what="every replica back")
+        finally:
+            sampler.stop()
+        print(f"minimum ready through the reclaim {sampler.minimum} in {sampler.count} samples")
+        assert not sampler.errors and sampler.count > 10, sampler.errors[:3]
+        for app, (replicas, floor) in apps.items():
+            assert sampler.minimum[app] >= floor, (app, sampler.minimum)
+            replacements = [p for p in placed[app] if p.pod not in before[app] or app == "db" and p.role == "spot"]
+            assert replacements and all(p.role == "spot" for p in replacements), (app, placed[app])
+            assert roles(placed[app]) == Counter({"floor": floor, "spot": replicas - floor}), placed[app]
+            assert all(p.capacity == "on-demand" for p in placed[app])  # no spot left to run on
     finally:
         env.cluster.start_scheduler(use_extender=True)
