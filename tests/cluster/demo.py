@@ -1,10 +1,13 @@
-"""`make demo`: a real local control plane, spot-extender, sample workloads, every
-spot node reclaimed at once (drained in waves over its interruption notice, then deleted), and
-the return to spot once capacity comes back.
+"""`make demo`: a real local control plane, spot-extender as both admission webhook and
+scheduler extender, sample workloads with their roles, every spot node reclaimed at once
+(drained in waves over its interruption notice, then deleted), and the return to spot once
+capacity comes back. A second act restarts kube-scheduler without the extender, as on a
+managed control plane, and places new workloads by the webhook's roles alone.
 
 Run: .venv/bin/python -m tests.cluster.demo (make demo)
 Exit code 0 when every workload kept at least its floor k of ready replicas throughout
-the reclaim, came back to full strength, and went back to spot down to its floor;
+the reclaim, came back to full strength, went back to spot down to its floor, and in the
+second act ran exactly k floor pods on on-demand and the rest on spot;
 1 otherwise; 128+signal when interrupted.
 """
 
@@ -16,12 +19,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.cluster.controlplane import ControlPlane, ExtenderOptions, ExtenderProcess, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.sampling import ReadySampler, Sample
+from tests.helpers.waiting import wait_for
+from tests.helpers.webhook import webhook_configuration
 
 NS = "demo"
+MANAGED_NS = "managed"  # the second act's namespace
 WORKLOADS = [("admin", "Deployment", 1), ("web", "Deployment", 6), ("cache", "StatefulSet", 3)]
 APPS = [name for name, _, _ in WORKLOADS]
 DRAIN_TIMEOUT = 60.0  # well inside the 2-minute notice, with room for a busy machine
@@ -55,36 +61,56 @@ def at_once(fn, items) -> None:
         list(pool.map(fn, items))
 
 
-def deploy(cp: ControlPlane) -> None:
-    kube.namespace(cp.api, NS)
-    # The PDB first, so the extender already knows k=2 when the StatefulSet's pods arrive.
-    kube.create(cp.api, o.pdb("cache", {"app": "cache"}, min_available=2, namespace=NS))
-    kube.create(cp.api, o.deployment("admin", 1, namespace=NS))
-    kube.create(cp.api, o.deployment("web", 6, namespace=NS))
-    kube.create(cp.api, o.statefulset("cache", 3, namespace=NS))
+def deploy(cp: ControlPlane, ns: str = NS) -> None:
+    kube.namespace(cp.api, ns)
+    # The PDB first, so spot-extender already knows k=2 when the StatefulSet's pods arrive.
+    kube.create(cp.api, o.pdb("cache", {"app": "cache"}, min_available=2, namespace=ns))
+    kube.create(cp.api, o.deployment("admin", 1, namespace=ns))
+    kube.create(cp.api, o.deployment("web", 6, namespace=ns))
+    kube.create(cp.api, o.statefulset("cache", 3, namespace=ns))
     for name, _, replicas in WORKLOADS:
-        kube.wait_ready(cp.api, NS, name, replicas, timeout=180)
+        kube.wait_ready(cp.api, ns, name, replicas, timeout=180)
 
 
-def floors(ext: ExtenderProcess) -> dict[str, dict]:
-    return {w["name"]: w for w in json.loads(ext.get("/debug/workloads"))["workloads"] if w["namespace"] == NS}
+def floors(ext: ExtenderProcess, ns: str) -> dict[str, dict]:
+    """/debug/workloads for the namespace, once it lists every workload (it may be a second old)."""
+    def listed():
+        states = {w["name"]: w for w in json.loads(ext.get("/debug/workloads"))["workloads"] if w["namespace"] == ns}
+        return states if all(name in states for name, _, _ in WORKLOADS) else None
+
+    return wait_for(listed, 10, what=f"/debug/workloads to list every workload of {ns}")
 
 
-def show(cp: ControlPlane, ext: ExtenderProcess) -> dict[str, int]:
-    """Print a placement table per workload; return each workload's floor k."""
-    states, nodes, ks = floors(ext), kube.node_facts(cp.api), {}
+def show(cp: ControlPlane, ext: ExtenderProcess, ns: str = NS) -> dict[str, int]:
+    """Print a placement table per workload, with each pod's role; return each workload's floor k."""
+    states, nodes, ks = floors(ext, ns), kube.node_facts(cp.api), {}
     for name, kind, _ in WORKLOADS:
-        replicas = cp.api.get(f"{kube.collection(kind, NS)}/{name}")["spec"]["replicas"]
-        pods = kube.live(kube.placements(cp.api, NS, name, nodes))
+        replicas = cp.api.get(f"{kube.collection(kind, ns)}/{name}")["spec"]["replicas"]
+        pods = kube.live(kube.placements(cp.api, ns, name, nodes))
         state = states.get(name, {})
         ks[name] = state.get("floor", 0)
         print(f"\n    {kind} {name}: R={replicas}  k={ks[name]} ({state.get('floorSource', '?')})"
-              f"  on on-demand={kube.on_demand(pods)}  on spot={sum(p.capacity == 'spot' for p in pods)}")
-        print(f"      {'pod':<24} {'node':<7} {'class':<10} {'pool':<18} ready")
+              f"  on on-demand={kube.on_demand(pods)}  on spot={sum(p.capacity == 'spot' for p in pods)}"
+              f"  floor pods={sum(p.role == 'floor' for p in pods)}")
+        print(f"      {'pod':<24} {'role':<6} {'node':<7} {'class':<10} {'pool':<18} ready")
         for p in pods:
-            print(f"      {p.pod:<24} {p.node or '-':<7} {p.capacity or '-':<10} {p.pool:<18} {'yes' if p.ready else 'no'}")
+            print(f"      {p.pod:<24} {p.role or '-':<6} {p.node or '-':<7} {p.capacity or '-':<10} {p.pool:<18} "
+                  f"{'yes' if p.ready else 'no'}")
     print()
     return ks
+
+
+def roles_hold(cp: ControlPlane, ks: dict[str, int], ns: str) -> bool:
+    """Exactly k floor pods per workload, all on on-demand, and every spot pod on spot."""
+    nodes = kube.node_facts(cp.api)
+    for name, _, _ in WORKLOADS:
+        pods = kube.live(kube.placements(cp.api, ns, name, nodes))
+        floor = [p for p in pods if p.role == "floor"]
+        if len(floor) != ks[name] or any(p.capacity != "on-demand" for p in floor):
+            return False
+        if any(p.capacity != "spot" for p in pods if p.role == "spot"):
+            return False
+    return True
 
 
 class Monitor:
@@ -182,15 +208,20 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     cp = ControlPlane(log=lambda msg: print(msg, flush=True))
+    # HTTPS: kube-apiserver calls webhooks over TLS only, and kube-scheduler checks the same CA.
+    ca, cert, key = make_tls(cp.workdir / "tls")
+    cp.extender = ExtenderOptions(port=cp.extender.port, https=True, ca_file=str(ca))
     failed = True
     try:
         step("starting control plane (etcd, kube-apiserver, controller-manager, kube-scheduler, KWOK)")
         cp.start()
-        t = step("starting spot-extender")
+        t = step("starting spot-extender: admission webhook and scheduler extender in one process")
         # A short rebalance interval and cooldown so the return to spot fits in a demo.
         ext = ExtenderProcess(cp, "--log-format=text", "--rebalance-interval=10s", "--move-cooldown=1s",
-                              "--max-moves-per-minute=120").start()
-        done(t, f"ready at {ext.url}")
+                              "--max-moves-per-minute=120", f"--tls-cert-file={cert}", f"--tls-key-file={key}",
+                              ca_file=ca).start()
+        kube.create(cp.api, webhook_configuration(ext.url, ca))
+        done(t, f"ready at {ext.url}; k8s/overlays/webhook's MutatingWebhookConfiguration registered")
 
         t = step("adding 6 spot nodes (3 instance types x 2 zones) and 3 on-demand nodes")
         kube.add_nodes(cp.api, spot_nodes() + on_demand_nodes(), timeout=120)
@@ -227,6 +258,16 @@ def main() -> int:
         failed |= not back
         step("where pods are now")
         show(cp, ext)
+
+        t = step("act 2, a managed cluster: kube-scheduler restarted WITHOUT the extender; only the "
+                 "roles the webhook writes into pod specs steer it")
+        cp.start_scheduler(use_extender=False)
+        deploy(cp, MANAGED_NS)
+        done(t, f"the same three workloads in namespace {MANAGED_NS}, all replicas ready")
+        managed_ks = show(cp, ext, MANAGED_NS)
+        held = roles_hold(cp, managed_ks, MANAGED_NS)
+        print(f"    exactly k floor pods on on-demand, every spot pod on spot: {'yes' if held else 'NO'}")
+        failed |= not held
         print(f"\n==> {'FAILED' if failed else 'done'} in {time.monotonic() - START:.0f}s", flush=True)
         return 1 if failed else 0
     except KeyboardInterrupt:

@@ -9,51 +9,29 @@ extender-only mode beside it.
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.cluster.controlplane import ExtenderProcess
+from tests.e2e.conftest import FLOOR_PENDING_TIMEOUT
 from tests.helpers import kube
 from tests.helpers import objects as o
-from tests.e2e.conftest import FLOOR_PENDING_TIMEOUT
-from tests.helpers.fleet import ON_DEMAND_NODES, SPOT_NODES, assert_spread, taint_spot
-from tests.helpers.sampling import ReadySampler
-from tests.cluster.controlplane import ExtenderProcess
 from tests.helpers.faultproxy import STALL, FaultProxy
+from tests.helpers.fleet import ON_DEMAND_NODES, SPOT_NODES, assert_spread, taint_spot
 from tests.helpers.ports import free_port
+from tests.helpers.sampling import ReadySampler
 from tests.helpers.waiting import wait_for
+from tests.helpers.webhook import point_webhook, webhook_configuration
 
-ROOT = Path(__file__).resolve().parents[2]
 SELECTED = {"spot-extender.io/e2e-webhook": "on"}
-
-
-def point_webhook(env, config: dict, url: str) -> None:
-    """Send the webhook's calls to another process."""
-    hooks = [{**hook, "clientConfig": {**hook["clientConfig"], "url": f"{url}/mutate"}} for hook in config["webhooks"]]
-    env.api.merge_patch(f"{kube.collection('MutatingWebhookConfiguration')}/{config['metadata']['name']}",
-                        {"webhooks": hooks})
-
-
-def webhook_configuration(env) -> dict:
-    config = yaml.safe_load((ROOT / "k8s/overlays/webhook/mutatingwebhook.yaml").read_text())
-    config = copy.deepcopy(config)
-    config["metadata"]["name"] = "spot-extender-e2e"
-    for hook in config["webhooks"]:
-        hook["clientConfig"] = {"url": f"{env.extender.url}/mutate",
-                                "caBundle": base64.b64encode(env.ca_file.read_bytes()).decode()}
-        hook["namespaceSelector"]["matchLabels"] = dict(SELECTED)
-    return config
 
 
 @pytest.fixture(scope="module")
 def webhook(env):
-    config = webhook_configuration(env)
+    config = webhook_configuration(env.extender.url, env.ca_file, "spot-extender-e2e", SELECTED)
     kube.create(env.api, config)
     try:
         yield config
@@ -180,12 +158,12 @@ def test_surplus_floor_pods_from_a_burst_are_corrected_to_exactly_k(env, ns, web
                                 ca_file=env.ca_file, client_cert=env.client_cert, name="spot-extender-stalled",
                                 port=free_port()).start()
         proxy.set_mode(STALL)
-        point_webhook(env, webhook, stale.url)
+        point_webhook(env.api, webhook, stale.url)
         try:
             kube.create(env.api, o.statefulset("db", 8, namespace=ns))
             placed = kube.wait_ready(env.api, ns, "db", 8, timeout=120)
         finally:
-            point_webhook(env, webhook, env.extender.url)
+            point_webhook(env.api, webhook, env.extender.url)
             stale.stop()
     finally:
         proxy.stop()
