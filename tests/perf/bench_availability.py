@@ -1,9 +1,11 @@
 """Benchmark 2: availability and cost through spot reclaims, spot-extender vs the native approach.
 
-The same scenario runs twice, each on a fresh control plane with the same nodes and
-workloads (R from 1 to 20, some PDBs, some StatefulSets):
+The same scenario runs once per approach, each on a fresh control plane with the same
+nodes and workloads (R from 1 to 20, some PDBs, some StatefulSets):
 
   spot-extender  kube-scheduler calls spot-extender; workloads carry nothing special
+  webhook        kube-scheduler alone, as on a managed control plane; spot-extender is the
+                 pods' admission webhook only, writing each pod's role into its spec
   native         no extender; every pod template prefers spot (node affinity, weight
                  100) and tolerates spot taints, the usual way to "use spot"
 
@@ -25,11 +27,12 @@ from dataclasses import dataclass
 from spot_extender.policy import compute_floor
 from spot_extender.settings import Settings
 from spot_extender.workloads import PdbRecord
-from tests.cluster.controlplane import ControlPlane, ExtenderProcess
+from tests.cluster.controlplane import ControlPlane, ExtenderOptions, ExtenderProcess, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.sampling import ReadySampler, Sample
 from tests.perf import plots
+from tests.helpers.webhook import webhook_configuration
 from tests.perf.report import OUT_DIR, publish
 
 NAMESPACE = "shop"
@@ -220,19 +223,31 @@ class Scenario:
                 "replica_seconds_lost": round(lost, 1)}
 
 
+APPROACHES = ("spot-extender", "webhook", "native")
+
+
 def run_approach(approach: str, args, workloads) -> dict:
     native = approach == "native"
     cluster = ControlPlane(log=print, pod_ready_ms=int(args.startup * 1000))
+    tls: tuple = ()
+    if approach == "webhook":  # kube-apiserver calls webhooks over HTTPS only
+        ca, cert, key = tls = make_tls(cluster.workdir / "tls")
+        cluster.extender = ExtenderOptions(port=cluster.extender.port, https=True, ca_file=str(ca))
     print(f"==> {approach}", flush=True)
     try:
         cluster.start()
-        if native:
+        if approach != "spot-extender":
             cluster.start_scheduler(use_extender=False)
-        else:
-            ExtenderProcess(cluster, "--log-format=json", f"--drain-notice={o.INTERRUPTION_TAINT['key']}={args.notice:g}s",
-                            f"--rebalance-interval={args.rebalance_interval}s",
-                            f"--move-cooldown={args.move_cooldown}s", f"--max-moves-per-minute={args.max_moves}",
-                            "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s").start()
+        if not native:
+            process = ExtenderProcess(
+                cluster, "--log-format=json", f"--drain-notice={o.INTERRUPTION_TAINT['key']}={args.notice:g}s",
+                f"--rebalance-interval={args.rebalance_interval}s",
+                f"--move-cooldown={args.move_cooldown}s", f"--max-moves-per-minute={args.max_moves}",
+                "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
+                *([f"--tls-cert-file={tls[1]}", f"--tls-key-file={tls[2]}"] if tls else []),
+                ca_file=tls[0] if tls else None).start()
+            if tls:
+                kube.create(cluster.api, webhook_configuration(process.url, tls[0]))
         run = Scenario(approach, cluster, workloads, args.nodes_per_pool, args.sample_every)
         run.add_on_demand()
         run.add_spot()
@@ -298,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebalance-interval", type=float, default=10)
     parser.add_argument("--move-cooldown", type=float, default=5)
     parser.add_argument("--max-moves", type=int, default=120, help="spot-extender --max-moves-per-minute")
-    parser.add_argument("--approaches", default="spot-extender,native")
+    parser.add_argument("--approaches", default=",".join(APPROACHES))
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)
     workloads = FULL if args.workloads == "full" else SMALL

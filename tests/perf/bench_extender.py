@@ -2,7 +2,9 @@
 
 Starts the real extender app in a child process over a synthetic index (5000 nodes,
 50,000 pods by default), then times filter and prioritize calls for 100, 1000 and
-5000 candidate nodes in NodeNames and full Nodes mode. Also reports what one controller
+5000 candidate nodes in NodeNames and full Nodes mode, and the admission webhook's
+answers to pod AdmissionReviews (a pod of a workload the index holds; most become spot
+pods, the first of each workload a floor pod). Also reports what one controller
 pass over that index costs. Prints a table and writes build/bench/extender.json. Figures, not assertions: the machine is shared and noisy.
 """
 
@@ -56,6 +58,31 @@ def bodies(names: list[str], full: bool, spot_cut: int) -> list[bytes]:
         else:
             out.append(orjson.dumps({"Pod": pod, "NodeNames": names}))
     return out
+
+
+def reviews() -> list[bytes]:
+    """AdmissionReviews for pods of two indexed workloads, as kube-apiserver sends them."""
+    out = []
+    for app in ("app-00001", "app-00002"):
+        pod = o.pod("", owner=("ReplicaSet", f"{app}-1"), labels={"app": app, "pod-template-hash": f"{app}-1"})
+        del pod["metadata"]["name"], pod["metadata"]["uid"]
+        out.append(orjson.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": f"bench-{app}", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+            "namespace": "default", "object": pod}}))
+    return out
+
+
+def row(verb: str, mode: str, candidates: int, payloads: list[bytes], samples: list[float]) -> dict:
+    return {
+        "verb": verb,
+        "mode": mode,
+        "candidates": candidates,
+        "calls": len(samples),
+        "request_bytes": max(len(p) for p in payloads),
+        "p50_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(percentile(samples, 0.99), 3),
+        "max_ms": round(max(samples), 3),
+    }
 
 
 def measure(port: int, path: str, payloads: list[bytes], calls: int) -> list[float]:
@@ -125,18 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                 for verb in ("filter", "prioritize"):
                     print(f"==> {verb} {mode} {size} nodes x {calls} calls", flush=True)
                     samples = measure(port, f"/{verb}", payloads, calls)
-                    rows.append(
-                        {
-                            "verb": verb,
-                            "mode": mode,
-                            "candidates": size,
-                            "calls": len(samples),
-                            "request_bytes": max(len(p) for p in payloads),
-                            "p50_ms": round(statistics.median(samples), 3),
-                            "p99_ms": round(percentile(samples, 0.99), 3),
-                            "max_ms": round(max(samples), 3),
-                        }
-                    )
+                    rows.append(row(verb, mode, size, payloads, samples))
+        print(f"==> mutate (admission webhook) x {args.calls} calls", flush=True)
+        payloads = reviews()
+        rows.append(row("mutate", "AdmissionReview", 0, payloads, measure(port, "/mutate", payloads, args.calls)))
         rss_now, rss_peak = rss_mb(server.pid)
     finally:
         server.terminate()
@@ -154,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     print()
-    print(f"{'verb':<11}{'mode':<10}{'nodes':>6}{'calls':>7}{'req KB':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(f"{'verb':<11}{'mode':<16}{'nodes':>6}{'calls':>7}{'req KB':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for r in rows:
         print(
-            f"{r['verb']:<11}{r['mode']:<10}{r['candidates']:>6}{r['calls']:>7}{r['request_bytes'] / 1024:>9.0f}"
+            f"{r['verb']:<11}{r['mode']:<16}{r['candidates']:>6}{r['calls']:>7}{r['request_bytes'] / 1024:>9.0f}"
             f"{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['max_ms']:>9.3f}"
         )
     print(f"\nRSS after load {rss_loaded:.0f} MB, after run {rss_now:.0f} MB, peak {rss_peak:.0f} MB")

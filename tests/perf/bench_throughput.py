@@ -9,6 +9,8 @@ P pods from multi-replica Deployments scheduled in each case:
   b     spot-extender, NodeNames mode (nodeCacheCapable: true)
   c     spot-extender, full Nodes mode
   d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode
+  w     spot-extender as admission webhook only, kube-scheduler alone as it ships (the
+        managed-cluster mode: roles in the pod specs, no extender configured)
 
 Rollout, the issue's measure: the Deployments are created with everything running;
 pods per second counts from that moment to the last binding, so it includes the
@@ -32,12 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.cluster.api import Api, ApiError
-from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok
+from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
+from tests.helpers.webhook import webhook_configuration
 from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
@@ -54,6 +57,7 @@ class Case:
     node_cache_capable: bool = True
     score_all_nodes: bool = False
     feature_gates: str = ""
+    webhook: bool = False  # spot-extender registered as the pods' admission webhook
 
 
 CASES = (
@@ -66,6 +70,7 @@ CASES = (
     Case("b", "spot-extender, NodeNames", "spot-extender"),
     Case("c", "spot-extender, full Nodes", "spot-extender", node_cache_capable=False),
     Case("d", "baseline extender (API calls per request), full Nodes", "baseline", node_cache_capable=False),
+    Case("w", "spot-extender webhook only, kube-scheduler alone", "", webhook=True),
 )
 
 
@@ -153,10 +158,13 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 
 
 def extender_latency(metrics_text: str) -> dict:
-    """p50/p99 in ms per verb, and the call count, from spot-extender's request histogram."""
+    """p50/p99 in ms per verb (and "admission" for the webhook), and the call count, from
+    spot-extender's request histograms."""
     per_verb: dict[str, list[tuple[float, float]]] = {}
     for sample in samples(metrics_text, "spot_extender_request_duration_seconds_bucket"):
         per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
+    for sample in samples(metrics_text, "spot_extender_admission_duration_seconds_bucket"):
+        per_verb.setdefault("admission", []).append((float(sample.labels["le"]), sample.value))
     out = {}
     for verb, buckets in per_verb.items():
         p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
@@ -184,6 +192,13 @@ def start_extender(cluster: ControlPlane, case: Case):
     if case.extender == "spot-extender":
         process = ExtenderProcess(cluster, "--log-format=json", "--leader-elect=false", "--dry-run=true",
                                   name=f"spot-extender-{case.key}").start()
+    elif case.webhook:
+        # HTTPS, as kube-apiserver calls webhooks; registered for every namespace but kube-system.
+        ca, cert, key = make_tls(cluster.workdir / "tls")
+        process = ExtenderProcess(cluster, "--log-format=json", "--leader-elect=false", "--dry-run=true",
+                                  f"--tls-cert-file={cert}", f"--tls-key-file={key}", port=options.port, ca_file=ca,
+                                  name=f"spot-extender-{case.key}").start()
+        kube.create(cluster.api, webhook_configuration(process.url, ca, WEBHOOK_NAME))
     elif case.extender == "baseline":
         process = Component(f"baseline-extender-{case.key}", [
             sys.executable, "-m", "tests.perf.baseline_extender", f"--kubeconfig={cluster.kubeconfig}",
@@ -243,6 +258,7 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
 
 
 SKIPPED = "Skipping extender as it returned error"
+WEBHOOK_NAME = "spot-extender-bench"
 
 
 def skipped_calls(cluster: ControlPlane) -> list[str]:
@@ -282,8 +298,10 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
         }
     print(f"    {len(watch.bound)}/{args.pods} bound in {seconds:.1f}s: "
           f"{out.get('pods_per_second', out.get('rollout_pods_per_second'))} pods/s", flush=True)
-    if case.extender == "spot-extender" and phase == "backlog":
+    if (case.extender == "spot-extender" or case.webhook) and phase == "backlog":
         out["extender_latency"] = extender_latency(process.get("/metrics"))
+    if case.webhook:
+        kube.delete(cluster.api, "MutatingWebhookConfiguration", WEBHOOK_NAME)
     if process is not None:
         process.stop()
         cluster.components = {k: v for k, v in cluster.components.items() if not k.endswith(f"-{case.key}")}
@@ -333,7 +351,7 @@ def ratios(results: list[dict], field: str = "pods_per_second") -> dict:
     """Every case over a; the extender cases also over a0, the scheduler doing the same work uncalled."""
     rate = {r["case"]: r.get(field) for r in results}
     out = {}
-    for base, cases in (("a", rate), ("a0", ("b", "c", "d"))):
+    for base, cases in (("a", rate), ("a0", ("b", "c", "d"))):  # w/a: the webhook against the scheduler alone
         for case in cases:
             if rate.get(base) and rate.get(case) and case != base:
                 out[f"{case}/{base}"] = round(rate[case] / rate[base], 3)

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only: no display on CI machines
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"spot-extender": "tab:green", "native": "tab:red"}
+COLOURS = {"spot-extender": "tab:green", "webhook": "tab:blue", "native": "tab:red"}
 
 
 def throughput_bars(report: dict, path: Path) -> None:

@@ -38,19 +38,24 @@ def test_throughput(tmp_path):
                                   f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "throughput.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
-    assert set(by_case) == {"a", "a100", "a0", "b", "c", "d"}
+    assert set(by_case) == {"a", "a100", "a0", "b", "c", "d", "w"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
     assert len(by_case["b"]["rounds_pods_per_second"]) == 2 and len(by_case["d"]["rounds_pods_per_second"]) == 1
     assert len(by_case["b"]["rollout_rounds_pods_per_second"]) == 2
     assert len(by_case["d"]["rollout_rounds_pods_per_second"]) == 1
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
     assert all(r["extender_skipped"] == 0 for r in by_case.values()), "an extender failed calls: rates would be bogus"
-    assert {"b/a", "c/a", "d/a", "b/a0"} <= set(report["ratios"]) and {"b/a", "c/a", "d/a"} <= set(report["rollout_ratios"])
+    assert {"b/a", "c/a", "d/a", "b/a0", "w/a"} <= set(report["ratios"])
+    assert {"b/a", "c/a", "d/a", "w/a"} <= set(report["rollout_ratios"])
     for case in ("b", "c"):  # scheduler did call spot-extender, once per pod at least
         latency = by_case[case]["extender_latency"]
         assert latency["filter"]["calls"] >= 60 and latency["filter"]["p99_ms"] > 0
-    # the extenders keep one replica per Deployment on on-demand, the rest on spot
+    # kube-apiserver called the webhook for every pod, and kube-scheduler alone followed the roles
+    assert by_case["w"]["extender_latency"]["admission"]["calls"] >= 60
+    assert by_case["w"]["extender_latency"]["filter"]["calls"] == 0  # no extender configured
+    # the extenders and the webhook keep one replica per Deployment on on-demand, the rest on spot
     assert by_case["b"]["spot_fraction"] >= 0.8 and by_case["d"]["spot_fraction"] >= 0.5
+    assert by_case["w"]["spot_fraction"] >= 0.8
     assert (tmp_path / "throughput.png").stat().st_size > 10_000
     assert_documented(report)
 
@@ -61,13 +66,15 @@ def test_availability(tmp_path):
                                     f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "availability.json").read_text())
     by_approach = {r["approach"]: r for r in report["results"]}
-    ext, native = by_approach["spot-extender"], by_approach["native"]
-    for phase in ("pools_one_at_a_time", "all_at_once"):
-        assert ext[phase]["workloads_with_zero_ready"] == 0, ext[phase]
-        assert ext[phase]["workloads_below_floor"] == 0, ext[phase]
+    ext, webhook, native = by_approach["spot-extender"], by_approach["webhook"], by_approach["native"]
+    for run in (ext, webhook):
+        for phase in ("pools_one_at_a_time", "all_at_once"):
+            assert run[phase]["workloads_with_zero_ready"] == 0, (run["approach"], run[phase])
+            assert run[phase]["workloads_below_floor"] == 0, (run["approach"], run[phase])
     # natively the single replica prefers spot, so losing every spot node leaves it with none
     assert native["all_at_once"]["workloads_with_zero_ready"] >= 1
     assert ext["seconds_to_steady_share_after_return"] is not None
+    assert webhook["seconds_to_steady_share_after_return"] is not None
     assert (tmp_path / "availability.png").stat().st_size > 10_000
     assert_documented(report)
 
@@ -83,7 +90,9 @@ def test_extender_memory_and_latency(tmp_path):
     assert bench_extender.main(["--nodes=200", "--pods=2000", "--sizes=100", "--calls=20", "--full-calls=5",
                                 f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "extender.json").read_text())
-    assert report["rss_mb_after_load"] > 0 and len(report["results"]) == 4
+    assert report["rss_mb_after_load"] > 0 and len(report["results"]) == 5
+    mutate = report["results"][-1]
+    assert mutate["verb"] == "mutate" and mutate["calls"] == 20 and mutate["p99_ms"] > 0
     assert_documented(report)
 
 
