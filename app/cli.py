@@ -17,12 +17,12 @@ import uvloop
 from aiohttp import web
 
 from . import logs, settings as settings_mod
+from .admitted import Admitted
 from .api import ConfigError, Kube
 from .controller import Controller
 from .extender import Extender
 from .floors import Floors
 from .index import KINDS, Index
-from .admitted import Admitted
 from .inflight import InFlight
 from .kinds import WATCHED
 from .leader import LeaderElector

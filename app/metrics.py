@@ -41,7 +41,8 @@ class Metrics:
         self.admissions = Counter(
             "spot_extender_admissions_total",
             "Pod admissions answered by the webhook, by outcome: floor, spot (the role given), pinned (the "
-            "pod's spec already chooses a class), unmanaged, excluded, ignored, not-ready (index syncing), "
+            "pod's spec already chooses a class), unmanaged, excluded, ignored (not a pod CREATE, or a pod "
+            "bound already), not-ready (index syncing), "
             "bad-request, error; all but floor and spot are admitted unpatched",
             ["outcome"],
             registry=r,

@@ -66,6 +66,8 @@ class Webhook:
         group = group_of({**meta, "namespace": request.namespace})
         if group is None:
             return "unmanaged", None
+        if (pod.get("spec") or {}).get("nodeName"):
+            return "ignored", None  # placed already: the kubelet would refuse a floor pod bound to spot
         pinned = pinned_reason(pod.get("spec") or {}, self.rules)
         if pinned is not None:
             if self._warned.first(("pinned", group)):

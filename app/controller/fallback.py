@@ -136,7 +136,7 @@ def _stamp(now: float) -> str:
 
 
 def _unix(created: str) -> float:
-    """A creationTimestamp as Unix time; a malformed one reads as now (never stale)."""
+    """A creationTimestamp as Unix time; a malformed one as the far future, so never stale."""
     try:
         return datetime.fromisoformat(created).timestamp()
     except (ValueError, TypeError):

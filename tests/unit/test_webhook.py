@@ -125,6 +125,7 @@ async def test_dry_run_admissions_are_not_counted():
     (new_pod(owner=None), {}, "unmanaged"),
     (new_pod(owner=("DaemonSet", "agent")), {}, "unmanaged"),
     (new_pod(), {"operation": "UPDATE"}, "ignored"),
+    (new_pod(nodeName="s1"), {}, "ignored"),
     (new_pod(), {"kind": {"group": "", "version": "v1", "kind": "Binding"}}, "ignored"),
     (new_pod(nodeSelector={"karpenter.sh/capacity-type": "spot"}), {}, "pinned"),
 ])
