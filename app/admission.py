@@ -93,8 +93,34 @@ def parse_review(body: bytes) -> PodAdmission:
         for key in ("tolerations", "topologySpreadConstraints"):
             if not all(isinstance(item, dict) for item in (pod.get("spec") or {}).get(key) or ()):
                 raise BadReview(f"Pod spec.{key} must be a list of objects", uid)
+        _check_node_affinity(pod["spec"], uid)
     return PodAdmission(uid, operation, is_pod, namespace, request.get("dryRun") is True,
                         pod if isinstance(pod, dict) else {})
+
+
+def _check_node_affinity(spec: dict, uid: str) -> None:
+    """Mutating admission runs before validation: the terms the patch merges into must have
+    the shapes the API gives them."""
+    node_affinity = _at(spec, ("affinity", "nodeAffinity")) or {}
+    where = "Pod spec.affinity.nodeAffinity"
+    terms = _at(node_affinity, ("requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")) or []
+    preferred = node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+    for term in terms:
+        if not isinstance(term, dict):
+            raise BadReview(f"{where} nodeSelectorTerms must be a list of objects", uid)
+        _check_requirements(term, f"{where} nodeSelectorTerms", uid)
+    for item in preferred:
+        preference = item.get("preference") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or (preference is not None and not isinstance(preference, dict)):
+            raise BadReview(f"{where} preferred terms must be objects with a preference object", uid)
+        _check_requirements(preference or {}, f"{where} preferred terms", uid)
+
+
+def _check_requirements(term: dict, where: str, uid: str) -> None:
+    for key in ("matchExpressions", "matchFields"):
+        value = term.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(e, dict) for e in value)):
+            raise BadReview(f"{where}: {key} must be a list of objects", uid)
 
 
 def _at(doc: dict, path: tuple[str, ...]):

@@ -56,7 +56,8 @@ def from_pod_spec(spec: dict) -> Constraints:
                 continue
             requirements = []
             for field, prefix in (("matchExpressions", ""), ("matchFields", "field:")):
-                for expr in term.get(field) or ():
+                exprs = term.get(field)
+                for expr in exprs if isinstance(exprs, list) else ():
                     if isinstance(expr, dict) and isinstance(expr.get("key"), str):
                         requirements.append((prefix + expr["key"], str(expr.get("operator")), _strings(expr.get("values"))))
             terms.append(tuple(requirements))

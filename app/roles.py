@@ -150,7 +150,7 @@ def _spot_affinity(spec: dict, rules: RoleRules) -> dict | None:
     for term in preferred:  # a preference of the pod's own about capacity stands
         expressions = ((term or {}).get("preference") or {}).get("matchExpressions") or () if isinstance(
             term, dict) else ()
-        if any(isinstance(e, dict) and e.get("key") in keys for e in expressions):
+        if any(isinstance(e, dict) and isinstance(e.get("key"), str) and e["key"] in keys for e in expressions):
             return None
     if not rules.spot_values:
         return None
@@ -177,7 +177,7 @@ def _with_tolerations(spec: dict, rules: RoleRules) -> list | None:
 def _with_spread(pod: dict, keys: tuple[str, ...], match_labels: dict) -> list | None:
     spec = pod.get("spec") or {}
     existing = spec.get("topologySpreadConstraints") or []
-    taken = {c.get("topologyKey") for c in existing if isinstance(c, dict)}
+    taken = {c["topologyKey"] for c in existing if isinstance(c, dict) and isinstance(c.get("topologyKey"), str)}
     labels = (pod.get("metadata") or {}).get("labels") or {}
     revision = [key for key in REVISION_LABELS if key in labels]
     selector = {k: v for k, v in match_labels.items() if k not in revision}  # the API refuses a key in both

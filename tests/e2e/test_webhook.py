@@ -9,6 +9,7 @@ extender-only mode beside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -39,16 +40,33 @@ def webhook(env):
         kube.delete(env.api, "MutatingWebhookConfiguration", config["metadata"]["name"])
 
 
+@contextlib.contextmanager
+def kube_scheduler_alone(env):
+    """kube-scheduler restarted without the extender, as on a managed control plane; back after."""
+    env.cluster.start_scheduler(use_extender=False)
+    try:
+        yield
+    finally:
+        env.cluster.start_scheduler(use_extender=True)
+
+
+@pytest.fixture
+def webhook_only(env, webhook):
+    with kube_scheduler_alone(env):
+        yield
+
+
 @pytest.fixture(params=["webhook-only", "both"])
 def mode(request, env, webhook):
     """kube-scheduler without the extender (webhook only), or calling it as well (both)."""
-    if request.param == "webhook-only":
-        env.cluster.start_scheduler(use_extender=False)
-    try:
+    with kube_scheduler_alone(env) if request.param == "webhook-only" else contextlib.nullcontext():
         yield request.param
-    finally:
-        if request.param == "webhook-only":
-            env.cluster.start_scheduler(use_extender=True)
+
+
+def live_until(env, ns: str, app: str, check, timeout: float, what: str) -> list:
+    """The app's live pods, once check(pods) holds."""
+    return wait_for(lambda: (lambda pods: check(pods) and pods)(kube.live(kube.placements(env.api, ns, app))),
+                    timeout, interval=0.5, what=what)
 
 
 def select(env, ns) -> None:
@@ -115,9 +133,8 @@ def test_only_a_caller_with_a_client_certificate_reaches_the_webhook(env, ns, we
     assert env.metric("spot_extender_admission_duration_seconds_count") > before
 
 
-def test_pods_made_while_the_webhook_is_down_are_created_and_floors_restored_after(env, ns, webhook):
-    select(env, ns)
-    env.cluster.start_scheduler(use_extender=False)  # the managed-cluster case: nothing else places floors
+def test_pods_made_while_the_webhook_is_down_are_created_and_floors_restored_after(env, ns, webhook_only):
+    select(env, ns)  # kube-scheduler alone, the managed-cluster case: nothing else places floors
     env.extender.stop()
     try:
         # failurePolicy Ignore: created without roles, and placed by kube-scheduler alone
@@ -131,15 +148,12 @@ def test_pods_made_while_the_webhook_is_down_are_created_and_floors_restored_aft
         assert roles(placed) == Counter({"": 4}) and kube.on_demand(placed) == 0, placed
     finally:
         env.extender.start(wait_ready=False)
-    try:
-        env.extender.wait_ready()
-        # The leader repairs the floor: it evicts a spot replica, and the webhook admits the
-        # replacement as a floor pod, which goes to on-demand by its own affinity.
-        placed = wait_for(lambda: (lambda p: kube.on_demand(p) == 1 and len(p) == 4 and all(x.ready for x in p) and p)(
-            kube.live(kube.placements(env.api, ns, "web"))), 120, what="the floor restored")
-        assert [p.role for p in placed if p.capacity == "on-demand"] == ["floor"], placed
-    finally:
-        env.cluster.start_scheduler(use_extender=True)
+    env.extender.wait_ready()
+    # The leader repairs the floor: it evicts a spot replica, and the webhook admits the
+    # replacement as a floor pod, which goes to on-demand by its own affinity.
+    placed = live_until(env, ns, "web", lambda p: kube.on_demand(p) == 1 and len(p) == 4 and all(x.ready for x in p),
+                        120, "the floor restored")
+    assert [p.role for p in placed if p.capacity == "on-demand"] == ["floor"], placed
 
 
 def test_surplus_floor_pods_from_a_burst_are_corrected_to_exactly_k(env, ns, webhook):
@@ -194,89 +208,77 @@ def fill_on_demand(env, ns) -> None:
     kube.wait_ready(env.api, ns, "hog", len(ON_DEMAND_NODES))
 
 
-def test_on_demand_full_keeps_the_floor_pod_pending_until_a_node_is_added(env, ns, webhook):
+def test_on_demand_full_keeps_the_floor_pod_pending_until_a_node_is_added(env, ns, webhook_only):
     select(env, ns)
-    env.cluster.start_scheduler(use_extender=False)
+    fill_on_demand(env, ns)
+    kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
+    # The floor pod waits for on-demand rather than landing on spot: what an autoscaler acts on.
+    live_until(env, ns, "web", lambda p: len(p) == 3 and sum(x.ready for x in p) == 2, 60,
+               "two spot pods ready, the floor pod pending")
+    time.sleep(3)
+    pending = [p for p in kube.live(kube.placements(env.api, ns, "web")) if not p.node]
+    assert [p.role for p in pending] == ["floor"], pending
+    kube.add_nodes(env.api, [o.fake_node("od-new", "on-demand", "zone-b")])  # an autoscaler's answer
     try:
-        fill_on_demand(env, ns)
-        kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
-        # The floor pod waits for on-demand rather than landing on spot: what an autoscaler acts on.
-        wait_for(lambda: (lambda p: len(p) == 3 and sum(x.ready for x in p) == 2 and p)(
-            kube.live(kube.placements(env.api, ns, "web"))), 60, what="two spot pods ready, the floor pod pending")
-        time.sleep(3)
-        pending = [p for p in kube.live(kube.placements(env.api, ns, "web")) if not p.node]
-        assert [p.role for p in pending] == ["floor"], pending
-        kube.add_nodes(env.api, [o.fake_node("od-new", "on-demand", "zone-b")])  # an autoscaler's answer
-        try:
-            placed = kube.wait_ready(env.api, ns, "web", 3, timeout=FLOOR_PENDING_TIMEOUT)
-            assert [(p.role, p.node) for p in placed if p.role == "floor"] == [("floor", "od-new")], placed
-            assert env.metric("spot_extender_floor_pending_fallbacks_total") == 0
-        finally:
-            kube.delete(env.api, "Node", "od-new")
+        placed = kube.wait_ready(env.api, ns, "web", 3, timeout=FLOOR_PENDING_TIMEOUT)
+        assert [(p.role, p.node) for p in placed if p.role == "floor"] == [("floor", "od-new")], placed
+        assert env.metric("spot_extender_floor_pending_fallbacks_total") == 0
     finally:
-        env.cluster.start_scheduler(use_extender=True)
+        kube.delete(env.api, "Node", "od-new")
 
 
-def test_on_demand_full_for_too_long_falls_back_to_spot_and_the_floor_comes_back_later(env, ns, webhook):
+def test_on_demand_full_for_too_long_falls_back_to_spot_and_the_floor_comes_back_later(env, ns, webhook_only):
     select(env, ns)
-    env.cluster.start_scheduler(use_extender=False)
-    try:
-        fill_on_demand(env, ns)
-        before = env.metric("spot_extender_floor_pending_fallbacks_total")
-        kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
-        # No node comes: after --floor-pending-timeout the floor pod is replaced by a spot pod.
-        placed = kube.wait_ready(env.api, ns, "web", 3, timeout=FLOOR_PENDING_TIMEOUT + 60)
-        assert roles(placed) == Counter({"spot": 3}) and kube.on_demand(placed) == 0, placed
-        assert env.metric("spot_extender_floor_pending_fallbacks_total") == before + 1
-        state = next(w for w in json.loads(env.extender.get("/debug/workloads"))["workloads"]
-                     if w["namespace"] == ns and w["name"] == "web")
-        assert state["floorFallback"] and state["floorRolePods"] == 0, state
-        for name, _, _ in ON_DEMAND_NODES:  # on-demand has room again
-            kube.delete(env.api, "Pod", f"hog-{name}", ns)
-        # The fallback ends and the floor is repaired: a spot pod replaced by a floor pod.
-        settled = wait_for(lambda: (lambda p: len(p) == 3 and all(x.ready for x in p) and roles(p) == Counter(
-            {"floor": 1, "spot": 2}) and p)(kube.live(kube.placements(env.api, ns, "web"))), 120,
-            what="the floor restored")
-        assert [p.capacity for p in settled if p.role == "floor"] == ["on-demand"], settled
-    finally:
-        env.cluster.start_scheduler(use_extender=True)
+    fill_on_demand(env, ns)
+    before = env.metric("spot_extender_floor_pending_fallbacks_total")
+    kube.create(env.api, o.deployment("web", 3, namespace=ns, cpu="200m"))
+    # No node comes: after --floor-pending-timeout the floor pod is replaced by a spot pod.
+    placed = kube.wait_ready(env.api, ns, "web", 3, timeout=FLOOR_PENDING_TIMEOUT + 60)
+    assert roles(placed) == Counter({"spot": 3}) and kube.on_demand(placed) == 0, placed
+    assert env.metric("spot_extender_floor_pending_fallbacks_total") == before + 1
+    state = next(w for w in json.loads(env.extender.get("/debug/workloads"))["workloads"]
+                 if w["namespace"] == ns and w["name"] == "web")
+    assert state["floorFallback"] and state["floorRolePods"] == 0, state
+    for name, _, _ in ON_DEMAND_NODES:  # on-demand has room again
+        kube.delete(env.api, "Pod", f"hog-{name}", ns)
+    # The fallback ends and the floor is repaired: a spot pod replaced by a floor pod.
+    settled = live_until(env, ns, "web", lambda p: len(p) == 3 and all(x.ready for x in p)
+                         and roles(p) == Counter({"floor": 1, "spot": 2}), 120, "the floor restored")
+    assert [p.capacity for p in settled if p.role == "floor"] == ["on-demand"], settled
 
 
-def test_spot_reclaimed_at_once_keeps_every_floor_and_replacements_stay_spot_pods(env, ns, webhook):
+def test_spot_reclaimed_at_once_keeps_every_floor_and_replacements_stay_spot_pods(env, ns, webhook_only):
     select(env, ns)
-    env.cluster.start_scheduler(use_extender=False)
+    apps = {"web": (6, 1), "db": (4, 2)}  # app: (replicas, floor)
+    kube.create(env.api, o.deployment("web", 6, namespace=ns))
+    kube.create(env.api, o.pdb("db", {"app": "db"}, min_available=2, namespace=ns))
+    kube.create(env.api, o.statefulset("db", 4, namespace=ns))
+    before = {}
+    for app, (replicas, floor) in apps.items():
+        placed = kube.wait_ready(env.api, ns, app, replicas, timeout=120)
+        assert roles(placed) == Counter({"floor": floor, "spot": replicas - floor}), placed
+        before[app] = {p.pod for p in placed}
+    sampler = ReadySampler(env.api, ns, list(apps), interval=0.25).start()
     try:
-        apps = {"web": (6, 1), "db": (4, 2)}  # app: (replicas, floor)
-        kube.create(env.api, o.deployment("web", 6, namespace=ns))
-        kube.create(env.api, o.pdb("db", {"app": "db"}, min_available=2, namespace=ns))
-        kube.create(env.api, o.statefulset("db", 4, namespace=ns))
-        before = {}
-        for app, (replicas, floor) in apps.items():
-            placed = kube.wait_ready(env.api, ns, app, replicas, timeout=120)
-            assert roles(placed) == Counter({"floor": floor, "spot": replicas - floor}), placed
-            before[app] = {p.pod for p in placed}
-        sampler = ReadySampler(env.api, ns, list(apps), interval=0.25).start()
-        try:
-            time.sleep(1)
-            taint_spot(env.api, o.RECLAIM_TAINT)  # a reclaim with no notice, then the nodes go
-            time.sleep(2)
-            for name, _, _ in SPOT_NODES:
-                kube.vanish_node(env.api, name)
+        time.sleep(1)
+        taint_spot(env.api, o.RECLAIM_TAINT)  # a reclaim with no notice, then the nodes go
+        time.sleep(2)
+        for name, _, _ in SPOT_NODES:
+            kube.vanish_node(env.api, name)
 
-            def recovered():
-                placed = {app: kube.live(kube.placements(env.api, ns, app)) for app in apps}
-                return all(len(p) == apps[app][0] and all(x.ready for x in p) for app, p in placed.items()) and placed
+        def recovered():
+            placed = {app: kube.live(kube.placements(env.api, ns, app)) for app in apps}
+            return all(len(p) == apps[app][0] and all(x.ready for x in p) for app, p in placed.items()) and placed
 
-            placed = wait_for(recovered, 180, interval=1, what="every replica back")
-        finally:
-            sampler.stop()
-        print(f"minimum ready through the reclaim {sampler.minimum} in {sampler.count} samples")
-        assert not sampler.errors and sampler.count > 10, sampler.errors[:3]
-        for app, (replicas, floor) in apps.items():
-            assert sampler.minimum[app] >= floor, (app, sampler.minimum)
-            replacements = [p for p in placed[app] if p.pod not in before[app] or app == "db" and p.role == "spot"]
-            assert replacements and all(p.role == "spot" for p in replacements), (app, placed[app])
-            assert roles(placed[app]) == Counter({"floor": floor, "spot": replicas - floor}), placed[app]
-            assert all(p.capacity == "on-demand" for p in placed[app])  # no spot left to run on
+        placed = wait_for(recovered, 180, interval=1, what="every replica back")
     finally:
-        env.cluster.start_scheduler(use_extender=True)
+        sampler.stop()
+    print(f"minimum ready through the reclaim {sampler.minimum} in {sampler.count} samples")
+    assert not sampler.errors and sampler.count > 10, sampler.errors[:3]
+    for app, (replicas, floor) in apps.items():
+        assert sampler.minimum[app] >= floor, (app, sampler.minimum)
+        # StatefulSet pods keep their names: a replacement is a pod of spot role there.
+        replacements = [p for p in placed[app] if p.pod not in before[app] or app == "db" and p.role == "spot"]
+        assert replacements and all(p.role == "spot" for p in replacements), (app, placed[app])
+        assert roles(placed[app]) == Counter({"floor": floor, "spot": replicas - floor}), placed[app]
+        assert all(p.capacity == "on-demand" for p in placed[app])  # no spot left to run on

@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 
 from tests.helpers import objects as f
+from tests.helpers.metrics import sample_value
 from tests.helpers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,6 +234,8 @@ async def run_fuzz(base_url: str, pid: int) -> dict:
         figures["healthz_max_ms"], figures["healthz_samples"], figures["healthz_failures"] = results.get(timeout=30)
         sampler.join(10)
         figures["rss_growth_mb"] = round(rss_mb(pid) - rss_before, 1)
+        async with http.get(base_url + "/metrics") as r:
+            figures["mutate_errors"] = sample_value(await r.text(), "spot_extender_admissions_total", {"outcome": "error"})
         figures["valid_answers_right_after"] = await valid_answers_are_right()
     figures["healthz_max_ms"] = round(figures["healthz_max_ms"], 1)
     figures["slowest_call_s"] = round(figures["slowest_call_s"], 3)
@@ -267,6 +270,7 @@ def test_http_fuzz_run():
     assert all(n >= CASES_PER_TARGET for n in figures["cases"].values()), figures["cases"]
     assert server_errors == {}, server_errors
     assert figures["mutate_refused"] == 0
+    assert not figures["mutate_errors"]  # every hostile review was read, or refused as unreadable
     mutate_answers = {k: v for k, v in figures["statuses"].items() if k.startswith(MUTATE + " ")}
     assert set(mutate_answers) <= {f"{MUTATE} 200", f"{MUTATE} 405", f"{MUTATE} 413"}, mutate_answers
     assert figures["slowest_call_s"] < 1.0

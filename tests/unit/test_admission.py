@@ -60,6 +60,18 @@ def pod_with(path: tuple, value) -> dict:
     (orjson.dumps(review(pod_with(("spec", "tolerations"), [1]))), "req-1", "spec.tolerations"),
     (orjson.dumps(review(pod_with(("spec", "affinity", "nodeAffinity"), "x"))), "req-1", "nodeAffinity"),
     (orjson.dumps(review(pod_with(("spec",), None) | {"spec": None})), "req-1", "spec must be an object"),
+    (orjson.dumps(review(pod_with(("spec", "affinity", "nodeAffinity"), {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": 1}]}}))),
+     "req-1", "matchExpressions must be a list of objects"),
+    (orjson.dumps(review(pod_with(("spec", "affinity", "nodeAffinity"), {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": ["x"]}}))),
+     "req-1", "nodeSelectorTerms must be a list of objects"),
+    (orjson.dumps(review(pod_with(("spec", "affinity", "nodeAffinity"), {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"preference": {"matchFields": [3]}}]}))),
+     "req-1", "matchFields must be a list of objects"),
+    (orjson.dumps(review(pod_with(("spec", "affinity", "nodeAffinity"), {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"preference": "x"}]}))),
+     "req-1", "preference object"),
 ])
 def test_unreadable_requests_say_why_and_keep_the_uid_they_have(body, uid, words):
     with pytest.raises(BadReview) as bad:

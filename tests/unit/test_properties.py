@@ -19,6 +19,7 @@ from spot_extender.resources import parse_quantity
 from spot_extender.settings import Settings, SettingsError
 from spot_extender.wire import BadRequest, parse_args
 from tests.helpers import objects as f
+from tests.helpers.metrics import registry_value
 
 # JSON values of every type, nested a few levels deep.
 scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False,
@@ -141,9 +142,12 @@ REVIEW = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "reque
 def admitted_whatever_comes(body: bytes) -> None:
     """The webhook answers everything with an AdmissionReview that admits, and a patch it
     gives applies to the pod it came with."""
+    errors_before = registry_value(WEBHOOK.metrics, "spot_extender_admissions_total", outcome="error")
     answer = orjson.loads(asyncio.run(WEBHOOK.review(body)))
     response = answer["response"]
     assert answer["apiVersion"] == "admission.k8s.io/v1" and response["allowed"] is True
+    # Whatever the parser lets through, the decision handles: nothing ends as an error of its own.
+    assert registry_value(WEBHOOK.metrics, "spot_extender_admissions_total", outcome="error") == errors_before
     if "patch" in response:
         jsonpatch.apply_patch(orjson.loads(body)["request"]["object"], orjson.loads(base64.b64decode(response["patch"])))
 
