@@ -77,8 +77,9 @@ class Webhook:
         workload = await self._owner(group)
         if workload is None:
             role, spread_labels = FLOOR, None  # unseen owner: the safe answer
-            log.info("owner not in the index in time, admitted as floor",
-                     extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "waited_s": self.owner_wait})
+            if self._warned.first(("unseen", group)):  # a stalled watch would log it for every pod
+                log.info("owner not in the index in time, admitted as floor",
+                         extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "waited_s": self.owner_wait})
         else:
             counted = self.index.workloads.get(WorkloadKey(*group))
             if counted is not None and counted.floor_fallback is not None:
