@@ -18,6 +18,7 @@ from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
 from .nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
+from .settings import Settings
 from .workloads import (
     GroupKey,
     PdbRecord,
@@ -40,7 +41,7 @@ class Index:
                  admitted: Admitted | None = None):
         self.classifier = classifier
         self.inflight = inflight
-        self.admitted = admitted or Admitted(10.0, clock)
+        self.admitted = admitted or Admitted(Settings.admission_ttl, clock)
         self.clock = clock
         self.wall = wall
         self.nodes: dict[str, NodeRecord] = {}

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import logs
-from ..constraints import NONE, Constraints
 from ..floors import Floors
 from ..index import Index
 from ..metrics import Metrics
 from ..moves import (
-    FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView, plan_move,
+    FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
 )
 from ..settings import Settings
 from ..workloads import WorkloadKey, WorkloadRecord
@@ -62,7 +61,7 @@ class Rebalance:
             below += len(view.on_demand) < view.floor
             if self._move_pending(workload.key, view):
                 continue
-            decision = plan_move(view, lambda capacity, pod: self.has_room(capacity, pod, workload.constraints))
+            decision = plan_move(view, lambda capacity, pod: has_room(self.index, capacity, pod, workload.constraints))
             if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
                 decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
             if decision is None:
@@ -96,9 +95,6 @@ class Rebalance:
             "failedMoves": history.failures,
             "nextMoveInSeconds": round(self.hysteresis.wait_left(history, self.clock()), 1),
         }
-
-    def has_room(self, capacity: str, pod: Replica, constraints: Constraints = NONE) -> bool:
-        return has_room(self.index, capacity, pod, constraints)
 
     def _move_pending(self, key: WorkloadKey, view: WorkloadView) -> bool:
         """One move at a time: the last one counts as done once its pod is gone and every
