@@ -47,6 +47,9 @@ class Index:
         self.nodes: dict[str, NodeRecord] = {}
         self.pool_of: dict[str, Pool] = {}
         self.on_demand_names: set[str] = set()
+        # Capacity label keys that classify some node, by how many: the webhook writes
+        # affinity terms on these keys only (see roles.RoleRules.narrowed).
+        self.capacity_keys: Counter = Counter()
         self.going_away: dict[str, str] = {}
         # When each going-away node ends, on self.clock: every replica keeps it, so a new
         # leader paces a drain against the notice as first seen, not from its election.
@@ -152,6 +155,9 @@ class Index:
         old = self.nodes.get(name)
         self.nodes[name] = record
         self.pool_of[name] = record.pool
+        if old is not None:
+            self._count_capacity_key(old, -1)
+        self._count_capacity_key(record, 1)
         if record.effective == ON_DEMAND:
             self.on_demand_names.add(name)
         else:
@@ -172,8 +178,10 @@ class Index:
             self._recount_node(name)
 
     def _delete_node(self, name: str) -> None:
-        if self.nodes.pop(name, None) is None:
+        old = self.nodes.pop(name, None)
+        if old is None:
             return
+        self._count_capacity_key(old, -1)
         del self.pool_of[name]
         self.requested.pop(name, None)
         self.node_generation += 1
@@ -183,6 +191,14 @@ class Index:
         self.deadlines.pop(name, None)
         # Pods still bound to a deleted node are lost capacity: they stop counting.
         self._recount_node(name)
+
+    def _count_capacity_key(self, record: NodeRecord, delta: int) -> None:
+        key = self.classifier.capacity_key(record.labels)
+        if key is None:
+            return
+        self.capacity_keys[key] += delta
+        if self.capacity_keys[key] <= 0:
+            del self.capacity_keys[key]
 
     def _deadline(self, record: NodeRecord) -> float:
         now = self.clock()

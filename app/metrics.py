@@ -40,10 +40,11 @@ class Metrics:
         )
         self.admissions = Counter(
             "spot_extender_admissions_total",
-            "Pod admissions answered by the webhook, by outcome: floor, spot (the role given), pinned (the "
+            "Pod admissions answered by the webhook, by outcome: floor, spot (the role given), spot-seek (a "
+            "spot pod that must run on spot during a spot seek), pinned (the "
             "pod's spec already chooses a class), unmanaged, excluded, ignored (not a pod CREATE, or a pod "
             "bound already), not-ready (index syncing), "
-            "bad-request, error; all but floor and spot are admitted unpatched",
+            "bad-request, error; all but floor, spot and spot-seek are admitted unpatched",
             ["outcome"],
             registry=r,
         )
@@ -133,6 +134,14 @@ class Metrics:
             "spot_extender_floor_pending_fallbacks_total",
             "Floor pods evicted after --floor-pending-timeout Pending, so that their replacements are "
             "admitted as spot pods",
+            registry=r,
+        )
+        self.spot_seeks = Counter(
+            "spot_extender_spot_seeks_total",
+            "Moves back to spot while no spot node had room, the replacement requiring spot for an "
+            "autoscaler to add a node, by result: started, placed (it runs on spot), timeout (still "
+            "Pending after --spot-seek-timeout, evicted to only prefer spot again)",
+            ["result"],
             registry=r,
         )
         self.moves_deferred = Counter(

@@ -10,6 +10,11 @@ role the webhook decides: fewer than k floor pods means evicting a pod of no flo
 whose replacement is admitted as floor; floor pods beyond k, or spot pods on on-demand,
 mean evicting one, whose replacement is admitted as spot. Workloads whose pods carry no
 role are moved by where their pods run, as before.
+
+With an autoscaler that adds spot nodes for pods that need them (seek_spot), every such
+move is a spot seek, whose replacement requires spot: it goes on while no spot node has
+room, the replacement waiting for the autoscaler's node, and it never lands on on-demand
+again (a replacement that only prefers spot can, when its soft spread outweighs that).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class Move:
     cause: str  # FLOOR_REPAIR or RETURN_TO_SPOT
     pod: Replica
     reason: str
+    seek: bool = False  # its replacement must run on spot: a node is to be added for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +89,14 @@ class Skip:
     reason: str
 
 
-def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool]) -> Move | Skip | None:
+def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool],
+              seek_spot: bool = False) -> Move | Skip | None:
     """The one move this workload should make now, a reason it cannot, or None when
     its replicas already sit where they should. has_room(class, pod) says whether a
-    node of that class, not going away, can take the pod's requests."""
+    node of that class, not going away, can take the pod's requests; seek_spot, whether
+    an autoscaler adds spot nodes for pods that require spot."""
     if view.uses_roles:
-        return _plan_by_role(view, has_room)
+        return _plan_by_role(view, has_room, seek_spot)
     o, k = len(view.on_demand), view.floor
     if o == k:
         return None
@@ -120,7 +128,8 @@ def _unsafe(view: WorkloadView, cause: str) -> Skip | None:
     return None
 
 
-def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool]) -> Move | Skip | None:
+def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
+                  seek_spot: bool) -> Move | Skip | None:
     floor_pods, k = view.floor_role, view.floor
     if len(floor_pods) < k:
         others = [p for p in view.pods if p.role != FLOOR_ROLE]
@@ -146,9 +155,15 @@ def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool]) 
     if skip is not None:
         return skip
     pod = _pick(surplus or misplaced)
-    if not has_room(SPOT, pod):
-        return Skip(RETURN_TO_SPOT, "no spot node has room for it")
     what = f"{len(surplus)} floor pod(s) above the floor {k}" if surplus else "a spot pod on on-demand"
+    room = has_room(SPOT, pod)
+    if seek_spot:
+        # Required even when spot has room: a replacement that only prefers spot can land on
+        # on-demand again, its soft spread outweighing the preference.
+        how = "a spot node has room" if room else "no spot node has room, so the autoscaler adds one"
+        return Move(RETURN_TO_SPOT, pod, f"{what}: replacing one with a pod that requires spot ({how})", seek=True)
+    if not room:
+        return Skip(RETURN_TO_SPOT, "no spot node has room for it")
     return Move(RETURN_TO_SPOT, pod, f"{what}: replacing one with a spot pod")
 
 

@@ -90,6 +90,13 @@ class NodeClassifier:
                 return cls
         return UNKNOWN
 
+    def capacity_key(self, labels: Mapping[str, str]) -> str | None:
+        """The label key whose value classified the node, None if none did."""
+        for key, value, _ in self.rules:
+            if labels.get(key) == value:
+                return key
+        return None
+
     def effective(self, capacity: str) -> str:
         return self.unknown_as if capacity == UNKNOWN else capacity
 

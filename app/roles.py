@@ -3,12 +3,15 @@
 A floor pod must run on on-demand: a required node affinity keeps it off every node the
 classifier would call spot, so kube-scheduler, Karpenter and Cluster Autoscaler all see
 it. A spot pod prefers spot, tolerates spot taints and spreads softly over capacity
-pools. The same capacity-label rules that classify nodes build both, so the two never
+pools; one that replaces a pod moved back to spot while no spot node has room requires
+spot instead, so an autoscaler adds a spot node for it rather than it landing on
+on-demand again (controller/rebalance.py, "spot seek"). The same capacity-label rules that classify nodes build both, so the two never
 disagree about what spot is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .constraints import Taint, from_pod_spec, tolerated
@@ -51,10 +54,32 @@ class RoleRules:
     def capacity_keys(self) -> frozenset[str]:
         return frozenset(k for k, _ in self.spot_values + self.on_demand_values)
 
+    def narrowed(self, keys: frozenset[str]) -> "RoleRules":
+        """These rules on the label keys that classify some node in the cluster only. Terms
+        on keys no node carries say nothing, and Karpenter writes a made-up value onto every
+        node it makes for each NotIn term on a key it does not know. With no node classified,
+        or none of these keys naming spot, every rule stays: a floor is never left unguarded."""
+        spot = tuple((k, v) for k, v in self.spot_values if k in keys)
+        if not spot:
+            return self
+        on_demand = tuple((k, v) for k, v in self.on_demand_values if k in keys)
+        return dataclasses.replace(self, spot_values=spot, on_demand_values=on_demand)
 
-def choose(floor: int, floor_pods: int) -> str:
-    """Floor while the workload has fewer than k live floor pods, spot after."""
-    return FLOOR if floor_pods < floor else SPOT
+
+def choose(floor: int, floor_pods: int, ordinal: int | None = None) -> str:
+    """Floor while the workload has fewer than k live floor pods, spot after. A StatefulSet
+    pod of ordinal below k is a floor pod too: a scale-down removes the highest ordinals,
+    so the floor pods are the ones that stay (with a PDB of minAvailable R none could be
+    moved afterwards)."""
+    if floor_pods < floor or (ordinal is not None and ordinal < floor):
+        return FLOOR
+    return SPOT
+
+
+def statefulset_ordinal(pod_name: str) -> int | None:
+    """The ordinal of a StatefulSet pod's name (db-2 -> 2), None if it has none."""
+    _, _, tail = pod_name.rpartition("-")
+    return int(tail) if tail.isdigit() and len(tail) < 10 else None
 
 
 def pinned_reason(spec: dict, rules: RoleRules) -> str | None:
@@ -86,15 +111,27 @@ def floor_terms(rules: RoleRules) -> list[list[dict]]:
     return terms
 
 
-def patch(pod: dict, role: str, rules: RoleRules, spread_labels: dict | None, admission_uid: str) -> list[dict]:
+def spot_terms(rules: RoleRules) -> list[list[dict]]:
+    """nodeSelectorTerms that admit only nodes carrying a spot label (ORed, one per key)."""
+    return [[{"key": key, "operator": "In", "values": list(values)}] for key, values in rules.spot_values]
+
+
+def patch(pod: dict, role: str, rules: RoleRules, spread_labels: dict | None, admission_uid: str,
+          require_spot: bool = False) -> list[dict]:
     """The JSONPatch that gives the pod its role. Each op adds a whole field, which JSONPatch
-    `add` replaces when present, so no op depends on what the pod already has."""
+    `add` replaces when present, so no op depends on what the pod already has.
+    `require_spot`: a spot pod must run on spot (a spot seek) rather than prefer it."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     ops = [
         _add("/metadata/labels", {**(meta.get("labels") or {}), ROLE_LABEL: role}),
         _add("/metadata/annotations", {**(meta.get("annotations") or {}), ADMISSION_ANNOTATION: admission_uid}),
     ]
-    affinity = _floor_affinity(spec, rules) if role == FLOOR else _spot_affinity(spec, rules)
+    if role == FLOOR:
+        affinity = _required_affinity(spec, floor_terms(rules))
+    elif require_spot:
+        affinity = _required_affinity(spec, spot_terms(rules))
+    else:
+        affinity = _spot_affinity(spec, rules)
     if affinity is not None:
         ops.append(_add("/spec/affinity", affinity))
     if role == SPOT:
@@ -120,10 +157,10 @@ def _node_affinity(spec: dict) -> tuple[dict, dict]:
     return affinity, node_affinity
 
 
-def _floor_affinity(spec: dict, rules: RoleRules) -> dict | None:
-    ours = floor_terms(rules)
+def _required_affinity(spec: dict, ours: list[list[dict]]) -> dict | None:
+    """spec.affinity with its required node affinity ANDed with our terms."""
     if not ours or not all(ours):
-        return None  # no spot label rule at all: nothing to keep off
+        return None  # no spot label rule at all: nothing to require
     affinity, node_affinity = _node_affinity(spec)
     required = dict(node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
     existing = required.get("nodeSelectorTerms") or []

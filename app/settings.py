@@ -364,6 +364,19 @@ class Settings:
         "it is evicted so that its replacement is admitted as a spot pod; the floor is repaired once "
         "on-demand has room",
     )
+    seek_spot: str = _setting(
+        "auto",
+        _choice("auto", "on", "off"),
+        "move a spot pod running on on-demand back even when no spot node has room, its replacement "
+        "requiring spot so that an autoscaler adds a spot node for it: on, off, or auto (on while some "
+        "node carries karpenter.sh/nodepool, i.e. Karpenter provisions this cluster)",
+    )
+    spot_seek_timeout: float = _setting(
+        180.0,
+        parse_positive_duration,
+        "how long a spot seek's replacement may stay Pending (the autoscaler found no spot) before it "
+        "is evicted, its replacement again only preferring spot, and the workload's next seek backed off",
+    )
     # Watches
     watch_timeout: float = _setting(
         300.0, parse_positive_duration, "server-side timeoutSeconds of each watch (jittered up to +20%%)"

@@ -14,9 +14,10 @@ from . import admission, logs
 from .floors import Floors
 from .index import Index
 from .metrics import Metrics
-from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason
+from .kinds import STATEFULSET
+from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason, statefulset_ordinal
 from .settings import Settings
-from .workloads import WorkloadKey, WorkloadRecord, group_of
+from .workloads import WorkloadKey, WorkloadRecord, group_of, stamp_time
 
 log = logs.get("webhook")
 
@@ -30,9 +31,12 @@ class Webhook:
         self.metrics = metrics
         self.excluded = frozenset(settings.excluded_namespaces)
         self.owner_wait = settings.webhook_owner_wait
+        self.seek_timeout = settings.spot_seek_timeout
+        self.wall = time.time
         self.rules = RoleRules.from_rules(settings.capacity_rules, settings.unknown_class,
                                           settings.spot_preference_weight, settings.spot_toleration_rules,
                                           settings.spread_topology_keys)
+        self._narrowed: dict[frozenset, RoleRules] = {}  # by the capacity keys nodes carry
         self._warned = logs.Once()
 
     async def review(self, body: bytes) -> bytes:
@@ -75,6 +79,7 @@ class Webhook:
                          extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "reason": pinned})
             return "pinned", None
         workload = await self._owner(group)
+        seeking = False
         if workload is None:
             role, spread_labels = FLOOR, None  # unseen owner: the safe answer
             if self._warned.first(("unseen", group)):  # a stalled watch would log it for every pod
@@ -85,11 +90,30 @@ class Webhook:
             if counted is not None and counted.floor_fallback is not None:
                 role = SPOT  # its floor pods could not be placed in time: controller/fallback.py
             else:
-                role = choose(self.floors.of_workload(workload).k, self.index.role_pods(group, FLOOR))
+                name = meta.get("name")
+                ordinal = statefulset_ordinal(name) if group.kind == STATEFULSET and isinstance(name, str) else None
+                role = choose(self.floors.of_workload(workload).k, self.index.role_pods(group, FLOOR), ordinal)
+            seeking = role == SPOT and counted is not None and self._seeking(counted.spot_seek)
             spread_labels = workload.template_labels
         if not request.dry_run:
             self.index.admitted.record(request.uid, group, role)
-        return role, patch(pod, role, self.rules, spread_labels, request.uid)
+        outcome = "spot-seek" if seeking else role
+        return outcome, patch(pod, role, self._rules_now(), spread_labels, request.uid, require_spot=seeking)
+
+    def _rules_now(self) -> RoleRules:
+        """The rules on the capacity label keys this cluster's nodes carry (RoleRules.narrowed)."""
+        keys = frozenset(self.index.capacity_keys)
+        rules = self._narrowed.get(keys)
+        if rules is None:
+            if len(self._narrowed) > 64:  # key sets churn only as providers come and go
+                self._narrowed.clear()
+            rules = self._narrowed[keys] = self.rules.narrowed(keys)
+        return rules
+
+    def _seeking(self, marker: str | None) -> bool:
+        """A spot seek is on (controller/rebalance.py): spot pods must run on spot, for now."""
+        since = stamp_time(marker) if marker else None
+        return since is not None and self.wall() - since < self.seek_timeout
 
     async def _owner(self, group) -> WorkloadRecord | None:
         """The workload the pod belongs to, waiting a few milliseconds for a brand-new one."""

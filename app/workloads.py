@@ -7,7 +7,7 @@ model costs ~80x more than orjson and holds far more memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from .constraints import NONE, Constraints, from_pod_spec
@@ -21,6 +21,10 @@ ANNOTATION_REBALANCE = "spot-extender.io/rebalance"  # "false": the controller l
 # On a ReplicaSet or StatefulSet: its floor pods could not be placed in time, so the
 # webhook admits its pods as spot until the leader removes it (value: when it was set).
 ANNOTATION_FLOOR_FALLBACK = "spot-extender.io/floor-fallback"
+# On a ReplicaSet or StatefulSet: a pod of it was moved back to spot while no spot node had
+# room, so the webhook makes its spot pods require spot for an autoscaler to add a node
+# (value: when it was set; the webhook ignores it after --spot-seek-timeout).
+ANNOTATION_SPOT_SEEK = "spot-extender.io/spot-seek"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 MIRROR_POD = "kubernetes.io/config.mirror"
 DEFAULT_GRACE = 30  # the API's default terminationGracePeriodSeconds
@@ -83,6 +87,7 @@ class WorkloadRecord:
     revision: int = 0
     constraints: Constraints = NONE  # where its pods may run, from the pod template
     floor_fallback: str | None = None  # set while its floor pods are admitted as spot (ANNOTATION_FLOOR_FALLBACK)
+    spot_seek: str | None = None  # set while its spot pods must run on spot (ANNOTATION_SPOT_SEEK)
 
     @property
     def key(self) -> WorkloadKey:
@@ -194,7 +199,21 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         revision=int(revision) if str(revision).isdigit() else 0,
         constraints=_interned(from_pod_spec((spec.get("template") or {}).get("spec") or {})),
         floor_fallback=_text_or_none(annotations.get(ANNOTATION_FLOOR_FALLBACK)),
+        spot_seek=_text_or_none(annotations.get(ANNOTATION_SPOT_SEEK)),
     )
+
+
+def marker_stamp(now: float) -> str:
+    """A marker annotation's value: when it was set, RFC 3339 in UTC."""
+    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp_time(stamp) -> float | None:
+    """An RFC 3339 time (a marker's value, a creationTimestamp) as Unix time, None if malformed."""
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except (ValueError, TypeError):
+        return None
 
 
 def _text_or_none(value) -> str | None:

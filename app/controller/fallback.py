@@ -12,30 +12,28 @@ room for the workload's pods; rebalance then repairs the floor as any broken flo
 
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import datetime, timezone
 from typing import Callable
 
 from .. import logs
-from ..api import ApiError, Kube
+from ..api import Kube
 from ..index import Index
-from ..kinds import BY_NAME
 from ..metrics import Metrics
 from ..moves import Replica
 from ..nodes import ON_DEMAND
 from ..roles import FLOOR
 from ..settings import Settings
-from ..workloads import ANNOTATION_FLOOR_FALLBACK, GroupKey, PodRecord, WorkloadKey, WorkloadRecord
+from ..workloads import (
+    ANNOTATION_FLOOR_FALLBACK, GroupKey, PodRecord, WorkloadKey, WorkloadRecord, marker_stamp, stamp_time,
+)
 from .evictor import Evictor, event_reason, workload_ref
+from .markers import Markers
 from .scope import Scope
 from .views import has_room
 
 log = logs.get("floor-fallback")
 
 FLOOR_FALLBACK = "floor-fallback"  # the eviction cause
-SEEN_TIMEOUT = 5.0  # how long to wait for this replica's own watch to show the annotation
-PEERS_SETTLE = 1.0  # then how long peers get to see it too, before the pod goes
 
 
 class FloorFallback:
@@ -52,8 +50,7 @@ class FloorFallback:
         self.metrics = metrics
         self.wall = wall
         self.timeout = settings.floor_pending_timeout
-        self.request_timeout = settings.request_timeout
-        self.dry_run = settings.dry_run
+        self.markers = Markers(kube, index, metrics, settings.request_timeout, settings.dry_run)
 
     async def once(self) -> None:
         now = self.wall()
@@ -80,12 +77,12 @@ class FloorFallback:
             log.warning("floor pods not placed in time: their replacements will be spot pods", extra={
                 "owner": f"{group.kind}/{group.namespace}/{group.name}", "pending": len(stale),
                 "timeout_s": self.timeout})
-            if not await self._mark(record, _stamp(self.wall())) or not await self._seen(group):
+            if not await self._mark(record, marker_stamp(self.wall())) or not await self.markers.seen(
+                    group, lambda r: r.floor_fallback is not None):
                 return  # the next pass tries again
             await self.evictor.event(workload_ref(record), "Warning", event_reason("Floor", FLOOR_FALLBACK),
                                      f"floor pods Pending for {self.timeout:.0f}s: replaced by spot pods until "
                                      "on-demand has room")
-            await asyncio.sleep(PEERS_SETTLE)
         for pod in stale:
             result = await self.evictor.evict(pod, FLOOR_FALLBACK, f"floor pod Pending for over {self.timeout:.0f}s")
             if result.done:
@@ -107,37 +104,9 @@ class FloorFallback:
                 "owner": f"{record.kind}/{record.namespace}/{record.name}"})
 
     async def _mark(self, record: WorkloadRecord, value: str | None) -> bool:
-        if self.dry_run:
-            log.info("would annotate", extra={"owner": f"{record.kind}/{record.namespace}/{record.name}",
-                                              ANNOTATION_FLOOR_FALLBACK: value})
-            return False
-        try:
-            await self.kube.annotate(BY_NAME[record.kind].resource, record.namespace, record.name,
-                                     {ANNOTATION_FLOOR_FALLBACK: value}, self.request_timeout)
-            return True
-        except ApiError as exc:
-            self.metrics.loop_errors.labels(self.name).inc()
-            log.warning("floor fallback annotation not written", extra={
-                "owner": f"{record.kind}/{record.namespace}/{record.name}", "error": str(exc)})
-            return False
-
-    async def _seen(self, group: GroupKey) -> bool:
-        deadline = time.monotonic() + SEEN_TIMEOUT
-        while time.monotonic() < deadline:
-            record = self.index.workloads.get(WorkloadKey(*group))
-            if record is not None and record.floor_fallback is not None:
-                return True
-            await asyncio.sleep(0.05)
-        return False
-
-
-def _stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
+        return await self.markers.write(record, ANNOTATION_FLOOR_FALLBACK, value, self.name)
 
 def _unix(created: str) -> float:
     """A creationTimestamp as Unix time; a malformed one as the far future, so never stale."""
-    try:
-        return datetime.fromisoformat(created).timestamp()
-    except (ValueError, TypeError):
-        return float("inf")
+    when = stamp_time(created)
+    return float("inf") if when is None else when

@@ -1,6 +1,13 @@
 """Rebalance: repair broken floors and move surplus on-demand replicas back to spot, one
 replica at a time per workload, with cooldown, backoff and a global rate limit. The
-decisions come from app/moves.py; this loop keeps the bookkeeping."""
+decisions come from app/moves.py; this loop keeps the bookkeeping.
+
+A spot seek (a move back to spot while no spot node has room, for an autoscaler to add
+one) marks the counted ReplicaSet or StatefulSet first, so every replica's webhook admits
+the replacement requiring spot. The marker goes once the move settles; one older than
+--spot-seek-timeout goes too, with the replacements still Pending under it, which come
+back only preferring spot. A seek whose replacement did not land on spot backs the
+workload's next move off, like any failed move."""
 
 from __future__ import annotations
 
@@ -15,13 +22,18 @@ from ..metrics import Metrics
 from ..moves import (
     FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
 )
+from ..roles import SPOT as SPOT_ROLE
 from ..settings import Settings
-from ..workloads import WorkloadKey, WorkloadRecord
+from ..workloads import ANNOTATION_SPOT_SEEK, GroupKey, WorkloadKey, WorkloadRecord, marker_stamp, stamp_time
 from .evictor import Evictor, Result, event_reason, workload_ref
+from .markers import Markers
 from .scope import Scope
 from .views import has_room, workload_view, yield_now_and_then
 
 log = logs.get("rebalance")
+
+KARPENTER_NODEPOOL = "karpenter.sh/nodepool"  # on every node Karpenter made
+SPOT_SEEK = "spot-seek"  # the eviction cause of a seek's pending replacement at its timeout
 
 
 @dataclass
@@ -30,6 +42,7 @@ class MoveInFlight:
     cause: str
     on_demand_before: int
     floor_pods_before: int | None = None  # with roles: floor pods when it was evicted
+    seek: GroupKey | None = None  # a spot seek: the group whose marker is set
 
 
 class Rebalance:
@@ -37,13 +50,18 @@ class Rebalance:
     gap = 1.0  # least time between two passes woken by changes
 
     def __init__(self, index: Index, floors: Floors, evictor: Evictor, scope: Scope, settings: Settings,
-                 metrics: Metrics, clock: Callable[[], float] = time.monotonic):
+                 metrics: Metrics, markers: Markers, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         self.index = index
         self.floors = floors
         self.evictor = evictor
         self.scope = scope
         self.metrics = metrics
         self.clock = clock
+        self.wall = wall
+        self.markers = markers
+        self.seek_mode = settings.seek_spot
+        self.seek_timeout = settings.spot_seek_timeout
         self.period = settings.rebalance_interval
         self.hysteresis = Hysteresis(settings.move_cooldown, settings.move_backoff_max)
         self.rate_limit = RateLimit(settings.max_moves_per_minute)
@@ -53,15 +71,18 @@ class Rebalance:
 
     async def once(self) -> None:
         below = 0
+        await self._expire_seeks()
+        seek = self.seeks_spot()
         for number, workload in enumerate(self.index.top_level_workloads()):
             await yield_now_and_then(number)
             if not self.scope.may_move(workload):
                 continue
             view = workload_view(self.index, self.floors, workload)
             below += len(view.on_demand) < view.floor
-            if self._move_pending(workload.key, view):
+            if await self._move_pending(workload.key, view):
                 continue
-            decision = plan_move(view, lambda capacity, pod: has_room(self.index, capacity, pod, workload.constraints))
+            decision = plan_move(view, lambda capacity, pod: has_room(self.index, capacity, pod, workload.constraints),
+                                 seek)
             if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
                 decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
             if decision is None:
@@ -72,6 +93,12 @@ class Rebalance:
                 await self._move(workload, view, decision)
         self.metrics.below_floor.set(below)
         self._forget_deleted()
+
+    def seeks_spot(self) -> bool:
+        """Whether an autoscaler adds spot nodes for pods that require spot (--seek-spot)."""
+        if self.seek_mode != "auto":
+            return self.seek_mode == "on"
+        return any(KARPENTER_NODEPOOL in node.labels for node in self.index.nodes.values())
 
     def _falling_back(self, workload: WorkloadRecord) -> bool:
         """Its counted revision's floor pods are admitted as spot (fallback.py) until on-demand has room."""
@@ -96,7 +123,7 @@ class Rebalance:
             "nextMoveInSeconds": round(self.hysteresis.wait_left(history, self.clock()), 1),
         }
 
-    def _move_pending(self, key: WorkloadKey, view: WorkloadView) -> bool:
+    async def _move_pending(self, key: WorkloadKey, view: WorkloadView) -> bool:
         """One move at a time: the last one counts as done once its pod is gone and every
         replica is ready again."""
         move = self.moving.get(key)
@@ -107,6 +134,8 @@ class Rebalance:
         if not settled:
             return True
         del self.moving[key]
+        if move.seek is not None:
+            await self._end_seek(move.seek, placed=len(view.on_demand) < move.on_demand_before)
         # A move failed if the replacement landed where the evicted replica was: back to
         # on-demand after a return to spot, or on spot after a floor repair (possible when
         # kube-scheduler does not call the extender). Failures back the next move off.
@@ -120,6 +149,8 @@ class Rebalance:
         else:
             failed = on_demand_now <= move.on_demand_before
         history.failures = history.failures + 1 if failed else 0
+        if failed and move.seek is not None:
+            history.last_move = self.clock()  # a seek fails at its timeout: back off from then
         return False
 
     async def _move(self, workload: WorkloadRecord, view: WorkloadView, move: Move) -> None:
@@ -137,14 +168,69 @@ class Rebalance:
         pod = self.index.pods.get(move.pod.uid)
         if pod is None:
             return
+        group = self.index.current_group(workload)
+        if move.seek and not await self._start_seek(group):
+            return
         result = await self.evictor.evict(pod, move.cause, f"{view.name}: {move.reason}")
         if result.done:
             history.last_move = now
             self.moving[workload.key] = MoveInFlight(pod.uid, move.cause, len(view.on_demand),
-                                                     len(view.floor_role) if view.uses_roles else None)
+                                                     len(view.floor_role) if view.uses_roles else None,
+                                                     group if move.seek else None)
             self.reported_skips.pop(workload.key, None)
-        elif result is Result.BLOCKED:
+            return
+        if move.seek:
+            await self._end_seek(group, placed=None)
+        if result is Result.BLOCKED:
             await self._report_skip(workload, Skip(move.cause, "the eviction was refused (PodDisruptionBudget)"))
+
+    # ---- spot seeks ----------------------------------------------------------------
+
+    async def _start_seek(self, group: GroupKey) -> bool:
+        """Mark the group so its next spot pods require spot; True once replicas see it."""
+        record = self.index.workloads.get(WorkloadKey(*group))
+        if record is None:
+            return False
+        if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, marker_stamp(self.wall()), self.name):
+            return False
+        if not await self.markers.seen(group, lambda r: r.spot_seek is not None):
+            await self._end_seek(group, placed=None)
+            return False
+        self.metrics.spot_seeks.labels("started").inc()
+        log.info("spot seek: the replacement requires spot", extra={
+            "owner": f"{group.kind}/{group.namespace}/{group.name}", "timeout_s": self.seek_timeout})
+        return True
+
+    async def _end_seek(self, group: GroupKey, placed: bool | None) -> None:
+        """Remove the marker; count whether the replacement ran on spot (None: never evicted)."""
+        record = self.index.workloads.get(WorkloadKey(*group))
+        if record is not None and record.spot_seek is not None:
+            await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name)
+        if placed is not None:
+            self.metrics.spot_seeks.labels("placed" if placed else "timeout").inc()
+
+    async def _expire_seeks(self) -> None:
+        """Markers older than --spot-seek-timeout go, with the Pending spot pods admitted
+        under them: their replacements only prefer spot. Also ends seeks a leader before
+        this one started."""
+        now = self.wall()
+        for record in [r for r in self.index.workloads.values() if r.spot_seek is not None]:
+            since = stamp_time(record.spot_seek)
+            if since is not None and now - since < self.seek_timeout:
+                continue
+            group = GroupKey(record.kind, record.namespace, record.name)
+            stuck = [p for uid in self.index.pods_of_group.get(group, ())
+                     if (p := self.index.pods.get(uid)) is not None and not p.terminating and not p.node
+                     and p.role == SPOT_ROLE and (since is None or (stamp_time(p.created) or 0) >= since - 1)]
+            if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name):
+                continue
+            log.warning("spot seek timed out: no spot node came for its replacement", extra={
+                "owner": f"{record.kind}/{record.namespace}/{record.name}", "pending": len(stuck),
+                "timeout_s": self.seek_timeout})
+            for pod in stuck:
+                if self.scope.may_touch(pod):
+                    await self.evictor.evict(pod, SPOT_SEEK, f"Pending for over {self.seek_timeout:.0f}s "
+                                                             "waiting for a spot node: it will prefer spot only")
 
     async def _report_skip(self, workload: WorkloadRecord, skip: Skip) -> None:
         """Count every skip; an Event only when the reason changes, not every pass."""

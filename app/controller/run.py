@@ -18,6 +18,7 @@ from .deletion_cost import DeletionCost
 from .drain import Drain
 from .evictor import Evictor
 from .fallback import FloorFallback
+from .markers import Markers
 from .rebalance import Rebalance
 from .scope import Scope
 
@@ -43,7 +44,8 @@ class Controller:
         self.supervisor = Supervisor(metrics, settings.backoff_max)
         self.evictor = Evictor(kube, settings, metrics)
         self.drain = Drain(index, self.evictor, scope, self.supervisor, metrics, settings.drain_margin)
-        self.rebalance = Rebalance(index, floors, self.evictor, scope, settings, metrics)
+        self.rebalance = Rebalance(index, floors, self.evictor, scope, settings, metrics, Markers(
+            kube, index, metrics, settings.request_timeout, settings.dry_run))
         self.deletion_cost = DeletionCost(kube, index, floors, scope, settings, metrics)
         self.fallback = FloorFallback(kube, index, self.evictor, scope, settings, metrics)
         self.loops: list[Loop] = [self.rebalance, self.deletion_cost, self.fallback]

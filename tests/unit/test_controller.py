@@ -9,6 +9,7 @@ from spot_extender.cli import build
 from spot_extender.controller import Controller
 from spot_extender.controller import evictor as evictor_module
 from spot_extender.index import KINDS, NODE, PDB, POD
+from spot_extender.moves import Hysteresis
 from spot_extender.settings import Settings
 from spot_extender.roles import ROLE_LABEL
 from spot_extender.workloads import ANNOTATION_FLOOR_FALLBACK as FLOOR_FALLBACK, DELETION_COST
@@ -498,9 +499,9 @@ class AnnotatingKube(RecordingKube):
 
 
 async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_has_room(monkeypatch):
-    from spot_extender.controller import fallback as fallback_module
+    from spot_extender.controller import markers
 
-    monkeypatch.setattr(fallback_module, "PEERS_SETTLE", 0.0)
+    monkeypatch.setattr(markers, "PEERS_SETTLE", 0.0)
     controller, index = setup(kube=AnnotatingKube(), floor_pending_timeout=60)
     now = [f.epoch("2026-01-01T00:00:30Z")]
     controller.fallback.wall = lambda: now[0]
@@ -540,3 +541,82 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
     assert index.workloads[("ReplicaSet", "default", "web-1")].floor_fallback is None
     await controller.rebalance.once()
     assert controller.kube.evicted[-1] in ("default/web-1-0", "default/web-1-1", "default/web-1-b")
+
+
+async def test_a_spot_seek_marks_the_owner_moves_the_pod_and_ends_placed_or_timed_out(monkeypatch):
+    from spot_extender.controller import markers
+    from spot_extender.workloads import ANNOTATION_SPOT_SEEK as SPOT_SEEK
+
+    monkeypatch.setattr(markers, "PEERS_SETTLE", 0.0)
+    controller, index = setup(kube=AnnotatingKube(), seek_spot="on", spot_seek_timeout=60)
+    now = [f.epoch("2026-01-01T00:01:00Z")]
+    controller.rebalance.wall = lambda: now[0]
+    controller.rebalance.clock = lambda: now[0]
+    controller.rebalance.hysteresis = Hysteresis(5, 600)  # a failed move backs the next one off
+    index.apply("Deployment", "ADDED", f.deployment("web", 2))
+    index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", 2))
+    for node in ("s1", "s2"):  # spot is full
+        hog = f.pod(f"hog-{node}", node_name=node, labels={"app": "hog"}, uid=f"hog-{node}")
+        hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "4"}}
+        index.apply(POD, "ADDED", hog)
+
+    def web_pod(name, role, node="", created="2026-01-01T00:00:00Z"):
+        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web", ROLE_LABEL: role},
+                    uid=name)
+        pod["metadata"]["creationTimestamp"] = created
+        pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "500m"}}
+        return pod
+
+    index.apply(POD, "ADDED", web_pod("web-1-floor", "floor", "o1"))
+    index.apply(POD, "ADDED", web_pod("web-1-a", "spot", "o2"))
+    await controller.rebalance.once()
+    assert controller.kube.owner_annotations == [{SPOT_SEEK: "2026-01-01T00:01:00Z"}]
+    assert controller.kube.evicted == ["default/web-1-a"]
+    assert sample(controller.metrics, "spot_extender_spot_seeks_total", result="started") == 1
+    # The replacement waits for the autoscaler's node, which comes: the seek ends, placed.
+    index.apply(POD, "DELETED", web_pod("web-1-a", "spot", "o2"))
+    index.apply(POD, "ADDED", web_pod("web-1-b", "spot", created="2026-01-01T00:01:01Z"))
+    await controller.rebalance.once()
+    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: "2026-01-01T00:01:00Z"}  # still waiting
+    index.apply(NODE, "ADDED", f.node("s3", "spot"))
+    index.apply(POD, "MODIFIED", web_pod("web-1-b", "spot", "s3", created="2026-01-01T00:01:01Z"))
+    await controller.rebalance.once()
+    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: None}
+    assert sample(controller.metrics, "spot_extender_spot_seeks_total", result="placed") == 1
+
+    # A second seek (spot full again) whose node never comes: after the timeout the marker
+    # goes and the Pending replacement is evicted, to come back only preferring spot.
+    hog = f.pod("hog-s3", node_name="s3", labels={"app": "hog"}, uid="hog-s3")
+    hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "3800m"}}
+    index.apply(POD, "ADDED", hog)
+    index.apply(POD, "DELETED", web_pod("web-1-b", "spot", "s3"))
+    index.apply(POD, "ADDED", web_pod("web-1-c", "spot", "o2", created="2026-01-01T00:01:02Z"))
+    now[0] += 10
+    await controller.rebalance.once()
+    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: "2026-01-01T00:01:10Z"}
+    assert controller.kube.evicted[-1] == "default/web-1-c"
+    index.apply(POD, "DELETED", web_pod("web-1-c", "spot", "o2"))
+    index.apply(POD, "ADDED", web_pod("web-1-d", "spot", created="2026-01-01T00:01:11Z"))
+    now[0] += 61
+    await controller.rebalance.once()
+    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: None}
+    assert controller.kube.evicted[-1] == "default/web-1-d"
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="spot-seek", result="evicted") == 1
+    index.apply(POD, "DELETED", web_pod("web-1-d", "spot"))
+    index.apply(POD, "ADDED", web_pod("web-1-e", "spot", "o2", created="2026-01-01T00:02:12Z"))
+    await controller.rebalance.once()  # the move settles back on on-demand: a failed seek, backed off
+    assert sample(controller.metrics, "spot_extender_spot_seeks_total", result="timeout") == 1
+    assert controller.rebalance.history[("Deployment", "default", "web")].failures == 1
+    await controller.rebalance.once()
+    assert controller.kube.evicted[-1] == "default/web-1-d"  # no new move within the backoff
+
+
+async def test_seek_spot_auto_follows_karpenter_nodes():
+    controller, index = setup(seek_spot="auto")
+    assert not controller.rebalance.seeks_spot()
+    index.apply(NODE, "ADDED", f.node("k1", None, labels={"karpenter.sh/capacity-type": "spot",
+                                                          "karpenter.sh/nodepool": "default"}))
+    assert controller.rebalance.seeks_spot()
+    controller, _ = setup(seek_spot="off")
+    controller.rebalance.index.apply(NODE, "ADDED", f.node("k1", None, labels={"karpenter.sh/nodepool": "default"}))
+    assert not controller.rebalance.seeks_spot()

@@ -155,3 +155,39 @@ def test_deletion_costs_follow_roles():
             role("d4", "spot", "spot")]
     assert deletion_costs(pods, 1) == {"a1": SURPLUS_COST, "b2": FLOOR_COST, "c3": SURPLUS_COST, "d4": SPOT_COST}
     assert deletion_costs(pods, 2)["c3"] == FLOOR_COST and deletion_costs(pods, 2)["a1"] == SURPLUS_COST
+
+
+# With an autoscaler that adds spot nodes (seek_spot): (case, pods, room, seek expected, expected)
+SEEK_TABLE = [
+    ("no spot room: a spot seek", [role("a1", "on-demand", "floor"), role("b2", "on-demand", "spot")], NO_ROOM,
+     ("move", RETURN_TO_SPOT, "b2", True)),
+    ("spot has room: a seek still, so the replacement cannot land on on-demand again",
+     [role("a1", "on-demand", "floor"), role("b2", "on-demand", "spot")], ROOM, ("move", RETURN_TO_SPOT, "b2", True)),
+    ("a floor pod beyond k, no spot room: a seek too",
+     [role("a1", "on-demand", "floor"), role("b2", "on-demand", "floor")], NO_ROOM,
+     ("move", RETURN_TO_SPOT, "b2", True)),
+    ("floor short, no on-demand room: seeking never touches a floor repair",
+     [role("a1", "spot", "spot"), role("b2", "spot", "")], NO_ROOM, ("skip", "no on-demand node has room")),
+    ("not all ready: no seek", [role("a1", "on-demand", "floor"), role("b2", "on-demand", "spot", ready=False)],
+     NO_ROOM, ("skip", "not all replicas")),
+    ("the only ready replica: no seek", [role("a1", "on-demand", "floor", ready=False),
+                                         role("b2", "on-demand", "spot")], NO_ROOM, ("skip", "not all replicas")),
+    ("everything in place", [role("a1", "on-demand", "floor"), role("b2", "spot", "spot")], NO_ROOM, None),
+]
+
+
+@pytest.mark.parametrize("case, pods, room, expected", SEEK_TABLE, ids=[t[0] for t in SEEK_TABLE])
+def test_plan_move_with_spot_seeks(case, pods, room, expected):
+    result = plan_move(view(pods, len(pods), 1, True), room, seek_spot=True)
+    if expected is None:
+        assert result is None
+    elif expected[0] == "move":
+        assert isinstance(result, Move) and (result.cause, result.pod.name, result.seek) == expected[1:], result
+    else:
+        assert isinstance(result, Skip) and expected[1] in result.reason, result
+
+
+def test_without_roles_there_is_no_seek():
+    # The webhook is what makes a replacement require spot: pods with no role are not sought for.
+    result = plan_move(view([rep("a1", "on-demand"), rep("b2", "on-demand")]), NO_ROOM, seek_spot=True)
+    assert isinstance(result, Skip) and "no spot node has room" in result.reason

@@ -12,6 +12,7 @@ from spot_extender.constraints import Taint, admits, from_pod_spec
 from spot_extender.nodes import NodeClassifier
 from spot_extender.roles import (
     ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT, RoleRules, choose, floor_terms, patch, pinned_reason,
+    statefulset_ordinal,
 )
 from spot_extender.settings import Settings, env_name, from_sources
 from tests.helpers import objects as f
@@ -44,6 +45,19 @@ def applied(pod: dict, role: str, rule_set: RoleRules = RULES, spread=TEMPLATE_L
 ])
 def test_choose(k, floor_pods, role):
     assert choose(k, floor_pods) == role
+
+
+@pytest.mark.parametrize("k, floor_pods, ordinal, role", [
+    (2, 2, 0, FLOOR), (2, 2, 1, FLOOR), (2, 2, 2, SPOT), (2, 0, 3, FLOOR), (0, 0, 0, SPOT), (1, 5, None, SPOT),
+])
+def test_choose_keeps_the_low_ordinals_of_a_statefulset_floor(k, floor_pods, ordinal, role):
+    assert choose(k, floor_pods, ordinal) == role
+
+
+@pytest.mark.parametrize("name, ordinal", [("db-0", 0), ("db-12", 12), ("db", None), ("db-x", None),
+                                           ("my-db-3", 3), ("db-", None), ("db-99999999999", None)])
+def test_statefulset_ordinal(name, ordinal):
+    assert statefulset_ordinal(name) == ordinal
 
 
 # Nodes as each provider labels them, with the class the classifier gives them.
@@ -202,3 +216,43 @@ def test_settings_shape_the_patch():
     floor = applied(rs_pod(), FLOOR, custom)
     assert floor["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
         "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "NotIn", "values": ["spot"]}]}]}
+
+
+def test_a_spot_seek_requires_spot_anded_into_the_pods_own_terms_and_still_tolerates_spot_taints():
+    own = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}}
+    ops = patch(rs_pod(own), SPOT, RULES, TEMPLATE_LABELS, "req-1", require_spot=True)
+    seeking = jsonpatch.apply_patch(rs_pod(own), ops)
+    constraints = from_pod_spec(seeking["spec"])
+    cases = [({"zone": "a", "karpenter.sh/capacity-type": "spot"}, True),
+             ({"zone": "a", "cloud.google.com/gke-spot": "true"}, True),
+             ({"zone": "b", "karpenter.sh/capacity-type": "spot"}, False),
+             ({"zone": "a", "karpenter.sh/capacity-type": "on-demand"}, False),
+             ({"zone": "a"}, False)]
+    for labels, expected in cases:
+        assert admits(constraints, "n", labels, ()) == expected, labels
+    node_affinity = seeking["spec"]["affinity"]["nodeAffinity"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" not in node_affinity
+    assert seeking["metadata"]["labels"][ROLE_LABEL] == SPOT
+    assert {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+            "effect": "NoSchedule"} in seeking["spec"]["tolerations"]
+
+
+@pytest.mark.parametrize("keys, spot_keys", [
+    ({"karpenter.sh/capacity-type"}, ["karpenter.sh/capacity-type"]),
+    ({"karpenter.sh/capacity-type", "node.kubernetes.io/capacity"},
+     ["node.kubernetes.io/capacity", "karpenter.sh/capacity-type"]),
+    (set(), None),  # no node classified: every rule
+    ({"unrelated.example.com/pool"}, None),  # no key that names spot: every rule
+])
+def test_rules_narrowed_to_the_capacity_keys_nodes_carry(keys, spot_keys):
+    narrowed = RULES.narrowed(frozenset(keys))
+    if spot_keys is None:
+        assert narrowed is RULES
+        return
+    assert [k for k, _ in narrowed.spot_values] == spot_keys
+    assert {k for k, _ in narrowed.on_demand_values} <= set(keys)
+    floor = applied(rs_pod(), FLOOR, narrowed)
+    expressions = floor["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"][0]["matchExpressions"]
+    assert sorted(e["key"] for e in expressions) == sorted(spot_keys)

@@ -175,3 +175,68 @@ async def test_while_a_floor_falls_back_its_pods_are_admitted_as_spot():
     del rs["metadata"]["annotations"]["spot-extender.io/floor-fallback"]
     p.index.apply("ReplicaSet", "MODIFIED", rs)
     assert await roles_of_burst(p, 2, prefix="after") == [FLOOR, SPOT]
+
+
+def seek_marker(p, stamp):
+    rs = f.replicaset("web-1", "web", 10)
+    if stamp is not None:
+        rs["metadata"]["annotations"]["spot-extender.io/spot-seek"] = stamp
+    p.index.apply("ReplicaSet", "MODIFIED", rs)
+
+
+def affinity_of(response) -> dict:
+    ops = orjson.loads(base64.b64decode(response["patch"]))
+    return next(op["value"] for op in ops if op["path"] == "/spec/affinity")["nodeAffinity"]
+
+
+async def test_during_a_spot_seek_spot_pods_require_spot_and_floor_pods_stay_floor():
+    p = with_web(parts(spot_seek_timeout=60))
+    p.webhook.wall = lambda: f.epoch("2026-01-01T00:00:30Z")
+    seek_marker(p, "2026-01-01T00:00:00Z")
+    first, labels = await admit(p, new_pod(), uid="a")
+    assert labels[ROLE_LABEL] == FLOOR  # a floor short of k is never given up for a seek
+    response, labels = await admit(p, new_pod(), uid="b")
+    assert labels[ROLE_LABEL] == SPOT
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in affinity_of(response)
+    assert sample(p.metrics, "spot_extender_admissions_total", outcome="spot-seek") == 1
+    p.webhook.wall = lambda: f.epoch("2026-01-01T00:01:30Z")  # the marker is older than the timeout
+    response, labels = await admit(p, new_pod(), uid="c")
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in affinity_of(response)
+    seek_marker(p, "not a time")
+    response, _ = await admit(p, new_pod(), uid="d")
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in affinity_of(response)
+
+
+async def test_terms_name_only_the_capacity_keys_the_nodes_carry():
+    p = with_web(parts())
+    for name in ("s1", "s2", "o1"):  # now Karpenter's nodes
+        p.index.apply(NODE, "DELETED", f.node(name))
+    p.index.apply(NODE, "ADDED", f.node("k1", None, labels={"karpenter.sh/capacity-type": "on-demand"}))
+    assert dict(p.index.capacity_keys) == {"karpenter.sh/capacity-type": 1}
+    response, labels = await admit(p, new_pod(), uid="a")
+    assert labels[ROLE_LABEL] == FLOOR
+    terms = affinity_of(response)["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [
+        {"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"]}]}]
+    p.index.apply(NODE, "DELETED", f.node("k1", None))
+    assert not p.index.capacity_keys
+    response, _ = await admit(p, new_pod(), uid="b")
+    assert len(affinity_of(response)["preferredDuringSchedulingIgnoredDuringExecution"]) > 1  # every rule again
+
+
+async def test_a_statefulsets_lowest_ordinals_are_its_floor_pods_so_a_scale_down_keeps_them():
+    p = parts()
+    p.index.apply("StatefulSet", "ADDED", f.statefulset("db", 4))
+    p.index.apply("PodDisruptionBudget", "ADDED", f.pdb("db", {"app": "db"}, min_available=2))
+    # db-1 comes back after its floor role went to another pod (db-3 was admitted as floor
+    # while db-1 was gone): the ordinal keeps it floor, a surplus the controller returns.
+    for name, role in (("db-3", FLOOR), ("db-2", FLOOR)):
+        pod = new_pod(owner=("StatefulSet", "db"))
+        pod["metadata"].update(name=name, uid=name, labels={"app": "db", ROLE_LABEL: role})
+        pod["spec"]["nodeName"] = "o1"
+        p.index.apply(POD, "ADDED", pod)
+    for name in ("db-0", "db-1"):
+        pod = new_pod(owner=("StatefulSet", "db"))
+        pod["metadata"]["name"] = name
+        _, labels = await admit(p, pod, uid=name)
+        assert labels[ROLE_LABEL] == FLOOR, name
