@@ -7,19 +7,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv unit package-test fuzz chaos e2e bench-smoke test demo cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv unit package-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim soak clean
 
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
+	@echo "make demo-autoscaled Karpenter provisions every node: on-demand for floors, spot for the rest, a spot loss"
 	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
 	@echo "make package-test    build the wheel, install it in a fresh venv beside another 'app' package, run it"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
 	@echo "make e2e             end-to-end tests only"
+	@echo "make e2e-autoscaled  end-to-end tests with Karpenter (its KWOK provider) provisioning every node"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
-	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok (cached)"
+	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok, Karpenter's"
+	@echo "                     KWOK provider (cached)"
 	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: scheduler alone vs spot-extender vs a baseline extender (BENCH_NODES, BENCH_PODS)"
 	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims, then a drain"
@@ -58,6 +61,10 @@ fuzz: $(STAMP)
 e2e: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/e2e -q
 
+# A control plane of its own, whose nodes Karpenter makes; never beside e2e's.
+e2e-autoscaled: $(STAMP) cluster-bins
+	$(PY) -m pytest tests/autoscaled -q -s
+
 chaos: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/chaos -q -s
 
@@ -65,10 +72,14 @@ chaos: $(STAMP) cluster-bins
 bench-smoke: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/perf -q
 
-test: unit package-test fuzz e2e chaos bench-smoke
+test: unit package-test fuzz e2e e2e-autoscaled chaos bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo
+
+# Karpenter provisions every node: floors on on-demand, the rest on spot, then a spot loss.
+demo-autoscaled: $(STAMP) cluster-bins
+	$(PY) -m tests.cluster.demo_autoscaled
 
 BENCH_NODES ?= 500
 BENCH_PODS ?= 2000

@@ -14,12 +14,12 @@ second act ran exactly k floor pods on on-demand and the rest on spot;
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.cluster.controlplane import ControlPlane, ExtenderOptions, ExtenderProcess, make_tls
+from tests.cluster.demo_run import run
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.sampling import ReadySampler, Sample
@@ -33,7 +33,6 @@ APPS = [name for name, _, _ in WORKLOADS]
 DRAIN_TIMEOUT = 60.0  # well inside the 2-minute notice, with room for a busy machine
 RECOVERY_TIMEOUT = 240  # pod GC alone waits 40-60 s on a deleted node; the machine may be busy
 START = time.monotonic()
-stopping = 0  # the signal that asked us to stop, if any
 
 
 def step(msg: str) -> float:
@@ -200,19 +199,13 @@ def wait_back_on_spot(cp: ControlPlane, ks: dict[str, int], timeout: float) -> b
 
 
 def main() -> int:
-    def on_signal(signum, frame):
-        global stopping
-        stopping = signum
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     cp = ControlPlane(log=lambda msg: print(msg, flush=True))
     # HTTPS: kube-apiserver calls webhooks over TLS only, and kube-scheduler checks the same CA.
     ca, cert, key = make_tls(cp.workdir / "tls")
     cp.extender = ExtenderOptions(port=cp.extender.port, https=True, ca_file=str(ca))
-    failed = True
-    try:
+
+    def acts() -> int:
+        failed = True
         step("starting control plane (etcd, kube-apiserver, controller-manager, kube-scheduler, KWOK)")
         cp.start()
         t = step("starting spot-extender: admission webhook and scheduler extender in one process")
@@ -270,19 +263,8 @@ def main() -> int:
         failed |= not held
         print(f"\n==> {'FAILED' if failed else 'done'} in {time.monotonic() - START:.0f}s", flush=True)
         return 1 if failed else 0
-    except KeyboardInterrupt:
-        print(f"\n==> interrupted ({signal.Signals(stopping or signal.SIGINT).name}), tearing down", flush=True)
-        return 128 + (stopping or signal.SIGINT)
-    except Exception:
-        if any(c.running for c in cp.components.values()):  # a failed start has dumped them already
-            print(cp.dump_logs(20), flush=True)
-        raise
-    finally:
-        # A second Ctrl-C must not cut the teardown short and leave processes behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        cp.cleanup()
 
+    return run(acts, cp, cp.cleanup)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,6 +19,7 @@ from tests.cluster.controlplane import (
 from tests.helpers import kube
 from tests.helpers.fleet import on_demand_nodes, spot_nodes
 from tests.helpers.metrics import scrape
+from tests.helpers.reports import attach_logs
 from tests.helpers.waiting import wait_for
 
 # The controller runs in the session's extender, tuned so moves fit in a test.
@@ -120,6 +121,5 @@ def restore_nodes(env: Env) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
-    if report.when == "call" and report.failed and _session_env is not None:
-        report.sections.append(("control plane and extender logs", _session_env.cluster.dump_logs(40)))
+    attach_logs(outcome.get_result(), "control plane and extender logs",
+                _session_env.cluster if _session_env is not None else None, 40)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.cluster.api import Api, ApiError
-from tests.helpers.objects import CAPACITY_LABEL, ROLE_LABEL
+from tests.helpers.objects import CAPACITY_LABEL, KARPENTER_CAPACITY_LABEL, ROLE_LABEL
 from tests.helpers.waiting import wait_for
 
 PATHS = {
@@ -113,7 +113,7 @@ def placement(pod: dict, nodes: dict[str, dict]) -> Placement:
     return Placement(
         pod=pod["metadata"]["name"],
         node=node_name,
-        capacity=labels.get(CAPACITY_LABEL, ""),
+        capacity=labels.get(KARPENTER_CAPACITY_LABEL) or labels.get(CAPACITY_LABEL, ""),
         pool=f"{labels.get('node.kubernetes.io/instance-type', '')}/{labels.get('topology.kubernetes.io/zone', '')}",
         ready=node is not None and is_ready(pod),
         terminating="deletionTimestamp" in pod["metadata"],

@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime
 
 CAPACITY_LABEL = "node.kubernetes.io/capacity"
+KARPENTER_CAPACITY_LABEL = "karpenter.sh/capacity-type"  # on the nodes Karpenter makes
 ROLE_LABEL = "spot-extender.io/role"  # what the admission webhook writes: floor or spot
 # What the AWS Node Termination Handler puts on a spot node at its 2-minute interruption
 # notice: spot-extender paces its drain over that notice.
