@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from .kinds import STATEFULSET
 from .nodes import ON_DEMAND, SPOT
-from .roles import FLOOR as FLOOR_ROLE
+from .roles import FLOOR as FLOOR_ROLE, statefulset_ordinal
 
 RECLAIM = "reclaim"
 FLOOR_REPAIR = "floor-repair"
@@ -131,8 +132,11 @@ def _unsafe(view: WorkloadView, cause: str) -> Skip | None:
 def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
                   seek_spot: bool) -> Move | Skip | None:
     floor_pods, k = view.floor_role, view.floor
+    by_ordinal = view.name.startswith(f"{STATEFULSET}/")  # roles.choose: its ordinals below k are floor
     if len(floor_pods) < k:
         others = [p for p in view.pods if p.role != FLOOR_ROLE]
+        if by_ordinal:  # only a pod of ordinal below k comes back as a floor pod
+            others = [p for p in others if (statefulset_ordinal(p.name) or 0) < k]
         if not others:
             return None  # the floor pods are yet to come: pending pods, not roles
         skip = _unsafe(view, FLOOR_REPAIR)
@@ -146,8 +150,12 @@ def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
         if not has_room(ON_DEMAND, pod):
             return Skip(FLOOR_REPAIR, "no on-demand node has room for it")
         return Move(FLOOR_REPAIR, pod, f"{short}: replacing a spot pod with a floor pod on on-demand")
-    # Floor pods beyond k go first, newest first; then pods of no floor role on on-demand.
-    surplus = floor_pods[k:] and sorted(floor_pods, key=lambda p: (p.created, p.name))[k:]
+    # Floor pods beyond k go first, newest first (a StatefulSet's: ordinals k and up); then
+    # pods of no floor role on on-demand.
+    if by_ordinal:
+        surplus = [p for p in floor_pods if (statefulset_ordinal(p.name) or 0) >= k]
+    else:
+        surplus = floor_pods[k:] and sorted(floor_pods, key=lambda p: (p.created, p.name))[k:]
     misplaced = [p for p in view.on_demand if p.role != FLOOR_ROLE]
     if not surplus and not misplaced:
         return None

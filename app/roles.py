@@ -67,13 +67,13 @@ class RoleRules:
 
 
 def choose(floor: int, floor_pods: int, ordinal: int | None = None) -> str:
-    """Floor while the workload has fewer than k live floor pods, spot after. A StatefulSet
-    pod of ordinal below k is a floor pod too: a scale-down removes the highest ordinals,
+    """Floor while the workload has fewer than k live floor pods, spot after. A StatefulSet's
+    pods go by ordinal instead: below k is floor. A scale-down removes the highest ordinals,
     so the floor pods are the ones that stay (with a PDB of minAvailable R none could be
-    moved afterwards)."""
-    if floor_pods < floor or (ordinal is not None and ordinal < floor):
-        return FLOOR
-    return SPOT
+    moved afterwards), and pods created in parallel cannot over-admit floors."""
+    if ordinal is not None:
+        return FLOOR if ordinal < floor else SPOT
+    return FLOOR if floor_pods < floor else SPOT
 
 
 def statefulset_ordinal(pod_name: str) -> int | None:

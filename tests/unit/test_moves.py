@@ -191,3 +191,28 @@ def test_without_roles_there_is_no_seek():
     # The webhook is what makes a replacement require spot: pods with no role are not sought for.
     result = plan_move(view([rep("a1", "on-demand"), rep("b2", "on-demand")]), NO_ROOM, seek_spot=True)
     assert isinstance(result, Skip) and "no spot node has room" in result.reason
+
+
+def sts(name, capacity, role_, ready=True):
+    return Replica(name, "ns", name, f"{capacity}-node-{name}", capacity, ready, 100, 1 << 20,
+                   f"2026-01-01T00:00:0{name[-1]}Z", role_)
+
+
+# A StatefulSet's floor pods are its ordinals below k (roles.choose): moves pick by ordinal.
+STS_TABLE = [
+    ("floor short: the pod of ordinal below k is replaced, not a higher one",
+     [sts("db-0", "on-demand", "floor"), sts("db-1", "spot", "spot"), sts("db-2", "spot", "spot")], 2, ROOM,
+     ("move", FLOOR_REPAIR, "db-1")),
+    ("floor short at k=3: ordinal 2 is replaced",
+     [sts("db-0", "on-demand", "floor"), sts("db-1", "on-demand", "floor"), sts("db-2", "spot", "spot")], 3, ROOM,
+     ("move", FLOOR_REPAIR, "db-2")),
+    ("a floor pod of ordinal k or up is the surplus, however old",
+     [sts("db-2", "on-demand", "floor"), sts("db-0", "on-demand", "floor"), sts("db-1", "on-demand", "floor")], 2,
+     ROOM, ("move", RETURN_TO_SPOT, "db-2")),
+]
+
+
+@pytest.mark.parametrize("case, pods, floor, room, expected", STS_TABLE, ids=[t[0] for t in STS_TABLE])
+def test_plan_move_for_a_statefulset(case, pods, floor, room, expected):
+    result = plan_move(WorkloadView("StatefulSet/ns/db", len(pods), floor, tuple(pods), True), room)
+    assert isinstance(result, Move) and (result.cause, result.pod.name) == expected[1:], result

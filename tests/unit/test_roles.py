@@ -48,9 +48,10 @@ def test_choose(k, floor_pods, role):
 
 
 @pytest.mark.parametrize("k, floor_pods, ordinal, role", [
-    (2, 2, 0, FLOOR), (2, 2, 1, FLOOR), (2, 2, 2, SPOT), (2, 0, 3, FLOOR), (0, 0, 0, SPOT), (1, 5, None, SPOT),
+    (2, 2, 0, FLOOR), (2, 5, 1, FLOOR), (2, 2, 2, SPOT), (2, 0, 3, SPOT), (0, 0, 0, SPOT), (1, 5, None, SPOT),
+    (1, 0, None, FLOOR),
 ])
-def test_choose_keeps_the_low_ordinals_of_a_statefulset_floor(k, floor_pods, ordinal, role):
+def test_a_statefulsets_floor_pods_are_its_ordinals_below_k(k, floor_pods, ordinal, role):
     assert choose(k, floor_pods, ordinal) == role
 
 
