@@ -90,6 +90,7 @@ class Status:
             "floorRolePods": roles.get(FLOOR, 0),
             "spotRolePods": roles.get(SPOT, 0),
             "floorFallback": counted.floor_fallback if counted is not None else None,
+            "spotSeek": counted.spot_seek if counted is not None else None,
             "floorMet": on_demand >= floor.k,
             "controller": controller.state_of(workload.key) if controller is not None else None,
         }
