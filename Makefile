@@ -26,7 +26,8 @@ help:
 	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: scheduler alone vs spot-extender vs a baseline extender (BENCH_NODES, BENCH_PODS)"
 	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims, then a drain"
-	@echo "                     paced to a 2-minute notice vs at once, pods starting in 5 s and 30 s"
+	@echo "                     paced to a 2-minute notice vs at once, pods starting in 5 s and 30 s, then with"
+	@echo "                     Karpenter: webhook vs capacity-type spread vs native, every spot NodeClaim lost"
 	@echo "make bench-reclaim   time from termination taint to all pods evicted -> build/bench/reclaim.json"
 	@echo "make bench-extender  extender latency and memory benchmark -> build/bench/extender.json"
 	@echo "make soak            30 minutes of churn and an API server restart; memory, fds, tasks, index vs list"
@@ -99,6 +100,7 @@ soak: $(STAMP) cluster-bins
 bench-availability: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_availability
 	$(PY) -m tests.perf.bench_pacing
+	$(PY) -m tests.perf.bench_autoscaled
 
 # Latency and memory of the extender over loopback HTTP, 5000 nodes and 50,000 pods in its index.
 bench-extender: $(STAMP)

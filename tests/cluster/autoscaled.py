@@ -27,7 +27,8 @@ class AutoscaledCluster:
     printed if that fails); cleanup() tears it all down."""
 
     def __init__(self, extender_flags: tuple = (), log=print, pod_ready_ms: int = 0,
-                 node_pools: list[dict] | None = None, consolidate_after: str = "5s"):
+                 node_pools: list[dict] | None = None, consolidate_after: str = "5s", spot_extender: bool = True):
+        """spot_extender=False: Karpenter and the control plane alone, for approaches without it."""
         self.log = log
         self.cluster = ControlPlane(log=log, pod_ready_ms=pod_ready_ms)
         self.extender_flags = extender_flags
@@ -35,6 +36,7 @@ class AutoscaledCluster:
         self.extender: ExtenderProcess | None = None
         self.karpenter: Karpenter | None = None
         self.webhook: dict | None = None
+        self.with_spot_extender = spot_extender
 
     @property
     def api(self):
@@ -61,6 +63,9 @@ class AutoscaledCluster:
             # Karpenter buy nodes for them.
             cluster.api.merge_patch("/apis/apps/v1/namespaces/kube-system/deployments/spot-extender",
                                     {"spec": {"replicas": 0}})
+            if not self.with_spot_extender:
+                self.karpenter = Karpenter(cluster, self.node_pools).install().start()
+                return self
             kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
             flags = (*self.extender_flags, f"--tls-cert-file={cert}", f"--tls-key-file={key}",
                      f"--tls-client-ca-file={self.ca}")

@@ -88,6 +88,14 @@ def floors(workloads) -> dict[str, int]:
     return {w.name: floor_of(w.replicas, w.min_available, w.max_unavailable) for w in workloads}
 
 
+def workload_fields(workloads) -> dict:
+    """The report's `workloads` (each with its floor k) and `spot_room`, sum(R - k)."""
+    k = floors(workloads)
+    return {"workloads": [{"kind": w.kind, "name": w.name, "replicas": w.replicas, "floor": k[w.name],
+                           "pdb": w.has_pdb} for w in workloads],
+            "spot_room": sum(w.replicas - k[w.name] for w in workloads)}
+
+
 def manifests(workloads, native: bool) -> list[dict]:
     out = []
     for w in workloads:
@@ -321,9 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "availability",
         "settings": {k: v for k, v in vars(args).items() if k not in ("out_dir", "approaches")},
-        "workloads": [{"kind": w.kind, "name": w.name, "replicas": w.replicas, "floor": floors(workloads)[w.name],
-                       "pdb": w.has_pdb} for w in workloads],
-        "spot_room": sum(w.replicas - floors(workloads)[w.name] for w in workloads),
+        **workload_fields(workloads),
         "results": results,
     }
     print_table(report)

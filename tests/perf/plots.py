@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only: no display on CI machines
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"spot-extender": "tab:green", "webhook": "tab:blue", "native": "tab:red"}
+COLOURS = {"spot-extender": "tab:green", "webhook": "tab:blue", "native": "tab:red", "capacity-spread": "tab:orange"}
 
 
 def throughput_bars(report: dict, path: Path) -> None:
@@ -64,6 +64,33 @@ def availability_timeline(report: dict, path: Path) -> None:
     share_ax.set_xlabel("seconds since the termination notice to every spot node "
                         "(dashed: notice, dash-dot: nodes gone, dotted: spot returns)")
     ready_ax.set_title("Reclaim of every spot node at once")
+    ready_ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def autoscaled_timeline(report: dict, path: Path) -> None:
+    """Ready replicas, spot share and cost rate with Karpenter, t = 0 when every spot NodeClaim is deleted."""
+    desired = sum(w["replicas"] for w in report["workloads"])
+    fig, (ready_ax, share_ax, cost_ax) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    for result in report["results"]:
+        start = next(e["t"] for e in result["events"] if e["event"] == "delete every spot NodeClaim")
+        points = [s for s in result["timeline"] if s["t"] >= start - 30]
+        xs = [s["t"] - start for s in points]
+        colour = COLOURS.get(result["approach"])
+        ready_ax.plot(xs, [s["ready_total"] / desired for s in points], label=result["approach"], color=colour)
+        share_ax.plot(xs, [s["spot_share"] for s in points], label=result["approach"], color=colour)
+        cost_ax.plot(xs, [s["cost_per_hour"] for s in points], label=result["approach"], color=colour)
+    for ax in (ready_ax, share_ax, cost_ax):
+        ax.axvline(0, color="black", linestyle="--", linewidth=1)
+        ax.grid(alpha=0.3)
+    ready_ax.set_ylabel("ready replicas / desired")
+    ready_ax.set_ylim(0, 1.05)
+    share_ax.set_ylabel("spot share\n(on spot / sum(R - k))")
+    cost_ax.set_ylabel("cost per hour\n(spot 0.3, on-demand 1.0\nper vCPU)")
+    cost_ax.set_xlabel("seconds since every spot NodeClaim was deleted (dashed)")
+    ready_ax.set_title("Karpenter provisions every node: all spot lost at once")
     ready_ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

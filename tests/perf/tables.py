@@ -68,6 +68,24 @@ def availability(report: dict) -> str:
     ])
 
 
+def autoscaled(report: dict) -> str:
+    rows = []
+    for r in report["results"]:
+        s, p = r["steady"], r["spot_lost_at_once"]
+        rows.append([r["approach"], s["spot_share"], s["nodes"], f"{s['spot_vcpus']} / {s['on_demand_vcpus']}",
+                     s["cost_per_hour"], p["workloads_with_zero_ready"], p["workloads_below_floor"],
+                     p["replica_seconds_lost"], p["seconds_to_all_ready"], r["after"]["spot_share"],
+                     r["after"]["cost_per_hour"], r["cost_weighted_vcpu_hours"]])
+    replicas = sum(w["replicas"] for w in report["workloads"])
+    return "\n\n".join([
+        f"{len(report['workloads'])} workloads, {replicas} replicas, sum(R - k) = {report['spot_room']}; "
+        f"cost weights spot {report['prices']['spot']} and on-demand {report['prices']['on-demand']} per vCPU-hour.",
+        table(["approach", "steady spot share", "nodes", "vCPUs spot / on-demand", "cost per hour",
+               "workloads with 0 ready", "workloads below floor", "replica-seconds lost", "s to all ready",
+               "spot share after", "cost per hour after", "cost over the run"], rows),
+    ])
+
+
 def pacing(report: dict) -> str:
     runs = {(r["startup"], r["mode"]): {w["name"]: w for w in r["workloads"]} for r in report["results"]}
     rows = []
@@ -112,7 +130,7 @@ def extender(report: dict) -> str:
 def main() -> int:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR
     for name, render in (("throughput", throughput), ("availability", availability), ("pacing", pacing),
-                         ("reclaim", reclaim),
+                         ("autoscaled", autoscaled), ("reclaim", reclaim),
                          ("extender", extender)):
         path = directory / f"{name}.json"
         if path.exists():

@@ -9,7 +9,9 @@ import json
 import re
 from pathlib import Path
 
-from tests.perf import bench_availability, bench_extender, bench_pacing, bench_reclaim, bench_throughput, tables
+from tests.perf import (
+    bench_autoscaled, bench_availability, bench_extender, bench_pacing, bench_reclaim, bench_throughput, tables,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "performance.md").read_text()
@@ -111,4 +113,24 @@ def test_pacing(tmp_path):
             assert w["min_ready"] >= floors[w["name"]], (result["mode"], w)
     assert len(report["comparison"]) == len(bench_availability.SMALL)
     assert (tmp_path / "pacing.png").stat().st_size > 10_000
+    assert_documented(report)
+
+
+def test_autoscaled(tmp_path):
+    assert bench_autoscaled.main(["--workloads=small", "--startup=1", "--settle=6", "--consolidate-after=5",
+                                  "--rebalance-interval=3", "--move-cooldown=1", "--settle-timeout=240",
+                                  f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "autoscaled.json").read_text())
+    by_approach = {r["approach"]: r for r in report["results"]}
+    assert set(by_approach) == {"webhook", "capacity-spread", "native"}
+    webhook = by_approach["webhook"]
+    assert webhook["spot_lost_at_once"]["workloads_with_zero_ready"] == 0, webhook["spot_lost_at_once"]
+    assert webhook["spot_lost_at_once"]["workloads_below_floor"] == 0, webhook["spot_lost_at_once"]
+    assert webhook["spot_node_claims_deleted"] >= 1
+    # natively the single replica prefers spot and Karpenter buys spot for it: losing spot leaves it with none
+    assert by_approach["native"]["spot_lost_at_once"]["workloads_with_zero_ready"] >= 1
+    for run in by_approach.values():
+        assert run["steady"]["nodes"] >= 1 and run["steady"]["cost_per_hour"] > 0, run["steady"]
+        assert run["cost_weighted_vcpu_hours"] > 0
+    assert (tmp_path / "autoscaled.png").stat().st_size > 10_000
     assert_documented(report)
