@@ -26,7 +26,7 @@ from tests.cluster.karpenter import vcpus
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.sampling import Sample
-from tests.perf import plots
+from tests.perf import plots, tables
 from tests.perf.bench_availability import FULL, NAMESPACE, SMALL, Scenario, workload_fields
 from tests.perf.report import OUT_DIR, publish
 
@@ -151,21 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         **workload_fields(workloads),
         "results": results,
     }
-    print_table(report)
+    print(f"\n{tables.autoscaled(report)}\n", flush=True)  # the table docs/performance.md shows
     publish(report, args.out_dir, plots.autoscaled_timeline)
     return 0
-
-
-def print_table(report: dict) -> None:
-    print(f"\n{len(report['workloads'])} workloads, {sum(w['replicas'] for w in report['workloads'])} replicas, "
-          f"room on spot sum(R-k) = {report['spot_room']}; cost: spot 0.3, on-demand 1.0 per vCPU-hour")
-    print(f"{'approach':<16}{'share':>7}{'nodes':>7}{'cost/h':>8}{'zero-ready':>11}{'below floor':>12}"
-          f"{'replica-s lost':>15}{'s to ready':>11}{'share after':>12}{'cost total':>11}")
-    for r in report["results"]:
-        s, p = r["steady"], r["spot_lost_at_once"]
-        print(f"{r['approach']:<16}{s['spot_share']!s:>7}{s['nodes']:>7}{s['cost_per_hour']:>8}"
-              f"{p['workloads_with_zero_ready']:>11}{p['workloads_below_floor']:>12}{p['replica_seconds_lost']:>15}"
-              f"{p['seconds_to_all_ready']!s:>11}{r['after']['spot_share']!s:>12}{r['cost_weighted_vcpu_hours']:>11}")
 
 
 if __name__ == "__main__":
