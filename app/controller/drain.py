@@ -40,8 +40,18 @@ NOT_READY_GRACE = 5.0
 class Pace:
     """One workload's drain in progress."""
 
-    unready_before: int  # replicas not Ready when the drain first saw it: a crash-looping pod is not down for it
+    # The workload's live pods when the drain first saw it, and those of them seen Ready
+    # since: a crash-looping pod is not down for this drain, and one the watch shows
+    # Ready only after the first pass counts from then on.
+    before: frozenset[str]
+    seen_ready: set[str]
     waves: int = 0
+
+    def down(self, ready: set[str], wanted: int) -> int:
+        """Replicas short of the most this drain has seen Ready: evicted ones until their
+        replacements are."""
+        self.seen_ready |= self.before & ready
+        return max(0, min(len(self.seen_ready), wanted) - len(ready))
 
 
 class Drain:
@@ -95,12 +105,12 @@ class Drain:
 
     def _wave(self, group: GroupKey, pods: list[PodRecord], now: float) -> list[PodRecord]:
         """This workload's pods to evict now: see pacing.next_wave."""
-        unready, started_in = self._replicas(group)
+        live, ready, wanted, started_in = self._replicas(group)
         pace = self.paces.get(group)
         if pace is None:
-            pace = self.paces[group] = Pace(unready)
+            pace = self.paces[group] = Pace(frozenset(live), set())
         # Down for this drain: evicted and not yet replaced by a Ready pod, or on the way.
-        down = max(0, unready - pace.unready_before) + self.busy[group]
+        down = pace.down(ready, wanted) + self.busy[group]
         startup = startup_estimate(started_in)
         deadlines = self.index.deadlines
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
@@ -120,11 +130,12 @@ class Drain:
             })
         return [p for p in pods if p.uid in chosen]
 
-    def _replicas(self, group: GroupKey) -> tuple[int, list[float]]:
-        """(replicas of the workload short of Ready: evicted ones until their replacements
-        are; the start-up times of its Ready pods), in one pass over its pods."""
+    def _replicas(self, group: GroupKey) -> tuple[set[str], set[str], int, list[float]]:
+        """(the uids of the workload's pods not terminating, those of them Ready, the
+        replicas it wants, the start-up times of its Ready pods), in one pass over its pods."""
         index = self.index
-        live = ready = 0
+        live: set[str] = set()
+        ready: set[str] = set()
         started_in = []
         for uid in index.pods_of_group.get(group, ()):
             pod = index.pods.get(uid)
@@ -133,11 +144,12 @@ class Drain:
             if pod.ready_after is not None:
                 started_in.append(pod.ready_after)
             if not pod.terminating:
-                live += 1
-                ready += pod.ready
+                live.add(uid)
+                if pod.ready:
+                    ready.add(uid)
         record = index.workloads.get(WorkloadKey(*group))
-        wanted = record.replicas if record is not None else live
-        return max(0, wanted - ready), started_in
+        wanted = record.replicas if record is not None else len(live)
+        return live, ready, wanted, started_in
 
     def _pdb_allows(self, group: GroupKey | None) -> int | None:
         """Disruptions the PDBs selecting the workload's pods allow now; None: no PDB, or

@@ -383,6 +383,18 @@ async def test_most_nodes_not_ready_at_once_is_no_reason_to_drain():
 ITN = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
 
 
+def paced(nodes, kube=None):
+    """(controller, index, clock) with a ReplicaSet web-1 of one Ready replica per entry
+    of nodes, each 30 s from creation to Ready; clock[0] is both's time."""
+    controller, index = setup(kube=kube)
+    clock = [1000.0]
+    index.clock = controller.drain.clock = lambda: clock[0]
+    deploy(index, "web", [])
+    index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", len(nodes)))
+    started_pods(index, "web", nodes, startup=30)
+    return controller, index, clock
+
+
 def started_pods(index, app, nodes, startup):
     """Ready replicas of `app`-1 whose pods took `startup` seconds from creation to Ready."""
     for i, node in enumerate(nodes):
@@ -393,12 +405,7 @@ def started_pods(index, app, nodes, startup):
 
 
 async def test_a_drain_with_notice_keeps_a_window_of_replicas_down_that_slides_as_replacements_turn_ready():
-    controller, index = setup()
-    clock = [1000.0]
-    index.clock = controller.drain.clock = lambda: clock[0]
-    deploy(index, "web", [])
-    index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", 7))
-    started_pods(index, "web", ["o1"] + ["s1"] * 6, startup=30)
+    controller, index, clock = paced(["o1"] + ["s1"] * 6)
     index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))  # 120 s notice: evict by 120 - 30 - 5
     assert index.deadlines["s1"] == 1120.0
     await drain(controller)  # 85 s and 30 s start-ups: 3 waves fit, so 2 of the 6 down at a time
@@ -416,6 +423,28 @@ async def test_a_drain_with_notice_keeps_a_window_of_replicas_down_that_slides_a
     assert sorted(controller.kube.evicted) == [f"default/web-1-{i}" for i in range(1, 7)]
     assert sample(controller.metrics, "spot_extender_drain_waves_total", trigger="due") == 1
     assert all(e["reason"] == "EvictedReclaim" for e in controller.kube.events)
+
+
+async def test_a_replica_the_watch_shows_ready_after_the_drain_began_counts_as_up_from_then_on():
+    # A replica not Ready at the first pass is not down for the drain (it may crash-loop);
+    # once it turns Ready, a replica evicted since must count as down, or two go at once.
+    controller, index, _ = paced(["o1", "o2"] + ["s1"] * 3)  # 85 s, 30 s start-ups: 1 at a time
+    late = next(p for p in index.pods.values() if p.name == "web-1-0")
+
+    def web_1_0(ready):
+        index.apply(POD, "MODIFIED", f.pod("web-1-0", owner=("ReplicaSet", "web-1"), node_name="o1",
+                                          uid=late.uid, labels={"app": "web"}, ready=ready))
+
+    web_1_0(ready=False)
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))
+    await drain(controller)
+    assert controller.kube.evicted == ["default/web-1-2"]
+    web_1_0(ready=True)  # 4 of 5 Ready, the most seen was 5: one is down
+    await drain(controller)
+    assert controller.kube.evicted == ["default/web-1-2"]
+    index.apply(POD, "ADDED", f.pod("web-1-r1", owner=("ReplicaSet", "web-1"), node_name="o2", labels={"app": "web"}))
+    await drain(controller)  # replaced: the next goes
+    assert controller.kube.evicted == ["default/web-1-2", "default/web-1-3"]
 
 
 async def test_a_new_leader_keeps_the_notice_as_first_seen():
@@ -446,12 +475,7 @@ async def test_spot_nodes_going_away_do_not_read_as_spot_refusing_the_pods():
 
 async def test_a_paced_wave_keeps_within_the_pdb_and_a_refusal_retries_once_it_allows(monkeypatch):
     monkeypatch.setattr(evictor_module, "RETRY_INITIAL", 60.0)  # plain backoff: a minute or more
-    controller, index = setup(kube=RecordingKube(refuse=1))
-    clock = [1000.0]
-    index.clock = controller.drain.clock = lambda: clock[0]
-    deploy(index, "web", [])
-    index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", 7))
-    started_pods(index, "web", ["o1"] + ["s1"] * 6, startup=30)  # 85 s, 30 s start-ups: waves of 2
+    controller, index, clock = paced(["o1"] + ["s1"] * 6, kube=RecordingKube(refuse=1))  # 85 s, 30 s: waves of 2
 
     def pdb_allows(count):
         pdb = f.pdb("web", {"app": "web"}, max_unavailable=1)
