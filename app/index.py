@@ -17,7 +17,7 @@ from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
-from .nodes import ON_DEMAND, NodeClassifier, NodeRecord, Pool
+from .nodes import AUTOSCALER_LABEL, ON_DEMAND, NodeClassifier, NodeRecord, Pool
 from .settings import Settings
 from .workloads import (
     GroupKey,
@@ -50,6 +50,7 @@ class Index:
         # Capacity label keys that classify some node, by how many: the webhook writes
         # affinity terms on these keys only (see roles.RoleRules.narrowed).
         self.capacity_keys: Counter = Counter()
+        self.autoscaled_nodes = 0  # nodes an autoscaler made (nodes.AUTOSCALER_LABEL)
         self.going_away: dict[str, str] = {}
         # When each going-away node ends, on self.clock: every replica keeps it, so a new
         # leader paces a drain against the notice as first seen, not from its election.
@@ -157,7 +158,9 @@ class Index:
         self.pool_of[name] = record.pool
         if old is not None:
             self._count_capacity_key(old, -1)
+            self.autoscaled_nodes -= AUTOSCALER_LABEL in old.labels
         self._count_capacity_key(record, 1)
+        self.autoscaled_nodes += AUTOSCALER_LABEL in record.labels
         if record.effective == ON_DEMAND:
             self.on_demand_names.add(name)
         else:
@@ -182,6 +185,7 @@ class Index:
         if old is None:
             return
         self._count_capacity_key(old, -1)
+        self.autoscaled_nodes -= AUTOSCALER_LABEL in old.labels
         del self.pool_of[name]
         self.requested.pop(name, None)
         self.node_generation += 1

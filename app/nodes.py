@@ -17,6 +17,8 @@ UNKNOWN = "unknown"
 NOT_READY = "node is not Ready"  # the going-away reason of a node whose Ready condition is not True
 
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+# On every node Karpenter made: an autoscaler adds spot nodes for pods that require spot.
+AUTOSCALER_LABEL = "karpenter.sh/nodepool"
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 
 

@@ -97,6 +97,14 @@ def compute_floor(
     return Floor(max(0, min(k, replicas)), source, tuple(problems))
 
 
+def seeks_spot(mode: str, autoscaled_nodes: int) -> bool:
+    """Whether an autoscaler adds spot nodes for pods that require spot (--seek-spot):
+    auto, once some node says an autoscaler made it."""
+    if mode != "auto":
+        return mode == "on"
+    return autoscaled_nodes > 0
+
+
 def on_demand_reason(role: str, on_demand: int, floor: int) -> str | None:
     """Why a pod must go to on-demand, or None. A role written at admission decides: a floor
     pod goes to on-demand, a spot pod never has to. A pod without one (created while the

@@ -22,7 +22,7 @@ ADMISSION_ANNOTATION = "spot-extender.io/admission"
 FLOOR = "floor"
 SPOT = "spot"
 ROLES = (FLOOR, SPOT)
-ZONE_KEY = "topology.kubernetes.io/zone"  # floor pods spread over zones: one zone lost leaves the rest
+ZONE_KEY = "topology.kubernetes.io/zone"  # floor pods spread over zones (no autoscaler): one zone lost leaves the rest
 # Labels that name a workload's revision: the spread counts the pod's own revision only.
 REVISION_LABELS = ("pod-template-hash", "controller-revision-hash")
 
@@ -117,9 +117,12 @@ def spot_terms(rules: RoleRules) -> list[list[dict]]:
 
 
 def patch(pod: dict, role: str, rules: RoleRules, spread_labels: dict | None, admission_uid: str,
-          require_spot: bool = False) -> list[dict]:
+          autoscaled: bool = False, require_spot: bool = False) -> list[dict]:
     """The JSONPatch that gives the pod its role. Each op adds a whole field, which JSONPatch
     `add` replaces when present, so no op depends on what the pod already has.
+    `autoscaled`: an autoscaler provisions for the pod, and reads a preferred spread as
+    required (Karpenter does), so floor pods get no zone spread: one small on-demand node
+    per zone would cost more than the floors need. The pod's own constraints still stand.
     `require_spot`: a spot pod must run on spot (a spot seek) rather than prefer it."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     ops = [
@@ -139,7 +142,7 @@ def patch(pod: dict, role: str, rules: RoleRules, spread_labels: dict | None, ad
         if tolerations is not None:
             ops.append(_add("/spec/tolerations", tolerations))
     if spread_labels is not None:
-        keys = (ZONE_KEY,) if role == FLOOR else rules.spread_keys
+        keys = rules.spread_keys if role != FLOOR else () if autoscaled else (ZONE_KEY,)
         spread = _with_spread(pod, keys, {**spread_labels, ROLE_LABEL: role})
         if spread is not None:
             ops.append(_add("/spec/topologySpreadConstraints", spread))

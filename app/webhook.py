@@ -14,6 +14,7 @@ from . import admission, logs
 from .floors import Floors
 from .index import Index
 from .metrics import Metrics
+from .policy import seeks_spot
 from .kinds import STATEFULSET
 from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason, statefulset_ordinal
 from .settings import Settings
@@ -32,6 +33,7 @@ class Webhook:
         self.excluded = frozenset(settings.excluded_namespaces)
         self.owner_wait = settings.webhook_owner_wait
         self.seek_timeout = settings.spot_seek_timeout
+        self.seek_mode = settings.seek_spot
         self.wall = time.time
         self.rules = RoleRules.from_rules(settings.capacity_rules, settings.unknown_class,
                                           settings.spot_preference_weight, settings.spot_toleration_rules,
@@ -98,7 +100,9 @@ class Webhook:
         if not request.dry_run:
             self.index.admitted.record(request.uid, group, role)
         outcome = "spot-seek" if seeking else role
-        return outcome, patch(pod, role, self._rules_now(), spread_labels, request.uid, require_spot=seeking)
+        autoscaled = seeks_spot(self.seek_mode, self.index.autoscaled_nodes)
+        return outcome, patch(pod, role, self._rules_now(), spread_labels, request.uid, autoscaled=autoscaled,
+                              require_spot=seeking)
 
     def _rules_now(self) -> RoleRules:
         """The rules on the capacity label keys this cluster's nodes carry (RoleRules.narrowed)."""

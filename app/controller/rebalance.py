@@ -19,6 +19,7 @@ from .. import logs
 from ..floors import Floors
 from ..index import Index
 from ..metrics import Metrics
+from ..policy import seeks_spot
 from ..moves import (
     FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
 )
@@ -32,7 +33,6 @@ from .views import has_room, workload_view, yield_now_and_then
 
 log = logs.get("rebalance")
 
-KARPENTER_NODEPOOL = "karpenter.sh/nodepool"  # on every node Karpenter made
 SPOT_SEEK = "spot-seek"  # the eviction cause of a seek's pending replacement at its timeout
 
 
@@ -96,9 +96,7 @@ class Rebalance:
 
     def seeks_spot(self) -> bool:
         """Whether an autoscaler adds spot nodes for pods that require spot (--seek-spot)."""
-        if self.seek_mode != "auto":
-            return self.seek_mode == "on"
-        return any(KARPENTER_NODEPOOL in node.labels for node in self.index.nodes.values())
+        return seeks_spot(self.seek_mode, self.index.autoscaled_nodes)
 
     def _falling_back(self, workload: WorkloadRecord) -> bool:
         """Its counted revision's floor pods are admitted as spot (fallback.py) until on-demand has room."""

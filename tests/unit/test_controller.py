@@ -641,6 +641,11 @@ async def test_seek_spot_auto_follows_karpenter_nodes():
     index.apply(NODE, "ADDED", f.node("k1", None, labels={"karpenter.sh/capacity-type": "spot",
                                                           "karpenter.sh/nodepool": "default"}))
     assert controller.rebalance.seeks_spot()
+    index.apply(NODE, "MODIFIED", f.node("k1", None, labels={"karpenter.sh/capacity-type": "spot"}))
+    assert not controller.rebalance.seeks_spot()  # the label went: the count follows
+    index.apply(NODE, "MODIFIED", f.node("k1", None, labels={"karpenter.sh/nodepool": "default"}))
+    index.replace(NODE, [])
+    assert index.autoscaled_nodes == 0 and not controller.rebalance.seeks_spot()
     controller, _ = setup(seek_spot="off")
     controller.rebalance.index.apply(NODE, "ADDED", f.node("k1", None, labels={"karpenter.sh/nodepool": "default"}))
     assert not controller.rebalance.seeks_spot()

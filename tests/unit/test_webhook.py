@@ -224,6 +224,29 @@ async def test_terms_name_only_the_capacity_keys_the_nodes_carry():
     assert len(affinity_of(response)["preferredDuringSchedulingIgnoredDuringExecution"]) > 1  # every rule again
 
 
+def spread_of(response) -> list | None:
+    ops = orjson.loads(base64.b64decode(response["patch"]))
+    return next((op["value"] for op in ops if op["path"] == "/spec/topologySpreadConstraints"), None)
+
+
+@pytest.mark.parametrize("seek_spot, karpenter_node, floor_spread", [
+    ("auto", False, ["topology.kubernetes.io/zone"]),
+    ("auto", True, []),  # Karpenter reads a preferred spread as required: a node per zone
+    ("on", False, []),
+    ("off", True, ["topology.kubernetes.io/zone"]),
+])
+async def test_floor_pods_spread_over_zones_unless_an_autoscaler_provisions_and_spot_pods_always_do(
+        seek_spot, karpenter_node, floor_spread):
+    p = with_web(parts(seek_spot=seek_spot))
+    if karpenter_node:
+        p.index.apply(NODE, "ADDED", f.node("k1", "on-demand", labels={"karpenter.sh/nodepool": "default"}))
+    floor, labels = await admit(p, new_pod(), uid="a")
+    assert labels[ROLE_LABEL] == FLOOR
+    assert [c["topologyKey"] for c in spread_of(floor) or ()] == floor_spread
+    spot, labels = await admit(p, new_pod(), uid="b")
+    assert labels[ROLE_LABEL] == SPOT and "topology.kubernetes.io/zone" in [c["topologyKey"] for c in spread_of(spot)]
+
+
 async def test_a_statefulsets_lowest_ordinals_are_its_floor_pods_so_a_scale_down_keeps_them():
     p = parts()
     p.index.apply("StatefulSet", "ADDED", f.statefulset("db", 4))
