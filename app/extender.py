@@ -12,11 +12,15 @@ from typing import Container, Mapping
 
 from . import logs
 from .candidates import CandidateCache, CandidateView
+from .constraints import from_pod_spec
 from .floors import Floors
+from .holds import FloorHolds
 from .index import Index
 from .metrics import Metrics
 from .nodes import ON_DEMAND, Pool
-from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, on_demand_reason, score_nodes, steer
+from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
+from .resources import pod_requests
+from .room import node_with_room
 from .roles import ROLE_LABEL, ROLES
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
@@ -71,6 +75,7 @@ class Extender:
         self.unknown_pool = index.classifier.unknown_node("").pool
         self._warned = logs.Once()
         self._candidates = CandidateCache()
+        self.holds = FloorHolds(settings.floor_hold)
 
     # ---- verbs ---------------------------------------------------------------------
 
@@ -87,7 +92,11 @@ class Extender:
         k = ctx.floor.k
         needs_on_demand = ctx.needs_on_demand
         outcome = filter_nodes(names, facts.going_away, facts.on_demand, needs_on_demand)
-        if outcome.fallback:
+        hold = self._hold(ctx, args.pod) if outcome.fallback else None
+        if hold is not None:
+            decision = "hold"
+            outcome = held(outcome, hold)
+        elif outcome.fallback:
             decision = "fallback"
             self.metrics.fallbacks.inc()
             log.warning(
@@ -100,6 +109,8 @@ class Extender:
         elif needs_on_demand is not None:
             decision = "floor"
             self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
+            if self.holds.end(ctx.uid):
+                self.metrics.floor_holds.labels("ended").inc()
         else:
             decision = "free"
         self.metrics.decisions.labels("filter", decision).inc()
@@ -112,11 +123,34 @@ class Extender:
                     "on_demand": ctx.on_demand,
                     "floor": k,
                     "passed": len(outcome.passed),
-                    "failed": len(outcome.failed),
                     "unresolvable": len(outcome.unresolvable),
                 },
             )
-        return filter_result(args, outcome.passed, outcome.failed, outcome.unresolvable)
+        return filter_result(args, outcome.passed, {}, outcome.unresolvable)
+
+    def _hold(self, ctx: PodContext, pod: dict) -> str | None:
+        """Why the pod's spot candidates are refused for now (app/holds.py), or None to
+        let it fall back: no on-demand node the index knows could take it, or its hold ran out."""
+        if self.holds.hold <= 0:
+            return None
+        spec = pod.get("spec") or {}
+        cpu, memory = pod_requests(spec)
+        node = node_with_room(self.index, ON_DEMAND, cpu, memory, from_pod_spec(spec))
+        if node is None:
+            return None
+        left, began = self.holds.left(ctx.uid)
+        if began:
+            self.metrics.floor_holds.labels("started").inc()
+            log.info("floor pod held off spot: an on-demand node outside the scheduler's sample could take it",
+                     extra={"pod": ctx.pod_ref, "node": node, "hold_s": self.holds.hold})
+        if left <= 0:
+            if self.holds.expire(ctx.uid):
+                self.metrics.floor_holds.labels("expired").inc()
+                log.warning("floor hold ran out: falling back to spot",
+                            extra={"pod": ctx.pod_ref, "node": node, "hold_s": self.holds.hold})
+            return None
+        return (f"floor hold: on-demand node {node} could take this floor pod but is not a candidate; "
+                f"waiting up to {left:.0f}s more for a scheduling attempt that has it")
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
         ctx = self.context(args.pod) if self.index.ready else None

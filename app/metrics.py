@@ -29,7 +29,15 @@ class Metrics:
         )
         self.fallbacks = Counter(
             "spot_extender_fallbacks_total",
-            "Pods whose on-demand floor was unmet but that were let onto spot because no on-demand node was a candidate",
+            "Pods whose on-demand floor was unmet but that were let onto spot because no on-demand node was a "
+            "candidate (and none the index knows could take them, or their --floor-hold ran out)",
+            registry=r,
+        )
+        self.floor_holds = Counter(
+            "spot_extender_floor_holds_total",
+            "Floor pods kept off spot because the scheduler's sample left out an on-demand node that could "
+            "take them: started, ended (an on-demand candidate came), expired (--floor-hold ran out)",
+            ["result"],
             registry=r,
         )
         self.bad_requests = Counter(

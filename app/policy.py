@@ -119,9 +119,16 @@ def on_demand_reason(role: str, on_demand: int, floor: int) -> str | None:
 @dataclass(frozen=True, slots=True)
 class FilterOutcome:
     passed: list[str]
-    failed: dict[str, str]  # preemption could still help the pod elsewhere
-    unresolvable: dict[str, str]  # preemption cannot make these nodes fit
+    # Every refused node: preemption cannot make a spot node right for a floor pod, nor a
+    # going-away node stay. (FailedNodes on nodes the in-tree filters passed would make
+    # kube-scheduler run preemption for nothing: kubernetes issue 139270.)
+    unresolvable: dict[str, str]
     fallback: bool  # the floor wanted on-demand but none was a candidate
+
+
+def held(outcome: FilterOutcome, reason: str) -> FilterOutcome:
+    """A floor hold (app/holds.py): the candidates a fallback would have passed are refused too."""
+    return FilterOutcome([], {**outcome.unresolvable, **dict.fromkeys(outcome.passed, reason)}, False)
 
 
 def filter_nodes(
@@ -134,21 +141,20 @@ def filter_nodes(
 
     going_away maps names of nodes about to disappear to a reason; on_demand answers
     `name in on_demand` for nodes whose effective class is on-demand. Going-away
-    nodes go to the unresolvable map, so the scheduler does not preempt pods there
-    for nothing. needs_on_demand is why the pod must go to on-demand (see
+    nodes, and spot nodes refused to a pod that needs on-demand, go to the unresolvable
+    map, so the scheduler does not preempt pods there for nothing. needs_on_demand is why the pod must go to on-demand (see
     on_demand_reason), or None when it may go anywhere.
     """
     # filter/filterfalse/fromkeys run in C: candidate lists hold thousands of names.
     unresolvable = {n: going_away[n] for n in going_away.keys() & set(names)} if going_away else {}
     alive = list(filterfalse(unresolvable.__contains__, names)) if unresolvable else list(names)
     if needs_on_demand is None:
-        return FilterOutcome(alive, {}, unresolvable, False)
+        return FilterOutcome(alive, unresolvable, False)
     od_alive = list(filter(on_demand.__contains__, alive))
     if not od_alive:
-        return FilterOutcome(alive, {}, unresolvable, bool(alive))
-    reason = needs_on_demand
-    failed = dict.fromkeys(filterfalse(on_demand.__contains__, alive), reason)
-    return FilterOutcome(od_alive, failed, unresolvable, False)
+        return FilterOutcome(alive, unresolvable, bool(alive))
+    refused = dict.fromkeys(filterfalse(on_demand.__contains__, alive), needs_on_demand)
+    return FilterOutcome(od_alive, {**unresolvable, **refused}, False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,6 +324,13 @@ class Settings:
     excluded_namespaces: tuple = _setting(
         ("kube-system",), _namespaces, "namespaces whose pods pass untouched", "NAMESPACES"
     )
+    floor_hold: float = _setting(
+        90.0,
+        parse_duration,
+        "extender only: how long a floor pod whose candidates hold no on-demand node is refused spot while "
+        "an on-demand node the index knows could take it (kube-scheduler samples nodes: a retry sees "
+        "others); then it falls back to spot. 0: no hold",
+    )
     inflight_ttl: float = _setting(
         30.0,
         parse_positive_duration,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from ..constraints import NONE, Constraints, admits
+from ..constraints import NONE, Constraints
 from ..floors import Floors
 from ..index import Index
 from ..moves import Replica, WorkloadView
+from ..room import node_with_room
 from ..workloads import WorkloadRecord
 
 
@@ -41,14 +42,5 @@ async def yield_now_and_then(number: int, every: int = 100) -> None:
 
 
 def has_room(index: Index, capacity: str, pod: Replica, constraints: Constraints = NONE) -> bool:
-    """Some node of that class, not going away and not the pod's own, would admit the pod
-    (node selector, required affinity, taints) and fits its requests."""
-    for name, node in index.nodes.items():
-        if node.effective != capacity or name == pod.node or name in index.going_away:
-            continue
-        if not admits(constraints, name, node.labels, node.taints):
-            continue
-        cpu, memory = index.requested.get(name, (0, 0))
-        if node.cpu - cpu >= pod.cpu and node.memory - memory >= pod.memory:
-            return True
-    return False
+    """Some node of that class other than the pod's own could take it (room.node_with_room)."""
+    return node_with_room(index, capacity, pod.cpu, pod.memory, constraints, besides=pod.node) is not None

@@ -130,7 +130,7 @@ class ControlPlane:
         # (cert, key) kube-apiserver presents to admission webhooks, for one that requires it.
         self.webhook_client_cert: tuple[Path, Path] | None = None
         self.use_extender = True
-        self.score_all_nodes = False  # without an extender: percentageOfNodesToScore 100 anyway
+        self.score_all_nodes = False  # percentageOfNodesToScore 100, for benchmarks that measure what it costs
         self.scheduler_feature_gates = ""  # e.g. "OpportunisticBatching=false"
         self.api_qps = api_qps
         self.pod_ready_ms = pod_ready_ms
@@ -304,12 +304,12 @@ class ControlPlane:
             + (f"  qps: {self.api_qps}\n  burst: {self.api_qps}\n" if self.api_qps else "")
             + "leaderElection:\n  leaderElect: false\n"
         )
+        # As it ships unless told: adaptive percentageOfNodesToScore (the extender's floor
+        # hold copes with a sample that leaves out the on-demand nodes).
+        head += "percentageOfNodesToScore: 100\n" if self.score_all_nodes else ""
         if not self.use_extender:
-            # as it ships unless told: adaptive percentageOfNodesToScore
-            return head + ("percentageOfNodesToScore: 100\n" if self.score_all_nodes else "")
+            return head
         return head + (
-            # The extender must see every feasible node to know whether an on-demand one is among them.
-            "percentageOfNodesToScore: 100\n"
             "extenders:\n"
             f"  - urlPrefix: {ext.url}\n"
             "    filterVerb: filter\n    prioritizeVerb: prioritize\n"

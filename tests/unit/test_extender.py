@@ -170,7 +170,7 @@ def test_rolling_update_counts_within_the_new_revision():
 
 
 def test_fallback_to_spot_when_no_on_demand_candidate():
-    ext = cluster()
+    ext = cluster(floor_hold=0)
     add_deployment(ext, "web", 3)
     p = f.pod("web-1-x", owner=("ReplicaSet", "web-1"))
     result = filter_(ext, p, names=["s1", "s2"])
@@ -281,6 +281,50 @@ def test_lasting_problems_are_logged_once_not_per_call(caplog):
     assert sample(ext.metrics, "spot_extender_unknown_nodes_total") == 5  # still counted every time
 
 
+def requesting(pod, cpu):
+    pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu}}
+    return pod
+
+
+def holding():
+    """(an extender with a 90 s floor hold on its own clock, the clock, a pod below its floor)."""
+    ext = cluster(floor_hold=90)
+    clock = [100.0]
+    ext.holds.clock = lambda: clock[0]
+    add_deployment(ext, "web", 3)
+    return ext, clock, f.pod("web-1-x", owner=("ReplicaSet", "web-1"))
+
+
+def test_a_floor_pod_is_held_off_spot_while_an_on_demand_node_outside_the_sample_could_take_it():
+    ext, clock, pod = holding()
+    result = filter_(ext, pod, names=["s1", "s2"])  # the sample left out o1 and o2, which have room
+    assert result["NodeNames"] == [] and result["FailedNodes"] == {}
+    reasons = result["FailedAndUnresolvableNodes"]  # unresolvable: never a preemption for it
+    assert sorted(reasons) == ["s1", "s2"] and all(r.startswith("floor hold: on-demand node o") for r in reasons.values())
+    clock[0] += 30
+    assert "60s more" in filter_(ext, pod, names=["s1", "s2"])["FailedAndUnresolvableNodes"]["s1"]
+    assert sample(ext.metrics, "spot_extender_floor_holds_total", result="started") == 1
+    assert sample(ext.metrics, "spot_extender_fallbacks_total") == 0
+    assert schedule(ext, pod, names=["s2", "o1"]) == "o1"  # a retry whose sample has one: there
+    assert sample(ext.metrics, "spot_extender_floor_holds_total", result="ended") == 1
+
+
+def test_a_floor_hold_runs_out_and_no_hold_starts_without_an_on_demand_node_that_fits():
+    ext, clock, pod = holding()
+    assert filter_(ext, pod, names=["s1"])["NodeNames"] == []
+    clock[0] += 90
+    assert filter_(ext, pod, names=["s1"])["NodeNames"] == ["s1"]  # held long enough: spot beats Pending
+    assert filter_(ext, pod, names=["s1"])["NodeNames"] == ["s1"]
+    assert sample(ext.metrics, "spot_extender_floor_holds_total", result="expired") == 1
+    assert sample(ext.metrics, "spot_extender_fallbacks_total") == 2
+    big = requesting(f.pod("web-1-y", owner=("ReplicaSet", "web-1")), "8")  # no 4-CPU node fits it
+    assert filter_(ext, big, names=["s1"])["NodeNames"] == ["s1"]
+    picky = f.pod("web-1-z", owner=("ReplicaSet", "web-1"))
+    picky["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "zone-nowhere"}
+    assert filter_(ext, picky, names=["s1"])["NodeNames"] == ["s1"]
+    assert sample(ext.metrics, "spot_extender_floor_holds_total", result="started") == 1
+
+
 @pytest.mark.parametrize("full", [False, True], ids=["NodeNames", "Nodes"])
 def test_roles_from_the_webhook_decide_over_the_counts(full):
     ext = cluster()
@@ -291,7 +335,7 @@ def test_roles_from_the_webhook_decide_over_the_counts(full):
     floor = f.pod("web-1-1", owner=("ReplicaSet", "web-1"), labels={"app": "web", "spot-extender.io/role": "floor"})
     result = filter_(ext, floor, full=full)
     passed = result["NodeNames"] if not full else [n["metadata"]["name"] for n in result["Nodes"]["items"]]
-    assert sorted(passed) == ["o1", "o2"] and set(result["FailedNodes"].values()) == {"floor-role pod"}
+    assert sorted(passed) == ["o1", "o2"] and set(result["FailedAndUnresolvableNodes"].values()) == {"floor-role pod"}
     assert schedule(ext, floor, full=full).startswith("o")
     ext2 = cluster()
     add_deployment(ext2, "web", 4)  # nothing placed: by count the next pod would go on-demand

@@ -5,7 +5,8 @@ from spot_extender.candidates import CandidateView
 
 from spot_extender.nodes import ON_DEMAND, SPOT, Pool
 from spot_extender.policy import (
-    NodeScores, compute_floor, favourite, filter_nodes, on_demand_reason, scaled, score_nodes, steer,
+    FilterOutcome, NodeScores, compute_floor, favourite, filter_nodes, held, on_demand_reason, scaled, score_nodes,
+    steer,
 )
 from spot_extender.workloads import PdbRecord
 
@@ -67,36 +68,42 @@ def test_default_floor_setting():
 NAMES = ["s1", "s2", "o1", "o2"]
 OD = {"o1", "o2"}
 
-# (case, names, going_away, on_demand, o, k, passed, failed, unresolvable, fallback)
+# (case, names, going_away, on_demand, o, k, passed, unresolvable, fallback)
 FILTER_TABLE = [
-    ("floor unmet: only on-demand passes", NAMES, {}, OD, 0, 1, ["o1", "o2"],
-     {"s1": "on-demand floor 0/1", "s2": "on-demand floor 0/1"}, {}, False),
-    ("floor met: everything passes", NAMES, {}, OD, 1, 1, NAMES, {}, {}, False),
-    ("no floor: everything passes", NAMES, {}, OD, 0, 0, NAMES, {}, {}, False),
-    ("floor unmet, no on-demand candidate: spot fallback", ["s1", "s2"], {}, OD, 0, 1, ["s1", "s2"], {}, {}, True),
+    ("floor unmet: only on-demand passes, spot refused as unresolvable", NAMES, {}, OD, 0, 1, ["o1", "o2"],
+     {"s1": "on-demand floor 0/1", "s2": "on-demand floor 0/1"}, False),
+    ("floor met: everything passes", NAMES, {}, OD, 1, 1, NAMES, {}, False),
+    ("no floor: everything passes", NAMES, {}, OD, 0, 0, NAMES, {}, False),
+    ("floor unmet, no on-demand candidate: spot fallback", ["s1", "s2"], {}, OD, 0, 1, ["s1", "s2"], {}, True),
     ("going-away nodes fail as unresolvable", NAMES, {"s1": "node has taint karpenter.sh/disrupted"}, OD, 1, 1,
-     ["s2", "o1", "o2"], {}, {"s1": "node has taint karpenter.sh/disrupted"}, False),
+     ["s2", "o1", "o2"], {"s1": "node has taint karpenter.sh/disrupted"}, False),
     ("going-away on-demand node does not count as a candidate", ["s1", "o1"], {"o1": "node is cordoned"}, OD, 0, 1,
-     ["s1"], {}, {"o1": "node is cordoned"}, True),
+     ["s1"], {"o1": "node is cordoned"}, True),
     ("every candidate going away: nothing passes, no fallback", ["s1"], {"s1": "node is not Ready"}, OD, 0, 1,
-     [], {}, {"s1": "node is not Ready"}, False),
-    ("reason counts what is there", NAMES, {}, OD, 1, 2, ["o1", "o2"],
-     {"s1": "on-demand floor 1/2", "s2": "on-demand floor 1/2"}, {}, False),
-    ("empty candidate list", [], {}, OD, 0, 1, [], {}, {}, False),
+     [], {"s1": "node is not Ready"}, False),
+    ("reason counts what is there", NAMES, {"s2": "node is cordoned"}, OD, 1, 2, ["o1", "o2"],
+     {"s1": "on-demand floor 1/2", "s2": "node is cordoned"}, False),
+    ("empty candidate list", [], {}, OD, 0, 1, [], {}, False),
 ]
 
 
 @pytest.mark.parametrize(
-    "case, names, going_away, on_demand, o, k, passed, failed, unresolvable, fallback",
+    "case, names, going_away, on_demand, o, k, passed, unresolvable, fallback",
     FILTER_TABLE,
     ids=[c[0] for c in FILTER_TABLE],
 )
-def test_filter(case, names, going_away, on_demand, o, k, passed, failed, unresolvable, fallback):
+def test_filter(case, names, going_away, on_demand, o, k, passed, unresolvable, fallback):
     outcome = filter_nodes(names, going_away, on_demand, on_demand_reason("", o, k))
     assert outcome.passed == passed
-    assert outcome.failed == failed
     assert outcome.unresolvable == unresolvable
     assert outcome.fallback == fallback
+
+
+def test_a_hold_refuses_what_a_fallback_would_pass_and_keeps_the_going_away_reasons():
+    outcome = filter_nodes(["s1", "s2"], {"s2": "node is cordoned"}, OD, "floor-role pod")
+    assert outcome.fallback
+    hold = held(outcome, "floor hold")
+    assert hold == FilterOutcome([], {"s1": "floor hold", "s2": "node is cordoned"}, False)
 
 
 SPOT_A = Pool(SPOT, "m5", "a")

@@ -103,7 +103,7 @@ async def test_metrics_and_debug_view(client):
     await client.post("/scheduler/filter", data=b"bad")
     text = await (await client.get("/metrics")).text()
     assert 'spot_extender_request_duration_seconds_count{verb="filter"} 1.0' in text
-    assert "spot_extender_fallbacks_total 1.0" in text
+    assert 'spot_extender_floor_holds_total{result="started"} 1.0' in text  # o1 could take it: held
     assert 'spot_extender_bad_requests_total{path="filter",status="400"} 1.0' in text
     assert 'spot_extender_index_objects{kind="Node"} 2.0' in text
     view = await (await client.get("/debug/workloads")).json()

@@ -55,6 +55,7 @@ BAD_VALUES = {
     "webhook_owner_wait": ("2s", "at most 1s"),
     "admission_ttl": ("0s", "above zero"),
     "floor_pending_timeout": ("-1m", "duration"),
+    "floor_hold": ("-5s", "duration"),
     "seek_spot": ("maybe", "one of auto, on, off"),
     "spot_seek_timeout": ("0s", "above zero"),
     "spot_preference_weight": ("101", "<= 100"),
