@@ -93,12 +93,21 @@ class Index:
 
     def replace(self, kind: str, objs: Iterable[dict]) -> None:
         """The result of a (re-)list: whatever is not in it is gone."""
-        objs = list(objs)
-        fresh = {self._key(kind, obj) for obj in objs}
-        for key in [k for k in self._keys(kind) if k not in fresh]:
-            self._delete_key(kind, key)
+        listed: set = set()
+        self.put_listed(kind, objs, listed)
+        self.end_list(kind, listed)
+
+    def put_listed(self, kind: str, objs: Iterable[dict], listed: set) -> None:
+        """One page of a (re-)list, applied as it arrives; `listed` collects its keys for end_list.
+        Until then what the list has not reached yet stays as it was."""
         for obj in objs:
+            listed.add(self._key(kind, obj))
             self._upsert(kind, obj)
+
+    def end_list(self, kind: str, listed: set) -> None:
+        """The (re-)list is complete: whatever it did not hold is gone."""
+        for key in [k for k in self._keys(kind) if k not in listed]:
+            self._delete_key(kind, key)
         self.synced.add(kind)
         if self.synced.issuperset(KINDS):
             self._synced.set()

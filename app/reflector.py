@@ -80,11 +80,15 @@ class Reflector:
         level("watch restarting", extra={"kind": self.kind, "reason": reason, "error": str(exc) if exc else None})
 
     async def list(self) -> bool:
-        """List every object into the index; False if this optional kind is not served here."""
+        """List every object into the index; False if this optional kind is not served here.
+        Each page goes into the index as it arrives, so memory holds one page of raw
+        objects, not the whole list (150,000 pods of a few KB each would be gigabytes)."""
+        listed: set = set()
+        version = None
         try:
-            items, self.resource_version = await self.kube.list(
-                self.resource, self.settings.list_page_size, self.settings.request_timeout
-            )
+            async for items, version in self.kube.pages(self.resource, self.settings.list_page_size,
+                                                        self.settings.request_timeout):
+                self.index.put_listed(self.kind, items, listed)
         except StatusError as exc:
             if not self.optional or exc.status not in (403, 404):
                 raise
@@ -99,10 +103,11 @@ class Reflector:
             self.index.replace(self.kind, [])
             self.index.freshness.up(self.kind)
             return False
-        self.index.replace(self.kind, items)
+        self.resource_version = version
+        self.index.end_list(self.kind, listed)
         self.index.freshness.up(self.kind)
         self._absent_logged = False
-        log.info("listed", extra={"kind": self.kind, "count": len(items), "resource_version": self.resource_version})
+        log.info("listed", extra={"kind": self.kind, "count": len(listed), "resource_version": version})
         return True
 
     async def watch(self) -> bool:

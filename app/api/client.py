@@ -103,15 +103,25 @@ class Kube:
     # ---- reading -------------------------------------------------------------------
 
     async def list(self, resource: Resource, page_size: int, timeout: float) -> tuple[list[dict], str | None]:
-        """Every object of a resource across namespaces, page by page: (items, resourceVersion)."""
+        """Every object of a resource across namespaces: (items, resourceVersion)."""
         items: list[dict] = []
+        version = None
+        async for page, version in self.pages(resource, page_size, timeout):
+            items.extend(page)
+        return items, version
+
+    async def pages(self, resource: Resource, page_size: int, timeout: float) -> AsyncIterator[tuple[list[dict], str | None]]:
+        """The objects of a resource across namespaces a page at a time, following continue
+        tokens: (items, resourceVersion), the version set on the last page. A caller that
+        consumes each page as it comes holds one page of raw objects at a time, not the list."""
         params = {"limit": str(page_size)}
         while True:
             page = await self._json("GET", resource.path(), None, timeout, params)
-            items.extend(page.get("items") or ())
             meta = page.get("metadata") or {}
-            if not meta.get("continue"):
-                return items, meta.get("resourceVersion") or None
+            last = not meta.get("continue")
+            yield page.get("items") or [], (meta.get("resourceVersion") or None) if last else None
+            if last:
+                return
             params = {**params, "continue": meta["continue"]}
 
     async def watch(self, resource: Resource, resource_version: str | None, server_timeout: int,

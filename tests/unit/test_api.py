@@ -53,6 +53,18 @@ async def test_list_pages_through_continue_tokens():
     assert [q.get("continue") for _, q in api.requests] == [None, "2", "4"]
 
 
+async def test_pages_come_one_at_a_time_with_the_version_on_the_last():
+    async with FakeApi() as api:
+        api.items["/api/v1/nodes"] = [{"metadata": {"name": f"n{i}"}} for i in range(5)]
+        kube = api.kube()
+        pages = []
+        async for items, version in kube.pages(NODES, page_size=2, timeout=5):
+            pages.append(([i["metadata"]["name"] for i in items], version, len(api.requests)))
+        await kube.close()
+    # each page is handed over before the next is asked for
+    assert pages == [(["n0", "n1"], None, 1), (["n2", "n3"], None, 2), (["n4"], "100", 3)]
+
+
 async def test_watch_splits_lines_across_chunks_and_huge_objects():
     big = {"metadata": {"name": "big", "annotations": {"x": "y" * 400_000}}}
     async with FakeApi() as api:

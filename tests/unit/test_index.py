@@ -114,6 +114,21 @@ def test_relist_drops_what_disappeared():
     assert counts(index) == (0, 0, {})
 
 
+def test_a_relist_in_pages_keeps_what_it_has_not_reached_and_drops_the_rest_at_the_end():
+    index = make_index()
+    for uid, node in (("u1", "o1"), ("u2", "s1"), ("u3", "s2")):
+        index.apply(POD, "ADDED", f.pod(uid, owner=OWNER, uid=uid, node_name=node))
+    listed: set = set()
+    index.put_listed(POD, [f.pod("u2", owner=OWNER, uid="u2", node_name="s2"), f.pod("u4", owner=OWNER, uid="u4")],
+                     listed)
+    # mid-list: the page is applied, the rest as it was
+    assert set(index.pods) == {"u1", "u2", "u3", "u4"} and index.pods["u2"].node == "s2"
+    index.put_listed(POD, [f.pod("u3", owner=OWNER, uid="u3", node_name="s2")], listed)
+    index.end_list(POD, listed)
+    assert set(index.pods) == {"u2", "u3", "u4"}
+    assert counts(index) == (0, 2, {"s2": 2})
+
+
 def test_workload_resolution_and_scaling():
     index = make_index()
     index.apply("Deployment", "ADDED", f.deployment("web", 3))
