@@ -250,7 +250,7 @@ def test_http_fuzz_run():
         stdout=subprocess.PIPE, cwd=ROOT,
     )
     try:
-        server.stdout.readline()  # the controller's timings
+        server.stdout.readline()  # the load and controller timings
         assert server.stdout.readline().strip() == b"ready"
         deadline = time.monotonic() + 30
         while True:

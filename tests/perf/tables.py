@@ -28,25 +28,51 @@ def backlog_bound(result: dict) -> str | None:
 
 
 def throughput_row(r: dict) -> list:
-    cpu = r.get("cpu_seconds", {})  # backlog only
     return [r["case"], r["label"], r.get("rollout_pods_per_second"), rounds(r.get("rollout_rounds_pods_per_second")),
             r.get("pods_per_second"), rounds(r.get("rounds_pods_per_second")), backlog_bound(r),
-            f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped"),
-            cpu.get("kube-scheduler"), cpu.get("spot-extender", cpu.get("baseline-extender"))]
+            f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped")]
+
+
+CPU_PROCESSES = ("kube-scheduler", "kube-apiserver", "etcd", "kube-controller-manager", "kwok", "spot-extender")
+
+
+def cpu_row(r: dict, field: str) -> list:
+    """CPU seconds per process in the median round of one phase, then the total."""
+    cpu = r.get(field) or {}
+    named = [cpu.get(p, cpu.get("baseline-extender") if p == "spot-extender" else None) for p in CPU_PROCESSES]
+    return [r["case"], *named, round(sum(cpu.values()), 2) if cpu else None]
+
+
+def profile_rows(report: dict, top: int = 4) -> list[list]:
+    rows = []
+    for r in report["results"]:
+        for p in r.get("profiles", ()):
+            rows.append([r["case"], p["process"], "; ".join(f"{f['function']} {f['self_percent']}%"
+                                                             for f in p["top"][:top])])
+    return rows
 
 
 def throughput(report: dict) -> str:
     rows = [throughput_row(r) for r in report["results"]]
     latency = [[r["case"], verb, v["calls"], v["p50_ms"], v["p99_ms"]]
-               for r in report["results"] for verb, v in r.get("extender_latency", {}).items()]
-    return "\n\n".join([
+               for r in report["results"] for verb, v in r.get("extender_latency", {}).items() if v["calls"]]
+    cpu_header = ["case", *CPU_PROCESSES, "total"]
+    parts = [
         f"{report['nodes']} nodes, {report['pods']} pods in Deployments of {report['replicas_per_deployment']}.",
         table(["case", "what", "pods/s (rollout)", "rollout rounds", "pods/s (backlog)", "backlog rounds",
-               "backlog bound", "on spot", "skipped calls", "scheduler CPU s", "extender CPU s"], rows),
+               "backlog bound", "on spot", "skipped calls"], rows),
         "Ratios (rollout): " + ", ".join(f"{k} **{v}**" for k, v in report["rollout_ratios"].items()),
         "Ratios (backlog): " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()),
+        "CPU seconds, median backlog round:",
+        table(cpu_header, [cpu_row(r, "cpu_seconds") for r in report["results"]]),
+        "CPU seconds, median rollout round:",
+        table(cpu_header, [cpu_row(r, "rollout_cpu_seconds") for r in report["results"]]),
         table(["case", "verb", "calls", "p50 ms", "p99 ms"], latency),
-    ])
+    ]
+    if any("profiles" in r for r in report["results"]):
+        parts += ["Self time, profiled backlog round (top functions):",
+                  table(["case", "process", "functions"], profile_rows(report))]
+    return "\n\n".join(parts)
 
 
 def availability(report: dict) -> str:
@@ -110,21 +136,36 @@ def pacing(report: dict) -> str:
 
 
 def reclaim(report: dict) -> str:
-    return table(["pods", "first eviction s", "all evicted s", "pods/s"],
-                 [[r["pods"], r["first_eviction_seconds"], r["all_evicted_seconds"], r["pods_per_second"]]
-                  for r in report["results"]])
+    return table(["pods", "first eviction s", "all evicted s", "pods/s", "reference s", "over reference"],
+                 [[r["pods"], r["first_eviction_seconds"], r["all_evicted_seconds"], r["pods_per_second"],
+                   r["reference_evict_seconds"], r["over_reference"]] for r in report["results"]])
 
 
 def extender(report: dict) -> str:
-    rows = [[r["verb"], r["mode"], r["candidates"], r["p50_ms"], r["p99_ms"]] for r in report["results"]]
-    c = report["controller"]
-    return "\n\n".join([
-        table(["verb", "mode", "candidates", "p50 ms", "p99 ms"], rows),
-        f"RSS {report['rss_mb_after_load']} MB loaded, {report['rss_mb_peak']} MB peak "
-        f"({report['index']['nodes']} nodes, {report['index']['pods']} pods). Controller pass: rebalance "
-        f"{c['rebalance']['pass_ms']} ms (longest stall {c['rebalance']['longest_stall_ms']} ms), "
-        f"costs {c['costs']['pass_ms']} ms (longest stall {c['costs']['longest_stall_ms']} ms).",
-    ])
+    parts = []
+    for run in report["runs"]:
+        i, c, w = run["index"], run["controller"], run["watch_events"]
+        rows = [[r["verb"], r["mode"], r["candidates"], r["p50_ms"], r["p99_ms"], r["decode_ms"], r["p99_over_decode"],
+                 r["noop_ms"], r["p99_over_noop"]] for r in run["results"]]
+        parts += [
+            f"{i['nodes']} nodes, {i['pods']} pods of {i['workloads']} Deployments:",
+            table(["verb", "mode", "candidates", "p50 ms", "p99 ms", "decode ms", "p99 / decode", "no-op ms",
+                   "p99 / no-op"], rows),
+            f"List-and-sync {run['list_and_sync_seconds']} s. RSS {run['rss_mb_after_load']} MB loaded, "
+            f"{run['rss_mb_peak']} MB peak. Controller pass: rebalance {c['rebalance']['pass_ms']} ms (longest stall "
+            f"{c['rebalance']['longest_stall_ms']} ms), costs {c['costs']['pass_ms']} ms (longest stall "
+            f"{c['costs']['longest_stall_ms']} ms)."
+            + (f" Pod watch events absorbed: {w['alone']['events_per_second']}/s alone, "
+               f"{w['with_calls']['events_per_second']}/s while answering "
+               f"{w['filter_during']['calls']} filter calls at {w['filter_during']['candidates']} candidates "
+               f"(their p50 {w['filter_during']['p50_ms']} ms, p99 {w['filter_during']['p99_ms']} ms)." if w else ""),
+        ]
+    if "memory_growth" in report:
+        g = report["memory_growth"]
+        parts.append(f"Memory from {g['pods'][0]} to {g['pods'][1]} pods: {g['rss_mb_after_load'][0]} -> "
+                     f"{g['rss_mb_after_load'][1]} MB, {g['mb_per_10k_pods']} MB per 10,000 pods; RSS ratio over pod "
+                     f"ratio {g['rss_ratio_over_pods_ratio']} (1.0 is linear).")
+    return "\n\n".join(parts)
 
 
 def main() -> int:
