@@ -101,6 +101,7 @@ class ExtenderOptions:
 
     port: int = field(default_factory=free_port)
     node_cache_capable: bool = True
+    filter_verb: bool = True  # False: kube-scheduler calls prioritize only
     # The scheduler adds extender score x weight x 10 to the plugins' total. The
     # class gap is at least 2 points (preferred 6..10 vs other 0..4) = 400 at weight
     # 20, above what the default score plugins can swing between two feasible nodes
@@ -130,8 +131,8 @@ class ControlPlane:
         # (cert, key) kube-apiserver presents to admission webhooks, for one that requires it.
         self.webhook_client_cert: tuple[Path, Path] | None = None
         self.use_extender = True
-        self.score_all_nodes = False  # percentageOfNodesToScore 100, for benchmarks that measure what it costs
         self.scheduler_feature_gates = ""  # e.g. "OpportunisticBatching=false"
+        self.scheduler_url = ""  # its secure port, once started (healthz, pprof)
         self.api_qps = api_qps
         self.pod_ready_ms = pod_ready_ms
         self.bins = bin_dir()
@@ -304,29 +305,27 @@ class ControlPlane:
             + (f"  qps: {self.api_qps}\n  burst: {self.api_qps}\n" if self.api_qps else "")
             + "leaderElection:\n  leaderElect: false\n"
         )
-        # As it ships unless told: adaptive percentageOfNodesToScore (the extender's floor
-        # hold copes with a sample that leaves out the on-demand nodes).
-        head += "percentageOfNodesToScore: 100\n" if self.score_all_nodes else ""
+        # percentageOfNodesToScore stays adaptive, as it ships: the extender's floor hold
+        # copes with a sample that leaves out the on-demand nodes.
         if not self.use_extender:
             return head
         return head + (
             "extenders:\n"
             f"  - urlPrefix: {ext.url}\n"
-            "    filterVerb: filter\n    prioritizeVerb: prioritize\n"
+            + ("    filterVerb: filter\n" if ext.filter_verb else "")
+            + "    prioritizeVerb: prioritize\n"
             f"    weight: {ext.weight}\n"
             f"    nodeCacheCapable: {str(ext.node_cache_capable).lower()}\n"
             "    ignorable: true\n    httpTimeout: 5s\n" + tls
         )
 
     def start_scheduler(self, extender: ExtenderOptions | None = None, use_extender: bool | None = None,
-                        score_all_nodes: bool | None = None, feature_gates: str | None = None) -> None:
+                        feature_gates: str | None = None) -> None:
         """(Re)start kube-scheduler, optionally with other extender options or none at all."""
         if extender is not None:
             self.extender = extender
         if use_extender is not None:
             self.use_extender = use_extender
-        if score_all_nodes is not None:
-            self.score_all_nodes = score_all_nodes
         if feature_gates is not None:
             self.scheduler_feature_gates = feature_gates
         self.stop_scheduler()
@@ -336,8 +335,11 @@ class ControlPlane:
         self._start("kube-scheduler", [
             str(self.bins / "kube-scheduler"), f"--config={config}",
             "--bind-address=127.0.0.1", f"--secure-port={port}",
+            # Its delegated authentication cannot check our token; health and CPU profiles need none.
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/debug/pprof/profile",
         ] + ([f"--feature-gates={self.scheduler_feature_gates}"] if self.scheduler_feature_gates else []))
-        wait_for(lambda: http_ok(f"https://127.0.0.1:{port}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
+        self.scheduler_url = f"https://127.0.0.1:{port}"
+        wait_for(lambda: http_ok(f"{self.scheduler_url}/healthz", insecure=True), 60, what="kube-scheduler /healthz")
 
     def stop_scheduler(self) -> None:
         old = self.components.pop("kube-scheduler", None)

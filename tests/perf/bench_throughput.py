@@ -1,16 +1,18 @@
 """Benchmark 1: scheduling throughput on the real control plane, with and without an extender.
 
 One control plane, N KWOK nodes (70% spot in nine pools, 30% on-demand), then the same
-P pods from multi-replica Deployments scheduled in each case:
+P pods from multi-replica Deployments scheduled in each case. kube-scheduler keeps its
+default (adaptive) percentageOfNodesToScore throughout.
 
   a     kube-scheduler alone, as it ships
-  a100  kube-scheduler alone with percentageOfNodesToScore 100 (what an extender needs)
   a0    the same with OpportunisticBatching off, which configuring any extender does
-  b     spot-extender, NodeNames mode (nodeCacheCapable: true)
-  c     spot-extender, full Nodes mode
-  d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode
-  w     spot-extender as admission webhook only, kube-scheduler alone as it ships (the
-        managed-cluster mode: roles in the pod specs, no extender configured)
+  b     extender only: spot-extender, NodeNames mode (nodeCacheCapable: true)
+  e     webhook only: spot-extender as the pods' admission webhook, kube-scheduler as it
+        ships (the managed-cluster mode: roles in the pod specs, no extender configured)
+  f     both: the webhook, and kube-scheduler calling filter and prioritize (NodeNames)
+  fp    both, kube-scheduler calling prioritize only: what the filter verb costs
+  c     spot-extender, full Nodes mode (not run unless asked: --cases)
+  d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode (same)
 
 Rollout, the issue's measure: the Deployments are created with everything running;
 pods per second counts from that moment to the last binding, so it includes the
@@ -19,7 +21,9 @@ stopped, then it starts; pods per second counts from the first binding to the la
 the scheduler's own pace. Three rounds of each, interleaved across cases; the median
 counts (2000 pods take seconds, so one round is at the mercy of the machine). Bindings
 are seen through a watch. spot-extender runs with its controller in dry-run, so no move
-adds pods; its own latencies come from its /metrics.
+adds pods; its own latencies come from its /metrics. With --profile-seconds, one more
+backlog round per case, untimed, takes CPU profiles of kube-scheduler and kube-apiserver
+(pprof) and spot-extender (py-spy) into build/bench/profiles/.
 Writes build/bench/throughput.json and throughput.png.
 """
 
@@ -42,6 +46,7 @@ from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
 from tests.helpers.webhook import webhook_configuration
 from tests.perf import plots
+from tests.perf.profiles import Profiler
 from tests.perf.report import OUT_DIR, publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,23 +60,24 @@ class Case:
     label: str
     extender: str  # "", "spot-extender" or "baseline"
     node_cache_capable: bool = True
-    score_all_nodes: bool = False
     feature_gates: str = ""
     webhook: bool = False  # spot-extender registered as the pods' admission webhook
+    filter_verb: bool = True  # with an extender: False configures prioritize only
 
 
 CASES = (
     Case("a", "kube-scheduler alone", ""),
-    Case("a100", "kube-scheduler alone, percentageOfNodesToScore 100", "", score_all_nodes=True),
     # Any extender turns off kube-scheduler's batching of identical pods (OpportunisticBatching,
     # on by default since 1.35): this is the scheduler doing the work it does under b, minus the calls.
-    Case("a0", "kube-scheduler alone, percentageOfNodesToScore 100, OpportunisticBatching off", "",
-         score_all_nodes=True, feature_gates="OpportunisticBatching=false"),
-    Case("b", "spot-extender, NodeNames", "spot-extender"),
-    Case("c", "spot-extender, full Nodes", "spot-extender", node_cache_capable=False),
+    Case("a0", "kube-scheduler alone, OpportunisticBatching off", "", feature_gates="OpportunisticBatching=false"),
+    Case("b", "extender only, NodeNames", "spot-extender"),
+    Case("e", "webhook only, kube-scheduler as it ships", "", webhook=True),
+    Case("f", "both: webhook, and extender filter + prioritize", "spot-extender", webhook=True),
+    Case("fp", "both: webhook, and extender prioritize only", "spot-extender", webhook=True, filter_verb=False),
+    Case("c", "extender only, full Nodes", "spot-extender", node_cache_capable=False),
     Case("d", "baseline extender (API calls per request), full Nodes", "baseline", node_cache_capable=False),
-    Case("w", "spot-extender webhook only, kube-scheduler alone", "", webhook=True),
 )
+DEFAULT_CASES = ("a", "a0", "b", "e", "f", "fp")
 
 
 def cluster_nodes(count: int) -> list[dict]:
@@ -187,18 +193,20 @@ def deployments(namespace: str, pods: int, replicas: int) -> list[dict]:
 def start_extender(cluster: ControlPlane, case: Case):
     """The case's extender process and the scheduler configured for it; returns the process."""
     process = None
-    options = ExtenderOptions(port=free_port(), node_cache_capable=case.node_cache_capable)
+    options = ExtenderOptions(port=free_port(), node_cache_capable=case.node_cache_capable,
+                              filter_verb=case.filter_verb)
     cluster.extender = options
-    if case.extender == "spot-extender":
-        process = ExtenderProcess(cluster, "--log-format=json", "--leader-elect=false", "--dry-run=true",
+    if case.extender == "spot-extender" or case.webhook:
+        flags = ["--log-format=json", "--leader-elect=false", "--dry-run=true"]
+        ca = None
+        if case.webhook:  # HTTPS, as kube-apiserver calls webhooks; kube-scheduler then calls it so too
+            ca, cert, key = make_tls(cluster.workdir / "tls")
+            flags += [f"--tls-cert-file={cert}", f"--tls-key-file={key}"]
+            options.https, options.ca_file = True, str(ca)
+        process = ExtenderProcess(cluster, *flags, port=options.port, ca_file=ca,
                                   name=f"spot-extender-{case.key}").start()
-    elif case.webhook:
-        # HTTPS, as kube-apiserver calls webhooks; registered for every namespace but kube-system.
-        ca, cert, key = make_tls(cluster.workdir / "tls")
-        process = ExtenderProcess(cluster, "--log-format=json", "--leader-elect=false", "--dry-run=true",
-                                  f"--tls-cert-file={cert}", f"--tls-key-file={key}", port=options.port, ca_file=ca,
-                                  name=f"spot-extender-{case.key}").start()
-        kube.create(cluster.api, webhook_configuration(process.url, ca, WEBHOOK_NAME))
+        if case.webhook:  # registered for every namespace but kube-system
+            kube.create(cluster.api, webhook_configuration(process.url, ca, WEBHOOK_NAME))
     elif case.extender == "baseline":
         process = Component(f"baseline-extender-{case.key}", [
             sys.executable, "-m", "tests.perf.baseline_extender", f"--kubeconfig={cluster.kubeconfig}",
@@ -207,8 +215,7 @@ def start_extender(cluster: ControlPlane, case: Case):
         cluster.components[process.name] = process
         process.start()
         wait_for(lambda: http_ok(f"{options.url}/healthz"), 60, what="baseline extender /healthz")
-    cluster.start_scheduler(options, use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes,
-                            feature_gates=case.feature_gates)
+    cluster.start_scheduler(options, use_extender=bool(case.extender), feature_gates=case.feature_gates)
     return process
 
 
@@ -228,9 +235,10 @@ def cpu_seconds(cluster: ControlPlane) -> dict[str, float]:
 
 
 def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, replicas: int, timeout: float,
-             backlog: bool) -> BindingWatch:
+             backlog: bool, profile=None) -> BindingWatch:
     """Create the pods and wait until all are bound. `backlog`: with the scheduler stopped
-    until every pod exists, so what is timed is scheduling alone."""
+    until every pod exists, so what is timed is scheduling alone. `profile(cluster)`, if
+    given, is called the moment scheduling starts."""
     api = cluster.api
     rv = api.get(f"/api/v1/namespaces/{namespace}/pods", limit=1)["metadata"]["resourceVersion"]
     watch = BindingWatch(api, namespace, rv, pods)
@@ -241,7 +249,9 @@ def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, repli
         kube.create(api, obj)
     if backlog:
         wait_for(lambda: len(watch.created) >= pods, timeout, interval=0.5, what=f"{pods} pods created")
-        cluster.start_scheduler(use_extender=bool(case.extender), score_all_nodes=case.score_all_nodes)
+        cluster.start_scheduler(use_extender=bool(case.extender))
+    if profile is not None:
+        profile(cluster)
     cpu_before = cpu_seconds(cluster)
     deadline = time.monotonic() + timeout
     while not watch.done.wait(5):
@@ -267,14 +277,27 @@ def skipped_calls(cluster: ControlPlane) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if SKIPPED in line] if log.exists() else []
 
 
-def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: set[str]) -> dict:
-    """One timed scheduling of args.pods pods, with a fresh extender process and namespace."""
-    print(f"==> case {case.key} ({case.label}), {phase}", flush=True)
+def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: set[str],
+              profiler: Profiler | None = None) -> dict:
+    """One timed scheduling of args.pods pods, with a fresh extender process and namespace.
+    With a profiler, its profiles are taken as scheduling starts (a backlog phase)."""
+    print(f"==> case {case.key} ({case.label}), {phase}{', profiled' if profiler else ''}", flush=True)
     skipped_before = len(skipped_calls(cluster))
     timeout = args.timeout if case.node_cache_capable else args.slow_timeout
     process = start_extender(cluster, case)
-    namespace = kube.namespace(cluster.api, f"throughput-{case.key}-{phase}")
-    watch = schedule(cluster, case, namespace, args.pods, args.replicas, timeout, backlog=phase == "backlog")
+    namespace = kube.namespace(cluster.api, f"throughput-{case.key}-{phase}{'-profiled' if profiler else ''}")
+
+    def profile(cluster: ControlPlane) -> None:
+        profiler.go("kube-scheduler", cluster.scheduler_url, cluster.token)
+        profiler.go("kube-apiserver", cluster.server, cluster.token)
+        component = getattr(process, "component", process)  # spot-extender, or the baseline's Component
+        if component is not None and component.process is not None:
+            profiler.python(component.name.removesuffix(f"-{case.key}"), component.process.pid)
+
+    watch = schedule(cluster, case, namespace, args.pods, args.replicas, timeout, backlog=phase == "backlog",
+                     profile=profile if profiler else None)
+    if profiler is not None:
+        profiler.wait()  # before the processes it samples stop
     # Stopped before the extender, so pods a cut case left pending do not meet a dead extender.
     cluster.stop_scheduler()
     skipped = skipped_calls(cluster)[skipped_before:]
@@ -295,6 +318,7 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
             "rollout_complete": complete, "rollout_seconds": round(seconds, 2),
             "rollout_pods_per_second": round(len(watch.bound) / seconds, 1) if seconds else None,
             "rollout_all_created_seconds": round(created[args.pods - 1], 2) if len(created) >= args.pods else None,
+            "rollout_cpu_seconds": watch.cpu,
         }
     print(f"    {len(watch.bound)}/{args.pods} bound in {seconds:.1f}s: "
           f"{out.get('pods_per_second', out.get('rollout_pods_per_second'))} pods/s", flush=True)
@@ -314,7 +338,8 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
 
 def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[str]) -> list[dict]:
     """Rounds interleaved across cases, so drift over the run hits every case alike; each
-    case reports its median round per phase. The slow full Nodes cases get one round."""
+    case reports its median round per phase. The slow full Nodes cases get one round.
+    Profiled rounds come after, so sampling never slows a timed one."""
     phases = [p for p in ("backlog", "rollout") if p in args.phases.split(",")]
     rounds: dict[tuple[str, str], list[dict]] = {(c.key, p): [] for c in cases for p in phases}
     for number in range(args.rounds):
@@ -337,6 +362,11 @@ def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[st
         if examples:
             result["extender_skip_example"] = examples[0]
         results.append(result)
+    if args.profile_seconds > 0:
+        for case, result in zip(cases, results):
+            profiler = Profiler(Path(args.out_dir) / "profiles", case.key, args.profile_seconds)
+            run_phase(cluster, case, args, "backlog", spot_nodes, profiler)
+            result["profiles"] = profiler.wait()
     return results
 
 
@@ -348,10 +378,11 @@ def cleanup_namespace(api: Api, namespace: str) -> None:
 
 
 def ratios(results: list[dict], field: str = "pods_per_second") -> dict:
-    """Every case over a; the extender cases also over a0, the scheduler doing the same work uncalled."""
+    """Every case over a; the cases with an extender also over a0, the scheduler doing the
+    same work uncalled; fp over f, what dropping the filter verb gains."""
     rate = {r["case"]: r.get(field) for r in results}
     out = {}
-    for base, cases in (("a", rate), ("a0", ("b", "c", "d"))):  # w/a: the webhook against the scheduler alone
+    for base, cases in (("a", rate), ("a0", ("b", "c", "d", "f", "fp")), ("f", ("fp",))):
         for case in cases:
             if rate.get(base) and rate.get(case) and case != base:
                 out[f"{case}/{base}"] = round(rate[case] / rate[base], 3)
@@ -372,14 +403,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--pods", type=int, default=2000)
     parser.add_argument("--replicas", type=int, default=20, help="replicas per Deployment")
-    parser.add_argument("--cases", default=",".join(c.key for c in CASES))
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"of {','.join(c.key for c in CASES)}")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a phase may take before it is cut")
     parser.add_argument("--slow-timeout", type=float, default=90,
                         help="the same for the full Nodes cases c and d, which are slow: their rate is of the pods bound by then")
     parser.add_argument("--phases", default="backlog,rollout")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per phase for each fast case; the median counts")
+    parser.add_argument("--profile-seconds", type=int, default=0,
+                        help="after the timed rounds, one backlog round per case with CPU profiles this long (0: none)")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)
+    unknown = set(args.cases.split(",")) - {c.key for c in CASES}
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}: choose from {','.join(c.key for c in CASES)}")
     chosen = [c for c in CASES if c.key in args.cases.split(",")]
     # Client rate limits out of the way: the defaults (20-50 requests/s) would be the result.
     cluster = ControlPlane(log=print, api_qps=2000)

@@ -36,28 +36,43 @@ def assert_documented(report: dict) -> None:
 
 
 def test_throughput(tmp_path):
+    cases = [c.key for c in bench_throughput.CASES]
     assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120", "--rounds=2",
-                                  f"--out-dir={tmp_path}"]) == 0
+                                  f"--cases={','.join(cases)}", "--profile-seconds=1", f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "throughput.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
-    assert set(by_case) == {"a", "a100", "a0", "b", "c", "d", "w"}
+    assert set(by_case) == {"a", "a0", "b", "c", "d", "e", "f", "fp"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
     assert len(by_case["b"]["rounds_pods_per_second"]) == 2 and len(by_case["d"]["rounds_pods_per_second"]) == 1
     assert len(by_case["b"]["rollout_rounds_pods_per_second"]) == 2
     assert len(by_case["d"]["rollout_rounds_pods_per_second"]) == 1
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
     assert all(r["extender_skipped"] == 0 for r in by_case.values()), "an extender failed calls: rates would be bogus"
-    assert {"b/a", "c/a", "d/a", "b/a0", "w/a"} <= set(report["ratios"])
-    assert {"b/a", "c/a", "d/a", "w/a"} <= set(report["rollout_ratios"])
-    for case in ("b", "c"):  # scheduler did call spot-extender, once per pod at least
-        latency = by_case[case]["extender_latency"]
-        assert latency["filter"]["calls"] >= 60 and latency["filter"]["p99_ms"] > 0
-    # kube-apiserver called the webhook for every pod, and kube-scheduler alone followed the roles
-    assert by_case["w"]["extender_latency"]["admission"]["calls"] >= 60
-    assert by_case["w"]["extender_latency"]["filter"]["calls"] == 0  # no extender configured
+    assert {"b/a", "c/a", "d/a", "e/a", "f/a", "fp/a", "b/a0", "f/a0", "fp/f"} <= set(report["ratios"])
+    assert {"b/a", "e/a", "f/a", "fp/a", "fp/f"} <= set(report["rollout_ratios"])
+    assert all(r["cpu_seconds"]["kube-apiserver"] > 0 and r["rollout_cpu_seconds"]["kube-apiserver"] > 0
+               for r in by_case.values())
+    latency = {case: by_case[case]["extender_latency"] for case in ("b", "c", "e", "f", "fp")}
+    for case in ("b", "c", "f"):  # kube-scheduler did call filter, once per pod at least
+        assert latency[case]["filter"]["calls"] >= 60 and latency[case]["filter"]["p99_ms"] > 0
+    # kube-apiserver called the webhook for every pod in e, f and fp; kube-scheduler called
+    # no extender in e and only prioritize in fp
+    for case in ("e", "f", "fp"):
+        assert latency[case]["admission"]["calls"] >= 60, (case, latency[case])
+    assert latency["e"]["filter"]["calls"] == latency["e"]["prioritize"]["calls"] == 0
+    assert latency["fp"]["filter"]["calls"] == 0 and latency["fp"]["prioritize"]["calls"] >= 60
     # the extenders and the webhook keep one replica per Deployment on on-demand, the rest on spot
-    assert by_case["b"]["spot_fraction"] >= 0.8 and by_case["d"]["spot_fraction"] >= 0.5
-    assert by_case["w"]["spot_fraction"] >= 0.8
+    assert by_case["d"]["spot_fraction"] >= 0.5
+    assert all(by_case[case]["spot_fraction"] >= 0.8 for case in ("b", "e", "f", "fp"))
+    # every case was profiled, each process with functions named
+    for case, result in by_case.items():
+        processes = {p["process"]: p for p in result["profiles"]}
+        assert {"kube-scheduler", "kube-apiserver"} <= set(processes), (case, processes)
+        for profile in processes.values():
+            assert profile["top"] and not profile["top"][0]["function"].startswith("no profile"), (case, profile)
+            assert (tmp_path / "profiles" / profile["file"]).stat().st_size > 0
+    for case in ("b", "d", "e", "f"):  # sampled by py-spy
+        assert {p["process"] for p in by_case[case]["profiles"]} & {"spot-extender", "baseline-extender"}, case
     assert (tmp_path / "throughput.png").stat().st_size > 10_000
     assert_documented(report)
 
@@ -84,17 +99,26 @@ def test_availability(tmp_path):
 def test_reclaim(tmp_path):
     assert bench_reclaim.main(["--sizes=20", f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "reclaim.json").read_text())
-    assert report["results"][0]["pods"] == 20 and report["results"][0]["all_evicted_seconds"] > 0
+    result = report["results"][0]
+    assert result["pods"] == 20 and result["all_evicted_seconds"] > 0 and result["reference_evict_seconds"] > 0
     assert_documented(report)
 
 
 def test_extender_memory_and_latency(tmp_path):
-    assert bench_extender.main(["--nodes=200", "--pods=2000", "--sizes=100", "--calls=20", "--full-calls=5",
-                                f"--out-dir={tmp_path}"]) == 0
+    assert bench_extender.main(["--nodes=200", "--index-sizes=2000:100,6000:200", "--sizes=100", "--calls=20",
+                                "--full-calls=5", "--churn-seconds=1", f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "extender.json").read_text())
-    assert report["rss_mb_after_load"] > 0 and len(report["results"]) == 5
-    mutate = report["results"][-1]
-    assert mutate["verb"] == "mutate" and mutate["calls"] == 20 and mutate["p99_ms"] > 0
+    assert [run["index"]["pods"] for run in report["runs"]] == [2000, 6000]
+    for run in report["runs"]:
+        assert run["rss_mb_after_load"] > 0 and len(run["results"]) == 5 and run["list_and_sync_seconds"] > 0
+        mutate = run["results"][-1]
+        assert mutate["verb"] == "mutate" and mutate["calls"] == 20 and mutate["p99_ms"] > 0
+        assert all(r["decode_ms"] > 0 and r["noop_ms"] > 0 for r in run["results"])
+        events = run["watch_events"]
+        # events went in while calls were answered, and each kind of event was among them
+        assert events["with_calls"]["events"] > 0 and events["filter_during"]["calls"] > 0
+        assert all(n > 0 for n in events["alone"]["by_type"].values())
+    assert report["memory_growth"]["pods"] == [2000, 6000]
     assert_documented(report)
 
 
