@@ -71,7 +71,7 @@ class Metrics:
         )
         self.unknown_nodes = Counter(
             "spot_extender_unknown_nodes_total",
-            "Candidate node names the index had not seen",
+            "Candidate node names the index had not seen, in filter calls for pods bound for on-demand",
             registry=r,
         )
         self.watch_restarts = Counter(

@@ -8,7 +8,8 @@ to on-demand; once o >= k spot is preferred.
 from __future__ import annotations
 
 import math
-from itertools import filterfalse
+from itertools import compress, filterfalse
+from operator import not_
 from dataclasses import dataclass
 from typing import Container, Iterable, Mapping, Sequence
 
@@ -145,16 +146,19 @@ def filter_nodes(
     map, so the scheduler does not preempt pods there for nothing. needs_on_demand is why the pod must go to on-demand (see
     on_demand_reason), or None when it may go anywhere.
     """
-    # filter/filterfalse/fromkeys run in C: candidate lists hold thousands of names.
+    # map/compress/fromkeys run in C, and each name is looked up once: candidate lists
+    # hold thousands of names.
     unresolvable = {n: going_away[n] for n in going_away.keys() & set(names)} if going_away else {}
     alive = list(filterfalse(unresolvable.__contains__, names)) if unresolvable else list(names)
     if needs_on_demand is None:
         return FilterOutcome(alive, unresolvable, False)
-    od_alive = list(filter(on_demand.__contains__, alive))
+    is_on_demand = list(map(on_demand.__contains__, alive))
+    od_alive = list(compress(alive, is_on_demand))
     if not od_alive:
         return FilterOutcome(alive, unresolvable, bool(alive))
-    refused = dict.fromkeys(filterfalse(on_demand.__contains__, alive), needs_on_demand)
-    return FilterOutcome(od_alive, {**unresolvable, **refused}, False)
+    refused = dict.fromkeys(compress(alive, map(not_, is_on_demand)), needs_on_demand)
+    refused.update(unresolvable)
+    return FilterOutcome(od_alive, refused, False)
 
 
 @dataclass(frozen=True, slots=True)

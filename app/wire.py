@@ -111,7 +111,7 @@ def filter_result(
 ) -> bytes:
     """ExtenderFilterResult in the same mode as the request."""
     if args.node_names is not None:
-        nodes, node_names = None, list(passed)
+        nodes, node_names = None, passed if type(passed) is list else list(passed)
     else:
         keep = set(passed)
         nodes = {"metadata": {}, "items": [n for n in args.nodes or () if n["metadata"]["name"] in keep]}
@@ -120,8 +120,9 @@ def filter_result(
         {
             "Nodes": nodes,
             "NodeNames": node_names,
-            "FailedNodes": dict(failed),
-            "FailedAndUnresolvableNodes": dict(unresolvable),
+            # orjson takes only dicts; a dict is sent as it is, not copied (thousands of names)
+            "FailedNodes": failed if type(failed) is dict else dict(failed),
+            "FailedAndUnresolvableNodes": unresolvable if type(unresolvable) is dict else dict(unresolvable),
             "Error": "",
         }
     )
