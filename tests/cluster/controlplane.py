@@ -335,8 +335,8 @@ class ControlPlane:
         self._start("kube-scheduler", [
             str(self.bins / "kube-scheduler"), f"--config={config}",
             "--bind-address=127.0.0.1", f"--secure-port={port}",
-            # Its delegated authentication cannot check our token; health and CPU profiles need none.
-            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/debug/pprof/profile",
+            # Its delegated authentication cannot check our token; health, metrics and CPU profiles need none.
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics,/debug/pprof/profile",
         ] + ([f"--feature-gates={self.scheduler_feature_gates}"] if self.scheduler_feature_gates else []))
         self.scheduler_url = f"https://127.0.0.1:{port}"
         wait_for(lambda: http_ok(f"{self.scheduler_url}/healthz", insecure=True), 60, what="kube-scheduler /healthz")

@@ -6,7 +6,9 @@ pods in 2500 Deployments and the Kubernetes scalability envelope, 150,000 pods i
 Deployments, both over 5000 nodes), starts the real extender app in a child process that
 lists the synthetic cluster in through its Reflector, with objects the size the API
 server sends. Then it times filter and prioritize calls for 100, 1000 and 5000
-candidate nodes in NodeNames and full Nodes mode, and the admission webhook's answers to
+candidate nodes in NodeNames mode (the same list every call, as kube-scheduler sends it when
+it scores every node), over a window that moves on every call (as its default sampling
+sends), and in full Nodes mode, and the admission webhook's answers to
 pod AdmissionReviews (a pod of a workload the index holds; most become spot pods, the
 first of each workload a floor pod). Each cell also times two references in the same run:
 orjson decoding its own request bodies in this process, and a round trip of GET /healthz,
@@ -69,6 +71,19 @@ def bodies(names: list[str], full: bool, spot_cut: int) -> list[bytes]:
             out.append(orjson.dumps({"Pod": pod, "Nodes": {"metadata": {}, "items": items}}))
         else:
             out.append(orjson.dumps({"Pod": pod, "NodeNames": names}))
+    return out
+
+
+def sliding_bodies(all_names: list[str], size: int, spot_cut: int, windows: int = 50) -> list[bytes]:
+    """The two pods of `bodies`, each over windows of `size` nodes that start further on every
+    time, as kube-scheduler's default sampling sends them (it resumes where the last pod's
+    search ended): no two calls in a row carry the same list."""
+    step = max(len(all_names) // windows, 1)
+    out = []
+    for w in range(windows):
+        start = (w * step) % len(all_names)
+        names = (all_names[start:] + all_names[:start])[:size]
+        out.append(bodies(names, False, spot_cut)[w % 2])
     return out
 
 
@@ -219,10 +234,13 @@ def run_index(args, nodes: int, pods: int, workloads: int) -> dict:
         largest = None
         for size in [int(s) for s in args.sizes.split(",")]:
             names = rng.sample(all_names, min(size, len(all_names)))
-            modes = (("NodeNames", False, args.calls), ("Nodes", True, args.full_calls))
+            modes = (("NodeNames", False, args.calls), ("Sliding", False, args.calls), ("Nodes", True, args.full_calls))
             for mode, full, calls in [m for m in modes if m[0] in args.modes.split(",")]:
-                payloads = bodies(names, full, int(nodes * SPOT_SHARE))
-                largest = payloads if not full else largest
+                if mode == "Sliding":
+                    payloads = sliding_bodies(all_names, size, int(nodes * SPOT_SHARE))
+                else:
+                    payloads = bodies(names, full, int(nodes * SPOT_SHARE))
+                largest = payloads if mode == "NodeNames" else largest
                 for verb in ("filter", "prioritize"):
                     print(f"==> {verb} {mode} {size} nodes x {calls} calls", flush=True)
                     samples = measure(port, f"/{verb}", payloads, calls)
@@ -288,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000,5000", help="candidate nodes per call")
     parser.add_argument("--calls", type=int, default=400, help="calls per cell in NodeNames mode")
     parser.add_argument("--full-calls", type=int, default=40, help="calls per cell in full Nodes mode")
-    parser.add_argument("--modes", default="NodeNames,Nodes")
+    parser.add_argument("--modes", default="NodeNames,Sliding,Nodes",
+                        help="NodeNames: the same list every call; Sliding: a moving window; Nodes: full Node objects")
     parser.add_argument("--churn-seconds", type=float, default=5.0, help="watch events fed, alone and with calls")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)

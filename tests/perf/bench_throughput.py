@@ -41,12 +41,12 @@ from tests.cluster.api import Api, ApiError
 from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
-from tests.helpers.metrics import samples
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
 from tests.helpers.webhook import webhook_configuration
 from tests.perf import plots
 from tests.perf.profiles import Profiler
+from tests.perf.readings import cpu_seconds, extender_latency, scheduling_cycle
 from tests.perf.report import OUT_DIR, publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,40 +146,6 @@ class BindingWatch(threading.Thread):
                 self.done.set()
 
 
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """Prometheus' histogram_quantile over (upper bound, cumulative count) pairs."""
-    buckets = sorted(buckets)
-    total = buckets[-1][1] if buckets else 0
-    if not total:
-        return None
-    rank = q * total
-    lower, below = 0.0, 0.0
-    for upper, count in buckets:
-        if count >= rank:
-            if upper == float("inf"):
-                return lower
-            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
-        lower, below = upper, count
-    return lower
-
-
-def extender_latency(metrics_text: str) -> dict:
-    """p50/p99 in ms per verb (and "admission" for the webhook), and the call count, from
-    spot-extender's request histograms."""
-    per_verb: dict[str, list[tuple[float, float]]] = {}
-    for sample in samples(metrics_text, "spot_extender_request_duration_seconds_bucket"):
-        per_verb.setdefault(sample.labels["verb"], []).append((float(sample.labels["le"]), sample.value))
-    for sample in samples(metrics_text, "spot_extender_admission_duration_seconds_bucket"):
-        per_verb.setdefault("admission", []).append((float(sample.labels["le"]), sample.value))
-    out = {}
-    for verb, buckets in per_verb.items():
-        p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
-        out[verb] = {"calls": int(max(c for _, c in buckets)),
-                     "p50_ms": round(p50 * 1000, 3) if p50 is not None else None,
-                     "p99_ms": round(p99 * 1000, 3) if p99 is not None else None}
-    return out
-
-
 def deployments(namespace: str, pods: int, replicas: int) -> list[dict]:
     out, left, i = [], pods, 0
     while left > 0:
@@ -217,21 +183,6 @@ def start_extender(cluster: ControlPlane, case: Case):
         wait_for(lambda: http_ok(f"{options.url}/healthz"), 60, what="baseline extender /healthz")
     cluster.start_scheduler(options, use_extender=bool(case.extender), feature_gates=case.feature_gates)
     return process
-
-
-def cpu_seconds(cluster: ControlPlane) -> dict[str, float]:
-    """CPU time used so far by each running component, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for name, component in cluster.components.items():
-        if component.process is None:
-            continue
-        try:
-            fields = Path(f"/proc/{component.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    return out
 
 
 def schedule(cluster: ControlPlane, case: Case, namespace: str, pods: int, replicas: int, timeout: float,
@@ -285,12 +236,15 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
     skipped_before = len(skipped_calls(cluster))
     timeout = args.timeout if case.node_cache_capable else args.slow_timeout
     process = start_extender(cluster, case)
+    component = getattr(process, "component", process)  # spot-extender, or the baseline's Component
+    if args.extender_nice and component is not None:
+        # An experiment: does the extender's CPU share on a saturated machine set the rate?
+        os.setpriority(os.PRIO_PROCESS, component.process.pid, args.extender_nice)
     namespace = kube.namespace(cluster.api, f"throughput-{case.key}-{phase}{'-profiled' if profiler else ''}")
 
     def profile(cluster: ControlPlane) -> None:
         profiler.go("kube-scheduler", cluster.scheduler_url, cluster.token)
         profiler.go("kube-apiserver", cluster.server, cluster.token)
-        component = getattr(process, "component", process)  # spot-extender, or the baseline's Component
         if component is not None and component.process is not None:
             profiler.python(component.name.removesuffix(f"-{case.key}"), component.process.pid)
 
@@ -298,6 +252,7 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
                      profile=profile if profiler else None)
     if profiler is not None:
         profiler.wait()  # before the processes it samples stop
+    cycle = scheduling_cycle(cluster) if phase == "backlog" else None
     # Stopped before the extender, so pods a cut case left pending do not meet a dead extender.
     cluster.stop_scheduler()
     skipped = skipped_calls(cluster)[skipped_before:]
@@ -310,6 +265,7 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
             "pods_per_second": round(len(watch.bound) / seconds, 1) if seconds else None,
             "spot_fraction": round(sum(n in spot_nodes for n in watch.bound.values()) / max(len(binds), 1), 3),
             "cpu_seconds": watch.cpu,
+            "scheduling_algorithm": cycle,
         }
     else:  # from creating the Deployments, controller-manager creating pods included
         seconds = binds[-1] if complete else watch.ended
@@ -371,8 +327,13 @@ def run_cases(cluster: ControlPlane, cases: list[Case], args, spot_nodes: set[st
 
 
 def cleanup_namespace(api: Api, namespace: str) -> None:
-    """Delete the case's pods before the next case, so it does not pay for them."""
+    """Delete the case's pods before the next case, so it does not pay for them. The owners
+    go first, orphaning what they own so nothing recreates it, then the pods at once (no
+    grace): the namespace controller alone took 40-50 s for 2000 pods."""
     started = time.monotonic()
+    for owners in ("deployments", "replicasets"):
+        api.delete(f"/apis/apps/v1/namespaces/{namespace}/{owners}", propagationPolicy="Orphan")
+    api.delete(f"/api/v1/namespaces/{namespace}/pods", gracePeriodSeconds="0")
     kube.delete_namespace(api, namespace, timeout=900)
     print(f"    namespace {namespace} deleted in {time.monotonic() - started:.0f}s", flush=True)
 
@@ -411,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per phase for each fast case; the median counts")
     parser.add_argument("--profile-seconds", type=int, default=0,
                         help="after the timed rounds, one backlog round per case with CPU profiles this long (0: none)")
+    parser.add_argument("--extender-nice", type=int, default=0,
+                        help="run the extender process at this nice value (negative: ahead of the control plane)")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)
     unknown = set(args.cases.split(",")) - {c.key for c in CASES}
@@ -427,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_cases(cluster, chosen, args, spot)
     finally:
         cluster.cleanup()
-    report = {"benchmark": "throughput", "nodes": args.nodes, "pods": args.pods,
+    report = {"benchmark": "throughput", "nodes": args.nodes, "pods": args.pods, "extender_nice": args.extender_nice,
               "replicas_per_deployment": args.replicas, "results": results, "ratios": ratios(results),
               "rollout_ratios": ratios(results, "rollout_pods_per_second") if "rollout" in args.phases else {}}
     print_table(report)

@@ -28,9 +28,11 @@ def backlog_bound(result: dict) -> str | None:
 
 
 def throughput_row(r: dict) -> list:
+    cycle = r.get("scheduling_algorithm") or {}
     return [r["case"], r["label"], r.get("rollout_pods_per_second"), rounds(r.get("rollout_rounds_pods_per_second")),
             r.get("pods_per_second"), rounds(r.get("rounds_pods_per_second")), backlog_bound(r),
-            f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped")]
+            f"{r['spot_fraction']:.0%}" if "spot_fraction" in r else None, r.get("extender_skipped"),
+            f"{cycle['mean_ms']} / {cycle['p99_ms']}" if cycle else None]
 
 
 CPU_PROCESSES = ("kube-scheduler", "kube-apiserver", "etcd", "kube-controller-manager", "kwok", "spot-extender")
@@ -60,7 +62,7 @@ def throughput(report: dict) -> str:
     parts = [
         f"{report['nodes']} nodes, {report['pods']} pods in Deployments of {report['replicas_per_deployment']}.",
         table(["case", "what", "pods/s (rollout)", "rollout rounds", "pods/s (backlog)", "backlog rounds",
-               "backlog bound", "on spot", "skipped calls"], rows),
+               "backlog bound", "on spot", "skipped calls", "scheduler ms to pick a node, mean / p99"], rows),
         "Ratios (rollout): " + ", ".join(f"{k} **{v}**" for k, v in report["rollout_ratios"].items()),
         "Ratios (backlog): " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()),
         "CPU seconds, median backlog round:",
