@@ -102,14 +102,6 @@ class Kube:
 
     # ---- reading -------------------------------------------------------------------
 
-    async def list(self, resource: Resource, page_size: int, timeout: float) -> tuple[list[dict], str | None]:
-        """Every object of a resource across namespaces: (items, resourceVersion)."""
-        items: list[dict] = []
-        version = None
-        async for page, version in self.pages(resource, page_size, timeout):
-            items.extend(page)
-        return items, version
-
     async def pages(self, resource: Resource, page_size: int, timeout: float) -> AsyncIterator[tuple[list[dict], str | None]]:
         """The objects of a resource across namespaces a page at a time, following continue
         tokens: (items, resourceVersion), the version set on the last page. A caller that

@@ -46,7 +46,9 @@ async def test_list_pages_through_continue_tokens():
     async with FakeApi() as api:
         api.items["/api/v1/nodes"] = [{"metadata": {"name": f"n{i}"}} for i in range(5)]
         kube = api.kube()
-        items, version = await kube.list(NODES, page_size=2, timeout=5)
+        items, version = [], None
+        async for page, version in kube.pages(NODES, page_size=2, timeout=5):
+            items += page
         await kube.close()
     assert [i["metadata"]["name"] for i in items] == ["n0", "n1", "n2", "n3", "n4"]
     assert version == "100"
@@ -101,7 +103,8 @@ async def test_error_statuses_and_error_events_raise_and_410_is_gone():
         with pytest.raises(StatusError, match="500: boom"):
             await collect(kube, PODS)
         with pytest.raises(StatusError, match="500: injected") as caught:
-            await kube.list(NODES, 10, timeout=5)
+            async for _ in kube.pages(NODES, 10, timeout=5):
+                pass
         assert caught.value.status == 500
         await kube.close()
 
