@@ -1,8 +1,9 @@
 # spot-extender image: docker build -t spot-extender:0.1.0 .
 #
-# Two stages: the builder makes a wheel of this project and installs it with its
-# dependencies into the venv /opt/venv; the final image gets only that venv (no
-# compilers, no pip cache, no sources) and runs as the non-root user 65532.
+# Two stages: the builder installs the locked dependencies (requirements/runtime.txt,
+# hash-checked) into the venv /opt/venv, then this project's wheel on top without
+# resolving anything; the final image gets only that venv (no compilers, no pip cache,
+# no sources) and runs as the non-root user 65532.
 # Both stages must use the same base image: the venv's python is a symlink to the
 # base image's interpreter.
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -12,14 +13,21 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# The lock first: its layer stays cached while only the code changes.
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 # Only what the wheel needs (pyproject.toml declares README.md as the readme).
 COPY pyproject.toml README.md ./
 COPY app ./app
 RUN /opt/venv/bin/pip wheel --no-deps -w /wheels . \
- && /opt/venv/bin/pip install /wheels/*.whl \
- && /opt/venv/bin/spot-extender serve --help >/dev/null
+ && /opt/venv/bin/pip install --no-deps /wheels/*.whl \
+ && /opt/venv/bin/pip check \
+ && /opt/venv/bin/spot-extender --version
 
 FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="spot-extender" \
+      org.opencontainers.image.version="${VERSION}"
 # A passwd entry for 65532: kubernetes_asyncio calls Path.home() at import, which
 # fails for a user the image does not know when $HOME is unset.
 RUN groupadd --system --gid 65532 spot-extender \

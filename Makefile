@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv unit package-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv lock unit package-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim soak clean
 
 help:
@@ -15,7 +15,8 @@ help:
 	@echo "make demo-autoscaled Karpenter provisions every node: on-demand for floors, spot for the rest, a spot loss"
 	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
-	@echo "make package-test    build the wheel, install it in a fresh venv beside another 'app' package, run it"
+	@echo "make package-test    build the wheel, install it from the lock in a fresh venv beside another 'app' package, run it"
+	@echo "make lock            re-resolve requirements/runtime.txt and dev.txt after a dependency change in pyproject.toml"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
 	@echo "make e2e             end-to-end tests only"
@@ -37,13 +38,28 @@ help:
 
 venv: $(STAMP)
 
-# Reinstall when the dependency list changes.
-$(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing dependencies"
+# Reinstall when the dependency list or the lock changes. Every dependency comes from
+# the lock, hash-checked; the project itself goes on top without resolving anything.
+$(STAMP): pyproject.toml requirements/dev.txt
+	@echo "==> creating $(VENV) and installing dependencies from requirements/dev.txt"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	@touch $@
+
+UV_VERSION := 0.13.8
+UV := build/uv/bin/uv
+
+# Re-resolve the locks after changing dependencies in pyproject.toml. The dev lock is
+# constrained by the runtime lock, so tests run on exactly what the image ships.
+lock:
+	@test -x $(UV) || { $(PYTHON) -m venv build/uv && build/uv/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q \
+		-o requirements/runtime.txt
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q \
+		--extra test --extra bench -c requirements/runtime.txt -o requirements/dev.txt
 
 # Built from Go modules once per pinned version (tests/cluster/versions.env).
 cluster-bins:

