@@ -11,6 +11,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from . import admission, logs, wire
 from .extender import Extender
+from .fleet import FleetCollector
 from .index import KINDS, Index
 from .metrics import Metrics
 from .settings import Settings
@@ -113,6 +114,15 @@ def build_app(
             return _json({"status": "stale", "watches_down": stale}, 503)
         return _json({"status": "ready"})
 
+    fleet = FleetCollector(settings.spot_price_ratio, settings.workload_metrics)
+    metrics.registry.register(fleet)
+    prometheus = make_aiohttp_handler(metrics.registry)
+
+    async def metrics_handler(request: web.Request) -> web.Response:
+        if index.ready:  # the fleet series appear once the index holds the whole cluster
+            fleet.update((await status.document())["workloads"])
+        return await prometheus(request)
+
     async def debug_workloads(request: web.Request) -> web.Response:
         return _json(await status.document())
 
@@ -123,7 +133,7 @@ def build_app(
     app.router.add_post(settings.mutate_path, mutate)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
+    app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/debug/workloads", debug_workloads)
     if background is not None:
         app.cleanup_ctx.append(background)

@@ -255,6 +255,17 @@ def _duration_at_most(most: float) -> Callable[[str | float], float]:
 _namespaces = _list_of(_matching(_DNS_LABEL, "a namespace name"))
 
 
+def _fraction(text: str | float) -> float:
+    """A number above 0 and at most 1."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise SettingsError(f"expected a number like 0.3, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise SettingsError(f"expected a number above 0 and at most 1, got {text!r}")
+    return value
+
+
 def _setting(default: Any, parse: Callable[[Any], Any], help: str, metavar: str | None = None):
     return field(default=default, metadata={"parse": parse, "help": help, "metavar": metavar})
 
@@ -454,6 +465,19 @@ class Settings:
     )
     retry_period: float = _setting(
         2.0, parse_positive_duration, "how often to try to acquire or renew the lease"
+    )
+    # Fleet metrics (fleet.py)
+    spot_price_ratio: float = _setting(
+        0.3,
+        _fraction,
+        "spot price as a fraction of on-demand, for spot_extender_estimated_savings_ratio (every replica "
+        "taken to be the same size)",
+        "RATIO",
+    )
+    workload_metrics: bool = _setting(
+        True,
+        parse_bool,
+        "export per-workload series (7 per workload); false keeps only the cluster-wide ones, for huge clusters",
     )
     # Logging
     log_format: str = _setting("json", _choice("json", "text"), "log line format")

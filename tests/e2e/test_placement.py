@@ -23,6 +23,18 @@ def test_ten_replicas_at_once_keep_exactly_the_floor_on_demand_and_spread(env, n
     spot = [p for p in placed if p.capacity == "spot"]
     assert len(spot) == 9
     assert_spread(spot)
+    # The fleet series say the same, read from the running process's /metrics.
+    web = {"namespace": ns, "kind": "Deployment", "workload": "web"}
+    expected = {("spot_extender_workload_replicas", "spot"): 9, ("spot_extender_workload_replicas", "on-demand"): 1,
+                ("spot_extender_workload_desired_replicas", None): 10, ("spot_extender_workload_floor", None): 1,
+                ("spot_extender_workload_floor_met", None): 1}
+
+    def fleet_series() -> dict:
+        return {(name, cls): env.metric(name, {**web, "class": cls} if cls else web) for name, cls in expected}
+
+    wait_for(lambda: fleet_series() == expected, timeout=30, what=f"fleet series {expected}")
+    assert env.metric("spot_extender_spot_share") > 0
+    assert 0 < env.metric("spot_extender_estimated_savings_ratio") < 0.7  # at most 70%: spot priced at 0.3
 
 
 def test_pdb_min_available_and_annotations_set_the_floor(env, ns):

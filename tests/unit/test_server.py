@@ -35,6 +35,11 @@ POD = {"metadata": {"name": "web-1-a", "namespace": "default", "uid": "u1",
                     "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": True}]}}
 
 
+async def test_no_fleet_series_while_syncing(client):
+    text = await (await client.get("/metrics")).text()
+    assert "spot_extender_decisions_total" in text and "spot_extender_spot_share" not in text
+
+
 async def test_readyz_waits_for_sync(client):
     resp = await client.get("/readyz")
     assert resp.status == 503
@@ -106,6 +111,10 @@ async def test_metrics_and_debug_view(client):
     assert 'spot_extender_floor_holds_total{result="started"} 1.0' in text  # o1 could take it: held
     assert 'spot_extender_bad_requests_total{path="filter",status="400"} 1.0' in text
     assert 'spot_extender_index_objects{kind="Node"} 2.0' in text
+    # Fleet series come from the same workload states as /debug/workloads.
+    assert 'spot_extender_workload_floor_met{kind="Deployment",namespace="default",workload="web"} 0.0' in text
+    assert "spot_extender_workloads 1.0" in text
+    assert "spot_extender_spot_share 0.0" in text  # R - k = 2 allowed on spot, none there
     view = await (await client.get("/debug/workloads")).json()
     assert view["workloads"] == [
         {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,

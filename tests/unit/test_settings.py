@@ -101,6 +101,8 @@ BAD_VALUES = {
     "retry_period": ("1h1m", "duration"),
     "log_format": ("xml", "one of json, text"),
     "log_level": ("loud", "one of debug"),
+    "spot_price_ratio": ("1.5", "above 0 and at most 1"),
+    "workload_metrics": ("maybe", "true or false"),
 }
 
 
