@@ -1,0 +1,40 @@
+"""The parts one process is made of, built from settings before anything runs: shared by
+`serve` and `status`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .admitted import Admitted
+from .extender import Extender
+from .floors import Floors
+from .index import KINDS, Index
+from .inflight import InFlight
+from .metrics import Metrics
+from .nodes import NodeClassifier
+from .settings import Settings
+from .status import Status
+from .webhook import Webhook
+
+
+@dataclass
+class Parts:
+    """What one process is made of, before anything runs."""
+
+    settings: Settings
+    metrics: Metrics
+    index: Index
+    floors: Floors
+    extender: Extender
+    webhook: Webhook
+    status: Status
+
+
+def build(settings: Settings) -> Parts:
+    metrics = Metrics()
+    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl), admitted=Admitted(settings.admission_ttl))
+    metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight", "Admitted"))
+    metrics.track_watches(index.freshness.down_for, KINDS)
+    floors = Floors(index, settings)
+    return Parts(settings, metrics, index, floors, Extender(index, floors, settings, metrics),
+                 Webhook(index, floors, settings, metrics), Status(index, floors, settings))

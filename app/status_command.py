@@ -1,0 +1,97 @@
+"""`spot-extender status`: every workload's floor and placement, read from the cluster with
+the user's kubeconfig (one list of each kind, as `serve` starts) or from a running
+instance's /debug/workloads, printed as a table or JSON. The exit code says whether every
+floor is met."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import sys
+
+import aiohttp
+import orjson
+
+from . import status_table
+from .api import ApiError, ConfigError, Kube
+from .kinds import WATCHED
+from .parts import build
+from .reflector import Reflector
+from .settings import Settings
+
+FAILED = 2  # could not read the states: distinct from 1, a floor unmet
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group("where the states come from (default: the cluster, with your kubeconfig)")
+    source.add_argument("--kubeconfig", dest="kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG "
+                        "or ~/.kube/config)")
+    source.add_argument("--context", dest="context", default=None, help="kubeconfig context")
+    source.add_argument("--url", default=None, help="a running instance instead, e.g. http://127.0.0.1:8888: its "
+                        "/debug/workloads, with the controller's last action when it is the leader")
+    source.add_argument("--ca-file", default=None, help="with an https --url: the CA that signed its certificate")
+    source.add_argument("--client-cert", default=None, help="with --url: a client certificate, when it runs with "
+                        "--tls-client-ca-file")
+    source.add_argument("--client-key", default=None, help="the key of --client-cert")
+    parser.add_argument("-n", "--namespace", default=None, help="only this namespace")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    parser.add_argument("--spot-price-ratio", dest="spot_price_ratio", default=None, metavar="RATIO",
+                        help="spot price as a fraction of on-demand, for the cost estimate (default 0.3)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds for reading the states (default 60)")
+
+
+async def states_from_cluster(settings: Settings) -> list[dict]:
+    """Every kind listed once into a fresh index, then the same states /debug/workloads shows."""
+    parts = build(settings)
+    kube = await Kube.connect(settings.kubeconfig, settings.context)
+    try:
+        for kind in WATCHED:
+            await Reflector(kube, kind, parts.index, settings, parts.metrics).list()
+    finally:
+        await kube.close()
+    return parts.status.workloads()
+
+
+async def states_from_url(args: argparse.Namespace) -> list[dict]:
+    context = None
+    if args.url.startswith("https://"):
+        context = ssl.create_default_context(cafile=args.ca_file)
+        if args.client_cert:
+            context.load_cert_chain(args.client_cert, args.client_key)
+    timeout = aiohttp.ClientTimeout(total=args.timeout)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.get(args.url.rstrip("/") + "/debug/workloads", ssl=context) as response:
+            body = await response.read()
+            if response.status != 200:
+                raise ValueError(f"{args.url} answered {response.status}: {body[:200].decode(errors='replace')}")
+    document = orjson.loads(body)
+    if not isinstance(document, dict) or not isinstance(document.get("workloads"), list):
+        raise ValueError(f"{args.url}/debug/workloads is not a spot-extender workload view")
+    return document["workloads"]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.client_cert and not args.client_key or args.client_key and not args.client_cert:
+        print("spot-extender status: --client-cert and --client-key go together", file=sys.stderr)
+        return FAILED
+    if args.timeout <= 0:
+        print(f"spot-extender status: --timeout must be above 0, got {args.timeout:g}", file=sys.stderr)
+        return FAILED
+    read = states_from_url(args) if args.url else states_from_cluster(settings)
+    try:
+        states = asyncio.run(asyncio.wait_for(read, args.timeout))
+    except (ConfigError, ApiError, aiohttp.ClientError, OSError, ssl.SSLError, ValueError,
+            asyncio.TimeoutError) as exc:
+        where = args.url or "the cluster"
+        print(f"spot-extender status: cannot read the workloads from {where}: {exc or type(exc).__name__}",
+              file=sys.stderr)
+        return FAILED
+    document, code = status_table.report(status_table.select(states, args.namespace), settings.spot_price_ratio)
+    if args.output == "json":
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(status_table.table(document["workloads"]))
+        print()
+        print(status_table.summary_line(document["summary"]))
+    return code
