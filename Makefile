@@ -122,7 +122,7 @@ bench-availability: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_pacing
 	$(PY) -m tests.perf.bench_autoscaled
 
-# Latency and memory of the extender over loopback HTTP, 5000 nodes and 50,000 pods in its index.
+# Latency and memory of the extender over loopback HTTP, 5000 nodes and 50,000 or 150,000 pods in its index.
 bench-extender: $(STAMP)
 	$(PY) -m tests.perf.bench_extender
 
