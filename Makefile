@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock unit package-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv lock unit package-test image-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim soak clean
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
 	@echo "make unit            unit tests only"
 	@echo "make package-test    build the wheel, install it from the lock in a fresh venv beside another 'app' package, run it"
+	@echo "make image-test      build the image with buildah (installed from Debian if missing) and run it against a control plane"
 	@echo "make lock            re-resolve requirements/runtime.txt and dev.txt after a dependency change in pyproject.toml"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
@@ -73,6 +74,11 @@ unit: $(STAMP)
 package-test: $(STAMP)
 	$(PY) -m pytest tests/packaging -q
 
+# The Dockerfile built with buildah (Debian's packages; no daemon) and the image run:
+# its packages against the lock, and serve against the local control plane.
+image-test: $(STAMP) cluster-bins
+	$(PY) -m pytest tests/image -q
+
 # Thousands of malformed and hostile requests at a live process; prints its figures.
 fuzz: $(STAMP)
 	$(PY) -m pytest tests/fuzz -q -s
@@ -91,7 +97,7 @@ chaos: $(STAMP) cluster-bins
 bench-smoke: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/perf -q
 
-test: unit package-test fuzz e2e e2e-autoscaled chaos bench-smoke
+test: unit package-test image-test fuzz e2e e2e-autoscaled chaos bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo

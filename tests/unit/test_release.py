@@ -11,33 +11,17 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from spot_extender import __version__
 from spot_extender.cli import parser
+from tests.helpers.lock import locked
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
 DOCKERFILE = ROOT / "Dockerfile"
-
-
-def locked(path: Path) -> dict[str, tuple[str, int]]:
-    """name -> (pinned version, number of hashes) from a pip-compile style lock, for this
-    interpreter: a universal lock pins some packages per Python version, behind markers."""
-    pins: dict[str, tuple[str, int]] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        if match := re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", line):
-            applies = match[3] is None or Marker(match[3]).evaluate()
-            name = canonicalize_name(match[1]) if applies else None
-            if name:
-                pins[name] = (match[2], 0)
-        elif name and "--hash=sha256:" in line:
-            pins[name] = (pins[name][0], pins[name][1] + 1)
-    return pins
 
 
 def requirements(*extras: str) -> list[Requirement]:
