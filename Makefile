@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock unit package-test image-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv lock unit package-test image-test chart-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim soak clean
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make unit            unit tests only"
 	@echo "make package-test    build the wheel, install it from the lock in a fresh venv beside another 'app' package, run it"
 	@echo "make image-test      build the image with buildah (installed from Debian if missing) and run it against a control plane"
+	@echo "make chart-test      helm lint/template of charts/spot-extender, its schema, agreement with k8s/, server dry-run"
 	@echo "make lock            re-resolve requirements/runtime.txt and dev.txt after a dependency change in pyproject.toml"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
@@ -24,7 +25,7 @@ help:
 	@echo "make e2e-autoscaled  end-to-end tests with Karpenter (its KWOK provider) provisioning every node"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok, Karpenter's"
-	@echo "                     KWOK provider (cached)"
+	@echo "                     KWOK provider and helm (cached)"
 	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: kube-scheduler alone vs extender only, webhook only and both, with CPU"
 	@echo "                     profiles (BENCH_NODES, BENCH_PODS, BENCH_PROFILE_SECONDS)"
@@ -79,6 +80,11 @@ package-test: $(STAMP)
 image-test: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/image -q
 
+# charts/spot-extender: helm lint and template, the schema, agreement with k8s/, and a
+# server-side dry-run on a local control plane (helm comes from cluster-bins).
+chart-test: $(STAMP) cluster-bins
+	$(PY) -m pytest tests/chart -q
+
 # Thousands of malformed and hostile requests at a live process; prints its figures.
 fuzz: $(STAMP)
 	$(PY) -m pytest tests/fuzz -q -s
@@ -97,7 +103,7 @@ chaos: $(STAMP) cluster-bins
 bench-smoke: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/perf -q
 
-test: unit package-test image-test fuzz e2e e2e-autoscaled chaos bench-smoke
+test: unit package-test image-test chart-test fuzz e2e e2e-autoscaled chaos bench-smoke
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo

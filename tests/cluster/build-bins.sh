@@ -6,13 +6,14 @@
 #   etcd                                                            (go.etcd.io/etcd/server/v3)
 #   kwok                                                            (sigs.k8s.io/kwok)
 #   karpenter-kwok  Karpenter's KWOK cloud provider                 (sigs.k8s.io/karpenter/kwok)
+#   helm            for the chart tests                             (helm.sh/helm/v4)
 #
 # plus kwok-stages.yaml, the KWOK Stage objects that make fake nodes Ready and
 # bound pods Running+Ready (copied from the kwok module's kustomize/stage/fast).
 #
 # Versions come from versions.env (overridable from the environment).
 # Output:  ${SPOT_EXTENDER_CACHE:-$HOME/.cache/spot-extender}/k8s-$K8S_VERSION/
-#            bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,etcd,kwok}
+#            bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,etcd,kwok,karpenter-kwok,helm}
 #            kwok-stages.yaml
 #            karpenter-crds/    (NodePool, NodeClaim, NodeOverlay, KWOKNodeClass CRDs)
 #            build.stamp        (versions each part was built from)
@@ -47,7 +48,7 @@ on_err() {  # report unexpected failures once, from the top-level shell only
 }
 trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
 
-for v in K8S_VERSION ETCD_VERSION KWOK_VERSION KARPENTER_VERSION; do
+for v in K8S_VERSION ETCD_VERSION KWOK_VERSION KARPENTER_VERSION HELM_VERSION; do
   val=${!v}
   [[ -n $val ]] || die "$v is empty"
   [[ $val != v* ]] || die "$v must be given without a leading 'v' (got '$val')"
@@ -80,7 +81,7 @@ KARPENTER_CRD_FILES=(
 JOBS=${SPOT_EXTENDER_BUILD_JOBS:-2}
 
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-TOTAL=$(( ${#K8S_BINS[@]} + 3 ))
+TOTAL=$(( ${#K8S_BINS[@]} + 4 ))
 
 # Stamp lines: one per part, "<part>=<version> recipe=<n>".
 want_line() {
@@ -89,6 +90,7 @@ want_line() {
     etcd) echo "etcd=$ETCD_VERSION recipe=$RECIPE" ;;
     kwok) echo "kwok=$KWOK_VERSION k8s=$K8S_VERSION recipe=$RECIPE" ;;
     karpenter) echo "karpenter=$KARPENTER_VERSION toolchain=$KARPENTER_GOTOOLCHAIN recipe=$RECIPE" ;;
+    helm) echo "helm=$HELM_VERSION recipe=$RECIPE" ;;
   esac
 }
 karpenter_crds_ok() {
@@ -102,6 +104,7 @@ part_ok() {
     etcd) stamp_ok etcd && bins_ok etcd ;;
     kwok) stamp_ok kwok && bins_ok kwok && [[ -s $STAGES ]] ;;
     karpenter) stamp_ok karpenter && bins_ok karpenter-kwok && karpenter_crds_ok ;;
+    helm) stamp_ok helm && bins_ok helm ;;
   esac
 }
 stamp_drop() {  # forget a part before rebuilding it
@@ -112,8 +115,8 @@ stamp_drop() {  # forget a part before rebuilding it
 stamp_add() { stamp_drop "$1"; want_line "$1" >>"$STAMP"; }
 
 # Fast path: nothing to do, and no Go invocation at all.
-if part_ok k8s && part_ok etcd && part_ok kwok && part_ok karpenter; then
-  log "up to date: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION in $BIN"
+if part_ok k8s && part_ok etcd && part_ok kwok && part_ok karpenter && part_ok helm; then
+  log "up to date: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION, helm $HELM_VERSION in $BIN"
   echo "$BIN"
   exit 0
 fi
@@ -400,10 +403,29 @@ build_karpenter() {
   stamp_add karpenter
 }
 
+# --------------------------------------------------------------------------
+# helm, for the chart tests
+# --------------------------------------------------------------------------
+build_helm() {
+  local dir=$SRC/helm gomod go_line
+  rm -rf "$dir"; mkdir -p "$dir"
+  cp "$HERE/helm/"*.go "$dir/"
+  gomod=$(mod_field "helm.sh/helm/v4@v$HELM_VERSION" GoMod) \
+    || die "cannot fetch helm.sh/helm/v4 v$HELM_VERSION (is HELM_VERSION right?)"
+  ! grep -qE '^replace' "$gomod" || die "helm v$HELM_VERSION go.mod has replace directives; the wrapper would drop them"
+  go_line=$(grep -m1 -E '^go [0-9]' "$gomod")
+  wrapper_module "$dir" helm "$go_line" helm.sh/helm/v4 "$HELM_VERSION"
+  stamp_drop helm
+  build_one "$dir" helm "$TOOL_PKG" "-X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION"
+  expect_output helm "v$HELM_VERSION" "$BIN/helm" version --short
+  stamp_add helm
+}
+
 if part_ok k8s; then n=$((n + ${#K8S_BINS[@]})); log "Kubernetes v$K8S_VERSION up to date"; else build_k8s; fi
 if part_ok etcd; then n=$((n + 1)); log "etcd v$ETCD_VERSION up to date"; else build_etcd; fi
 if part_ok kwok; then n=$((n + 1)); log "kwok v$KWOK_VERSION up to date"; else build_kwok; fi
 if part_ok karpenter; then n=$((n + 1)); log "karpenter v$KARPENTER_VERSION up to date"; else build_karpenter; fi
+if part_ok helm; then n=$((n + 1)); log "helm v$HELM_VERSION up to date"; else build_helm; fi
 
-log "done: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION in $BIN"
+log "done: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION, helm $HELM_VERSION in $BIN"
 echo "$BIN"

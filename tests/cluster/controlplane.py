@@ -418,9 +418,10 @@ def service_account_kubeconfig(cluster: ControlPlane, namespace: str, name: str)
     return cluster.write_kubeconfig(cluster.workdir / f"{name}.kubeconfig", review["status"]["token"])
 
 
-def kubectl(cluster: ControlPlane, *args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
+def kubectl(cluster: ControlPlane, *args: str, kubeconfig: Path | None = None,
+            input_text: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={kubeconfig or cluster.kubeconfig}", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, input=input_text)
 
 
 def installed_command() -> str:

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -49,6 +50,11 @@ def test_version_flag_prints_it(capsys):
 def test_changelog_newest_release_is_this_version():
     headings = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
     assert headings and headings[0] == VERSION, headings
+
+
+def test_chart_carries_this_version():
+    chart = yaml.safe_load((ROOT / "charts/spot-extender/Chart.yaml").read_text())
+    assert (chart["version"], chart["appVersion"]) == (VERSION, VERSION)
 
 
 def test_image_label_and_kustomize_tag_carry_this_version():
