@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock unit package-test image-test chart-test fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv lock unit package-test image-test chart-test dashboard fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
 	bench-extender bench-reclaim soak clean
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make package-test    build the wheel, install it from the lock in a fresh venv beside another 'app' package, run it"
 	@echo "make image-test      build the image with buildah (installed from Debian if missing) and run it against a control plane"
 	@echo "make chart-test      helm lint/template of charts/spot-extender, its schema, agreement with k8s/, server dry-run"
+	@echo "make dashboard       make demo scraped by Prometheus; docs/grafana's panels drawn -> docs/img/dashboard.png"
 	@echo "make lock            re-resolve requirements/runtime.txt and dev.txt after a dependency change in pyproject.toml"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
@@ -107,6 +108,12 @@ test: unit package-test image-test chart-test fuzz e2e e2e-autoscaled chaos benc
 
 demo: $(STAMP) cluster-bins
 	$(PY) -m tests.cluster.demo
+
+# make demo with Prometheus scraping it, then docs/grafana's panels drawn from its answers
+# -> docs/img/dashboard.png. Prometheus is built from its Go module for this only.
+dashboard: $(STAMP) cluster-bins
+	BUILD_PROMETHEUS=1 bash tests/cluster/build-bins.sh >/dev/null
+	$(PY) -m tests.cluster.dashboard
 
 # Karpenter provisions every node: floors on on-demand, the rest on spot, then a spot loss.
 demo-autoscaled: $(STAMP) cluster-bins

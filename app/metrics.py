@@ -176,6 +176,13 @@ class Metrics:
             registry=r,
         )
 
+        # Series that exist at 0 from the start, so that rate() counts the first reclaim or
+        # hold too, not only the ones after it (the names are app/moves.py's and holds').
+        for cause in ("reclaim", "floor-repair", "return-to-spot"):
+            self.evictions.labels(cause, "evicted")
+        for result in ("started", "ended", "expired"):
+            self.floor_holds.labels(result)
+
     def track_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
         self.tasks.set_function(lambda: len(asyncio.all_tasks(loop)))
 

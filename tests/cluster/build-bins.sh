@@ -7,6 +7,7 @@
 #   kwok                                                            (sigs.k8s.io/kwok)
 #   karpenter-kwok  Karpenter's KWOK cloud provider                 (sigs.k8s.io/karpenter/kwok)
 #   helm            for the chart tests                             (helm.sh/helm/v4)
+#   prometheus      only with BUILD_PROMETHEUS=1, for make dashboard (github.com/prometheus/prometheus)
 #
 # plus kwok-stages.yaml, the KWOK Stage objects that make fake nodes Ready and
 # bound pods Running+Ready (copied from the kwok module's kustomize/stage/fast).
@@ -48,7 +49,7 @@ on_err() {  # report unexpected failures once, from the top-level shell only
 }
 trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
 
-for v in K8S_VERSION ETCD_VERSION KWOK_VERSION KARPENTER_VERSION HELM_VERSION; do
+for v in K8S_VERSION ETCD_VERSION KWOK_VERSION KARPENTER_VERSION HELM_VERSION PROMETHEUS_VERSION; do
   val=${!v}
   [[ -n $val ]] || die "$v is empty"
   [[ $val != v* ]] || die "$v must be given without a leading 'v' (got '$val')"
@@ -91,6 +92,7 @@ want_line() {
     kwok) echo "kwok=$KWOK_VERSION k8s=$K8S_VERSION recipe=$RECIPE" ;;
     karpenter) echo "karpenter=$KARPENTER_VERSION toolchain=$KARPENTER_GOTOOLCHAIN recipe=$RECIPE" ;;
     helm) echo "helm=$HELM_VERSION recipe=$RECIPE" ;;
+    prometheus) echo "prometheus=$PROMETHEUS_VERSION recipe=$RECIPE" ;;
   esac
 }
 karpenter_crds_ok() {
@@ -105,6 +107,7 @@ part_ok() {
     kwok) stamp_ok kwok && bins_ok kwok && [[ -s $STAGES ]] ;;
     karpenter) stamp_ok karpenter && bins_ok karpenter-kwok && karpenter_crds_ok ;;
     helm) stamp_ok helm && bins_ok helm ;;
+    prometheus) [[ ${BUILD_PROMETHEUS:-0} != 1 ]] || { stamp_ok prometheus && bins_ok prometheus; } ;;
   esac
 }
 stamp_drop() {  # forget a part before rebuilding it
@@ -115,7 +118,7 @@ stamp_drop() {  # forget a part before rebuilding it
 stamp_add() { stamp_drop "$1"; want_line "$1" >>"$STAMP"; }
 
 # Fast path: nothing to do, and no Go invocation at all.
-if part_ok k8s && part_ok etcd && part_ok kwok && part_ok karpenter && part_ok helm; then
+if part_ok k8s && part_ok etcd && part_ok kwok && part_ok karpenter && part_ok helm && part_ok prometheus; then
   log "up to date: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION, helm $HELM_VERSION in $BIN"
   echo "$BIN"
   exit 0
@@ -404,21 +407,32 @@ build_karpenter() {
 }
 
 # --------------------------------------------------------------------------
-# helm, for the chart tests
+# Tools built from one module each: helm (chart tests), Prometheus (make dashboard)
 # --------------------------------------------------------------------------
-build_helm() {
-  local dir=$SRC/helm gomod go_line
+# The wrapper module takes the tool module's own go directive; its tools.go names the
+# command package. The caller checks the binary and stamps the part.
+build_tool() {  # <part> <module> <version> <ldflags>
+  local part=$1 module=$2 version=$3 ldflags=$4 dir=$SRC/$1 gomod go_line
   rm -rf "$dir"; mkdir -p "$dir"
-  cp "$HERE/helm/"*.go "$dir/"
-  gomod=$(mod_field "helm.sh/helm/v4@v$HELM_VERSION" GoMod) \
-    || die "cannot fetch helm.sh/helm/v4 v$HELM_VERSION (is HELM_VERSION right?)"
-  ! grep -qE '^replace' "$gomod" || die "helm v$HELM_VERSION go.mod has replace directives; the wrapper would drop them"
+  cp "$HERE/$part/"*.go "$dir/"
+  gomod=$(mod_field "$module@v$version" GoMod) || die "cannot fetch $module v$version (check versions.env)"
+  ! grep -qE '^replace' "$gomod" || die "$module v$version go.mod has replace directives; the wrapper would drop them"
   go_line=$(grep -m1 -E '^go [0-9]' "$gomod")
-  wrapper_module "$dir" helm "$go_line" helm.sh/helm/v4 "$HELM_VERSION"
-  stamp_drop helm
-  build_one "$dir" helm "$TOOL_PKG" "-X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION"
+  wrapper_module "$dir" "$part" "$go_line" "$module" "$version"
+  stamp_drop "$part"
+  build_one "$dir" "$part" "$TOOL_PKG" "$ldflags"
+}
+
+build_helm() {
+  build_tool helm helm.sh/helm/v4 "$HELM_VERSION" "-X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION"
   expect_output helm "v$HELM_VERSION" "$BIN/helm" version --short
   stamp_add helm
+}
+
+build_prometheus() {
+  build_tool prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" ""
+  expect_output prometheus "github.com/prometheus/prometheus"$'\t'"v$PROMETHEUS_VERSION" "$GO" version -m "$BIN/prometheus"
+  stamp_add prometheus
 }
 
 if part_ok k8s; then n=$((n + ${#K8S_BINS[@]})); log "Kubernetes v$K8S_VERSION up to date"; else build_k8s; fi
@@ -426,6 +440,7 @@ if part_ok etcd; then n=$((n + 1)); log "etcd v$ETCD_VERSION up to date"; else b
 if part_ok kwok; then n=$((n + 1)); log "kwok v$KWOK_VERSION up to date"; else build_kwok; fi
 if part_ok karpenter; then n=$((n + 1)); log "karpenter v$KARPENTER_VERSION up to date"; else build_karpenter; fi
 if part_ok helm; then n=$((n + 1)); log "helm v$HELM_VERSION up to date"; else build_helm; fi
+if ! part_ok prometheus; then TOTAL=$((TOTAL + 1)); build_prometheus; fi
 
 log "done: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION, helm $HELM_VERSION in $BIN"
 echo "$BIN"

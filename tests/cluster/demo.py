@@ -17,6 +17,8 @@ import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
 
 from tests.cluster.controlplane import ControlPlane, ExtenderOptions, ExtenderProcess, make_tls
 from tests.cluster.demo_run import run
@@ -198,7 +200,15 @@ def wait_back_on_spot(cp: ControlPlane, ks: dict[str, int], timeout: float) -> b
     return ReadySampler(cp.api, NS, APPS, interval=1).sample_until(settled, timeout) is not None
 
 
-def main() -> int:
+class Observer(Protocol):
+    """Watches a demo run from outside (tests/cluster/dashboard.py: Prometheus scraping it)."""
+
+    def started(self, cluster: ControlPlane, extender: ExtenderProcess, ca: Path) -> None: ...
+
+    def finished(self) -> None: ...
+
+
+def main(observer: Observer | None = None) -> int:
     cp = ControlPlane(log=lambda msg: print(msg, flush=True))
     # HTTPS: kube-apiserver calls webhooks over TLS only, and kube-scheduler checks the same CA.
     ca, cert, key = make_tls(cp.workdir / "tls")
@@ -215,6 +225,8 @@ def main() -> int:
                               ca_file=ca).start()
         kube.create(cp.api, webhook_configuration(ext.url, ca))
         done(t, f"ready at {ext.url}; k8s/overlays/webhook's MutatingWebhookConfiguration registered")
+        if observer is not None:
+            observer.started(cp, ext, ca)
 
         t = step("adding 6 spot nodes (3 instance types x 2 zones) and 3 on-demand nodes")
         kube.add_nodes(cp.api, spot_nodes() + on_demand_nodes(), timeout=120)
@@ -261,6 +273,8 @@ def main() -> int:
         held = roles_hold(cp, managed_ks, MANAGED_NS)
         print(f"    exactly k floor pods on on-demand, every spot pod on spot: {'yes' if held else 'NO'}")
         failed |= not held
+        if observer is not None:
+            observer.finished()
         print(f"\n==> {'FAILED' if failed else 'done'} in {time.monotonic() - START:.0f}s", flush=True)
         return 1 if failed else 0
 
