@@ -2,7 +2,8 @@
 
 Computed at scrape time from the workload states of /debug/workloads (status.py), so
 nothing is kept twice. The handler builds those states first, in chunks that yield to
-the event loop; collect() only turns them into samples.
+the event loop; collect() only turns them into samples, in the thread that encodes the
+scrape (server.py), reading the list it was handed.
 
 Cardinality: with per-workload series on, each workload the index holds adds 7 series
 (replicas by class: 2, pods by role: 2, desired replicas, floor, floor met); a cluster

@@ -474,10 +474,12 @@ class Settings:
         "taken to be the same size)",
         "RATIO",
     )
-    workload_metrics: bool = _setting(
-        True,
-        parse_bool,
-        "export per-workload series (7 per workload); false keeps only the cluster-wide ones, for huge clusters",
+    workload_metrics: str = _setting(
+        "auto",
+        _choice("auto", "true", "false"),
+        "export per-workload series (7 per workload, labelled with namespace and workload names) on /metrics, "
+        "which stays open: auto exports them unless --tls-client-ca-file guards /debug/workloads, which holds "
+        "the same inventory; false for huge clusters",
     )
     # Logging
     log_format: str = _setting("json", _choice("json", "text"), "log line format")
@@ -493,6 +495,14 @@ class Settings:
             raise SettingsError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file (HTTPS)")
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise SettingsError("need --retry-period < --renew-deadline < --lease-duration")
+
+    @property
+    def per_workload_metrics(self) -> bool:
+        """--workload-metrics resolved: auto keeps the inventory off the open /metrics when
+        client certificates guard /debug/workloads."""
+        if self.workload_metrics == "auto":
+            return not self.tls_client_ca_file
+        return self.workload_metrics == "true"
 
     @property
     def drain_notices(self) -> dict[str, float]:

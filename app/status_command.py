@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (ConfigError, ApiError, aiohttp.ClientError, OSError, ssl.SSLError, ValueError,
             asyncio.TimeoutError) as exc:
         where = args.url or "the cluster"
-        print(f"spot-extender status: cannot read the workloads from {where}: {exc or type(exc).__name__}",
+        print(f"spot-extender status: cannot read the workloads from {where}: {str(exc) or type(exc).__name__}",
               file=sys.stderr)
         return FAILED
     document, code = status_table.report(status_table.select(states, args.namespace), settings.spot_price_ratio)

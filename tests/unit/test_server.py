@@ -165,3 +165,30 @@ async def test_readyz_is_not_ready_while_a_watch_is_down_past_the_idle_timeout(c
     assert ok.status == 200 and (await ok.json())["NodeNames"] == ["o1"]
     client.index.freshness.up("Node")
     assert (await client.get("/readyz")).status == 200
+
+
+@pytest.mark.parametrize(("flags", "per_workload"), [
+    ({}, True),
+    ({"tls_client_ca_file": "ca.pem"}, False),  # /debug/workloads is guarded: keep its inventory off /metrics
+    ({"tls_client_ca_file": "ca.pem", "workload_metrics": "true"}, True),
+    ({"workload_metrics": "false"}, False),
+])
+def test_workload_metrics_auto_follows_the_client_ca(flags, per_workload):
+    settings = Settings.__new__(Settings)  # no files to check: only the two fields matter here
+    object.__setattr__(settings, "tls_client_ca_file", flags.get("tls_client_ca_file", ""))
+    object.__setattr__(settings, "workload_metrics", flags.get("workload_metrics", "auto"))
+    assert settings.per_workload_metrics is per_workload
+
+
+async def test_metrics_still_served_when_the_fleet_states_fail(client, monkeypatch):
+    sync(client.index)
+
+    async def broken():
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(client.status, "document", broken)
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert resp.status == 200
+    text = await resp.text()  # aiohttp undoes the gzip
+    assert 'spot_extender_loop_errors_total{loop="fleet-metrics"} 1.0' in text
+    assert 'spot_extender_index_objects{kind="Node"} 2.0' in text

@@ -102,7 +102,7 @@ BAD_VALUES = {
     "log_format": ("xml", "one of json, text"),
     "log_level": ("loud", "one of debug"),
     "spot_price_ratio": ("1.5", "above 0 and at most 1"),
-    "workload_metrics": ("maybe", "true or false"),
+    "workload_metrics": ("maybe", "one of auto, true, false"),
 }
 
 
