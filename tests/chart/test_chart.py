@@ -106,6 +106,12 @@ def test_chart_and_kustomize_agree(overlay, values):
             assert ours["webhooks"][0][field] == theirs["webhooks"][0][field], field
 
 
+def test_no_spot_labels_means_no_node_affinity_rather_than_one_that_matches_nothing():
+    (deployment,) = of_kind(docs(template("--set-json", "spotLabels=[]")), "Deployment")
+    affinity = deployment["spec"]["template"]["spec"]["affinity"]
+    assert "nodeAffinity" not in affinity and "podAntiAffinity" in affinity
+
+
 def test_every_option_reaches_the_objects():
     rendered = docs(template("-f", ALL_OPTIONS))
     (deployment,) = of_kind(rendered, "Deployment")
@@ -150,6 +156,8 @@ def test_every_option_reaches_the_objects():
     (("--set", "networkPolicy.controlPlaneCIDR=everywhere"), "controlPlaneCIDR"),
     (("--set", "webhook.enabled=true"), "webhook.enabled needs tls.enabled"),
     (("--set", "webhook.enabled=true,tls.enabled=true"), "webhook.enabled needs webhook.caBundle"),
+    (("--set", "replicas=1"), "podDisruptionBudget.minAvailable (1) must be below replicas (1)"),
+    (("--set", "replicas=2,podDisruptionBudget.minAvailable=2"), "must be below replicas (2)"),
 ])
 def test_bad_values_are_refused_with_a_clear_message(values, message):
     result = helm("template", "spot-extender", CHART, *values)
