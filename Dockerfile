@@ -1,8 +1,8 @@
 # spot-extender image: docker build -t spot-extender:0.1.0 .
 #
 # Two stages: the builder installs the locked dependencies (requirements/runtime.txt,
-# hash-checked) into the venv /opt/venv, then this project's wheel on top without
-# resolving anything; the final image gets only that venv (no compilers, no pip cache,
+# hash-checked) into the venv /opt/venv, then this project's wheel, built from the
+# locked build backend (requirements/build.txt), on top without resolving anything; the final image gets only that venv (no compilers, no pip cache,
 # no sources) and runs as the non-root user 65532.
 # Both stages must use the same base image: the venv's python is a symlink to the
 # base image's interpreter.
@@ -13,13 +13,17 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-# The lock first: its layer stays cached while only the code changes.
-COPY requirements/runtime.txt ./requirements/
-RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
+# The locks first: their layer stays cached while only the code changes. The wheel is
+# built in a venv of its own from the build lock, so no unpinned build backend is fetched
+# and none ends up in the image.
+COPY requirements/runtime.txt requirements/build.txt ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt \
+ && python -m venv /opt/build \
+ && /opt/build/bin/pip install --require-hashes -r requirements/build.txt
 # Only what the wheel needs (pyproject.toml declares README.md as the readme).
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN /opt/venv/bin/pip wheel --no-deps -w /wheels . \
+RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps -w /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/*.whl \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/spot-extender --version

@@ -56,13 +56,16 @@ UV_VERSION := 0.13.8
 UV := build/uv/bin/uv
 
 # Re-resolve the locks after changing dependencies in pyproject.toml. The dev lock is
-# constrained by the runtime lock, so tests run on exactly what the image ships.
+# constrained by the runtime lock, so tests run on exactly what the image ships; the build
+# lock is what the image builds its wheel with.
 lock:
 	@test -x $(UV) || { $(PYTHON) -m venv build/uv && build/uv/bin/pip install --quiet uv==$(UV_VERSION); }
 	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q \
 		-o requirements/runtime.txt
 	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q \
 		--extra test --extra bench -c requirements/runtime.txt -o requirements/dev.txt
+	$(UV) pip compile requirements/build.in --universal --python-version 3.11 --generate-hashes -q \
+		-o requirements/build.txt
 
 # Built from Go modules once per pinned version (tests/cluster/versions.env).
 cluster-bins:

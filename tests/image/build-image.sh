@@ -27,6 +27,8 @@ die() { printf 'build-image.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 
 missing=()
 for tool in buildah debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+# debootstrap only recommends the keyring; without it it would install unverified packages.
+[[ -s /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
 if (( ${#missing[@]} )); then
   [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null \
     || die "${missing[*]} missing: install them (Debian: apt-get install -y ${missing[*]})"
@@ -36,11 +38,12 @@ if (( ${#missing[@]} )); then
 fi
 
 if ! "${B[@]}" inspect --type image "$BASE" >/dev/null 2>&1; then
-  rootfs=$(mktemp -d)
-  trap 'rm -rf "$rootfs"' EXIT
+  rootfs=$(mktemp -d) ctr=""
+  # A failed base build leaves neither the rootfs nor a working container (a full copy on vfs).
+  trap 'rm -rf "$rootfs"; [[ -z $ctr ]] || "${B[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
   log "making the base image $BASE with debootstrap (once per machine)"
-  debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
-    bookworm "$rootfs" "$DEBIAN_MIRROR" >&2
+  debootstrap --force-check-gpg --keyring=/usr/share/keyrings/debian-archive-keyring.gpg --variant=minbase \
+    --include=python3,python3-venv,python-is-python3,ca-certificates bookworm "$rootfs" "$DEBIAN_MIRROR" >&2
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   ctr=$("${B[@]}" from scratch)
   mnt=$("${B[@]}" mount "$ctr")
@@ -49,15 +52,19 @@ if ! "${B[@]}" inspect --type image "$BASE" >/dev/null 2>&1; then
   "${B[@]}" config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
   "${B[@]}" commit -q "$ctr" "$BASE" >/dev/null
   "${B[@]}" rm "$ctr" >/dev/null
+  ctr=""
 fi
 
 mounts=()
 [[ -f /etc/pip.conf ]] && mounts+=(-v /etc/pip.conf:/etc/pip.conf:ro)
 [[ -n ${PIP_CERT:-} && -f $PIP_CERT ]] && mounts+=(-v "$PIP_CERT:/etc/ssl/certs/ca-certificates.crt:ro")
+previous=$("${B[@]}" images -q --noheading "$IMAGE" 2>/dev/null || true)
 log "building $IMAGE from $ROOT/Dockerfile on $BASE"
 "${B[@]}" bud --isolation chroot --layers=false "${mounts[@]}" \
   --build-arg "PYTHON_IMAGE=$BASE" --build-arg "VERSION=$VERSION" -t "$IMAGE" "$ROOT" >&2
-# The image this tag named before is dangling now: vfs keeps a full copy of each.
-"${B[@]}" rmi --prune >/dev/null 2>&1 || true
+# The image this tag named before is untagged now, and vfs keeps a full copy of each:
+# remove that one (if no container uses it), nothing else in the shared storage.
+current=$("${B[@]}" images -q --noheading "$IMAGE")
+if [[ -n $previous && $previous != "$current" ]]; then "${B[@]}" rmi "$previous" >/dev/null 2>&1 || true; fi
 log "built $IMAGE"
 echo "$IMAGE"

@@ -105,7 +105,18 @@ def test_image_installs_dependencies_only_from_the_lock():
     installs = [part for run in runs for part in run.split("&&") if "pip install" in part]
     assert installs, "no pip install in the Dockerfile"
     for install in installs:
-        assert "--require-hashes -r requirements/runtime.txt" in install or "--no-deps" in install, install
+        assert re.search(r"--require-hashes -r requirements/(runtime|build)\.txt", install) or "--no-deps" in install, \
+            install
+    wheels = [part for run in runs for part in run.split("&&") if "pip wheel" in part]
+    assert wheels and all("--no-build-isolation" in w for w in wheels), "the wheel must build from the build lock"
+
+
+def test_build_lock_pins_what_the_build_system_requires():
+    pins = locked(ROOT / "requirements/build.txt")
+    for requirement in map(Requirement, PYPROJECT["build-system"]["requires"]):
+        name = canonicalize_name(requirement.name)
+        assert name in pins and requirement.specifier.contains(pins[name][0]), (requirement, pins)
+        assert pins[name][1], "requirements/build.txt has pins without hashes"
 
 
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
