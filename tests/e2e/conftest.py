@@ -84,7 +84,10 @@ def env():
         if applied.returncode:
             pytest.fail(f"kubectl apply -k k8s/base failed: {applied.stderr}")
         kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
-        flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}", f"--tls-client-ca-file={ca}")
+        # With a client CA, --workload-metrics=auto would leave the per-workload series out of
+        # the open /metrics; the placement tests read them back, so they are asked for.
+        flags = (*EXTENDER_FLAGS, f"--tls-cert-file={cert}", f"--tls-key-file={key}", f"--tls-client-ca-file={ca}",
+                 "--workload-metrics=true")
         extender = ExtenderProcess(cluster, *flags, kubeconfig=kubeconfig, ca_file=ca, client_cert=harness_cert).start()
         kube.add_nodes(cluster.api, spot_nodes() + on_demand_nodes())
         _session_env = Env(cluster, extender, flags, kubeconfig, ca, harness_cert)
