@@ -63,20 +63,18 @@ class FleetCollector(Collector):
     def __init__(self, spot_price_ratio: float, per_workload: bool):
         self.spot_price_ratio = spot_price_ratio
         self.per_workload = per_workload
-        self._states: Sequence[dict] = ()
-        self._ready = False
+        self._states: Sequence[dict] | None = None  # None until the first update
 
     def update(self, states: Sequence[dict]) -> None:
         self._states = states
-        self._ready = True
 
     def describe(self):
         return []  # no samples are known before a scrape; registering must not call collect()
 
     def collect(self):
-        if not self._ready:
-            return  # index still syncing: no figures rather than zeros that look true
         states = self._states
+        if states is None:
+            return  # index still syncing: no figures rather than zeros that look true
         t = totals(states, self.spot_price_ratio)
         yield _gauge("spot_extender_workloads", "Deployments, StatefulSets and Rollouts the index holds, "
                      "excluded namespaces left out", t.workloads)

@@ -118,6 +118,7 @@ def build_app(
 
     fleet = FleetCollector(settings.spot_price_ratio, settings.per_workload_metrics)
     metrics.registry.register(fleet)
+
     async def metrics_handler(request: web.Request) -> web.Response:
         if index.ready:  # the fleet series appear once the index holds the whole cluster
             try:
