@@ -42,6 +42,7 @@ class Webhook:
         self._warned = logs.Once()
 
     async def review(self, body: bytes) -> bytes:
+        """Always an allowed answer with the request's uid when it can be read, whatever raised."""
         started = time.perf_counter()
         try:
             request = admission.parse_review(body)
@@ -50,14 +51,22 @@ class Webhook:
             if self._warned.first(("bad-request", str(exc))):
                 log.warning("unreadable admission request, admitted unpatched", extra={"error": str(exc)})
             return admission.allowed(exc.uid)
+        except Exception as exc:  # noqa: BLE001 - e.g. nesting past the decoder's depth limit
+            self.metrics.admissions.labels("bad-request").inc()
+            if self._warned.first(("unreadable", type(exc).__name__)):
+                log.warning("unreadable admission request, admitted unpatched", extra={"error": repr(exc)[:200]})
+            return admission.allowed("")
         try:
             outcome, ops = await self.decide(request)
+            answer = admission.allowed(request.uid, ops)
         except Exception:  # noqa: BLE001 - a pod is never refused for an error of ours
+            # The patch copies the pod's labels and annotations: one nested past what the
+            # encoder takes fails here, and the pod still goes in, unpatched.
             log.exception("admission failed, admitted unpatched", extra={"namespace": request.namespace})
-            outcome, ops = "error", None
+            outcome, answer = "error", admission.allowed(request.uid)
         self.metrics.admissions.labels(outcome).inc()
         self.metrics.admission_seconds.observe(time.perf_counter() - started)
-        return admission.allowed(request.uid, ops)
+        return answer
 
     async def decide(self, request: admission.PodAdmission) -> tuple[str, list[dict] | None]:
         """(outcome for the metric, the patch or None)."""

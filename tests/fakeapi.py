@@ -36,6 +36,7 @@ class FakeApi:
         # once the script runs out, 201.
         self.eviction_script: list[int | str] = []
         self.evictions: list[str] = []  # namespace/name of every eviction answered 201
+        self.eviction_uids: list[str] = []  # the uid precondition each of them carried, "" for none
         self.events: list[dict] = []
         self._closing = asyncio.Event()
         app = web.Application()
@@ -111,6 +112,8 @@ class FakeApi:
             return web.Response(status=500)
         if answer != 201:
             return _status(answer, "injected")
+        body = await request.json()
+        self.eviction_uids.append(((body.get("deleteOptions") or {}).get("preconditions") or {}).get("uid", ""))
         self.evictions.append(f"{request.match_info['ns']}/{request.match_info['name']}")
         return web.json_response({"kind": "Status", "status": "Success"}, status=201)
 

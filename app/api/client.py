@@ -162,9 +162,11 @@ class Kube:
 
     # ---- writing -------------------------------------------------------------------
 
-    async def evict(self, namespace: str, name: str, timeout: float) -> None:
-        """POST an Eviction: the API server refuses it (429) while a PDB forbids it."""
-        await self._json("POST", PODS.path(namespace, name, "eviction"), objects.eviction(namespace, name), timeout)
+    async def evict(self, namespace: str, name: str, timeout: float, uid: str = "") -> None:
+        """POST an Eviction: the API server refuses it (429) while a PDB forbids it, and (409)
+        when `uid` is given and the pod of that name is no longer that one."""
+        await self._json("POST", PODS.path(namespace, name, "eviction"), objects.eviction(namespace, name, uid),
+                         timeout)
 
     async def annotate_pod(self, namespace: str, name: str, annotations: dict, timeout: float) -> None:
         await self.annotate(PODS, namespace, name, annotations, timeout)

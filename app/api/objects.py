@@ -48,8 +48,13 @@ class ObjectRef:
     uid: str = ""
 
 
-def eviction(namespace: str, name: str) -> dict:
-    return {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+def eviction(namespace: str, name: str, uid: str = "") -> dict:
+    """An Eviction; with a uid, the API server refuses it (409) once the name is another pod's
+    (a StatefulSet's replacement reuses its pod's name)."""
+    body: dict = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+    if uid:
+        body["deleteOptions"] = {"preconditions": {"uid": uid}}
+    return body
 
 
 def event(about: ObjectRef, event_type: str, reason: str, message: str, now: datetime | None = None) -> dict:

@@ -28,7 +28,7 @@ EARLY_RETRY_POLL = 0.1
 
 class Result(str, enum.Enum):
     EVICTED = "evicted"
-    GONE = "gone"  # the pod was already gone (404)
+    GONE = "gone"  # the pod was already gone (404), or its name is another pod's now (409)
     BLOCKED = "blocked"  # 429: a PDB (or API rate limiting) says not now
     ERROR = "error"  # any other failure: an error status, or no answer at all
     DRY_RUN = "dry-run"
@@ -69,10 +69,11 @@ class Evictor:
             return Result.DRY_RUN
         async with self._slots:
             try:
-                await self.kube.evict(pod.namespace, pod.name, self.timeout)
+                await self.kube.evict(pod.namespace, pod.name, self.timeout, uid=pod.uid)
                 result = Result.EVICTED
             except ApiError as exc:
-                result = {404: Result.GONE, 429: Result.BLOCKED}.get(exc.status, Result.ERROR)
+                # 409: the uid precondition failed, the name is a replacement's: never retried.
+                result = {404: Result.GONE, 409: Result.GONE, 429: Result.BLOCKED}.get(exc.status, Result.ERROR)
                 if result is Result.ERROR:
                     log.warning("eviction failed", extra={"pod": ref, "cause": cause, "error": str(exc)})
         self.metrics.evictions.labels(cause, result.value).inc()

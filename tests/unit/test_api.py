@@ -143,6 +143,14 @@ async def test_a_server_that_hangs_up_is_a_transport_error():
     assert api.evictions == ["ns/p"]
 
 
+async def test_an_eviction_carries_the_pods_uid_as_a_precondition():
+    async with FakeApi() as api:
+        kube = api.kube()
+        await kube.evict("ns", "db-2", timeout=5, uid="uid-of-the-old-db-2")
+        await kube.close()
+    assert api.eviction_uids == ["uid-of-the-old-db-2"]
+
+
 async def test_nothing_listening_is_a_transport_error():
     from kubernetes_asyncio import client
 

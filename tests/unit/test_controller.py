@@ -27,7 +27,7 @@ class RecordingKube:
         self.watch_lags = watch_lags  # True: evicted pods do not show as terminating by themselves
         self.index = None
 
-    async def evict(self, namespace, name, timeout):
+    async def evict(self, namespace, name, timeout, uid=""):
         if self.refuse:
             self.refuse -= 1
             raise StatusError(429, "Cannot evict pod as it would violate the pod's disruption budget.")
@@ -101,6 +101,32 @@ async def test_drain_retries_while_a_pdb_refuses():
     await asyncio.wait_for(drain(controller), 10)
     assert controller.kube.evicted == ["default/web-1-0"]
     assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="blocked") == 2
+
+
+class ReplacedKube(RecordingKube):
+    """The pod of that name is a new one by the time the eviction arrives (a StatefulSet's
+    replacement): the API server refuses the uid precondition with 409."""
+
+    def __init__(self):
+        super().__init__()
+        self.attempts: list[tuple[str, str]] = []
+
+    async def evict(self, namespace, name, timeout, uid=""):
+        self.attempts.append((name, uid))
+        old = self.index.pods[uid]  # the watch shows the old pod gone and its successor on on-demand
+        self.index.apply(POD, "DELETED", f.pod(name, namespace, uid=uid))
+        self.index.apply(POD, "ADDED", f.pod(name, namespace, owner=(old.group.kind, old.group.name), node_name="o1"))
+        raise StatusError(409, 'Precondition failed: UID in precondition: "old", UID in object meta: "new"')
+
+
+async def test_an_eviction_names_the_pods_uid_and_a_replaced_pod_counts_as_gone_not_retried():
+    controller, index = setup(kube=ReplacedKube())
+    deploy(index, "web", ["s1"])
+    uid = _uid(index, "web-1-0")
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", unschedulable=True))
+    await asyncio.wait_for(drain(controller), 10)
+    assert controller.kube.attempts == [("web-1-0", uid)]
+    assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="gone") == 1
 
 
 async def test_drain_can_be_switched_off_and_dry_run_evicts_nothing():

@@ -166,6 +166,23 @@ async def test_an_error_of_its_own_admits_unpatched_logs_and_counts(caplog, monk
     assert labels is None
 
 
+@pytest.mark.parametrize("depth", [300, 2000])
+async def test_a_pod_nested_past_the_encoders_limit_is_admitted_unpatched_with_its_uid(depth):
+    """A forged review with an annotation nested deeper than orjson encodes (300) or
+    decodes (2000): the answer is still allowed, with the request's uid when it is readable."""
+    p = with_web(parts())
+    pod = new_pod()
+    pod["metadata"]["annotations"] = {"deep": "@"}
+    text = body(pod, uid="deep-1").decode()
+    raw = text.replace('"@"', "[" * depth + "]" * depth).encode()
+    answer = await p.webhook.review(raw)
+    response = orjson.loads(answer)["response"]
+    assert response["allowed"] is True and "patch" not in response
+    assert response["uid"] == ("deep-1" if depth == 300 else "")
+    _, labels = await admit(p, new_pod(), uid="after")  # and it goes on answering
+    assert labels is not None
+
+
 async def test_while_a_floor_falls_back_its_pods_are_admitted_as_spot():
     p = with_web(parts())
     rs = f.replicaset("web-1", "web", 10)
