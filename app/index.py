@@ -235,6 +235,8 @@ class Index:
             self.tally.unuse(old)
             if old.node != pod.node:
                 self._unplace(old)
+            if old.group != pod.group:  # released by its owner (relabelled), or adopted
+                self._leave_group(old)
         self.pods[pod.uid] = pod
         if pod.group is not None:
             self.pods_of_group.setdefault(pod.group, set()).add(pod.uid)
@@ -255,13 +257,17 @@ class Index:
         self.tally.uncount(uid)
         self.tally.unuse(pod)
         self._unplace(pod)
-        if pod.group is not None:
-            members = self.pods_of_group.get(pod.group)
-            if members is not None:
-                members.discard(uid)
-                if not members:
-                    del self.pods_of_group[pod.group]
+        self._leave_group(pod)
         self.inflight.discard(uid)
+
+    def _leave_group(self, pod: PodRecord) -> None:
+        if pod.group is None:
+            return
+        members = self.pods_of_group.get(pod.group)
+        if members is not None:
+            members.discard(pod.uid)
+            if not members:
+                del self.pods_of_group[pod.group]
 
     def _unplace(self, pod: PodRecord) -> None:
         uids = self._pods_on_node.get(pod.node)

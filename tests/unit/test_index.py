@@ -199,6 +199,21 @@ def test_requested_resources_per_node_and_pods_per_group():
     assert seen == [POD] * 5  # one call per event
 
 
+def test_a_pod_its_replicaset_releases_leaves_the_group():
+    # kubectl label pod web-1-a app- : the ReplicaSet drops its ownerReference, the pod lives on.
+    index = make_index()
+    index.apply(POD, "ADDED", f.pod("web-1-a", owner=OWNER, uid="u1", node_name="s1"))
+    index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="u2", node_name="s1"))
+    released = f.pod("web-1-a", uid="u1", node_name="s1", labels={"debug": "me"})
+    index.apply(POD, "MODIFIED", released)
+    assert index.pods_of_group[RS] == {"u2"}
+    assert counts(index) == (0, 1, {"s1": 1})
+    index.apply(POD, "MODIFIED", f.pod("web-1-a", owner=OWNER, uid="u1", node_name="s1"))  # adopted again
+    assert index.pods_of_group[RS] == {"u1", "u2"}
+    index.apply(POD, "DELETED", released)
+    assert index.pods_of_group[RS] == {"u2"}
+
+
 def test_allocatable_and_pdb_status():
     index = make_index()
     assert (index.nodes["s1"].cpu, index.nodes["s1"].memory) == (4000, 16 * 2**30)
