@@ -49,8 +49,13 @@ WATCHED: tuple[Kind, ...] = (
 )
 
 BY_NAME: dict[str, Kind] = {k.name: k for k in WATCHED}
+# Owner references name an API group and a kind: OpenKruise's apps.kruise.io StatefulSet is
+# not an apps/v1 one, and its pods must not be counted as if it were.
+BY_GROUP_AND_NAME: dict[tuple[str, str], Kind] = {(k.resource.group, k.name): k for k in WATCHED}
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in WATCHED)
 WORKLOAD_KINDS: tuple[str, ...] = tuple(k.name for k in WATCHED if k.workload)
-# Controllers whose pods are counted together: per ReplicaSet (so per revision) or per StatefulSet.
-COUNTED_OWNERS: frozenset[str] = frozenset(k.name for k in WATCHED if k.counts_pods)
-REPLICASET_OWNERS: dict[str, Kind] = {k.name: k for k in WATCHED if k.owns_replicasets}
+
+
+def watched(api_group: str, name: str) -> Kind | None:
+    """The watched kind an owner reference names, by its apiVersion's group and its kind."""
+    return BY_GROUP_AND_NAME.get((api_group, name))

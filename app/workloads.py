@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from .constraints import NONE, Constraints, from_pod_spec
-from .kinds import COUNTED_OWNERS, REPLICASET, REPLICASET_OWNERS
+from .kinds import REPLICASET, watched
 from .resources import pod_requests
 from .roles import ADMISSION_ANNOTATION, ROLE_LABEL, ROLES
 
@@ -34,7 +34,7 @@ MAX_GRACE = 24 * 3600  # a bound on what a pod spec can make the drain plan arou
 class GroupKey(NamedTuple):
     """The controller object whose pods are counted together."""
 
-    kind: str  # a kind of kinds.COUNTED_OWNERS: ReplicaSet or StatefulSet
+    kind: str  # a kind that counts_pods (kinds.py): ReplicaSet or StatefulSet
     namespace: str
     name: str
 
@@ -104,21 +104,34 @@ class PdbRecord:
     disruptions_allowed: int | None = None  # from status; None until the controller reports
 
 
-def controller_of(meta: dict) -> tuple[str, str] | None:
-    """(kind, name) of the controlling owner reference, if any."""
+class Owner(NamedTuple):
+    kind: str
+    name: str
+    api_group: str  # "" for the core group: "apps/v1" -> "apps", "v1" -> ""
+
+    @property
+    def watched_kind(self):
+        """The kinds.Kind this reference names, None for a kind (or a group) not watched."""
+        return watched(self.api_group, self.kind)
+
+
+def controller_of(meta: dict) -> Owner | None:
+    """The controlling owner reference, if any."""
     for ref in meta.get("ownerReferences") or ():
         if isinstance(ref, dict) and ref.get("controller"):
-            kind, name = ref.get("kind"), ref.get("name")
+            kind, name, api_version = ref.get("kind"), ref.get("name"), ref.get("apiVersion")
             if isinstance(kind, str) and isinstance(name, str):
-                return kind, name
+                api_group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+                return Owner(kind, name, api_group)
     return None
 
 
 def group_of(meta: dict) -> GroupKey | None:
     owner = controller_of(meta)
-    if owner is None or owner[0] not in COUNTED_OWNERS:
+    kind = owner.watched_kind if owner is not None else None
+    if kind is None or not kind.counts_pods:
         return None
-    return GroupKey(owner[0], meta.get("namespace") or "", owner[1])
+    return GroupKey(owner.kind, meta.get("namespace") or "", owner.name)
 
 
 def pod_record(pod: dict) -> PodRecord:
@@ -144,7 +157,7 @@ def pod_record(pod: dict) -> PodRecord:
         group=group_of(meta),
         terminating=bool(meta.get("deletionTimestamp")) or phase in ("Succeeded", "Failed"),
         ready=ready,
-        owner_kind=owner[0] if owner else "",
+        owner_kind=owner.kind if owner else "",
         mirror=MIRROR_POD in annotations,
         cpu=cpu,
         memory=memory,
@@ -182,9 +195,10 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
     namespace = meta.get("namespace") or ""
     owner, revision = None, "0"
     controller = controller_of(meta) if kind == REPLICASET else None
-    if controller is not None and controller[0] in REPLICASET_OWNERS:
-        owner = WorkloadKey(controller[0], namespace, controller[1])
-        revision = annotations.get(REPLICASET_OWNERS[controller[0]].revision_annotation, "0")
+    owning = controller.watched_kind if controller is not None else None
+    if owning is not None and owning.owns_replicasets:
+        owner = WorkloadKey(owning.name, namespace, controller.name)
+        revision = annotations.get(owning.revision_annotation, "0")
     return WorkloadRecord(
         kind=kind,
         namespace=namespace,

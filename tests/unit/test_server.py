@@ -32,7 +32,7 @@ def sync(index):
 
 
 POD = {"metadata": {"name": "web-1-a", "namespace": "default", "uid": "u1",
-                    "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": True}]}}
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "controller": True}]}}
 
 
 async def test_no_fleet_series_while_syncing(client):

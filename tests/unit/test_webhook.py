@@ -38,6 +38,12 @@ def new_pod(owner=("ReplicaSet", "web-1"), namespace="default", **spec) -> dict:
     return pod
 
 
+def kruise_pod() -> dict:
+    pod = new_pod(owner=("StatefulSet", "web"))
+    pod["metadata"]["ownerReferences"][0]["apiVersion"] = "apps.kruise.io/v1beta1"
+    return pod
+
+
 def body(pod, uid="req-1", **request) -> bytes:
     return orjson.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
@@ -124,6 +130,7 @@ async def test_dry_run_admissions_are_not_counted():
     (new_pod(namespace="kube-system"), {}, "excluded"),
     (new_pod(owner=None), {}, "unmanaged"),
     (new_pod(owner=("DaemonSet", "agent")), {}, "unmanaged"),
+    (kruise_pod(), {}, "unmanaged"),  # an apps.kruise.io StatefulSet: no owner wait, no floor
     (new_pod(), {"operation": "UPDATE"}, "ignored"),
     (new_pod(nodeName="s1"), {}, "ignored"),
     (new_pod(), {"kind": {"group": "", "version": "v1", "kind": "Binding"}}, "ignored"),

@@ -14,6 +14,25 @@ def test_other_pods_have_no_group(owner):
     assert pod_record(f.pod("a", owner=owner)).group is None
 
 
+@pytest.mark.parametrize("api_version", ["apps.kruise.io/v1beta1", "example.com/v1", "v1"])
+def test_an_owner_of_the_same_kind_in_another_api_group_is_not_ours(api_version):
+    # OpenKruise's Advanced StatefulSet is kind StatefulSet of apps.kruise.io.
+    raw = f.pod("db-0", owner=("StatefulSet", "db"))
+    raw["metadata"]["ownerReferences"][0]["apiVersion"] = api_version
+    assert pod_record(raw).group is None and pod_record(raw).owner_kind == "StatefulSet"
+    rs = f.replicaset("web-1", "web")
+    rs["metadata"]["ownerReferences"][0]["apiVersion"] = api_version
+    assert workload_record("ReplicaSet", rs).owner is None  # a ReplicaSet of its own, then
+
+
+def test_a_rollouts_replicaset_is_matched_by_its_group():
+    rs = f.replicaset("web-1", "web")
+    rs["metadata"]["ownerReferences"][0].update({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"})
+    rs["metadata"]["annotations"] = {"rollout.argoproj.io/revision": "4"}
+    record = workload_record("ReplicaSet", rs)
+    assert (record.owner, record.revision) == (WorkloadKey("Rollout", "default", "web"), 4)
+
+
 def test_non_controller_owner_is_ignored():
     raw = f.pod("a", owner=("ReplicaSet", "web-1"))
     raw["metadata"]["ownerReferences"][0]["controller"] = False
