@@ -21,7 +21,7 @@ from .nodes import ON_DEMAND, Pool
 from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
 from .resources import pod_requests
 from .room import node_with_room
-from .roles import ROLE_LABEL, ROLES
+from .roles import admitted_role
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
 from .workloads import GroupKey, group_of
@@ -200,8 +200,8 @@ class Extender:
         counts = self.index.counts(group)
         placed = counts.on_demand if counts else 0
         on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid)
-        role = (meta.get("labels") or {}).get(ROLE_LABEL)
-        return PodContext(pod_ref, uid, group, "", floor, on_demand, role if role in ROLES else "")
+        return PodContext(pod_ref, uid, group, "", floor, on_demand,
+                          admitted_role(meta.get("labels"), meta.get("annotations")))
 
     def node_facts(self, args: ExtenderArgs, check_unknown: bool = True) -> NodeFacts:
         """Going-away reasons, on-demand membership and pools for the candidates.

@@ -22,6 +22,9 @@ ADMISSION_ANNOTATION = "spot-extender.io/admission"
 FLOOR = "floor"
 SPOT = "spot"
 ROLES = (FLOOR, SPOT)
+# A pod (or template) labelled so is created as it is: the MutatingWebhookConfiguration's objectSelector.
+OPT_OUT_LABEL = "spot-extender.io/webhook"
+OPT_OUT_VALUE = "off"
 ZONE_KEY = "topology.kubernetes.io/zone"  # floor pods spread over zones (no autoscaler): one zone lost leaves the rest
 # Labels that name a workload's revision: the spread counts the pod's own revision only.
 REVISION_LABELS = ("pod-template-hash", "controller-revision-hash")
@@ -64,6 +67,20 @@ class RoleRules:
             return self
         on_demand = tuple((k, v) for k, v in self.on_demand_values if k in keys)
         return dataclasses.replace(self, spot_values=spot, on_demand_values=on_demand)
+
+
+def admitted_role(labels, annotations) -> str:
+    """The role the webhook gave a pod, "" for none. A role label counts only beside the
+    admission record the webhook writes with it, and never on a pod opted out of the
+    webhook: a pod template cannot choose its own role, or it would escape its floor (a
+    `spot` template) or be kept off spot for good (a `floor` one)."""
+    if not isinstance(labels, dict) or labels.get(OPT_OUT_LABEL) == OPT_OUT_VALUE:
+        return ""
+    role = labels.get(ROLE_LABEL)
+    if role not in ROLES or not isinstance(annotations, dict):
+        return ""
+    admission = annotations.get(ADMISSION_ANNOTATION)
+    return role if isinstance(admission, str) and admission else ""
 
 
 def choose(floor: int, floor_pods: int, ordinal: int | None = None) -> str:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from .constraints import NONE, Constraints, from_pod_spec
 from .kinds import REPLICASET, watched
 from .resources import pod_requests
-from .roles import ADMISSION_ANNOTATION, ROLE_LABEL, ROLES
+from .roles import ADMISSION_ANNOTATION, admitted_role
 
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
 ANNOTATION_PLACEMENT = "spot-extender.io/placement"
@@ -147,7 +147,6 @@ def pod_record(pod: dict) -> PodRecord:
     labels = meta.get("labels") or {}
     owner = controller_of(meta)
     cpu, memory = pod_requests(spec)
-    role = labels.get(ROLE_LABEL) if isinstance(labels, dict) else None
     admission = annotations.get(ADMISSION_ANNOTATION)
     return PodRecord(
         uid=meta.get("uid") or "",
@@ -166,7 +165,7 @@ def pod_record(pod: dict) -> PodRecord:
         grace=_grace(spec.get("terminationGracePeriodSeconds")),
         ready_after=_seconds_between(meta.get("creationTimestamp"), ready_condition.get("lastTransitionTime"))
         if ready else None,
-        role=role if role in ROLES else "",
+        role=admitted_role(labels, annotations),
         admission=admission if isinstance(admission, str) else "",
     )
 

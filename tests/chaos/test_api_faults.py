@@ -80,7 +80,7 @@ def test_api_server_down_for_20s_then_back(chaos):
     assert evictions(extender) == evicted_before
     # ... while the verbs answer from the last index, and say how stale it is.
     # Spot role: only a going-away signal refuses it a spot node (a floor pod would be held).
-    pod = o.pod("web-x", ns, owner=("ReplicaSet", "none"), labels={"spot-extender.io/role": "spot"})
+    pod = o.pod("web-x", ns, owner=("ReplicaSet", "none"), labels={"app": "web"}, role="spot")
     assert post(extender, "/filter", {"Pod": pod, "NodeNames": ["od-a-1"]})["NodeNames"] == ["od-a-1"]
     assert scrape(extender, "spot_extender_watch_down_seconds", {"kind": "Node"}) > 10
     assert json.loads(extender.get("/readyz"))["status"] == "stale"

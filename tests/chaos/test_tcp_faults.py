@@ -40,7 +40,7 @@ def rig(cluster):
 def filters_out(extender: ExtenderProcess, node: str) -> bool:
     # A spot-role pod: nothing but a going-away signal refuses it a spot node (a floor pod
     # would be held off both while some on-demand node has room).
-    pod = o.pod("probe-1-x", "default", owner=("ReplicaSet", "probe-1"), labels={"spot-extender.io/role": "spot"})
+    pod = o.pod("probe-1-x", "default", owner=("ReplicaSet", "probe-1"), labels={"app": "probe"}, role="spot")
     body = json.dumps({"Pod": pod, "NodeNames": [node, "spot-m5-b-1"]}).encode()
     request = urllib.request.Request(extender.url + "/filter", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=5) as resp:

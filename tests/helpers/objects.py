@@ -18,6 +18,7 @@ from datetime import datetime
 CAPACITY_LABEL = "node.kubernetes.io/capacity"
 KARPENTER_CAPACITY_LABEL = "karpenter.sh/capacity-type"  # on the nodes Karpenter makes
 ROLE_LABEL = "spot-extender.io/role"  # what the admission webhook writes: floor or spot
+ADMISSION_ANNOTATION = "spot-extender.io/admission"  # ... beside its role label: without it a label is no role
 # What the AWS Node Termination Handler puts on a spot node at its 2-minute interruption
 # notice: spot-extender paces its drain over that notice.
 INTERRUPTION_TAINT = {"key": "aws-node-termination-handler/spot-itn", "value": "true", "effect": "NoSchedule"}
@@ -104,15 +105,20 @@ def pod(
     deleting: bool = False,
     phase: str | None = None,
     ready: bool = True,
+    role: str = "",
 ) -> dict:
-    """A Pod as listed or watched; Running and Ready once bound to `node_name`."""
+    """A Pod as listed or watched; Running and Ready once bound to `node_name`. `role`: the
+    role label and admission record the webhook writes."""
     meta: dict = {
         "name": name,
         "namespace": namespace,
         "uid": uid or str(uuid.uuid4()),
-        "labels": labels or {"app": name.rsplit("-", 1)[0]},
+        "labels": dict(labels or {"app": name.rsplit("-", 1)[0]}),
         "resourceVersion": str(next(_serial)),
     }
+    if role:
+        meta["labels"][ROLE_LABEL] = role
+        meta["annotations"] = {ADMISSION_ANNOTATION: f"admission-of-{meta['uid']}"}
     if owner:
         meta["ownerReferences"] = [
             {"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "uid": "owner-uid", "controller": True}

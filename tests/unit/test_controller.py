@@ -4,6 +4,8 @@ server is exercised by tests/e2e/test_controller.py."""
 import asyncio
 import logging
 
+import pytest
+
 from spot_extender.api import StatusError
 from spot_extender.cli import build
 from spot_extender.controller import Controller
@@ -127,6 +129,23 @@ async def test_an_eviction_names_the_pods_uid_and_a_replaced_pod_counts_as_gone_
     await asyncio.wait_for(drain(controller), 10)
     assert controller.kube.attempts == [("web-1-0", uid)]
     assert sample(controller.metrics, "spot_extender_evictions_total", cause="reclaim", result="gone") == 1
+
+
+@pytest.mark.parametrize("template_role", ["spot", "floor"])
+async def test_a_role_label_from_the_template_is_no_role_and_plans_no_move(template_role):
+    # The webhook never ran on these pods (opted out): the label came from the template, and
+    # a replacement would carry it again, so a move by role would repeat for ever.
+    controller, index = setup()
+    deploy(index, "web", ["o1", "s1", "s2"])
+    for uid in [p.uid for p in index.pods.values()]:
+        pod = index.pods[uid]
+        raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name=pod.node, uid=uid,
+                    labels={"app": "web", ROLE_LABEL: template_role, "spot-extender.io/webhook": "off"})
+        raw["metadata"]["annotations"] = {"spot-extender.io/admission": "copied-from-a-pod"}
+        index.apply(POD, "MODIFIED", raw)
+    assert all(p.role == "" for p in index.pods.values())
+    await controller.rebalance.once()
+    assert controller.kube.evicted == []
 
 
 async def test_drain_can_be_switched_off_and_dry_run_evicts_nothing():
@@ -562,7 +581,7 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
         hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "4"}}
         index.apply(POD, "ADDED", hog)
     def web_pod(name, role, node=""):
-        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web", ROLE_LABEL: role})
+        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web"}, role=role)
         pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m"}}
         return pod
 
@@ -611,7 +630,7 @@ async def test_a_spot_seek_marks_the_owner_moves_the_pod_and_ends_placed_or_time
         index.apply(POD, "ADDED", hog)
 
     def web_pod(name, role, node="", created="2026-01-01T00:00:00Z"):
-        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web", ROLE_LABEL: role},
+        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web"}, role=role,
                     uid=name)
         pod["metadata"]["creationTimestamp"] = created
         pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "500m"}}

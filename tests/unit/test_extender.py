@@ -332,14 +332,14 @@ def test_roles_from_the_webhook_decide_over_the_counts(full):
     on_od = f.pod("web-1-0", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
     ext.index.apply(POD, "ADDED", on_od)
     bind(ext, on_od, "o1")  # the floor is met by count
-    floor = f.pod("web-1-1", owner=("ReplicaSet", "web-1"), labels={"app": "web", "spot-extender.io/role": "floor"})
+    floor = f.pod("web-1-1", owner=("ReplicaSet", "web-1"), labels={"app": "web"}, role="floor")
     result = filter_(ext, floor, full=full)
     passed = result["NodeNames"] if not full else [n["metadata"]["name"] for n in result["Nodes"]["items"]]
     assert sorted(passed) == ["o1", "o2"] and set(result["FailedAndUnresolvableNodes"].values()) == {"floor-role pod"}
     assert schedule(ext, floor, full=full).startswith("o")
     ext2 = cluster()
     add_deployment(ext2, "web", 4)  # nothing placed: by count the next pod would go on-demand
-    spot = f.pod("web-1-2", owner=("ReplicaSet", "web-1"), labels={"app": "web", "spot-extender.io/role": "spot"})
+    spot = f.pod("web-1-2", owner=("ReplicaSet", "web-1"), labels={"app": "web"}, role="spot")
     result = filter_(ext2, spot, full=full)
     assert result["FailedNodes"] == {}
     assert schedule(ext2, spot, full=full).startswith("s")

@@ -282,12 +282,14 @@ def test_churn_leaves_nothing_behind():
         index.apply("Deployment", "ADDED", deployment)
         index.apply("ReplicaSet", "ADDED", rs)
         pods = [f.pod(f"app-{r}-1-{j}", owner=("ReplicaSet", f"app-{r}-1"), node_name=f"spot-{r}-{j % 3}",
-                      labels={"app": f"app-{r}", ROLE_LABEL: FLOOR if j == 0 else SPOT_ROLE}) for j in range(4)]
+                      labels={"app": f"app-{r}"}, role=FLOOR if j == 0 else SPOT_ROLE) for j in range(4)]
         for j, pod in enumerate(pods):
             group = GroupKey("ReplicaSet", "default", f"app-{r}-1")
             index.admitted.record(f"admission-{r}-{j}", group, FLOOR)
             if j % 2:  # half are seen under the admission's uid, the rest expire
                 pod["metadata"]["annotations"] = {ADMISSION_ANNOTATION: f"admission-{r}-{j}"}
+            else:
+                pod["metadata"]["annotations"] = {ADMISSION_ANNOTATION: f"another-admission-{r}-{j}"}
             index.apply(POD, "ADDED", pod)
             index.inflight.expect(pod["metadata"]["uid"], GroupKey("ReplicaSet", "default", f"app-{r}-1"),
                                   "od-1", Pool(ON_DEMAND))
@@ -302,22 +304,23 @@ def test_role_counts_cover_live_labelled_pods_bound_or_not_and_unseen_admissions
     index = make_index()
     clock = [0.0]
     index.admitted = Admitted(10.0, lambda: clock[0])
-    floor = {"app": "web", ROLE_LABEL: FLOOR}
-    index.apply(POD, "ADDED", f.pod("web-1-a", owner=OWNER, uid="a", labels=floor))  # pending
-    index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=floor))
-    index.apply(POD, "ADDED", f.pod("web-1-c", owner=OWNER, uid="c", node_name="s1",
-                                    labels={"app": "web", ROLE_LABEL: SPOT_ROLE}))
-    index.apply(POD, "ADDED", f.pod("web-1-d", owner=OWNER, uid="d", labels={"app": "web", ROLE_LABEL: "boss"}))
-    index.apply(POD, "ADDED", f.pod("web-1-e", owner=OWNER, uid="e", node_name="o1", labels=floor, deleting=True))
+    web = {"app": "web"}
+    index.apply(POD, "ADDED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=FLOOR))  # pending
+    index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=web, role=FLOOR))
+    index.apply(POD, "ADDED", f.pod("web-1-c", owner=OWNER, uid="c", node_name="s1", labels=web, role=SPOT_ROLE))
+    index.apply(POD, "ADDED", f.pod("web-1-d", owner=OWNER, uid="d", labels=web, role="boss"))
+    index.apply(POD, "ADDED", f.pod("web-1-e", owner=OWNER, uid="e", node_name="o1", labels=web, role=FLOOR,
+                                    deleting=True))
     assert (index.role_pods(RS, FLOOR), index.role_pods(RS, SPOT_ROLE)) == (2, 1)
     index.admitted.record("req-1", RS, FLOOR)
     assert index.role_pods(RS, FLOOR) == 3
-    seen = f.pod("web-1-f", owner=OWNER, uid="f", labels=floor)
+    seen = f.pod("web-1-f", owner=OWNER, uid="f", labels=web, role=FLOOR)
     seen["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-1"}
     index.apply(POD, "ADDED", seen)
     assert index.role_pods(RS, FLOOR) == 3  # the same pod, now counted by the watch
-    index.apply(POD, "MODIFIED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=floor, deleting=True))
-    index.apply(POD, "DELETED", f.pod("web-1-a", owner=OWNER, uid="a", labels=floor))
+    index.apply(POD, "MODIFIED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=web, role=FLOOR,
+                                       deleting=True))
+    index.apply(POD, "DELETED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=FLOOR))
     assert index.role_pods(RS, FLOOR) == 1
     index.admitted.record("req-2", RS, SPOT_ROLE)
     clock[0] = 10.0

@@ -11,7 +11,7 @@ import pytest
 from spot_extender.constraints import Taint, admits, from_pod_spec
 from spot_extender.nodes import NodeClassifier
 from spot_extender.roles import (
-    ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT, RoleRules, choose, floor_terms, patch, pinned_reason,
+    ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT, RoleRules, admitted_role, choose, floor_terms, patch, pinned_reason,
     statefulset_ordinal,
 )
 from spot_extender.settings import Settings, env_name, from_sources
@@ -26,6 +26,23 @@ def rules(**settings: str) -> RoleRules:
 
 RULES = rules()
 TEMPLATE_LABELS = {"app": "web"}
+ADMITTED = {ADMISSION_ANNOTATION: "3f1c-request-uid"}
+
+
+@pytest.mark.parametrize("labels, annotations, role", [
+    ({ROLE_LABEL: FLOOR}, ADMITTED, FLOOR),
+    ({ROLE_LABEL: SPOT}, ADMITTED, SPOT),
+    ({ROLE_LABEL: SPOT}, {}, ""),  # a template's own label: no admission of ours beside it
+    ({ROLE_LABEL: FLOOR}, None, ""),
+    ({ROLE_LABEL: SPOT}, {ADMISSION_ANNOTATION: ""}, ""),
+    ({ROLE_LABEL: SPOT, "spot-extender.io/webhook": "off"}, ADMITTED, ""),  # opted out: the webhook never ran
+    ({ROLE_LABEL: SPOT, "spot-extender.io/webhook": "on"}, ADMITTED, SPOT),
+    ({ROLE_LABEL: "boss"}, ADMITTED, ""),
+    ({}, ADMITTED, ""),
+    (None, ADMITTED, ""),
+])
+def test_a_role_label_counts_only_beside_the_webhooks_admission_record(labels, annotations, role):
+    assert admitted_role(labels, annotations) == role
 
 
 def rs_pod(spec_extra: dict | None = None, labels: dict | None = None) -> dict:

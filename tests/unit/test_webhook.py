@@ -80,7 +80,7 @@ async def test_a_burst_gets_exactly_k_floor_pods_before_the_watch_shows_any():
 async def test_the_watch_takes_over_from_the_admissions_and_a_lost_floor_pod_is_replaced_as_floor():
     p = with_web(parts())
     assert await roles_of_burst(p, 3) == [FLOOR, SPOT, SPOT]
-    floor = f.pod("web-1-a", owner=("ReplicaSet", "web-1"), labels={"app": "web", ROLE_LABEL: FLOOR})
+    floor = f.pod("web-1-a", owner=("ReplicaSet", "web-1"), labels={"app": "web"}, role=FLOOR)
     floor["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-0"}
     p.index.apply(POD, "ADDED", floor)
     assert len(p.index.admitted) == 2
@@ -278,7 +278,8 @@ async def test_a_statefulsets_lowest_ordinals_are_its_floor_pods_so_a_scale_down
     # However many floor pods exist (db-3 and db-2 from before k was 2), ordinals go first.
     for name, role in (("db-3", FLOOR), ("db-2", FLOOR)):
         pod = new_pod(owner=("StatefulSet", "db"))
-        pod["metadata"].update(name=name, uid=name, labels={"app": "db", ROLE_LABEL: role})
+        pod["metadata"].update(name=name, uid=name, labels={"app": "db", ROLE_LABEL: role},
+                               annotations={ADMISSION_ANNOTATION: f"admission-of-{name}"})
         pod["spec"]["nodeName"] = "o1"
         p.index.apply(POD, "ADDED", pod)
     for name, role in (("db-0", FLOOR), ("db-1", FLOOR), ("db-5", SPOT)):
