@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .kinds import STATEFULSET
 from .nodes import ON_DEMAND, SPOT
 from .roles import FLOOR as FLOOR_ROLE, statefulset_ordinal
 
@@ -57,6 +56,8 @@ class WorkloadView:
     floor: int  # k
     pods: tuple[Replica, ...]  # live pods of the counted revision
     pdbs_allow: bool  # every PDB selecting its pods allows one more disruption now
+    # A StatefulSet's spec.ordinals.start: its pods' roles go by ordinal (roles.choose). None for other kinds.
+    ordinal_start: int | None = None
 
     @property
     def on_demand(self) -> list[Replica]:
@@ -132,11 +133,14 @@ def _unsafe(view: WorkloadView, cause: str) -> Skip | None:
 def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
                   seek_spot: bool) -> Move | Skip | None:
     floor_pods, k = view.floor_role, view.floor
-    by_ordinal = view.name.startswith(f"{STATEFULSET}/")  # roles.choose: its ordinals below k are floor
+    by_ordinal = view.ordinal_start is not None  # roles.choose: its first k ordinals are floor
+
+    def place(pod: Replica) -> int:
+        return statefulset_ordinal(pod.name, view.ordinal_start or 0) or 0
     if len(floor_pods) < k:
         others = [p for p in view.pods if p.role != FLOOR_ROLE]
         if by_ordinal:  # only a pod of ordinal below k comes back as a floor pod
-            others = [p for p in others if (statefulset_ordinal(p.name) or 0) < k]
+            others = [p for p in others if place(p) < k]
         if not others:
             return None  # the floor pods are yet to come: pending pods, not roles
         skip = _unsafe(view, FLOOR_REPAIR)
@@ -153,7 +157,7 @@ def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
     # Floor pods beyond k go first, newest first (a StatefulSet's: ordinals k and up); then
     # pods of no floor role on on-demand.
     if by_ordinal:
-        surplus = [p for p in floor_pods if (statefulset_ordinal(p.name) or 0) >= k]
+        surplus = [p for p in floor_pods if place(p) >= k]
     else:
         surplus = floor_pods[k:] and sorted(floor_pods, key=lambda p: (p.created, p.name))[k:]
     misplaced = [p for p in view.on_demand if p.role != FLOOR_ROLE]

@@ -85,7 +85,7 @@ def admitted_role(labels, annotations) -> str:
 
 def choose(floor: int, floor_pods: int, ordinal: int | None = None) -> str:
     """Floor while the workload has fewer than k live floor pods, spot after. A StatefulSet's
-    pods go by ordinal instead: below k is floor. A scale-down removes the highest ordinals,
+    pods go by ordinal instead, counted from its spec.ordinals.start: the first k are floor. A scale-down removes the highest ordinals,
     so the floor pods are the ones that stay (with a PDB of minAvailable R none could be
     moved afterwards), and pods created in parallel cannot over-admit floors."""
     if ordinal is not None:
@@ -93,10 +93,11 @@ def choose(floor: int, floor_pods: int, ordinal: int | None = None) -> str:
     return FLOOR if floor_pods < floor else SPOT
 
 
-def statefulset_ordinal(pod_name: str) -> int | None:
-    """The ordinal of a StatefulSet pod's name (db-2 -> 2), None if it has none."""
+def statefulset_ordinal(pod_name: str, start: int = 0) -> int | None:
+    """The place of a StatefulSet pod among its replicas, from its name and the set's
+    spec.ordinals.start (db-5 of a set starting at 3 -> 2), None if the name has no ordinal."""
     _, _, tail = pod_name.rpartition("-")
-    return int(tail) if tail.isdigit() and len(tail) < 10 else None
+    return int(tail) - start if tail.isdigit() and len(tail) < 10 else None
 
 
 def pinned_reason(spec: dict, rules: RoleRules) -> str | None:

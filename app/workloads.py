@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from .constraints import NONE, Constraints, from_pod_spec
-from .kinds import REPLICASET, watched
+from .kinds import REPLICASET, STATEFULSET, watched
 from .resources import pod_requests
 from .roles import ADMISSION_ANNOTATION, admitted_role
 
@@ -88,6 +88,7 @@ class WorkloadRecord:
     constraints: Constraints = NONE  # where its pods may run, from the pod template
     floor_fallback: str | None = None  # set while its floor pods are admitted as spot (ANNOTATION_FLOOR_FALLBACK)
     spot_seek: str | None = None  # set while its spot pods must run on spot (ANNOTATION_SPOT_SEEK)
+    ordinal_start: int = 0  # StatefulSets: spec.ordinals.start, the ordinal of its first pod
 
     @property
     def key(self) -> WorkloadKey:
@@ -213,7 +214,13 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         constraints=_interned(from_pod_spec((spec.get("template") or {}).get("spec") or {})),
         floor_fallback=_text_or_none(annotations.get(ANNOTATION_FLOOR_FALLBACK)),
         spot_seek=_text_or_none(annotations.get(ANNOTATION_SPOT_SEEK)),
+        ordinal_start=_ordinal_start(spec) if kind == STATEFULSET else 0,
     )
+
+
+def _ordinal_start(spec: dict) -> int:
+    start = (spec.get("ordinals") or {}).get("start") if isinstance(spec.get("ordinals"), dict) else None
+    return start if isinstance(start, int) and not isinstance(start, bool) and start >= 0 else 0
 
 
 def marker_stamp(now: float) -> str:

@@ -6,6 +6,7 @@ import asyncio
 
 from ..constraints import NONE, Constraints
 from ..floors import Floors
+from ..kinds import STATEFULSET
 from ..index import Index
 from ..moves import Replica, WorkloadView
 from ..room import node_with_room
@@ -31,6 +32,7 @@ def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> Wor
         floors.of_workload(workload).k,
         tuple(sorted(pods, key=lambda p: p.name)),
         all(p.disruptions_allowed is not None and p.disruptions_allowed > 0 for p in pdbs),
+        workload.ordinal_start if workload.kind == STATEFULSET else None,
     )
 
 

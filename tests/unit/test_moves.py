@@ -200,6 +200,13 @@ def sts(name, capacity, role_, ready=True):
 
 # A StatefulSet's floor pods are its ordinals below k (roles.choose): moves pick by ordinal.
 STS_TABLE = [
+    # spec.ordinals.start 3: db-3 and db-4 are the first two.
+    ("ordinals from 3, floor short: the second pod is replaced",
+     [sts("db-3", "on-demand", "floor"), sts("db-4", "spot", "spot"), sts("db-5", "spot", "spot")], 2, ROOM,
+     ("move", FLOOR_REPAIR, "db-4"), 3),
+    ("ordinals from 3: a floor pod past the first k is the surplus",
+     [sts("db-3", "on-demand", "floor"), sts("db-5", "on-demand", "floor")], 1, ROOM,
+     ("move", RETURN_TO_SPOT, "db-5"), 3),
     ("floor short: the pod of ordinal below k is replaced, not a higher one",
      [sts("db-0", "on-demand", "floor"), sts("db-1", "spot", "spot"), sts("db-2", "spot", "spot")], 2, ROOM,
      ("move", FLOOR_REPAIR, "db-1")),
@@ -212,7 +219,8 @@ STS_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("case, pods, floor, room, expected", STS_TABLE, ids=[t[0] for t in STS_TABLE])
-def test_plan_move_for_a_statefulset(case, pods, floor, room, expected):
-    result = plan_move(WorkloadView("StatefulSet/ns/db", len(pods), floor, tuple(pods), True), room)
+@pytest.mark.parametrize("case, pods, floor, room, expected, start",
+                         [t if len(t) == 6 else (*t, 0) for t in STS_TABLE], ids=[t[0] for t in STS_TABLE])
+def test_plan_move_for_a_statefulset(case, pods, floor, room, expected, start):
+    result = plan_move(WorkloadView("StatefulSet/ns/db", len(pods), floor, tuple(pods), True, start), room)
     assert isinstance(result, Move) and (result.cause, result.pod.name) == expected[1:], result

@@ -173,6 +173,21 @@ async def test_an_error_of_its_own_admits_unpatched_logs_and_counts(caplog, monk
     assert labels is None
 
 
+async def test_a_statefulsets_ordinals_count_from_its_ordinals_start():
+    p = parts()
+    db = f.statefulset("db", 4)
+    db["spec"]["ordinals"] = {"start": 3}
+    p.index.apply("StatefulSet", "ADDED", db)
+    p.index.apply("PodDisruptionBudget", "ADDED", f.pdb("db", {"app": "db"}, min_available=2))
+    roles = []
+    for name in ("db-3", "db-4", "db-5", "db-6"):
+        pod = new_pod(owner=("StatefulSet", "db"))
+        pod["metadata"]["name"] = name
+        _, labels = await admit(p, pod, uid=name)
+        roles.append(labels[ROLE_LABEL])
+    assert roles == [FLOOR, FLOOR, SPOT, SPOT]
+
+
 @pytest.mark.parametrize("depth", [300, 2000])
 async def test_a_pod_nested_past_the_encoders_limit_is_admitted_unpatched_with_its_uid(depth):
     """A forged review with an annotation nested deeper than orjson encodes (300) or

@@ -67,6 +67,15 @@ def test_workload_records():
     assert bare.owner is None
 
 
+@pytest.mark.parametrize("ordinals, start", [({"start": 3}, 3), ({}, 0), (None, 0), ({"start": -1}, 0),
+                                             ({"start": "3"}, 0), ("x", 0)])
+def test_a_statefulsets_ordinals_start(ordinals, start):
+    raw = f.statefulset("db", 3)
+    if ordinals is not None:
+        raw["spec"]["ordinals"] = ordinals
+    assert workload_record("StatefulSet", raw).ordinal_start == start
+
+
 def test_missing_replicas_defaults_to_one():
     raw = f.deployment("web")
     del raw["spec"]["replicas"]
