@@ -17,7 +17,7 @@ from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
-from .nodes import AUTOSCALER_LABEL, ON_DEMAND, NodeClassifier, NodeRecord, Pool
+from .nodes import AUTOSCALER_LABEL, DELETING, NOT_READY, ON_DEMAND, NodeClassifier, NodeRecord, Pool
 from .settings import Settings
 from .workloads import (
     GroupKey,
@@ -33,6 +33,7 @@ from .tally import GroupCounts, Tally
 from .workload_table import WorkloadTable
 
 KINDS = KIND_NAMES
+FIRM_SIGNALS = frozenset({DELETING, NOT_READY})  # the node goes now, whatever notice a taint gives
 
 
 class Index:
@@ -55,6 +56,7 @@ class Index:
         # When each going-away node ends, on self.clock: every replica keeps it, so a new
         # leader paces a drain against the notice as first seen, not from its election.
         self.deadlines: dict[str, float] = {}
+        self._deadline_firm: set[str] = set()  # deadlines a later notice taint may not move
         self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
         self.placement_generation = 0  # bumped whenever a node's class, labels, taints or going away change
         self.pods: dict[str, PodRecord] = {}
@@ -176,11 +178,11 @@ class Index:
             self.on_demand_names.discard(name)
         if record.going_away:
             self.going_away[name] = record.going_away
-            deadline = self._deadline(record)
-            self.deadlines[name] = min(deadline, self.deadlines.get(name, deadline))  # a notice never grows
+            self._keep_deadline(name, record)
         else:
             self.going_away.pop(name, None)
             self.deadlines.pop(name, None)
+            self._deadline_firm.discard(name)
         if old is None or (old.pool, old.labels, old.taints, bool(old.going_away)) != (
             record.pool, record.labels, record.taints, bool(record.going_away)
         ):
@@ -202,6 +204,7 @@ class Index:
         self.on_demand_names.discard(name)
         self.going_away.pop(name, None)
         self.deadlines.pop(name, None)
+        self._deadline_firm.discard(name)
         # Pods still bound to a deleted node are lost capacity: they stop counting.
         self._recount_node(name)
 
@@ -212,6 +215,20 @@ class Index:
         self.capacity_keys[key] += delta
         if self.capacity_keys[key] <= 0:
             del self.capacity_keys[key]
+
+    def _keep_deadline(self, name: str, record: NodeRecord) -> None:
+        """A notice never grows, with one exception: a deadline of 'now' that came from a
+        signal without a notice (a cordon, a taint that gives none) moves to the notice a
+        taint brings later, since termination handlers cordon and taint in either order.
+        A deletion or a NotReady node still means now, and stays so."""
+        deadline = self._deadline(record)
+        kept = self.deadlines.get(name)
+        if kept is None or (record.notice > 0 and name not in self._deadline_firm):
+            self.deadlines[name] = deadline
+        else:
+            self.deadlines[name] = min(deadline, kept)
+        if record.notice > 0 or record.going_away in FIRM_SIGNALS:
+            self._deadline_firm.add(name)
 
     def _deadline(self, record: NodeRecord) -> float:
         now = self.clock()

@@ -15,6 +15,7 @@ ON_DEMAND = "on-demand"
 UNKNOWN = "unknown"
 
 NOT_READY = "node is not Ready"  # the going-away reason of a node whose Ready condition is not True
+DELETING = "node is being deleted"
 
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 # On every node Karpenter made: an autoscaler adds spot nodes for pods that require spot.
@@ -113,7 +114,7 @@ class NodeClassifier:
         meta = node.get("metadata") or {}
         spec = node.get("spec") or {}
         if self.check_deleting and meta.get("deletionTimestamp"):
-            return "node is being deleted"
+            return DELETING
         if self.check_taints:
             keys = [key for key, _ in self._going_away_taints(spec)]
             if keys:

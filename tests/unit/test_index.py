@@ -257,6 +257,30 @@ def test_going_away_deadlines_run_from_first_sight_and_never_grow():
     assert "s2" not in index.deadlines
 
 
+def test_a_cordon_before_the_notice_taint_gets_the_notice_as_the_reverse_order_does():
+    clock = [100.0]
+    index = Index(NodeClassifier(Settings()), InFlight(30), clock=lambda: clock[0], wall=lambda: 1_000_000.0)
+    itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
+    index.apply(NODE, "ADDED", f.node("a", unschedulable=True))  # cordon, then taint
+    index.apply(NODE, "ADDED", f.node("b", taints=[itn]))  # taint, then cordon
+    assert index.deadlines == {"a": 100.0, "b": 220.0}
+    clock[0] += 1
+    index.apply(NODE, "MODIFIED", f.node("a", taints=[itn], unschedulable=True))
+    index.apply(NODE, "MODIFIED", f.node("b", taints=[itn], unschedulable=True))
+    assert index.deadlines == {"a": 221.0, "b": 220.0}
+    # A deletion or a node NotReady means now, and a notice taint after it changes nothing.
+    index.apply(NODE, "ADDED", f.node("c", deleting=True))
+    index.apply(NODE, "ADDED", f.node("d", ready=False))
+    clock[0] += 1
+    index.apply(NODE, "MODIFIED", f.node("c", taints=[itn], deleting=True))
+    index.apply(NODE, "MODIFIED", f.node("d", taints=[itn], ready=False))
+    assert (index.deadlines["c"], index.deadlines["d"]) == (101.0, 101.0)
+    # And a notice once given is never lengthened by another: the taint again, later.
+    clock[0] += 5
+    index.apply(NODE, "MODIFIED", f.node("a", taints=[itn]))
+    assert index.deadlines["a"] == 221.0
+
+
 def test_churn_leaves_nothing_behind():
     # A soak creates and deletes nodes, workloads and pods by the thousand: once they
     # are gone, every table of the index is as it was before.
