@@ -33,6 +33,15 @@ class Constraints:
 NONE = Constraints()
 
 
+def with_tolerations(constraints: Constraints, added: tuple[tuple[str, str, str], ...]) -> Constraints:
+    """The constraints of a pod that also tolerates `added`, (key, value or "" for any, effect)
+    as --spot-tolerations lists them: what a spot pod's spec holds after the webhook."""
+    extra = tuple((key, "Equal" if value else "Exists", value, effect) for key, value, effect in added)
+    if not extra:
+        return constraints
+    return Constraints(constraints.node_selector, constraints.required_terms, constraints.tolerations + extra)
+
+
 def _strings(values) -> tuple[str, ...]:
     return tuple(v for v in values if isinstance(v, str)) if isinstance(values, list) else ()
 

@@ -5,14 +5,18 @@ For the controller and the status view the floor is also clamped to what the wor
 pods can do: pods that no on-demand node would admit (a node selector for spot, say)
 have a floor of 0, and pods that no spot node would admit (required affinity to
 on-demand, or spot nodes tainted against them) keep every replica on on-demand. Such a
-workload is then neither short of its floor nor a candidate for moves."""
+workload is then neither short of its floor nor a candidate for moves.
+
+Where the webhook gives pods their roles, a spot pod also tolerates --spot-tolerations
+(AKS taints every spot pool): spot is judged with them. In extender-only mode the
+template's tolerations are all a pod gets, and spot is judged with those alone."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from . import logs
-from .constraints import Constraints, admits
+from .constraints import Constraints, admits, with_tolerations
 from .index import Index
 from .nodes import ON_DEMAND, SPOT
 from .policy import Floor, compute_floor
@@ -30,6 +34,8 @@ class Floors:
         self._warned = logs.Once()
         self._classes: dict[Constraints, tuple] = {}  # for the current placement generation
         self._classes_generation = -1
+        self._spot_tolerations = settings.spot_toleration_rules
+        self._as_spot_pods: dict[Constraints, Constraints] = {}
 
     def of(self, workload: WorkloadRecord | None, namespace: str, pod_labels: dict) -> Floor:
         """k for a workload; PDBs are matched against pod_labels (the pod's, or its template's)."""
@@ -50,10 +56,16 @@ class Floors:
             })
         return floor
 
-    def of_workload(self, workload: WorkloadRecord) -> Floor:
-        """k as the controller must keep it: clamped to the classes the pods can run on."""
+    def of_workload(self, workload: WorkloadRecord, roles: bool | None = None) -> Floor:
+        """k as the controller must keep it: clamped to the classes the pods can run on.
+        `roles`: the webhook gives the pods roles (None: its counted pods say whether)."""
         floor = self.of(workload, workload.namespace, workload.template_labels)
+        if roles is None:
+            roles = bool(self.index.roles_of_group.get(self.index.current_group(workload)))
         present, allowed = self.classes_admitting(workload.constraints)
+        spot_side = self.spot_constraints(workload.constraints, roles)
+        if spot_side is not workload.constraints:
+            allowed = (allowed - {SPOT}) | (self.classes_admitting(spot_side)[1] & {SPOT})
         # A class with no node at all (every spot node reclaimed) clamps nothing: it is
         # missing capacity, and the moves wait for room as they always do.
         if floor.k > 0 and ON_DEMAND in present and ON_DEMAND not in allowed:
@@ -63,6 +75,18 @@ class Floors:
             return replace(floor, k=workload.replicas, clamp="its pods cannot run on any spot node (node "
                                                              "selector, required affinity or taints)")
         return floor
+
+    def spot_constraints(self, constraints: Constraints, roles: bool) -> Constraints:
+        """Where a spot pod so constrained may run: with the webhook's tolerations when it
+        gives roles. The same object for the same constraints, so caches keyed by it hold."""
+        if not roles:
+            return constraints
+        answer = self._as_spot_pods.get(constraints)
+        if answer is None:
+            if len(self._as_spot_pods) > 10_000:
+                self._as_spot_pods.clear()
+            answer = self._as_spot_pods[constraints] = with_tolerations(constraints, self._spot_tolerations)
+        return answer
 
     def classes_admitting(self, constraints: Constraints) -> tuple[frozenset[str], frozenset[str]]:
         """(classes with any node, classes with a node that would admit pods so constrained),

@@ -104,7 +104,8 @@ class Webhook:
                 name = meta.get("name")
                 ordinal = statefulset_ordinal(name, counted.ordinal_start) if (
                     group.kind == STATEFULSET and isinstance(name, str) and counted is not None) else None
-                role = choose(self.floors.of_workload(workload).k, self.index.role_pods(group, FLOOR), ordinal)
+                role = choose(self.floors.of_workload(workload, roles=True).k, self.index.role_pods(group, FLOOR),
+                              ordinal)
             seeking = role == SPOT and counted is not None and self._seeking(counted.spot_seek)
             spread_labels = workload.template_labels
         if not request.dry_run:

@@ -20,6 +20,7 @@ from ..floors import Floors
 from ..index import Index
 from ..metrics import Metrics
 from ..policy import seeks_spot
+from ..nodes import SPOT
 from ..moves import (
     FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
 )
@@ -81,8 +82,9 @@ class Rebalance:
             below += len(view.on_demand) < view.floor
             if await self._move_pending(workload.key, view):
                 continue
-            decision = plan_move(view, lambda capacity, pod: has_room(self.index, capacity, pod, workload.constraints),
-                                 seek)
+            spot_side = self.floors.spot_constraints(workload.constraints, view.uses_roles)
+            decision = plan_move(view, lambda capacity, pod: has_room(
+                self.index, capacity, pod, spot_side if capacity == SPOT else workload.constraints), seek)
             if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
                 decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
             if decision is None:

@@ -29,7 +29,7 @@ def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> Wor
     return WorkloadView(
         f"{workload.kind}/{workload.namespace}/{workload.name}",
         workload.replicas,
-        floors.of_workload(workload).k,
+        floors.of_workload(workload, roles=any(p.role for p in pods)).k,
         tuple(sorted(pods, key=lambda p: p.name)),
         all(p.disruptions_allowed is not None and p.disruptions_allowed > 0 for p in pdbs),
         workload.ordinal_start if workload.kind == STATEFULSET else None,

@@ -148,6 +148,25 @@ async def test_a_role_label_from_the_template_is_no_role_and_plans_no_move(templ
     assert controller.kube.evicted == []
 
 
+async def test_with_roles_on_tainted_spot_pools_the_floor_is_k_and_surplus_returns_to_spot():
+    # AKS taints every spot pool; the webhook gives spot pods the toleration, the template has none.
+    controller, index = setup()
+    aks = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+    for name in ("s1", "s2"):
+        index.apply(NODE, "MODIFIED", f.node(name, "spot", taints=[aks]))
+    deploy(index, "web", ["o1", "o2", "s1"])
+    for pod in list(index.pods.values()):
+        raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name=pod.node, uid=pod.uid, labels={"app": "web"},
+                    role="spot" if pod.node == "s1" else "floor")
+        raw["metadata"]["creationTimestamp"] = pod.created
+        index.apply(POD, "MODIFIED", raw)
+    web = index.workloads[("Deployment", "default", "web")]
+    assert controller.rebalance.floors.of_workload(web).k == 1  # roles: judged with the webhook's toleration
+    assert controller.rebalance.floors.of_workload(web, roles=False).k == 3  # extender only: the template alone
+    await controller.rebalance.once()
+    assert controller.kube.evicted == ["default/web-1-1"]  # the newer floor pod, surplus to k = 1
+
+
 async def test_drain_can_be_switched_off_and_dry_run_evicts_nothing():
     for enabled in (True, False):
         controller, index = setup(drain=enabled)

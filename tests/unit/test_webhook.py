@@ -173,6 +173,29 @@ async def test_an_error_of_its_own_admits_unpatched_logs_and_counts(caplog, monk
     assert labels is None
 
 
+AKS_SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+
+
+def aks_parts(**settings):
+    """AKS: every spot pool carries the scalesetpriority label and its taint."""
+    p = build(Settings(**settings))
+    for kind in KINDS:
+        p.index.replace(kind, [])
+    for name in ("s1", "s2"):
+        p.index.apply(NODE, "ADDED", f.node(name, None, labels={"kubernetes.azure.com/scalesetpriority": "spot"},
+                                            taints=[AKS_SPOT_TAINT]))
+    p.index.apply(NODE, "ADDED", f.node("o1", None, labels={"kubernetes.azure.com/scalesetpriority": "regular"}))
+    return p
+
+
+async def test_on_aks_spot_pods_get_the_spot_taints_toleration_so_the_floor_is_not_clamped_to_r():
+    p = with_web(aks_parts(), replicas=4)
+    assert await roles_of_burst(p, 4) == [FLOOR, SPOT, SPOT, SPOT]
+    # Without the webhook's toleration (an empty --spot-tolerations) no spot node admits them: all floor.
+    q = with_web(aks_parts(spot_tolerations=()), replicas=4)
+    assert await roles_of_burst(q, 4) == [FLOOR] * 4
+
+
 async def test_a_statefulsets_ordinals_count_from_its_ordinals_start():
     p = parts()
     db = f.statefulset("db", 4)
