@@ -59,9 +59,15 @@ DEFAULT_DRAIN_NOTICES = (
 )
 MAX_NOTICE = 3600.0  # a longer notice is no spot notice, and a bound keeps deadlines sane
 
-# Spot taints the webhook makes spot pods tolerate. AKS taints every spot pool with this
-# by default; Karpenter NodePools and operators often add their own (list them here).
-DEFAULT_SPOT_TOLERATIONS = ("kubernetes.azure.com/scalesetpriority=spot:NoSchedule",)
+# Spot taints the webhook makes spot pods tolerate. AKS taints every spot pool with its
+# label; GKE spot pools, Karpenter NodePools and EKS node groups are often tainted with
+# theirs by their users. A toleration of a taint no node has changes nothing.
+DEFAULT_SPOT_TOLERATIONS = (
+    "kubernetes.azure.com/scalesetpriority=spot:NoSchedule",
+    "cloud.google.com/gke-spot=true:NoSchedule",
+    "karpenter.sh/capacity-type=spot:NoSchedule",
+    "eks.amazonaws.com/capacityType=SPOT:NoSchedule",
+)
 # What spot pods spread over (ScheduleAnyway): a zone and an instance type make a pool.
 DEFAULT_SPREAD_KEYS = ("topology.kubernetes.io/zone", "node.kubernetes.io/instance-type")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")

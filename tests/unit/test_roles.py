@@ -158,8 +158,10 @@ def test_spot_pod_prefers_spot_tolerates_spot_taints_and_spreads_over_pools():
     assert {p["weight"] for p in preferred} == {100}
     assert {e["key"] for p in preferred for e in p["preference"]["matchExpressions"]} == {
         k for k, _ in RULES.spot_values}
-    assert spec["tolerations"] == [{"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",
-                                    "value": "spot", "effect": "NoSchedule"}]
+    assert spec["tolerations"] == [
+        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"} for key, value in (
+            ("kubernetes.azure.com/scalesetpriority", "spot"), ("cloud.google.com/gke-spot", "true"),
+            ("karpenter.sh/capacity-type", "spot"), ("eks.amazonaws.com/capacityType", "SPOT"))]
     aks_spot = (Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"),)
     assert admits(from_pod_spec(spec), "n", {}, aks_spot)
     assert [(c["topologyKey"], c["whenUnsatisfiable"], c["labelSelector"]["matchLabels"][ROLE_LABEL])
@@ -187,7 +189,10 @@ def test_what_the_pod_already_has_is_not_overridden():
     }
     spot = applied(rs_pod(own), SPOT)
     spec = spot["spec"]
-    assert spec["tolerations"] == own["tolerations"]
+    assert spec["tolerations"][0] == own["tolerations"][0]  # it covers AKS's taint: not added again
+    assert [t["key"] for t in spec["tolerations"]] == [
+        "kubernetes.azure.com/scalesetpriority", "cloud.google.com/gke-spot", "karpenter.sh/capacity-type",
+        "eks.amazonaws.com/capacityType"]
     assert spec["affinity"] == own["affinity"]  # its own capacity preference stands
     assert [c["topologyKey"] for c in spec["topologySpreadConstraints"]] == [
         "topology.kubernetes.io/zone", "node.kubernetes.io/instance-type"]
