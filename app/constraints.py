@@ -81,7 +81,7 @@ def from_pod_spec(spec: dict) -> Constraints:
     return Constraints(node_selector, required, tuple(tolerations))
 
 
-def _requirement_holds(key: str, operator: str, values: tuple[str, ...], labels: Mapping[str, str], name: str) -> bool:
+def requirement_holds(key: str, operator: str, values: tuple[str, ...], labels: Mapping[str, str], name: str) -> bool:
     if key.startswith("field:"):
         # The one field the API allows: metadata.name, with In or NotIn.
         actual = name if key == "field:metadata.name" else None
@@ -109,6 +109,24 @@ def _requirement_holds(key: str, operator: str, values: tuple[str, ...], labels:
     return False
 
 
+def selector_matches(selector: dict | None, labels: Mapping[str, str]) -> bool:
+    """metav1.LabelSelector semantics: matchLabels AND every matchExpression; None selects
+    nothing, {} everything, and an unknown operator nothing (the API server refuses one)."""
+    if not isinstance(selector, dict):
+        return False
+    match_labels = selector.get("matchLabels") or {}
+    if not isinstance(match_labels, dict) or any(labels.get(k) != v for k, v in match_labels.items()):
+        return False
+    for expr in selector.get("matchExpressions") or ():
+        if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
+            return False
+        if expr.get("operator") not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+        if not requirement_holds(expr["key"], expr["operator"], _strings(expr.get("values") or []), labels, ""):
+            return False
+    return True
+
+
 def tolerated(taint: Taint, tolerations: tuple[tuple[str, str, str, str], ...]) -> bool:
     for key, operator, value, effect in tolerations:
         if effect and effect != taint.effect:
@@ -128,7 +146,7 @@ def admits(constraints: Constraints, name: str, labels: Mapping[str, str], taint
             return False
     if constraints.required_terms is not None:
         # An empty list of terms selects no node; an empty term selects none either.
-        if not any(term and all(_requirement_holds(*req, labels, name) for req in term)
+        if not any(term and all(requirement_holds(*req, labels, name) for req in term)
                    for term in constraints.required_terms):
             return False
     return all(taint.effect not in BLOCKING_EFFECTS or tolerated(taint, constraints.tolerations) for taint in taints)

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
-from .kinds import KIND_NAMES, NODE, PDB, POD, WORKLOAD_KINDS
+from .kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
 from .nodes import AUTOSCALER_LABEL, DELETING, NOT_READY, ON_DEMAND, NodeClassifier, NodeRecord, Pool
 from .settings import Settings
 from .workloads import (
@@ -30,6 +30,7 @@ from .workloads import (
     workload_record,
 )
 from .tally import GroupCounts, Tally
+from .volumes import VolumeTable, claim_record, volume_record
 from .workload_table import WorkloadTable
 
 KINDS = KIND_NAMES
@@ -58,7 +59,8 @@ class Index:
         self.deadlines: dict[str, float] = {}
         self._deadline_firm: set[str] = set()  # deadlines a later notice taint may not move
         self.node_generation = 0  # bumped whenever a node's pool appears, changes or goes
-        self.placement_generation = 0  # bumped whenever a node's class, labels, taints or going away change
+        # bumped whenever a node's class, labels, taints, extended resources or going away change
+        self.placement_generation = 0
         self.pods: dict[str, PodRecord] = {}
         self.tally = Tally()
         self.groups = self.tally.groups
@@ -66,6 +68,7 @@ class Index:
         self.workload_table = WorkloadTable()
         self.workloads = self.workload_table.records
         self.pdbs = self.workload_table.pdbs
+        self.volumes = VolumeTable()
         self.synced: set[str] = set()
         self._synced = asyncio.Event()
         self.freshness = Freshness()
@@ -122,6 +125,8 @@ class Index:
             return meta.get("name") or ""
         if kind == POD:
             return meta.get("uid") or ""
+        if kind == PV:
+            return meta.get("name") or ""
         return (meta.get("namespace") or "", meta.get("name") or "")
 
     def _keys(self, kind: str) -> list:
@@ -131,6 +136,10 @@ class Index:
             return list(self.pods)
         if kind == PDB:
             return [(ns, name) for ns, by_name in self.pdbs.items() for name in by_name]
+        if kind == PV:
+            return list(self.volumes.volumes)
+        if kind == PVC:
+            return list(self.volumes.claims)
         return [(k.namespace, k.name) for k in self.workloads if k.kind == kind]
 
     def _upsert(self, kind: str, obj: dict) -> None:
@@ -140,6 +149,10 @@ class Index:
             self._upsert_pod(pod_record(obj))
         elif kind == PDB:
             self.workload_table.put_pdb(pdb_record(obj))
+        elif kind == PV:
+            self.volumes.put_volume(volume_record(obj))
+        elif kind == PVC:
+            self.volumes.put_claim(claim_record(obj))
         elif kind in WORKLOAD_KINDS:
             self.workload_table.put(workload_record(kind, obj))
         else:
@@ -155,6 +168,10 @@ class Index:
             self._delete_pod(key)
         elif kind == PDB:
             self.workload_table.drop_pdb(*key)
+        elif kind == PV:
+            self.volumes.drop_volume(key)
+        elif kind == PVC:
+            self.volumes.drop_claim(*key)
         elif kind in WORKLOAD_KINDS:
             self.workload_table.drop(WorkloadKey(kind, *key))
         else:
@@ -183,8 +200,8 @@ class Index:
             self.going_away.pop(name, None)
             self.deadlines.pop(name, None)
             self._deadline_firm.discard(name)
-        if old is None or (old.pool, old.labels, old.taints, bool(old.going_away)) != (
-            record.pool, record.labels, record.taints, bool(record.going_away)
+        if old is None or (old.pool, old.labels, old.taints, bool(old.going_away), old.extended) != (
+            record.pool, record.labels, record.taints, bool(record.going_away), record.extended
         ):
             self.placement_generation += 1
         if old is None or old.pool != record.pool:
@@ -338,6 +355,8 @@ class Index:
             POD: len(self.pods),
             **{kind: per_kind.get(kind, 0) for kind in WORKLOAD_KINDS},
             PDB: sum(len(v) for v in self.pdbs.values()),
+            PV: len(self.volumes.volumes),
+            PVC: len(self.volumes.claims),
             "InFlight": len(self.inflight),
             "Admitted": len(self.admitted),
         }

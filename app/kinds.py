@@ -33,6 +33,8 @@ DEPLOYMENT = "Deployment"
 STATEFULSET = "StatefulSet"
 REPLICASET = "ReplicaSet"
 ROLLOUT = "Rollout"
+PV = "PersistentVolume"
+PVC = "PersistentVolumeClaim"
 
 # Nodes first and Pods last, so the first pods listed find their nodes and owners.
 WATCHED: tuple[Kind, ...] = (
@@ -45,6 +47,9 @@ WATCHED: tuple[Kind, ...] = (
     # A ReplicaSet is a workload of its own only when no kind above controls it.
     Kind(REPLICASET, Resource("apps", "v1", "replicasets"), workload=True, counts_pods=True),
     Kind(PDB, Resource("policy", "v1", "poddisruptionbudgets")),
+    # Where a pod's volumes can be attached: a zonal volume pins its pod to the zone.
+    Kind(PV, Resource("", "v1", "persistentvolumes")),
+    Kind(PVC, Resource("", "v1", "persistentvolumeclaims")),
     Kind(POD, Resource("", "v1", "pods")),
 )
 

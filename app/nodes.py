@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Mapping
 
 from .constraints import BLOCKING_EFFECTS, Taint
-from .resources import cpu_millis, memory_bytes
+from .resources import cpu_millis, extended_amounts, memory_bytes, pod_count
 from .settings import Settings
 
 SPOT = "spot"
@@ -67,6 +67,8 @@ class NodeRecord:
     # when the signal came (Unix time) if its taint says so (timeAdded).
     notice: float = 0.0
     signalled_at: float | None = None
+    pods: int = 0  # allocatable pods, 0 for no limit known
+    extended: tuple[tuple[str, int], ...] = ()  # allocatable GPUs and such (resources.extended_amounts)
 
     @property
     def effective(self) -> str:
@@ -160,6 +162,8 @@ class NodeClassifier:
             _blocking_taints((node.get("spec") or {}).get("taints")),
             notice,
             signalled_at,
+            pod_count(allocatable),
+            extended_amounts(allocatable),
         )
 
 

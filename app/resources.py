@@ -58,6 +58,51 @@ def memory_bytes(resources: dict) -> int:
     return _amount(resources, "memory", 1)
 
 
+# Resources every node has and the room model counts on its own (pods: by count).
+_BASIC = frozenset({"cpu", "memory", "pods", "ephemeral-storage"})
+MILLI = 1000  # extended amounts are kept in thousandths, so a fraction is never lost
+
+
+def extended_amounts(resources: dict) -> tuple[tuple[str, int], ...]:
+    """Resources other than CPU, memory, pods and ephemeral storage (GPUs, hugepages, a
+    device plugin's), in thousandths, sorted by name; malformed values are left out."""
+    found = []
+    for name, value in (resources or {}).items():
+        if not isinstance(name, str) or name in _BASIC:
+            continue
+        try:
+            amount = int(parse_quantity(value) * MILLI)
+        except ValueError:
+            continue
+        if amount > 0:
+            found.append((name, amount))
+    return tuple(sorted(found))
+
+
+def pod_count(allocatable: dict) -> int:
+    """A node's allocatable pods; 0 when it says none (then no limit is assumed)."""
+    try:
+        return max(0, int(parse_quantity((allocatable or {}).get("pods", "0"))))
+    except ValueError:
+        return 0
+
+
+def pod_extended_requests(spec: dict) -> tuple[tuple[str, int], ...]:
+    """Extended requests of a pod, as kube-scheduler's fit counts them: the containers'
+    sum or the largest init container, whichever is more, per resource."""
+    def requests(container) -> dict:
+        return ((container.get("resources") or {}).get("requests") or {}) if isinstance(container, dict) else {}
+
+    total: dict[str, int] = {}
+    for container in spec.get("containers") or ():
+        for name, amount in extended_amounts(requests(container)):
+            total[name] = total.get(name, 0) + amount
+    for container in spec.get("initContainers") or ():
+        for name, amount in extended_amounts(requests(container)):
+            total[name] = max(total.get(name, 0), amount)
+    return tuple(sorted(total.items()))
+
+
 def pod_requests(spec: dict) -> tuple[int, int]:
     """(CPU millicores, memory bytes): the containers' sum or the largest init container,
     whichever is more, plus pod overhead."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .kinds import BY_NAME, REPLICASET
-from .workloads import GroupKey, PdbRecord, WorkloadKey, WorkloadRecord, selector_matches
+from .constraints import selector_matches
+from .workloads import GroupKey, PdbRecord, WorkloadKey, WorkloadRecord
 
 
 class WorkloadTable:

@@ -6,13 +6,15 @@ model costs ~80x more than orjson and holds far more memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 from .constraints import NONE, Constraints, from_pod_spec
 from .kinds import REPLICASET, STATEFULSET, watched
-from .resources import pod_requests
+from .needs import NO_NEEDS, Needs, host_ports, needs_of
+from .resources import pod_extended_requests, pod_requests
 from .roles import ADMISSION_ANNOTATION, admitted_role
 
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
@@ -29,6 +31,12 @@ DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 MIRROR_POD = "kubernetes.io/config.mirror"
 DEFAULT_GRACE = 30  # the API's default terminationGracePeriodSeconds
 MAX_GRACE = 24 * 3600  # a bound on what a pod spec can make the drain plan around
+EMPTY: Mapping[str, str] = MappingProxyType({})
+# Why a pod waits for a node, from its PodScheduled condition. Only UNSCHEDULABLE is a lack of
+# room a node of another class could fix; the others wait on the pod's own gates or volumes.
+UNSCHEDULABLE = "unschedulable"
+GATED = "gated"
+WAITING_FOR_VOLUME = "waiting-for-volume"
 
 
 class GroupKey(NamedTuple):
@@ -64,6 +72,10 @@ class PodRecord:
     ready_after: float | None = None  # seconds from creation to Ready, while Ready: its start-up time
     role: str = ""  # floor or spot, as the webhook labelled it; "" for none
     admission: str = ""  # the uid of the admission that gave the role
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # shared between pods with the same labels: anti-affinity reads them
+    host_ports: tuple[tuple[int, str, str], ...] = ()
+    extended: tuple[tuple[str, int], ...] = ()  # requests beyond CPU and memory (GPUs)
+    unscheduled: str = ""  # why kube-scheduler has not placed it: "" or one of UNSCHEDULED_REASONS
 
     @property
     def counts(self) -> bool:
@@ -88,6 +100,7 @@ class WorkloadRecord:
     constraints: Constraints = NONE  # where its pods may run, from the pod template
     floor_fallback: str | None = None  # set while its floor pods are admitted as spot (ANNOTATION_FLOOR_FALLBACK)
     spot_seek: str | None = None  # set while its spot pods must run on spot (ANNOTATION_SPOT_SEEK)
+    needs: Needs = NO_NEEDS  # what its pods need beyond CPU, memory and constraints (app/needs.py)
     ordinal_start: int = 0  # StatefulSets: spec.ordinals.start, the ordinal of its first pod
 
     @property
@@ -168,7 +181,47 @@ def pod_record(pod: dict) -> PodRecord:
         if ready else None,
         role=admitted_role(labels, annotations),
         admission=admission if isinstance(admission, str) else "",
+        labels=_interned_labels(labels),
+        host_ports=host_ports(spec),
+        extended=pod_extended_requests(spec),
+        unscheduled="" if spec.get("nodeName") else _unscheduled(status, spec),
     )
+
+
+def _unscheduled(status: dict, spec: dict) -> str:
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, dict) and condition.get("type") == "PodScheduled" and condition.get(
+                "status") == "False":
+            reason = condition.get("reason")
+            if reason == "SchedulingGated":
+                return GATED
+            if reason == "Unschedulable":
+                # An unbound or missing claim: no node of any class is the cure.
+                message = condition.get("message")
+                if isinstance(message, str) and "persistentvolumeclaim" in message.lower():
+                    return WAITING_FOR_VOLUME
+                return UNSCHEDULABLE
+            return str(reason or "")[:64]
+    return GATED if spec.get("schedulingGates") else ""
+
+
+_LABEL_SETS: dict[frozenset, Mapping[str, str]] = {}
+
+
+def _interned_labels(labels) -> Mapping[str, str]:
+    """One read-only mapping per distinct label set: a ReplicaSet's pods share theirs."""
+    if not isinstance(labels, dict) or not labels:
+        return EMPTY
+    try:
+        key = frozenset(labels.items())
+    except TypeError:  # a value that is no string: the API server would have refused it
+        return EMPTY
+    found = _LABEL_SETS.get(key)
+    if found is None:
+        if len(_LABEL_SETS) > 200_000:
+            _LABEL_SETS.clear()
+        found = _LABEL_SETS[key] = MappingProxyType(dict(labels))
+    return found
 
 
 def _grace(value) -> int:
@@ -214,8 +267,28 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         constraints=_interned(from_pod_spec((spec.get("template") or {}).get("spec") or {})),
         floor_fallback=_text_or_none(annotations.get(ANNOTATION_FLOOR_FALLBACK)),
         spot_seek=_text_or_none(annotations.get(ANNOTATION_SPOT_SEEK)),
+        needs=_interned_needs(needs_of((spec.get("template") or {}).get("spec") or {},
+                                       _claim_templates(spec) if kind == STATEFULSET else ())),
         ordinal_start=_ordinal_start(spec) if kind == STATEFULSET else 0,
     )
+
+
+def _claim_templates(spec: dict) -> tuple[str, ...]:
+    templates = spec.get("volumeClaimTemplates")
+    return tuple(name for t in templates if isinstance(t, dict)
+                 and isinstance(name := (t.get("metadata") or {}).get("name"), str) and name
+                 ) if isinstance(templates, list) else ()
+
+
+_NEEDS: dict[Needs, Needs] = {}
+
+
+def _interned_needs(needs: Needs) -> Needs:
+    if needs is NO_NEEDS:
+        return needs
+    if len(_NEEDS) > 10_000:
+        _NEEDS.clear()
+    return _NEEDS.setdefault(needs, needs)
 
 
 def _ordinal_start(spec: dict) -> int:
@@ -262,27 +335,3 @@ def pdb_record(pdb: dict) -> PdbRecord:
         max_unavailable=spec.get("maxUnavailable"),
         disruptions_allowed=(pdb.get("status") or {}).get("disruptionsAllowed"),
     )
-
-
-def selector_matches(selector: dict | None, labels: dict) -> bool:
-    """metav1.LabelSelector semantics: matchLabels AND every matchExpression."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or ()
-        if op == "In":
-            ok = key in labels and labels[key] in values
-        elif op == "NotIn":
-            ok = key not in labels or labels[key] not in values
-        elif op == "Exists":
-            ok = key in labels
-        elif op == "DoesNotExist":
-            ok = key not in labels
-        else:
-            return False  # an unknown operator selects nothing, as the API server would reject it
-        if not ok:
-            return False
-    return True

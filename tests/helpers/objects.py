@@ -106,9 +106,11 @@ def pod(
     phase: str | None = None,
     ready: bool = True,
     role: str = "",
+    unscheduled: tuple[str, str] | None = None,
 ) -> dict:
     """A Pod as listed or watched; Running and Ready once bound to `node_name`. `role`: the
-    role label and admission record the webhook writes."""
+    role label and admission record the webhook writes. `unscheduled`: the (reason, message)
+    of kube-scheduler's PodScheduled=False condition on a pending pod."""
     meta: dict = {
         "name": name,
         "namespace": namespace,
@@ -131,7 +133,14 @@ def pod(
     status: dict = {"phase": phase or ("Running" if node_name else "Pending")}
     if node_name:
         status["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+    elif unscheduled:
+        status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": unscheduled[0],
+                                 "message": unscheduled[1]}]
     return {"metadata": meta, "spec": spec, "status": status}
+
+
+# kube-scheduler's words for a pod no node can take now.
+NO_ROOM = ("Unschedulable", "0/4 nodes are available: 2 Insufficient cpu, 2 node(s) didn't match Pod's node affinity.")
 
 
 def _pod_template(app: str, cpu: str) -> dict:

@@ -1,6 +1,7 @@
 import pytest
 
-from spot_extender.workloads import GroupKey, WorkloadKey, group_of, pdb_record, pod_record, selector_matches, workload_record
+from spot_extender.constraints import selector_matches
+from spot_extender.workloads import GroupKey, WorkloadKey, group_of, pdb_record, pod_record, workload_record
 from tests.helpers import objects as f
 
 
@@ -74,6 +75,29 @@ def test_a_statefulsets_ordinals_start(ordinals, start):
     if ordinals is not None:
         raw["spec"]["ordinals"] = ordinals
     assert workload_record("StatefulSet", raw).ordinal_start == start
+
+
+@pytest.mark.parametrize("condition, spec, unscheduled", [
+    ({"reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient cpu."}, {}, "unschedulable"),
+    ({"reason": "Unschedulable", "message": "pod has unbound immediate PersistentVolumeClaims"}, {}, "waiting-for-volume"),
+    ({"reason": "Unschedulable", "message": 'persistentvolumeclaim "data" not found'}, {}, "waiting-for-volume"),
+    ({"reason": "SchedulingGated"}, {}, "gated"),
+    (None, {"schedulingGates": [{"name": "example.com/wait"}]}, "gated"),
+    (None, {}, ""),  # not tried yet
+])
+def test_why_a_pending_pod_waits(condition, spec, unscheduled):
+    raw = f.pod("web-1-a", owner=("ReplicaSet", "web-1"))
+    raw["spec"].update(spec)
+    if condition:
+        raw["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", **condition}]
+    assert pod_record(raw).unscheduled == unscheduled
+
+
+def test_pods_with_the_same_labels_share_one_mapping_and_theirs_are_read_only():
+    a, b = (pod_record(f.pod(name, owner=("ReplicaSet", "web-1"), labels={"app": "web"})) for name in ("a", "b"))
+    assert a.labels is b.labels and dict(a.labels) == {"app": "web"}
+    with pytest.raises(TypeError):
+        a.labels["app"] = "other"
 
 
 def test_missing_replicas_defaults_to_one():
