@@ -20,6 +20,7 @@ from .metrics import Metrics
 from .nodes import ON_DEMAND, Pool
 from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
 from .resources import pod_requests
+from .needs import needs_of
 from .room import node_with_room
 from .roles import admitted_role
 from .settings import Settings
@@ -136,7 +137,7 @@ class Extender:
             return None
         spec = pod.get("spec") or {}
         cpu, memory = pod_requests(spec)
-        node = node_with_room(self.index, ON_DEMAND, cpu, memory, from_pod_spec(spec))
+        node = node_with_room(self.index, ON_DEMAND, cpu, memory, from_pod_spec(spec), needs_of(spec))
         if node is None:
             return None
         left, began = self.holds.left(ctx.uid)

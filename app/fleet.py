@@ -8,7 +8,7 @@ scrape (server.py), reading the list it was handed.
 Cardinality: with per-workload series on, each workload the index holds adds 7 series
 (replicas by class: 2, pods by role: 2, desired replicas, floor, floor met); a cluster
 of 10,000 workloads exports 70,000. --workload-metrics=false keeps only the
-cluster-wide series, six at most (workloads below
+cluster-wide series, seven at most (workloads below
 their floor: spot_extender_workloads_below_floor, from the leader's rebalance pass).
 """
 
@@ -32,15 +32,17 @@ class Totals:
     spot_allowed: int  # sum of max(R - k, 0): what the floors leave for spot
     spot_share: float | None  # spot / spot_allowed; None while the floors allow none
     savings_ratio: float | None  # 1 - estimated cost / all on on-demand; None with no replica placed
+    floors_clamped: int = 0  # workloads whose pods cannot run on one class at all
 
 
 def totals(states: Iterable[dict], spot_price_ratio: float) -> Totals:
     """Cluster-wide figures from workload states. A replica on spot is taken to cost
     spot_price_ratio of the same replica on on-demand: every replica the same size."""
-    workloads = unmet = on_demand = spot = allowed = 0
+    workloads = unmet = on_demand = spot = allowed = clamped = 0
     for state in states:
         workloads += 1
         unmet += not state["floorMet"]
+        clamped += bool(state.get("floorClamp"))
         on_demand += state["onDemand"]
         spot += state["spot"]
         allowed += max(state["replicas"] - state["floor"], 0)
@@ -53,6 +55,7 @@ def totals(states: Iterable[dict], spot_price_ratio: float) -> Totals:
         allowed,
         spot / allowed if allowed else None,
         spot * (1 - spot_price_ratio) / placed if placed else None,
+        clamped,
     )
 
 
@@ -83,6 +86,10 @@ class FleetCollector(Collector):
         by_class.add_metric(["on-demand"], t.on_demand)
         by_class.add_metric(["spot"], t.spot)
         yield by_class
+        yield _gauge("spot_extender_workloads_floor_clamped",
+                     "Workloads whose floor cannot be kept as set because their pods cannot run on any node of "
+                     "one class (a GPU only spot nodes have, a selector, a taint): floorClamp in /debug/workloads "
+                     "says why", t.floors_clamped)
         yield _gauge("spot_extender_fleet_spot_allowed", "Sum over workloads of max(R - k, 0): the replicas the "
                      "floors leave for spot", t.spot_allowed)
         if t.spot_share is not None:

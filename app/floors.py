@@ -17,6 +17,8 @@ from dataclasses import replace
 
 from . import logs
 from .constraints import Constraints, admits, with_tolerations
+from .needs import NO_NEEDS, Needs
+from .volumes import volumes_admit
 from .index import Index
 from .nodes import ON_DEMAND, SPOT
 from .policy import Floor, compute_floor
@@ -32,7 +34,7 @@ class Floors:
         self.default = settings.default_floor
         self.from_max_unavailable = settings.floor_from_max_unavailable
         self._warned = logs.Once()
-        self._classes: dict[Constraints, tuple] = {}  # for the current placement generation
+        self._classes: dict[tuple, tuple] = {}  # by (constraints, extended requests), this placement generation
         self._classes_generation = -1
         self._spot_tolerations = settings.spot_toleration_rules
         self._as_spot_pods: dict[Constraints, Constraints] = {}
@@ -62,19 +64,28 @@ class Floors:
         floor = self.of(workload, workload.namespace, workload.template_labels)
         if roles is None:
             roles = bool(self.index.roles_of_group.get(self.index.current_group(workload)))
-        present, allowed = self.classes_admitting(workload.constraints)
+        needs = workload.needs
+        present, allowed = self.classes_admitting(workload.constraints, needs, workload.namespace)
         spot_side = self.spot_constraints(workload.constraints, roles)
         if spot_side is not workload.constraints:
-            allowed = (allowed - {SPOT}) | (self.classes_admitting(spot_side)[1] & {SPOT})
+            allowed = (allowed - {SPOT}) | (self.classes_admitting(spot_side, needs, workload.namespace)[1] & {SPOT})
         # A class with no node at all (every spot node reclaimed) clamps nothing: it is
         # missing capacity, and the moves wait for room as they always do.
         if floor.k > 0 and ON_DEMAND in present and ON_DEMAND not in allowed:
-            return replace(floor, k=0, clamp="its pods cannot run on any on-demand node (node selector, "
-                                              "required affinity or taints)")
+            return replace(floor, k=0, clamp=f"its pods cannot run on any on-demand node ({_what(needs)})")
         if floor.k < workload.replicas and SPOT in present and SPOT not in allowed and ON_DEMAND in allowed:
-            return replace(floor, k=workload.replicas, clamp="its pods cannot run on any spot node (node "
-                                                             "selector, required affinity or taints)")
+            return replace(floor, k=workload.replicas, clamp=f"its pods cannot run on any spot node ({_what(needs)})")
         return floor
+
+    def volume_classes(self, namespace: str, claims: tuple[str, ...]) -> frozenset[str] | None:
+        """Classes with a node (not going away) where the volumes bound to these claims can be
+        attached; None when it cannot tell (a claim not bound or not seen)."""
+        pins, unknown = self.index.volumes.pins(namespace, claims)
+        if unknown:
+            return None
+        going_away = self.index.going_away
+        return frozenset(node.effective for name, node in self.index.nodes.items()
+                         if name not in going_away and volumes_admit(pins, name, node.labels))
 
     def spot_constraints(self, constraints: Constraints, roles: bool) -> Constraints:
         """Where a spot pod so constrained may run: with the webhook's tolerations when it
@@ -88,16 +99,21 @@ class Floors:
             answer = self._as_spot_pods[constraints] = with_tolerations(constraints, self._spot_tolerations)
         return answer
 
-    def classes_admitting(self, constraints: Constraints) -> tuple[frozenset[str], frozenset[str]]:
-        """(classes with any node, classes with a node that would admit pods so constrained),
-        room aside. Nodes going away are neither: their going-away taints must not read as
-        pods that cannot run on spot. Cached until a node's class, labels, taints or
-        going away change."""
+    def classes_admitting(self, constraints: Constraints, needs: Needs = NO_NEEDS,
+                          namespace: str = "") -> tuple[frozenset[str], frozenset[str]]:
+        """(classes with any node, classes with a node that would admit pods so constrained and
+        has their extended resources at all, where the volumes of the template's own claims
+        attach), room aside. Nodes going away are neither: their going-away taints must not
+        read as pods that cannot run on spot. Cached until a node's class, labels, taints,
+        extended resources or going away change; claims whose volumes are unknown pin nothing."""
         if self._classes_generation != self.index.placement_generation:
             self._classes.clear()
             self._classes_generation = self.index.placement_generation
-        answer = self._classes.get(constraints)
+        key = (constraints, needs.extended)
+        answer = self._classes.get(key) if not needs.claims else None
         if answer is None:
+            pins = self.index.volumes.pins(namespace, needs.claims)[0] if needs.claims else []
+            wanted = needs.extended
             present: set[str] = set()
             found: set[str] = set()
             going_away = self.index.going_away
@@ -105,9 +121,27 @@ class Floors:
                 if name in going_away:
                     continue
                 present.add(node.effective)
-                if node.effective not in found and admits(constraints, name, node.labels, node.taints):
+                if node.effective not in found and admits(constraints, name, node.labels, node.taints) and (
+                        not wanted or _has_resources(node.extended, wanted)) and (
+                        not pins or volumes_admit(pins, name, node.labels)):
                     found.add(node.effective)
                     if len(found) == 2:
                         break
-            answer = self._classes[constraints] = (frozenset(present), frozenset(found))
+            answer = (frozenset(present), frozenset(found))
+            if not needs.claims:
+                self._classes[key] = answer
         return answer
+
+
+def _has_resources(allocatable: tuple[tuple[str, int], ...], wanted: tuple[tuple[str, int], ...]) -> bool:
+    have = dict(allocatable)
+    return all(have.get(name, 0) >= amount for name, amount in wanted)
+
+
+def _what(needs: Needs) -> str:
+    parts = ["node selector, required affinity or taints"]
+    if needs.extended:
+        parts.append("extended resources: " + ", ".join(name for name, _ in needs.extended))
+    if needs.claims:
+        parts.append("volumes")
+    return "; ".join(parts)

@@ -158,6 +158,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.moves_failed = Counter(
+            "spot_extender_moves_failed_total",
+            "Moves whose replacement did not land where the move meant it to, by cause: each one doubles "
+            "the workload's wait before its next move, up to --move-backoff-max",
+            ["cause"],
+            registry=r,
+        )
         self.moves_skipped = Counter(
             "spot_extender_moves_skipped_total",
             "Moves a workload needed but could not make, by cause and reason",

@@ -91,12 +91,13 @@ class Skip:
     reason: str
 
 
-def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool],
+def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], object],
               seek_spot: bool = False) -> Move | Skip | None:
     """The one move this workload should make now, a reason it cannot, or None when
     its replicas already sit where they should. has_room(class, pod) says whether a
-    node of that class, not going away, can take the pod's requests; seek_spot, whether
-    an autoscaler adds spot nodes for pods that require spot."""
+    node of that class, not going away, can take the pod's replacement: truthy if so,
+    and its `reason` why not (room.Fit), or a plain bool; seek_spot, whether an
+    autoscaler adds spot nodes for pods that require spot."""
     if view.uses_roles:
         return _plan_by_role(view, has_room, seek_spot)
     o, k = len(view.on_demand), view.floor
@@ -110,12 +111,14 @@ def plan_move(view: WorkloadView, has_room: Callable[[str, Replica], bool],
         return skip
     if o < k:
         pod = _pick(view.spot)
-        if not has_room(ON_DEMAND, pod):
-            return Skip(cause, "no on-demand node has room for it")
+        room = has_room(ON_DEMAND, pod)
+        if not room:
+            return Skip(cause, _why_not(room, ON_DEMAND))
         return Move(cause, pod, f"on-demand floor {o}/{k}: moving a spot replica to on-demand")
     pod = _pick(view.on_demand)
-    if not has_room(SPOT, pod):
-        return Skip(cause, "no spot node has room for it")
+    room = has_room(SPOT, pod)
+    if not room:
+        return Skip(cause, _why_not(room, SPOT))
     return Move(cause, pod, f"{o - k} replica(s) above the on-demand floor {k}: moving one to spot")
 
 
@@ -151,8 +154,9 @@ def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
         if on_demand:  # its replacement takes its place, as a floor pod: no room needed
             return Move(FLOOR_REPAIR, _pick(on_demand), f"{short}: replacing a pod on on-demand with a floor pod")
         pod = _pick(others)
-        if not has_room(ON_DEMAND, pod):
-            return Skip(FLOOR_REPAIR, "no on-demand node has room for it")
+        room = has_room(ON_DEMAND, pod)
+        if not room:
+            return Skip(FLOOR_REPAIR, _why_not(room, ON_DEMAND))
         return Move(FLOOR_REPAIR, pod, f"{short}: replacing a spot pod with a floor pod on on-demand")
     # Floor pods beyond k go first, newest first (a StatefulSet's: ordinals k and up); then
     # pods of no floor role on on-demand.
@@ -169,14 +173,20 @@ def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
     pod = _pick(surplus or misplaced)
     what = f"{len(surplus)} floor pod(s) above the floor {k}" if surplus else "a spot pod on on-demand"
     room = has_room(SPOT, pod)
+    if getattr(room, "unknown", False):
+        return Skip(RETURN_TO_SPOT, _why_not(room, SPOT))  # never a seek on a guess either
     if seek_spot:
         # Required even when spot has room: a replacement that only prefers spot can land on
         # on-demand again, its soft spread outweighing the preference.
         how = "a spot node has room" if room else "no spot node has room, so the autoscaler adds one"
         return Move(RETURN_TO_SPOT, pod, f"{what}: replacing one with a pod that requires spot ({how})", seek=True)
     if not room:
-        return Skip(RETURN_TO_SPOT, "no spot node has room for it")
+        return Skip(RETURN_TO_SPOT, _why_not(room, SPOT))
     return Move(RETURN_TO_SPOT, pod, f"{what}: replacing one with a spot pod")
+
+
+def _why_not(room, capacity: str) -> str:
+    return getattr(room, "reason", "") or f"no {capacity} node has room for it"
 
 
 def _pick(pods: list[Replica]) -> Replica:
@@ -207,6 +217,7 @@ class MoveHistory:
 
     last_move: float = float("-inf")
     failures: int = 0  # moves whose replacement landed back where it came from, in a row
+    last_failure: str = ""  # why the last one counts as failed, while failures > 0
 
 
 @dataclass(frozen=True)

@@ -443,7 +443,8 @@ class Settings:
     )
     move_cooldown: float = _setting(30.0, parse_duration, "least time between two moves of one workload")
     move_backoff_max: float = _setting(
-        600.0, parse_duration, "cap of the cooldown doubling when moved replicas land on on-demand again"
+        3600.0, parse_duration, "cap of the cooldown doubling after each move in a row whose replacement did not "
+        "land where it should (a floor repair's off on-demand, a return to spot's on on-demand again)"
     )
     max_moves_per_minute: int = _setting(
         30, parse_non_negative_int, "cluster-wide limit on evictions that move replicas (not reclaims)"

@@ -25,6 +25,9 @@ def last_action(state: dict) -> str:
         return "-"
     if controller.get("moving"):
         return f"moving: {controller['moving']['cause']}"
+    if controller.get("failedMoves"):
+        return (f"backing off after {controller['failedMoves']} failed move(s), next in "
+                f"{controller.get('nextMoveInSeconds', 0):.0f}s: {controller.get('lastFailure') or '?'}")
     if controller.get("lastSkip"):
         return f"skipped: {controller['lastSkip']}"
     return "none"

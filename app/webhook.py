@@ -14,6 +14,8 @@ from . import admission, logs
 from .floors import Floors
 from .index import Index
 from .metrics import Metrics
+from .needs import claim_names
+from .nodes import ON_DEMAND, SPOT as SPOT_CLASS
 from .policy import seeks_spot
 from .kinds import STATEFULSET
 from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason, statefulset_ordinal
@@ -106,6 +108,7 @@ class Webhook:
                     group.kind == STATEFULSET and isinstance(name, str) and counted is not None) else None
                 role = choose(self.floors.of_workload(workload, roles=True).k, self.index.role_pods(group, FLOOR),
                               ordinal)
+            role = self._as_volumes_allow(role, request.namespace, pod.get("spec") or {})
             seeking = role == SPOT and counted is not None and self._seeking(counted.spot_seek)
             spread_labels = workload.template_labels
         if not request.dry_run:
@@ -114,6 +117,22 @@ class Webhook:
         autoscaled = seeks_spot(self.seek_mode, self.index.autoscaled_nodes)
         return outcome, patch(pod, role, self._rules_now(), spread_labels, request.uid, autoscaled=autoscaled,
                               require_spot=seeking)
+
+    def _as_volumes_allow(self, role: str, namespace: str, spec: dict) -> str:
+        """A pod whose claims are bound to volumes that attach only to nodes of the other
+        class (a zonal volume in a zone with no on-demand node) takes that class's role: a
+        floor pod there would wait for good. The floor it cannot meet is reported by the
+        controller, not chased. Unbound claims decide nothing yet."""
+        claims = claim_names(spec)
+        if not claims:
+            return role
+        classes = self.floors.volume_classes(namespace, claims)
+        if classes is None or not classes:
+            return role
+        wanted = ON_DEMAND if role == FLOOR else SPOT_CLASS
+        if wanted in classes:
+            return role
+        return SPOT if role == FLOOR else FLOOR
 
     def _rules_now(self) -> RoleRules:
         """The rules on the capacity label keys this cluster's nodes carry (RoleRules.narrowed)."""

@@ -24,7 +24,7 @@ from ..nodes import ON_DEMAND
 from ..roles import FLOOR
 from ..settings import Settings
 from ..workloads import (
-    ANNOTATION_FLOOR_FALLBACK, GroupKey, PodRecord, WorkloadKey, WorkloadRecord, marker_stamp, stamp_time,
+    ANNOTATION_FLOOR_FALLBACK, UNSCHEDULABLE, GroupKey, PodRecord, WorkloadKey, WorkloadRecord, marker_stamp, stamp_time,
 )
 from .evictor import Evictor, event_reason, workload_ref
 from .markers import Markers
@@ -66,8 +66,12 @@ class FloorFallback:
         return [p for p in pods if p is not None and not p.terminating]
 
     def _stale_floor_pods(self, group: GroupKey, now: float) -> list[PodRecord]:
+        """Floor pods kube-scheduler found no node for, for too long. Pods held by a
+        scheduling gate or waiting for their volume claims wait on things no node fixes,
+        and a spot replacement would wait for the same: they are left alone."""
         return [p for p in self._live_pods(group)
-                if p.role == FLOOR and not p.node and now - _unix(p.created) >= self.timeout and self.scope.may_touch(p)]
+                if p.role == FLOOR and not p.node and p.unscheduled == UNSCHEDULABLE
+                and now - _unix(p.created) >= self.timeout and self.scope.may_touch(p)]
 
     async def _fall_back(self, group: GroupKey, stale: list[PodRecord]) -> None:
         record = self.index.workloads.get(WorkloadKey(*group))
@@ -97,7 +101,8 @@ class FloorFallback:
         sample = pods[0] if pods else None
         probe = Replica("", record.namespace, "", "", "", False, sample.cpu if sample else 0,
                         sample.memory if sample else 0, "")
-        if not has_room(self.index, ON_DEMAND, probe, workload.constraints if workload else record.constraints):
+        template = workload or record
+        if not has_room(self.index, ON_DEMAND, probe, template.constraints, template.needs):
             return
         if await self._mark(record, None):
             log.info("on-demand has room again: floor pods are admitted as floor again", extra={

@@ -84,7 +84,8 @@ class Rebalance:
                 continue
             spot_side = self.floors.spot_constraints(workload.constraints, view.uses_roles)
             decision = plan_move(view, lambda capacity, pod: has_room(
-                self.index, capacity, pod, spot_side if capacity == SPOT else workload.constraints), seek)
+                self.index, capacity, pod, spot_side if capacity == SPOT else workload.constraints,
+                workload.needs), seek)
             if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
                 decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
             if decision is None:
@@ -120,6 +121,7 @@ class Rebalance:
             "moving": {"cause": move.cause, "pod": move.uid} if move else None,
             "lastSkip": self.reported_skips.get(key),
             "failedMoves": history.failures,
+            "lastFailure": history.last_failure or None,
             "nextMoveInSeconds": round(self.hysteresis.wait_left(history, self.clock()), 1),
         }
 
@@ -149,6 +151,13 @@ class Rebalance:
         else:
             failed = on_demand_now <= move.on_demand_before
         history.failures = history.failures + 1 if failed else 0
+        history.last_failure = _failure(move.cause) if failed else ""
+        if failed:
+            self.metrics.moves_failed.labels(move.cause).inc()
+            wait = self.hysteresis.wait_left(history, self.clock())
+            log.warning("move failed: backing off", extra={
+                "workload": key.name, "namespace": key.namespace, "cause": move.cause,
+                "failures": history.failures, "why": history.last_failure, "next_move_in_s": round(wait)})
         if failed and move.seek is not None:
             history.last_move = self.clock()  # a seek fails at its timeout: back off from then
         return False
@@ -241,3 +250,9 @@ class Rebalance:
         log.info("move skipped", extra={"workload": workload.name, "namespace": workload.namespace,
                                         "cause": skip.cause, "reason": skip.reason})
         await self.evictor.event(workload_ref(workload), "Normal", event_reason("Skipped", skip.cause), skip.reason)
+
+
+def _failure(cause: str) -> str:
+    if cause == RETURN_TO_SPOT:
+        return "the replacement landed on on-demand again"
+    return "the replacement did not become a floor pod on on-demand"

@@ -9,7 +9,8 @@ from ..floors import Floors
 from ..kinds import STATEFULSET
 from ..index import Index
 from ..moves import Replica, WorkloadView
-from ..room import node_with_room
+from ..needs import NO_NEEDS, Needs
+from ..room import Fit, Pod, find_room
 from ..workloads import WorkloadRecord
 
 
@@ -43,6 +44,9 @@ async def yield_now_and_then(number: int, every: int = 100) -> None:
         await asyncio.sleep(0)
 
 
-def has_room(index: Index, capacity: str, pod: Replica, constraints: Constraints = NONE) -> bool:
-    """Some node of that class other than the pod's own could take it (room.node_with_room)."""
-    return node_with_room(index, capacity, pod.cpu, pod.memory, constraints, besides=pod.node) is not None
+def has_room(index: Index, capacity: str, pod: Replica, constraints: Constraints = NONE,
+             needs: Needs = NO_NEEDS) -> Fit:
+    """Whether some node of that class other than the pod's own could take its replacement
+    (room.find_room): the template's constraints and needs, this pod's own claims."""
+    return find_room(index, capacity, Pod(pod.cpu, pod.memory, constraints, needs, pod.namespace, pod.name,
+                                          pod.uid), besides=pod.node)

@@ -302,6 +302,12 @@ async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
     key = next(w.key for w in index.top_level_workloads())
     assert controller.rebalance.history[key].failures == 1
     assert sample(controller.metrics, "spot_extender_moves_deferred_total", reason="backoff") == 1
+    assert sample(controller.metrics, "spot_extender_moves_failed_total", cause="floor-repair") == 1
+    state = controller.rebalance.state_of(key)
+    assert (state["failedMoves"], state["lastFailure"]) == (
+        1, "the replacement did not become a floor pod on on-demand")
+    from spot_extender.status_table import last_action
+    assert last_action({"controller": state}).startswith("backing off after 1 failed move(s), next in ")
     # Deleted, the workload leaves nothing behind (a soak creates thousands of names).
     index.apply("Deployment", "DELETED", f.deployment("web", 2))
     await controller.rebalance.once()
@@ -361,6 +367,62 @@ async def test_moves_that_could_never_succeed_are_not_made_and_the_floor_is_clam
     assert "cannot run on any on-demand node" in states["pinned-spot"]["floorClamp"]
     assert (states["pinned-od"]["floor"], states["pinned-od"]["floorMet"]) == (3, True)
     assert "cannot run on any spot node" in states["pinned-od"]["floorClamp"]
+
+
+GPU = {"nvidia.com/gpu": "1"}
+
+
+async def test_a_gpu_workload_where_only_spot_has_gpus_gets_no_floor_and_no_churn(monkeypatch):
+    # The loop this ends: a floor pod no on-demand node can hold fell back, on-demand "had room"
+    # (CPU and memory), the floor was repaired by evicting a Ready spot pod, and round again.
+    from spot_extender.controller import markers
+    from spot_extender.status import Status
+
+    monkeypatch.setattr(markers, "PEERS_SETTLE", 0.0)
+    controller, index = setup(kube=AnnotatingKube(), floor_pending_timeout=60)
+    for name in ("s1", "s2"):
+        gpu_node = f.node(name, "spot")
+        gpu_node["status"]["allocatable"].update(GPU)
+        index.apply(NODE, "MODIFIED", gpu_node)
+    gpu = {"containers": [{"name": "app", "image": "app:1", "resources": {"requests": GPU, "limits": GPU}}]}
+    deploy(index, "train", ["s1", "s2"], pod_spec=gpu)
+    for pod in [p for p in index.pods.values() if p.name.startswith("train")]:
+        raw = f.pod(pod.name, owner=("ReplicaSet", "train-1"), node_name=pod.node, uid=pod.uid,
+                    labels={"app": "train"}, role="spot")
+        raw["spec"].update(gpu)
+        index.apply(POD, "MODIFIED", raw)
+    workload = index.workloads[("Deployment", "default", "train")]
+    floor = controller.rebalance.floors.of_workload(workload)
+    assert floor.k == 0 and "nvidia.com/gpu" in floor.clamp
+    controller.fallback.wall = lambda: f.epoch("2026-01-01T01:00:00Z")
+    for _ in range(3):
+        await controller.rebalance.once()
+        await controller.fallback.once()
+    assert controller.kube.evicted == [] and controller.kube.owner_annotations == []
+    states = {w["name"]: w for w in Status(index, controller.rebalance.floors, Settings()).workloads()}
+    assert states["train"]["floorClamp"] == floor.clamp
+
+
+async def test_floor_pods_waiting_on_a_gate_or_a_volume_are_not_fallen_back(monkeypatch):
+    from spot_extender.controller import markers
+
+    monkeypatch.setattr(markers, "PEERS_SETTLE", 0.0)
+    controller, index = setup(kube=AnnotatingKube(), floor_pending_timeout=60)
+    controller.fallback.wall = lambda: f.epoch("2026-01-01T01:00:00Z")
+    index.apply("Deployment", "ADDED", f.deployment("web", 3))
+    index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", 3))
+    waiting = {
+        "web-1-gated": ("SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates"),
+        "web-1-claim": ("Unschedulable", "0/4 nodes are available: pod has unbound immediate PersistentVolumeClaims."),
+        "web-1-fresh": None,  # not tried by the scheduler yet
+        "web-1-full": f.NO_ROOM,
+    }
+    for name, condition in waiting.items():
+        raw = f.pod(name, owner=("ReplicaSet", "web-1"), labels={"app": "web"}, role="floor", unscheduled=condition)
+        raw["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+        index.apply(POD, "ADDED", raw)
+    await controller.fallback.once()
+    assert controller.kube.evicted == ["default/web-1-full"]
 
 
 async def test_a_return_to_spot_needs_a_spot_node_whose_taints_the_pods_tolerate():
@@ -600,7 +662,8 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
         hog["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "4"}}
         index.apply(POD, "ADDED", hog)
     def web_pod(name, role, node=""):
-        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web"}, role=role)
+        pod = f.pod(name, owner=("ReplicaSet", "web-1"), node_name=node, labels={"app": "web"}, role=role,
+                    unscheduled=f.NO_ROOM)
         pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m"}}
         return pod
 

@@ -54,14 +54,16 @@ def test_nothing_before_the_first_update():
 
 def test_cluster_and_per_workload_series():
     fleet = FleetCollector(0.3, True)
-    fleet.update([WEB, SOLO])
+    gpu = {**state("train", 2, 0, 0, 2), "floorClamp": "its pods cannot run on any on-demand node (...)"}
+    fleet.update([WEB, SOLO, gpu])
     got = scrape(fleet)
-    assert got[("spot_extender_workloads", ())] == 2
+    assert got[("spot_extender_workloads", ())] == 3
+    assert got[("spot_extender_workloads_floor_clamped", ())] == 1
     assert got[("spot_extender_fleet_replicas", (("class", "on-demand"),))] == 2
-    assert got[("spot_extender_fleet_replicas", (("class", "spot"),))] == 9
-    assert got[("spot_extender_fleet_spot_allowed", ())] == 8
-    assert got[("spot_extender_spot_share", ())] == pytest.approx(9 / 8)
-    assert got[("spot_extender_estimated_savings_ratio", ())] == pytest.approx(9 * 0.7 / 11)
+    assert got[("spot_extender_fleet_replicas", (("class", "spot"),))] == 11
+    assert got[("spot_extender_fleet_spot_allowed", ())] == 10
+    assert got[("spot_extender_spot_share", ())] == pytest.approx(11 / 10)
+    assert got[("spot_extender_estimated_savings_ratio", ())] == pytest.approx(11 * 0.7 / 13)
     web = (("kind", "Deployment"), ("namespace", "shop"), ("workload", "web"))
     assert got[("spot_extender_workload_replicas", (("class", "spot"), *web))] == 8
     assert got[("spot_extender_workload_replicas", (("class", "on-demand"), *web))] == 2
@@ -73,7 +75,7 @@ def test_cluster_and_per_workload_series():
     solo = (("kind", "Deployment"), ("namespace", "shop"), ("workload", "solo"))
     assert got[("spot_extender_workload_floor_met", solo)] == 0
     per_workload = [k for k in got if k[0].startswith("spot_extender_workload_")]
-    assert len(per_workload) == 7 * 2  # the documented cardinality: 7 series per workload
+    assert len(per_workload) == 7 * 3  # the documented cardinality: 7 series per workload
 
 
 def test_per_workload_series_can_be_dropped():

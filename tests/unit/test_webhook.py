@@ -196,6 +196,30 @@ async def test_on_aks_spot_pods_get_the_spot_taints_toleration_so_the_floor_is_n
     assert await roles_of_burst(q, 4) == [FLOOR] * 4
 
 
+async def test_a_pod_whose_volume_attaches_only_where_spot_is_gets_the_spot_role():
+    # zone-c has spot nodes only; db-0's claim is bound to a volume there, db-1's to one in zone-a.
+    p = parts()
+    p.index.apply(NODE, "ADDED", f.node("s3", "spot", zone="zone-c"))
+    p.index.apply("StatefulSet", "ADDED", f.statefulset("db", 3))
+    p.index.apply("PodDisruptionBudget", "ADDED", f.pdb("db", {"app": "db"}, min_available=2))
+    for ordinal, zone in ((0, "zone-c"), (1, "zone-a")):
+        p.index.apply("PersistentVolume", "ADDED", {"metadata": {"name": f"pv-{ordinal}"}, "spec": {"nodeAffinity": {
+            "required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}]}]}}}})
+        p.index.apply("PersistentVolumeClaim", "ADDED", {
+            "metadata": {"name": f"data-db-{ordinal}", "namespace": "default"},
+            "spec": {"volumeName": f"pv-{ordinal}"}, "status": {"phase": "Bound"}})
+    roles = []
+    for ordinal in (0, 1, 2):
+        pod = new_pod(owner=("StatefulSet", "db"))
+        pod["metadata"]["name"] = f"db-{ordinal}"
+        pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": f"data-db-{ordinal}"}}]
+        _, labels = await admit(p, pod, uid=f"db-{ordinal}")
+        roles.append(labels[ROLE_LABEL])
+    # db-2's claim is not bound yet: nothing to go by, the ordinal decides.
+    assert roles == [SPOT, FLOOR, SPOT]
+
+
 async def test_a_statefulsets_ordinals_count_from_its_ordinals_start():
     p = parts()
     db = f.statefulset("db", 4)
