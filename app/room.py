@@ -57,13 +57,14 @@ def find_room(index: Index, capacity: str, pod: Pod, besides: str = "") -> Fit:
         needs.claim_templates else ([], "")
     if unknown:
         return Fit(None, f"cannot tell: {unknown}")
-    stage = 0  # the furthest any node got: 1 admitted, 2 its volumes attach there
+    stage = -1  # the furthest any node got: 0 of the class, 1 admitted, 2 its volumes attach there
     blocked: dict[AntiAffinity, set[str]] = {}
     names = index.on_demand_names if capacity == ON_DEMAND else index.nodes.keys()
     for name in names:
         node = index.nodes.get(name)
         if node is None or node.effective != capacity or name == besides or name in index.going_away:
             continue
+        stage = max(stage, 0)
         if not admits(pod.constraints, name, node.labels, node.taints):
             continue
         stage = max(stage, 1)
@@ -73,6 +74,8 @@ def find_room(index: Index, capacity: str, pod: Pod, besides: str = "") -> Fit:
         if _fits(index, name, node, pod) and not any(
                 _anti_affinity_blocks(index, term, node, pod, blocked) for term in needs.anti_affinity):
             return Fit(True, node=name)
+    if stage == -1:
+        return Fit(False, f"no other {capacity} node is up")
     if stage == 0:
         return Fit(False, f"no {capacity} node admits it (node selector, affinity or taints)")
     if stage == 1:

@@ -14,11 +14,14 @@ import orjson
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spot_extender.cli import build
+from spot_extender.controller.views import has_room, workload_view
 from spot_extender.index import KINDS, NODE, POD
+from spot_extender.moves import FLOOR_REPAIR, Move, plan_move
 from spot_extender.resources import parse_quantity
 from spot_extender.settings import Settings, SettingsError
 from spot_extender.wire import BadRequest, parse_args
 from tests.helpers import objects as f
+from tests.helpers import reference
 from tests.helpers.metrics import registry_value
 
 # JSON values of every type, nested a few levels deep.
@@ -182,3 +185,131 @@ def test_every_setting_parses_or_raises_a_settings_error(field, text):
         field.metadata["parse"](text)
     except SettingsError:
         pass
+
+
+# ---- Random small clusters against a brute-force reference of kube-scheduler's filters ----
+# (tests/helpers/reference.py, written from the API's semantics with no code of ours).
+
+AKS_SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+DEDICATED_TAINT = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
+WEBHOOK_TOLERATIONS = [{"key": k, "operator": "Equal" if v else "Exists", **({"value": v} if v else {}), "effect": e}
+                       for k, v, e in Settings().spot_toleration_rules]
+
+
+@st.composite
+def small_clusters(draw):
+    """1-5 nodes of both classes with random taints, labels and capacity, and 1-3 workloads
+    with random selectors, tolerations, requests and floors, some admitted by the webhook."""
+    nodes = []
+    for i in range(draw(st.integers(1, 5))):
+        capacity = draw(st.sampled_from(["spot", "on-demand"]))
+        raw = f.node(f"n{i}", capacity, zone=draw(st.sampled_from(["zone-a", "zone-b"])),
+                     labels={"team": draw(st.sampled_from(["a", "b"]))})
+        taints = [t for t in (capacity == "spot" and draw(st.booleans()) and AKS_SPOT_TAINT,
+                              draw(st.booleans()) and DEDICATED_TAINT) if t]
+        if taints:
+            raw["spec"]["taints"] = taints
+        raw["status"]["allocatable"] = {"cpu": draw(st.sampled_from(["1", "2", "4"])), "memory": "8Gi",
+                                        "pods": draw(st.sampled_from(["2", "110"])),
+                                        **({"nvidia.com/gpu": "1"} if draw(st.booleans()) else {})}
+        nodes.append(raw)
+    workloads = []
+    for w in range(draw(st.integers(1, 3))):
+        replicas = draw(st.integers(1, 4))
+        requests = {"cpu": draw(st.sampled_from(["100m", "500m", "1"])), "memory": "64Mi",
+                    **({"nvidia.com/gpu": "1"} if draw(st.booleans()) else {})}
+        spec: dict = {"containers": [{"name": "app", "image": "app:1", "resources": {"requests": requests}}]}
+        if draw(st.booleans()):
+            spec["nodeSelector"] = {"team": draw(st.sampled_from(["a", "b"]))}
+        if draw(st.booleans()):
+            spec["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
+        # webhook: its pods get roles; steered: the extender is asked (else placed as while it was down)
+        workloads.append((f"w{w}", replicas, draw(st.none() | st.integers(0, replicas)), spec, draw(st.booleans()),
+                          draw(st.booleans())))
+    return nodes, workloads
+
+
+def _with_tolerations(spec: dict, tolerations: list) -> dict:
+    return {**spec, "tolerations": [*(spec.get("tolerations") or []), *tolerations]}
+
+
+def _expected_floor(replicas, floor, spec, nodes, webhook) -> int:
+    """k by the reference: the floor as set, unless no on-demand node could ever hold the pods
+    (then 0), or no spot node could hold a spot pod while on-demand could (then R)."""
+    on_demand = [n for n in nodes if n["metadata"]["labels"][f.CAPACITY_LABEL] == "on-demand"]
+    spot = [n for n in nodes if n["metadata"]["labels"][f.CAPACITY_LABEL] == "spot"]
+    as_spot_pod = _with_tolerations(spec, WEBHOOK_TOLERATIONS) if webhook else spec
+    can_on_demand = any(reference.schedulable(spec, n) for n in on_demand)
+    can_spot = any(reference.schedulable(as_spot_pod, n) for n in spot)
+    if on_demand and not can_on_demand:
+        return 0
+    if spot and not can_spot and can_on_demand:
+        return replicas
+    return min(1 if floor is None else floor, replicas)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_clusters(), st.randoms(use_true_random=False))
+def test_roles_filter_answers_and_moves_agree_with_a_brute_force_reference(cluster, rnd):
+    nodes, workloads = cluster
+    parts = build(Settings(webhook_owner_wait=0.0))
+    index = parts.index
+    for kind in KINDS:
+        index.replace(kind, [])
+    for raw in nodes:
+        index.apply(NODE, "ADDED", raw)
+    capacity = {n["metadata"]["name"]: n["metadata"]["labels"][f.CAPACITY_LABEL] for n in nodes}
+    bound: dict[str, list[dict]] = {name: [] for name in capacity}
+    for name, replicas, floor, spec, webhook, steered in workloads:
+        deployment = f.deployment(name, replicas, annotations={} if floor is None else {
+            "spot-extender.io/on-demand-floor": str(floor)})
+        deployment["spec"]["template"]["spec"] = spec
+        index.apply("Deployment", "ADDED", deployment)
+        index.apply("ReplicaSet", "ADDED", f.replicaset(f"{name}-1", name, replicas))
+        k = _expected_floor(replicas, floor, spec, nodes, webhook)
+        roles = []
+        for r in range(replicas):
+            pod = f.pod(f"{name}-1-{r}", owner=("ReplicaSet", f"{name}-1"), labels={"app": name})
+            pod["spec"] = orjson.loads(orjson.dumps(spec))
+            if webhook:
+                review = {**REVIEW, "request": {**REVIEW["request"], "uid": f"req-{name}-{r}", "object": pod}}
+                response = orjson.loads(asyncio.run(parts.webhook.review(orjson.dumps(review))))["response"]
+                pod = jsonpatch.apply_patch(pod, orjson.loads(base64.b64decode(response["patch"])))
+                role = pod["metadata"]["labels"]["spot-extender.io/role"]
+                roles.append(role)
+                if role == "floor":  # a floor pod never fits a spot node, whatever else it allows
+                    assert not any(reference.schedulable(pod["spec"], n) for n in nodes
+                                   if capacity[n["metadata"]["name"]] == "spot")
+            # kube-scheduler's own filters first, then the extender's among what passed.
+            candidates = [n["metadata"]["name"] for n in nodes if reference.fits(pod["spec"], n, bound[
+                n["metadata"]["name"]])]
+            answer = orjson.loads(parts.extender.filter(parse_args(orjson.dumps({"Pod": pod, "NodeNames": candidates}))))
+            passed = answer.get("NodeNames") or []
+            assert set(passed) <= set(candidates)
+            if webhook:
+                assert sorted(passed) == sorted(candidates)  # a pod with a role is never refused a feasible node
+            # Unsteered pods land on spot where they can, as while the extender was down: floors break.
+            choices = passed if steered else [c for c in candidates if capacity[c] == "spot"] or candidates
+            if choices:
+                node = rnd.choice(choices)
+                pod["spec"]["nodeName"] = node
+                pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+                bound[node].append(pod)
+            index.apply(POD, "ADDED", pod)
+        if webhook:
+            assert roles.count("floor") == k, (roles, k)
+    # Every move the controller would plan now lands somewhere, by the reference.
+    for workload in index.top_level_workloads():
+        view = workload_view(index, parts.floors, workload)
+        spot_side = parts.floors.spot_constraints(workload.constraints, view.uses_roles)
+        decision = plan_move(view, lambda cls, pod: has_room(
+            index, cls, pod, spot_side if cls == "spot" else workload.constraints, workload.needs))
+        if not isinstance(decision, Move):
+            continue
+        target = "on-demand" if decision.cause == FLOOR_REPAIR else "spot"
+        template = next(w[3] for w in workloads if w[0] == workload.name)
+        replacement = _with_tolerations(template, WEBHOOK_TOLERATIONS) if (
+            view.uses_roles and target == "spot") else template
+        left = {name: [p for p in pods if p["metadata"]["uid"] != decision.pod.uid] for name, pods in bound.items()}
+        assert any(reference.fits(replacement, n, left[n["metadata"]["name"]]) for n in nodes
+                   if capacity[n["metadata"]["name"]] == target), (decision, workload.name)
