@@ -16,6 +16,7 @@ from .extender import Extender
 from .fleet import FleetCollector
 from .index import KINDS, Index
 from .metrics import Metrics
+from .scrapes import SharedScrapes
 from .settings import Settings
 from .status import Status
 from .supervisor import Supervisor
@@ -119,7 +120,9 @@ def build_app(
     fleet = FleetCollector(settings.spot_price_ratio, settings.per_workload_metrics)
     metrics.registry.register(fleet)
 
-    async def metrics_handler(request: web.Request) -> web.Response:
+    scrapes = SharedScrapes()
+
+    async def encode_scrape(encoder, gzipped: bool) -> bytes:
         if index.ready:  # the fleet series appear once the index holds the whole cluster
             try:
                 fleet.update((await status.document())["workloads"])
@@ -129,9 +132,12 @@ def build_app(
                 log.exception("fleet metrics: building the workload states failed")
         # Encoding 10,000 workloads' series takes about 0.4 s: off the event loop, so that
         # scheduler calls and admissions are not held up behind a scrape.
+        return await asyncio.get_running_loop().run_in_executor(None, _encode, encoder, metrics.registry, gzipped)
+
+    async def metrics_handler(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
-        body = await asyncio.get_running_loop().run_in_executor(None, _encode, encoder, metrics.registry, gzipped)
+        body = await scrapes.get((content_type, gzipped), lambda: encode_scrape(encoder, gzipped))
         headers = {"Content-Type": content_type, **({"Content-Encoding": "gzip"} if gzipped else {})}
         return web.Response(body=body, headers=headers)
 

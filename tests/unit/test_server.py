@@ -192,3 +192,24 @@ async def test_metrics_still_served_when_the_fleet_states_fail(client, monkeypat
     text = await resp.text()  # aiohttp undoes the gzip
     assert 'spot_extender_loop_errors_total{loop="fleet-metrics"} 1.0' in text
     assert 'spot_extender_index_objects{kind="Node"} 2.0' in text
+
+
+async def test_a_flood_of_scrapes_costs_one_encode_and_each_gets_the_answer(client, monkeypatch):
+    sync(client.index)
+    built = []
+    document = client.status.document
+
+    async def slow_document():
+        built.append(1)
+        await asyncio.sleep(0.2)  # an encode long enough for the flood to arrive while it runs
+        return await document()
+
+    monkeypatch.setattr(client.status, "document", slow_document)
+    responses = await asyncio.gather(*(client.get("/metrics") for _ in range(50)))
+    bodies = {await r.text() for r in responses}
+    assert all(r.status == 200 for r in responses) and len(bodies) == 1
+    assert len(built) == 1, f"{len(built)} encodes for one flood"
+    # Another format waits its turn and is encoded once too; a later scrape gets a fresh one.
+    openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    await asyncio.gather(*(client.get("/metrics", headers=openmetrics) for _ in range(10)), client.get("/metrics"))
+    assert len(built) == 3
