@@ -110,7 +110,7 @@ class Extender:
             decision = "no-node"
         elif needs_on_demand is not None:
             decision = "floor"
-            self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
+            self._hold_on_demand(ctx)
             if self.holds.end(ctx.uid):
                 self.metrics.floor_holds.labels("ended").inc()
         else:
@@ -129,6 +129,19 @@ class Extender:
                 },
             )
         return filter_result(args, outcome.passed, {}, outcome.unresolvable)
+
+    def _hold_on_demand(self, ctx: PodContext) -> None:
+        if self._vouched(ctx):
+            self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
+
+    def _vouched(self, ctx: PodContext) -> bool:
+        """In-flight state is kept only for a pod the watch shows Pending in that group: a
+        forged call naming a pod that does not exist changes nothing, and a real pod not
+        seen yet counts on-demand only once bound (its burst may get an extra floor pod)."""
+        if self.index.pending_pod(ctx.uid, ctx.group):
+            return True
+        self.metrics.unverified.labels("in-flight", "unknown-pod").inc()
+        return False
 
     def _hold(self, ctx: PodContext, pod: dict) -> str | None:
         """Why the pod's spot candidates are refused for now (app/holds.py), or None to
@@ -176,7 +189,8 @@ class Extender:
         if chosen is not None:
             chosen_pool = facts.pool_of.get(chosen)
             scores = steer(scores, chosen, chosen_pool)
-            self.index.inflight.expect(ctx.uid, ctx.group, chosen, chosen_pool or self.unknown_pool)
+            if self._vouched(ctx):
+                self.index.inflight.expect(ctx.uid, ctx.group, chosen, chosen_pool or self.unknown_pool)
         self.metrics.decisions.labels("prioritize", "prefer-spot" if prefer_spot else "prefer-on-demand").inc()
         return view.priority_list(scores.by_pool, scores.by_node, facts.pool_of)
 

@@ -43,7 +43,8 @@ class Index:
                  admitted: Admitted | None = None):
         self.classifier = classifier
         self.inflight = inflight
-        self.admitted = admitted or Admitted(Settings.admission_ttl, clock)
+        # Not `admitted or ...`: an empty Admitted is falsy (it has a length).
+        self.admitted = admitted if admitted is not None else Admitted(Settings.admission_ttl, clock)
         self.clock = clock
         self.wall = wall
         self.nodes: dict[str, NodeRecord] = {}
@@ -339,6 +340,16 @@ class Index:
 
     def counts(self, group: GroupKey) -> GroupCounts | None:
         return self.groups.get(group)
+
+    def live_pods(self, group: GroupKey) -> int:
+        """Pods of the group not being deleted, bound or not."""
+        pods = self.pods
+        return sum(1 for uid in self.pods_of_group.get(group, ()) if not pods[uid].terminating)
+
+    def pending_pod(self, uid: str, group: GroupKey) -> bool:
+        """The watch shows a pod of that uid and group, not bound yet and not being deleted."""
+        pod = self.pods.get(uid)
+        return pod is not None and pod.group == group and not pod.node and not pod.terminating
 
     def role_pods(self, group: GroupKey, role: str) -> int:
         """Live pods of the group with this role, bound or not, and this replica's admissions

@@ -62,6 +62,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.unverified = Counter(
+            "spot_extender_unverified_total",
+            "Calls whose state was not kept because the index could not vouch for them, by what "
+            "(admission, in-flight) and why (unknown-owner, owner-uid, revision, no-room, unknown-pod, "
+            "expired: an admission the watch never showed): forged calls, or creates denied after admission",
+            ["what", "reason"],
+            registry=r,
+        )
         self.owner_waits = Counter(
             "spot_extender_admission_owner_waits_total",
             "Admissions that waited for the watch to show the pod's owner, by result (seen, timeout: "

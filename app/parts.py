@@ -32,7 +32,9 @@ class Parts:
 
 def build(settings: Settings) -> Parts:
     metrics = Metrics()
-    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl), admitted=Admitted(settings.admission_ttl))
+    expired = metrics.unverified.labels("admission", "expired")
+    admitted = Admitted(settings.admission_ttl, on_unconfirmed=lambda group: expired.inc())
+    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl), admitted=admitted)
     metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight", "Admitted"))
     metrics.track_watches(index.freshness.down_for, KINDS)
     floors = Floors(index, settings)

@@ -17,10 +17,10 @@ from .metrics import Metrics
 from .needs import claim_names
 from .nodes import ON_DEMAND, SPOT as SPOT_CLASS
 from .policy import seeks_spot
-from .kinds import STATEFULSET
+from .kinds import REPLICASET, STATEFULSET
 from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason, statefulset_ordinal
 from .settings import Settings
-from .workloads import WorkloadKey, WorkloadRecord, group_of, stamp_time
+from .workloads import WorkloadKey, WorkloadRecord, controller_of, group_of, stamp_time
 
 log = logs.get("webhook")
 
@@ -93,6 +93,7 @@ class Webhook:
             return "pinned", None
         workload = await self._owner(group)
         seeking = False
+        counted = None
         if workload is None:
             role, spread_labels = FLOOR, None  # unseen owner: the safe answer
             if self._warned.first(("unseen", group)):  # a stalled watch would log it for every pod
@@ -112,7 +113,7 @@ class Webhook:
             seeking = role == SPOT and counted is not None and self._seeking(counted.spot_seek)
             spread_labels = workload.template_labels
         if not request.dry_run:
-            self.index.admitted.record(request.uid, group, role)
+            self._record(request.uid, group, role, meta, counted)
         outcome = "spot-seek" if seeking else role
         autoscaled = seeks_spot(self.seek_mode, self.index.autoscaled_nodes)
         return outcome, patch(pod, role, self._rules_now(), spread_labels, request.uid, autoscaled=autoscaled,
@@ -133,6 +134,18 @@ class Webhook:
         if wanted in classes:
             return role
         return SPOT if role == FLOOR else FLOOR
+
+    def _record(self, uid: str, group, role: str, meta: dict, counted: WorkloadRecord | None) -> None:
+        """Count the admission until the watch shows its pod, if it checks out against what
+        the index knows of its owner (a forged review copying a real owner must still match
+        its uid and revision, and fit in the room the owner has left)."""
+        why = _unverified(meta, counted)
+        if why is None:
+            room = counted.replicas - self.index.live_pods(group)
+            if self.index.admitted.record(uid, group, role, room):
+                return
+            why = "no-room"
+        self.metrics.unverified.labels("admission", why).inc()
 
     def _rules_now(self) -> RoleRules:
         """The rules on the capacity label keys this cluster's nodes carry (RoleRules.narrowed)."""
@@ -163,3 +176,18 @@ class Webhook:
                 return workload
         self.metrics.owner_waits.labels("timeout").inc()
         return None
+
+
+def _unverified(meta: dict, counted: WorkloadRecord | None) -> str | None:
+    """Why an admission does not match its owner as the index knows it, or None."""
+    if counted is None:
+        return "unknown-owner"
+    owner = controller_of(meta)
+    if owner is None or not owner.uid or owner.uid != counted.uid:
+        return "owner-uid"
+    revision = (meta.get("labels") or {}).get("pod-template-hash")
+    expected = counted.template_labels.get("pod-template-hash")
+    if counted.kind == REPLICASET and revision != expected:
+        return "revision"
+    return None
+

@@ -102,6 +102,7 @@ class WorkloadRecord:
     spot_seek: str | None = None  # set while its spot pods must run on spot (ANNOTATION_SPOT_SEEK)
     needs: Needs = NO_NEEDS  # what its pods need beyond CPU, memory and constraints (app/needs.py)
     ordinal_start: int = 0  # StatefulSets: spec.ordinals.start, the ordinal of its first pod
+    uid: str = ""  # metadata.uid: an owner reference naming another uid is not of this object
 
     @property
     def key(self) -> WorkloadKey:
@@ -122,6 +123,7 @@ class Owner(NamedTuple):
     kind: str
     name: str
     api_group: str  # "" for the core group: "apps/v1" -> "apps", "v1" -> ""
+    uid: str = ""
 
     @property
     def watched_kind(self):
@@ -136,7 +138,8 @@ def controller_of(meta: dict) -> Owner | None:
             kind, name, api_version = ref.get("kind"), ref.get("name"), ref.get("apiVersion")
             if isinstance(kind, str) and isinstance(name, str):
                 api_group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
-                return Owner(kind, name, api_group)
+                uid = ref.get("uid")
+                return Owner(kind, name, api_group, uid if isinstance(uid, str) else "")
     return None
 
 
@@ -270,6 +273,7 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         needs=_interned_needs(needs_of((spec.get("template") or {}).get("spec") or {},
                                        _claim_templates(spec) if kind == STATEFULSET else ())),
         ordinal_start=_ordinal_start(spec) if kind == STATEFULSET else 0,
+        uid=meta.get("uid") or "",
     )
 
 

@@ -28,6 +28,11 @@ RECLAIM_TAINT = {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}
 _serial = itertools.count(1)
 
 
+def owner_uid(kind: str, name: str, namespace: str = "default") -> str:
+    """The uid of a workload object these builders make, as its pods' owner references name it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{kind}/{namespace}/{name}"))
+
+
 def epoch(stamp: str) -> float:
     """An RFC 3339 time as Unix time."""
     return datetime.fromisoformat(stamp).timestamp()
@@ -123,7 +128,8 @@ def pod(
         meta["annotations"] = {ADMISSION_ANNOTATION: f"admission-of-{meta['uid']}"}
     if owner:
         meta["ownerReferences"] = [
-            {"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "uid": "owner-uid", "controller": True}
+            {"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "uid": owner_uid(owner[0], owner[1], namespace),
+             "controller": True}
         ]
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
@@ -159,7 +165,8 @@ def _workload(kind: str, name: str, replicas: int, namespace: str, annotations: 
         "apiVersion": "apps/v1",
         "kind": kind,
         # A uid as stored objects have; on create the API server assigns its own.
-        "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "annotations": annotations or {}},
+        "metadata": {"name": name, "namespace": namespace, "uid": owner_uid(kind, name, namespace),
+                     "annotations": annotations or {}},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
@@ -189,7 +196,7 @@ def replicaset(
     meta: dict = {
         "name": name,
         "namespace": namespace,
-        "uid": str(uuid.uuid4()),
+        "uid": owner_uid("ReplicaSet", name, namespace),
         "annotations": {"deployment.kubernetes.io/revision": str(revision)},
         "resourceVersion": str(next(_serial)),
     }

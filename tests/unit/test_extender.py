@@ -345,3 +345,17 @@ def test_roles_from_the_webhook_decide_over_the_counts(full):
     assert schedule(ext2, spot, full=full).startswith("s")
     unlabelled = f.pod("web-1-3", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
     assert schedule(ext2, unlabelled, full=full).startswith("o")  # no role: by the counts, as before
+
+
+def test_forged_filter_and_prioritize_calls_for_pods_that_do_not_exist_hold_nothing():
+    # A caller in the cluster network, copying a real owner: before, three such filter calls
+    # made o = 3 >= k for a while, and the real pod was sent to spot.
+    ext = cluster()
+    add_deployment(ext, "web", 3, annotations={"spot-extender.io/on-demand-floor": "3"})
+    for i in range(3):
+        ghost = f.pod(f"web-1-ghost-{i}", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
+        assert filter_(ext, ghost)["NodeNames"] == ["o1", "o2"]
+        prioritize(ext, ghost)
+    assert len(ext.index.inflight) == 0
+    assert sample(ext.metrics, "spot_extender_unverified_total", what="in-flight", reason="unknown-pod") == 6
+    assert on_demand(burst(ext, "web", 3)) == 3

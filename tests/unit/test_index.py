@@ -309,7 +309,7 @@ def test_churn_leaves_nothing_behind():
                       labels={"app": f"app-{r}"}, role=FLOOR if j == 0 else SPOT_ROLE) for j in range(4)]
         for j, pod in enumerate(pods):
             group = GroupKey("ReplicaSet", "default", f"app-{r}-1")
-            index.admitted.record(f"admission-{r}-{j}", group, FLOOR)
+            index.admitted.record(f"admission-{r}-{j}", group, FLOOR, room=4)
             if j % 2:  # half are seen under the admission's uid, the rest expire
                 pod["metadata"]["annotations"] = {ADMISSION_ANNOTATION: f"admission-{r}-{j}"}
             else:
@@ -336,7 +336,7 @@ def test_role_counts_cover_live_labelled_pods_bound_or_not_and_unseen_admissions
     index.apply(POD, "ADDED", f.pod("web-1-e", owner=OWNER, uid="e", node_name="o1", labels=web, role=FLOOR,
                                     deleting=True))
     assert (index.role_pods(RS, FLOOR), index.role_pods(RS, SPOT_ROLE)) == (2, 1)
-    index.admitted.record("req-1", RS, FLOOR)
+    index.admitted.record("req-1", RS, FLOOR, room=10)
     assert index.role_pods(RS, FLOOR) == 3
     seen = f.pod("web-1-f", owner=OWNER, uid="f", labels=web, role=FLOOR)
     seen["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-1"}
@@ -346,6 +346,6 @@ def test_role_counts_cover_live_labelled_pods_bound_or_not_and_unseen_admissions
                                        deleting=True))
     index.apply(POD, "DELETED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=FLOOR))
     assert index.role_pods(RS, FLOOR) == 1
-    index.admitted.record("req-2", RS, SPOT_ROLE)
+    index.admitted.record("req-2", RS, SPOT_ROLE, room=10)
     clock[0] = 10.0
     assert index.role_pods(RS, SPOT_ROLE) == 1  # an admission never seen expires

@@ -349,3 +349,55 @@ async def test_a_statefulsets_lowest_ordinals_are_its_floor_pods_so_a_scale_down
         pod["metadata"]["name"] = name
         _, labels = await admit(p, pod, uid=name)
         assert labels[ROLE_LABEL] == role, name
+
+
+# ---- Forged reviews: /mutate cannot tell them from kube-apiserver's without a client
+# certificate, so what they leave behind may only err toward on-demand (issue 26).
+
+def forged(owner_uid=None, template_hash="web-1") -> dict:
+    pod = new_pod()
+    pod["metadata"]["labels"]["pod-template-hash"] = template_hash
+    if owner_uid is not None:
+        pod["metadata"]["ownerReferences"][0]["uid"] = owner_uid
+    return pod
+
+
+async def test_forged_reviews_that_do_not_match_the_owner_leave_nothing_and_the_burst_stays_exact():
+    p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
+    for i, pod in enumerate([forged(owner_uid="not-the-replicasets-uid"), forged(template_hash="an-old-revision"),
+                             forged(owner_uid="")]):
+        await admit(p, pod, uid=f"forged-{i}")
+    assert len(p.index.admitted) == 0
+    assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="owner-uid") == 2
+    assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="revision") == 1
+    assert await roles_of_burst(p, 6) == [FLOOR] * 3 + [SPOT] * 3
+
+
+async def test_admissions_that_copy_the_owner_exactly_are_bounded_by_its_room():
+    p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
+    for i in range(1000):
+        await admit(p, forged(), uid=f"forged-{i}")
+    assert len(p.index.admitted) == 6  # R less its live pods, however many come
+    assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="no-room") == 994
+    for i in range(6):  # the ReplicaSet is full: no room for any unseen admission
+        p.index.apply(POD, "ADDED", f.pod(f"web-1-{i}", owner=("ReplicaSet", "web-1"), node_name="o1",
+                                          labels={"app": "web"}))
+    p.index.admitted = type(p.index.admitted)(10.0)
+    await admit(p, forged(), uid="one-more")
+    assert len(p.index.admitted) == 0
+
+
+async def test_an_admission_the_watch_never_shows_makes_its_group_err_toward_floor_pods():
+    # A create denied after mutating admission (a quota, a validating policy), or a forged
+    # review copying the owner: its entry would make the next real pods spot.
+    p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
+    now = [0.0]
+    p.index.admitted.clock = lambda: now[0]
+    assert await roles_of_burst(p, 3, prefix="denied") == [FLOOR] * 3  # never created
+    now[0] += 10.0  # --admission-ttl passes with no pod seen
+    assert await roles_of_burst(p, 6, prefix="real") == [FLOOR] * 6  # extra floors, none short
+    assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="expired") == 3
+    now[0] += 301.0  # trusted again after a while: bursts are exact again
+    assert len(p.index.admitted) == 0  # the burst above expired too and renewed the distrust
+    now[0] += 301.0
+    assert await roles_of_burst(p, 6, prefix="later") == [FLOOR] * 3 + [SPOT] * 3
