@@ -72,6 +72,15 @@ class Admitted:
         self._expire()
         return group in self._distrusted
 
+    def unseen(self, group: Hashable) -> int:
+        """Admissions of the group, any role, the watch has not shown yet."""
+        self._expire()
+        return self._per_group.get(group, 0)
+
+    def distrust(self, group: Hashable) -> None:
+        """More admissions than the group could hold: some are not what they claim."""
+        self._distrusted[group] = self.clock() + DISTRUST_SECONDS
+
     def _expire(self) -> None:
         now = self.clock()
         while self._expiries and self._expiries[0][0] <= now:

@@ -12,20 +12,17 @@ from typing import Container, Mapping
 
 from . import logs
 from .candidates import CandidateCache, CandidateView
-from .constraints import from_pod_spec
 from .floors import Floors
 from .holds import FloorHolds
 from .index import Index
 from .metrics import Metrics
 from .nodes import ON_DEMAND, Pool
 from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
-from .resources import pod_requests
-from .needs import needs_of
-from .room import node_with_room
+from .room import Pod, node_with_room
 from .roles import admitted_role
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
-from .workloads import GroupKey, group_of
+from .workloads import GroupKey, WorkloadKey, group_of
 
 log = logs.get("extender")
 
@@ -146,11 +143,17 @@ class Extender:
     def _hold(self, ctx: PodContext, pod: dict) -> str | None:
         """Why the pod's spot candidates are refused for now (app/holds.py), or None to
         let it fall back: no on-demand node the index knows could take it, or its hold ran out."""
-        if self.holds.hold <= 0:
+        if self.holds.hold <= 0 or not self.index.pending_pod(ctx.uid, ctx.group):
+            return None  # held only for a pod the watch shows Pending: a forged call holds nothing
+        record = self.index.pods[ctx.uid]
+        # Judged by the template the index holds, not the spec the call carries, which a
+        # caller could fill with terms that take seconds to judge.
+        template = self.index.workloads.get(WorkloadKey(*ctx.group))
+        if template is None:
             return None
-        spec = pod.get("spec") or {}
-        cpu, memory = pod_requests(spec)
-        node = node_with_room(self.index, ON_DEMAND, cpu, memory, from_pod_spec(spec), needs_of(spec))
+        node = node_with_room(self.index, ON_DEMAND, Pod(
+            record.cpu, record.memory, template.constraints, template.needs, record.namespace, record.name,
+            record.uid, template.template_labels))
         if node is None:
             return None
         left, began = self.holds.left(ctx.uid)

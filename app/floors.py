@@ -81,11 +81,16 @@ class Floors:
         """Classes with a node (not going away) where the volumes bound to these claims can be
         attached; None when it cannot tell (a claim not bound or not seen)."""
         pins, unknown = self.index.volumes.pins(namespace, claims)
-        if unknown:
-            return None
+        if unknown or not pins:
+            return None  # nothing known, or nothing pinned: the volumes decide nothing
         going_away = self.index.going_away
-        return frozenset(node.effective for name, node in self.index.nodes.items()
-                         if name not in going_away and volumes_admit(pins, name, node.labels))
+        found: set[str] = set()
+        for name, node in self.index.nodes.items():
+            if name not in going_away and node.effective not in found and volumes_admit(pins, name, node.labels):
+                found.add(node.effective)
+                if len(found) == 2:
+                    break
+        return frozenset(found)
 
     def spot_constraints(self, constraints: Constraints, roles: bool) -> Constraints:
         """Where a spot pod so constrained may run: with the webhook's tolerations when it

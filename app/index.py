@@ -76,6 +76,8 @@ class Index:
         self._pods_on_node: dict[str, set[str]] = {}
         self.pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
         self.roles_of_group: dict[GroupKey, Counter] = {}  # live pods, bound or not, by role label
+        self._live_of_group: Counter = Counter()  # pods not being deleted, bound or not
+        self.anti_affine: set[str] = set()  # pods with a required pod anti-affinity (room.py reads them)
         self.on_change: Callable[[str], None] | None = None  # told the kind after each change
 
     # ---- feeding -------------------------------------------------------------------
@@ -266,6 +268,7 @@ class Index:
         old = self.pods.get(pod.uid)
         if old is not None:
             self._count_role(old, -1)
+            self._count_live(old, -1)
             self.tally.uncount(pod.uid)
             self.tally.unuse(old)
             if old.node != pod.node:
@@ -281,6 +284,11 @@ class Index:
         self._count(pod)
         self.tally.use(pod)
         self._count_role(pod, +1)
+        self._count_live(pod, +1)
+        if pod.anti_affinity:
+            self.anti_affine.add(pod.uid)
+        else:
+            self.anti_affine.discard(pod.uid)
         if pod.admission:
             self.admitted.seen(pod.admission)
 
@@ -289,6 +297,8 @@ class Index:
         if pod is None:
             return
         self._count_role(pod, -1)
+        self._count_live(pod, -1)
+        self.anti_affine.discard(uid)
         self.tally.uncount(uid)
         self.tally.unuse(pod)
         self._unplace(pod)
@@ -313,6 +323,13 @@ class Index:
 
     def _count(self, pod: PodRecord) -> None:
         self.tally.count(pod, self.pool_of.get(pod.node))
+
+    def _count_live(self, pod: PodRecord, delta: int) -> None:
+        if pod.group is None or pod.terminating:
+            return
+        self._live_of_group[pod.group] += delta
+        if self._live_of_group[pod.group] <= 0:
+            del self._live_of_group[pod.group]
 
     def _count_role(self, pod: PodRecord, delta: int) -> None:
         if not pod.role or pod.group is None or pod.terminating:
@@ -343,8 +360,7 @@ class Index:
 
     def live_pods(self, group: GroupKey) -> int:
         """Pods of the group not being deleted, bound or not."""
-        pods = self.pods
-        return sum(1 for uid in self.pods_of_group.get(group, ()) if not pods[uid].terminating)
+        return self._live_of_group.get(group, 0)
 
     def pending_pod(self, uid: str, group: GroupKey) -> bool:
         """The watch shows a pod of that uid and group, not bound yet and not being deleted."""

@@ -173,8 +173,10 @@ def _plan_by_role(view: WorkloadView, has_room: Callable[[str, Replica], bool],
     pod = _pick(surplus or misplaced)
     what = f"{len(surplus)} floor pod(s) above the floor {k}" if surplus else "a spot pod on on-demand"
     room = has_room(SPOT, pod)
-    if getattr(room, "unknown", False):
-        return Skip(RETURN_TO_SPOT, _why_not(room, SPOT))  # never a seek on a guess either
+    if getattr(room, "unknown", False) or (not room and not getattr(room, "fixable", True)):
+        # Never a seek on a guess, nor for a pod no new spot node would take (a selector,
+        # a taint, a volume elsewhere): its replacement would come back where it was.
+        return Skip(RETURN_TO_SPOT, _why_not(room, SPOT))
     if seek_spot:
         # Required even when spot has room: a replacement that only prefers spot can land on
         # on-demand again, its soft spread outweighing the preference.

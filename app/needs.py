@@ -1,10 +1,9 @@
 """What a pod needs of a node beyond its node selector, affinity and tolerations: extended
-resources (GPUs), host ports, required pod anti-affinity, and the PersistentVolumeClaims
-whose volumes may pin it to a zone. Pure: read from a pod spec (or a pod template's
-spec), judged by app/room.py against what the index knows of a node.
-
-A required pod *affinity* is only recorded as present: where the pods it names run is not
-something the room model follows, so a move that depends on it waits (room.UNKNOWN).
+resources (GPUs), host ports, required pod affinity and anti-affinity, and the
+PersistentVolumeClaims whose volumes may pin it to a zone. Pure: read from a pod spec (or
+a pod template's spec, whose limits stand in for requests it leaves out, as the API
+server's defaults do for a pod), judged by app/room.py against what the index knows.
+Malformed parts, which the API server would have refused, are read as absent.
 """
 
 from __future__ import annotations
@@ -21,8 +20,9 @@ FrozenSelector = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, tuple[
 
 
 @dataclass(frozen=True, slots=True)
-class AntiAffinity:
-    """One required pod anti-affinity term: no pod it selects may share the topology domain."""
+class PodTerm:
+    """One required pod (anti-)affinity term: the pods it selects must (must not) share the
+    topology domain."""
 
     topology_key: str
     selector: FrozenSelector | None  # None selects nothing
@@ -41,8 +41,8 @@ class AntiAffinity:
 class Needs:
     extended: tuple[tuple[str, int], ...] = ()  # requests in thousandths (resources.MILLI)
     host_ports: tuple[tuple[int, str, str], ...] = ()  # (port, protocol, host IP or "")
-    anti_affinity: tuple[AntiAffinity, ...] = ()
-    pod_affinity: bool = False  # a required pod affinity: the room model cannot tell
+    anti_affinity: tuple[PodTerm, ...] = ()
+    affinity: tuple[PodTerm, ...] = ()  # required pod affinity
     claims: tuple[str, ...] = ()  # PersistentVolumeClaims the spec names
     claim_templates: tuple[str, ...] = ()  # a StatefulSet's volumeClaimTemplates: <name>-<pod> each
 
@@ -63,8 +63,8 @@ def needs_of(spec: dict, claim_templates: tuple[str, ...] = ()) -> Needs:
     needs = Needs(
         extended=pod_extended_requests(spec),
         host_ports=host_ports(spec),
-        anti_affinity=_anti_affinity(spec),
-        pod_affinity=bool(_required_terms(spec, "podAffinity")),
+        anti_affinity=pod_terms(spec, "podAntiAffinity"),
+        affinity=pod_terms(spec, "podAffinity"),
         claims=claim_names(spec),
         claim_templates=claim_templates,
     )
@@ -72,13 +72,22 @@ def needs_of(spec: dict, claim_templates: tuple[str, ...] = ()) -> Needs:
 
 
 def host_ports(spec: dict) -> tuple[tuple[int, str, str], ...]:
+    """(port, protocol, host IP) taken on the node; with hostNetwork every container port is
+    a host port (the API server's default)."""
+    host_network = spec.get("hostNetwork") is True
     ports = []
-    for container in [*(spec.get("containers") or ()), *(spec.get("initContainers") or ())]:
-        for port in (container.get("ports") or ()) if isinstance(container, dict) else ():
-            number = port.get("hostPort") if isinstance(port, dict) else None
+    for container in [*_list(spec.get("containers")), *_list(spec.get("initContainers"))]:
+        for port in _list(container.get("ports")) if isinstance(container, dict) else ():
+            if not isinstance(port, dict):
+                continue
+            number = port.get("hostPort") or (port.get("containerPort") if host_network else None)
             if isinstance(number, int) and not isinstance(number, bool) and number > 0:
                 ports.append((number, str(port.get("protocol") or "TCP"), str(port.get("hostIP") or "")))
     return tuple(sorted(set(ports)))
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
 
 
 def ports_conflict(wanted: tuple[tuple[int, str, str], ...], used: tuple[tuple[int, str, str], ...]) -> bool:
@@ -91,21 +100,18 @@ def ports_conflict(wanted: tuple[tuple[int, str, str], ...], used: tuple[tuple[i
     return False
 
 
-def _required_terms(spec: dict, kind: str) -> list:
+def pod_terms(spec: dict, kind: str) -> tuple[PodTerm, ...]:
+    """The required terms of spec.affinity.podAffinity or .podAntiAffinity."""
     affinity = spec.get("affinity")
     section = affinity.get(kind) if isinstance(affinity, dict) else None
     terms = section.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(section, dict) else None
-    return [t for t in terms if isinstance(t, dict)] if isinstance(terms, list) else []
-
-
-def _anti_affinity(spec: dict) -> tuple[AntiAffinity, ...]:
     found = []
-    for term in _required_terms(spec, "podAntiAffinity"):
-        key = term.get("topologyKey")
+    for term in _list(terms):
+        key = term.get("topologyKey") if isinstance(term, dict) else None
         if not isinstance(key, str) or not key:
             continue
         namespaces = term.get("namespaces")
-        found.append(AntiAffinity(
+        found.append(PodTerm(
             key, _freeze(term.get("labelSelector")),
             tuple(n for n in namespaces if isinstance(n, str)) if isinstance(namespaces, list) else (),
             term.get("namespaceSelector") is not None))
@@ -117,7 +123,7 @@ def _freeze(selector) -> FrozenSelector | None:
         return None
     match_labels = selector.get("matchLabels") or {}
     expressions = []
-    for expr in selector.get("matchExpressions") or ():
+    for expr in _list(selector.get("matchExpressions")):
         if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
             return None  # unreadable: select nothing, as the API server would have refused it
         values = expr.get("values") or []
@@ -130,7 +136,7 @@ def _freeze(selector) -> FrozenSelector | None:
 
 def claim_names(spec: dict) -> tuple[str, ...]:
     names = []
-    for volume in spec.get("volumes") or ():
+    for volume in _list(spec.get("volumes")):
         claim = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
         name = claim.get("claimName") if isinstance(claim, dict) else None
         if isinstance(name, str) and name:

@@ -91,13 +91,23 @@ def pod_extended_requests(spec: dict) -> tuple[tuple[str, int], ...]:
     """Extended requests of a pod, as kube-scheduler's fit counts them: the containers'
     sum or the largest init container, whichever is more, per resource."""
     def requests(container) -> dict:
-        return ((container.get("resources") or {}).get("requests") or {}) if isinstance(container, dict) else {}
+        resources = container.get("resources") if isinstance(container, dict) else None
+        if not isinstance(resources, dict):
+            return {}
+        limits, asked = resources.get("limits"), resources.get("requests")
+        # A limit with no request is the request (the API server defaults a pod so; a pod
+        # template is not defaulted, and GPU templates usually set limits only).
+        return {**(limits if isinstance(limits, dict) else {}), **(asked if isinstance(asked, dict) else {})}
+
+    def containers(key: str) -> list:
+        value = spec.get(key)
+        return value if isinstance(value, list) else []
 
     total: dict[str, int] = {}
-    for container in spec.get("containers") or ():
+    for container in containers("containers"):
         for name, amount in extended_amounts(requests(container)):
             total[name] = total.get(name, 0) + amount
-    for container in spec.get("initContainers") or ():
+    for container in containers("initContainers"):
         for name, amount in extended_amounts(requests(container)):
             total[name] = max(total.get(name, 0), amount)
     return tuple(sorted(total.items()))

@@ -386,7 +386,7 @@ class Settings:
         parse_positive_duration,
         "how long a floor pod may stay Pending (no on-demand node has room, none was provisioned) before "
         "it is evicted so that its replacement is admitted as a spot pod; the floor is repaired once "
-        "on-demand has room",
+        "on-demand has room. Pods held by a scheduling gate or waiting for their volume claims are left alone",
     )
     seek_spot: str = _setting(
         "auto",

@@ -104,6 +104,11 @@ class Webhook:
             if counted is not None and counted.floor_fallback is not None:
                 role = SPOT  # its floor pods could not be placed in time: controller/fallback.py
             else:
+                if counted is not None and self.index.admitted.unseen(group) >= (
+                        counted.replicas - self.index.live_pods(group)):
+                    # The owner has no room for this pod beside the admissions not seen yet:
+                    # some of those are not what they claim. Count by the watch alone.
+                    self.index.admitted.distrust(group)
                 name = meta.get("name")
                 ordinal = statefulset_ordinal(name, counted.ordinal_start) if (
                     group.kind == STATEFULSET and isinstance(name, str) and counted is not None) else None

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
+from weakref import WeakValueDictionary
 
 from .constraints import NONE, Constraints, from_pod_spec
 from .kinds import REPLICASET, STATEFULSET, watched
-from .needs import NO_NEEDS, Needs, host_ports, needs_of
+from .needs import NO_NEEDS, Needs, PodTerm, host_ports, needs_of, pod_terms
 from .resources import pod_extended_requests, pod_requests
 from .roles import ADMISSION_ANNOTATION, admitted_role
 
@@ -76,6 +77,7 @@ class PodRecord:
     host_ports: tuple[tuple[int, str, str], ...] = ()
     extended: tuple[tuple[str, int], ...] = ()  # requests beyond CPU and memory (GPUs)
     unscheduled: str = ""  # why kube-scheduler has not placed it: "" or one of UNSCHEDULED_REASONS
+    anti_affinity: tuple[PodTerm, ...] = ()  # its required pod anti-affinity: it keeps others away too
 
     @property
     def counts(self) -> bool:
@@ -188,6 +190,7 @@ def pod_record(pod: dict) -> PodRecord:
         host_ports=host_ports(spec),
         extended=pod_extended_requests(spec),
         unscheduled="" if spec.get("nodeName") else _unscheduled(status, spec),
+        anti_affinity=pod_terms(spec, "podAntiAffinity") if spec.get("affinity") else (),
     )
 
 
@@ -201,14 +204,27 @@ def _unscheduled(status: dict, spec: dict) -> str:
             if reason == "Unschedulable":
                 # An unbound or missing claim: no node of any class is the cure.
                 message = condition.get("message")
-                if isinstance(message, str) and "persistentvolumeclaim" in message.lower():
+                if isinstance(message, str) and any(
+                        words in message.lower() for words in ("persistentvolumeclaim", "non-existent pv")):
                     return WAITING_FOR_VOLUME
                 return UNSCHEDULABLE
             return str(reason or "")[:64]
     return GATED if spec.get("schedulingGates") else ""
 
 
-_LABEL_SETS: dict[frozenset, Mapping[str, str]] = {}
+class Labels(dict):
+    """A pod's labels, shared by every pod with the same ones and never changed in place."""
+
+    __slots__ = ("__weakref__",)
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a pod's labels in the index are shared: never changed in place")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only  # type: ignore[assignment]
+
+
+# Held only while some pod holds them: the labels of deleted pods go with the pods.
+_LABEL_SETS: "WeakValueDictionary[frozenset, Labels]" = WeakValueDictionary()
 
 
 def _interned_labels(labels) -> Mapping[str, str]:
@@ -221,9 +237,8 @@ def _interned_labels(labels) -> Mapping[str, str]:
         return EMPTY
     found = _LABEL_SETS.get(key)
     if found is None:
-        if len(_LABEL_SETS) > 200_000:
-            _LABEL_SETS.clear()
-        found = _LABEL_SETS[key] = MappingProxyType(dict(labels))
+        found = Labels(labels)
+        _LABEL_SETS[key] = found
     return found
 
 

@@ -102,7 +102,10 @@ class FloorFallback:
         probe = Replica("", record.namespace, "", "", "", False, sample.cpu if sample else 0,
                         sample.memory if sample else 0, "")
         template = workload or record
-        if not has_room(self.index, ON_DEMAND, probe, template.constraints, template.needs):
+        # "Cannot tell" ends it too: were the floor pods still stuck, --floor-pending-timeout
+        # would start it again; kept on a guess, the floor would stay on spot for good.
+        if has_room(self.index, ON_DEMAND, probe, template.constraints, template.needs,
+                    template.template_labels).verdict is False:
             return
         if await self._mark(record, None):
             log.info("on-demand has room again: floor pods are admitted as floor again", extra={

@@ -11,6 +11,7 @@ workload's next move off, like any failed move."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -85,7 +86,9 @@ class Rebalance:
             spot_side = self.floors.spot_constraints(workload.constraints, view.uses_roles)
             decision = plan_move(view, lambda capacity, pod: has_room(
                 self.index, capacity, pod, spot_side if capacity == SPOT else workload.constraints,
-                workload.needs), seek)
+                workload.needs, workload.template_labels), seek)
+            if workload.needs.affinity or workload.needs.anti_affinity:
+                await asyncio.sleep(0)  # its room check scanned the cluster's pods: let calls in
             if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
                 decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
             if decision is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Mapping
 
 from ..constraints import NONE, Constraints
 from ..floors import Floors
@@ -45,8 +46,8 @@ async def yield_now_and_then(number: int, every: int = 100) -> None:
 
 
 def has_room(index: Index, capacity: str, pod: Replica, constraints: Constraints = NONE,
-             needs: Needs = NO_NEEDS) -> Fit:
+             needs: Needs = NO_NEEDS, labels: Mapping[str, str] | None = None) -> Fit:
     """Whether some node of that class other than the pod's own could take its replacement
-    (room.find_room): the template's constraints and needs, this pod's own claims."""
+    (room.find_room): the template's constraints, needs and labels, this pod's own claims."""
     return find_room(index, capacity, Pod(pod.cpu, pod.memory, constraints, needs, pod.namespace, pod.name,
-                                          pod.uid), besides=pod.node)
+                                          pod.uid, labels or {}), besides=pod.node)

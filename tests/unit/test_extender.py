@@ -292,7 +292,9 @@ def holding():
     clock = [100.0]
     ext.holds.clock = lambda: clock[0]
     add_deployment(ext, "web", 3)
-    return ext, clock, f.pod("web-1-x", owner=("ReplicaSet", "web-1"))
+    pod = f.pod("web-1-x", owner=("ReplicaSet", "web-1"))
+    ext.index.apply(POD, "ADDED", pod)  # Pending, as the watch shows it before the scheduler asks
+    return ext, clock, pod
 
 
 def test_a_floor_pod_is_held_off_spot_while_an_on_demand_node_outside_the_sample_could_take_it():
@@ -318,10 +320,20 @@ def test_a_floor_hold_runs_out_and_no_hold_starts_without_an_on_demand_node_that
     assert sample(ext.metrics, "spot_extender_floor_holds_total", result="expired") == 1
     assert sample(ext.metrics, "spot_extender_fallbacks_total") == 2
     big = requesting(f.pod("web-1-y", owner=("ReplicaSet", "web-1")), "8")  # no 4-CPU node fits it
+    ext.index.apply(POD, "ADDED", big)
     assert filter_(ext, big, names=["s1"])["NodeNames"] == ["s1"]
-    picky = f.pod("web-1-z", owner=("ReplicaSet", "web-1"))
-    picky["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "zone-nowhere"}
-    assert filter_(ext, picky, names=["s1"])["NodeNames"] == ["s1"]
+    # Where a pod may run is read from its template in the index, not from the call.
+    picky = f.deployment("picky", 3)
+    picky["spec"]["template"]["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "zone-nowhere"}
+    ext.index.apply("Deployment", "ADDED", picky)
+    rs = f.replicaset("picky-1", "picky", 3)
+    rs["spec"]["template"]["spec"] = picky["spec"]["template"]["spec"]
+    ext.index.apply("ReplicaSet", "ADDED", rs)
+    picky_pod = f.pod("picky-1-z", owner=("ReplicaSet", "picky-1"), labels={"app": "picky"})
+    ext.index.apply(POD, "ADDED", picky_pod)
+    assert filter_(ext, picky_pod, names=["s1"])["NodeNames"] == ["s1"]
+    # A call for a pod the watch has not shown holds nothing, whatever its spec says.
+    assert filter_(ext, f.pod("web-1-ghost", owner=("ReplicaSet", "web-1")), names=["s1"])["NodeNames"] == ["s1"]
     assert sample(ext.metrics, "spot_extender_floor_holds_total", result="started") == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spot_extender.needs import NO_NEEDS, AntiAffinity, needs_of, ports_conflict
+from spot_extender.needs import NO_NEEDS, PodTerm, needs_of, ports_conflict
 
 
 def container(**fields) -> dict:
@@ -20,6 +20,20 @@ def test_extended_requests_sum_over_containers_and_take_the_largest_init_contain
                            container(resources={"requests": {"nvidia.com/gpu": "2", "hugepages-2Mi": "4Mi"}})],
             "initContainers": [container(resources={"requests": {"nvidia.com/gpu": "4"}})]}
     assert needs_of(spec).extended == (("hugepages-2Mi", 4 * 2**20 * 1000), ("nvidia.com/gpu", 4000))
+
+
+def test_a_templates_limits_stand_in_for_the_requests_it_leaves_out():
+    # The API server defaults a pod's requests from its limits, not a pod template's: GPU
+    # templates usually set limits only.
+    spec = {"containers": [container(resources={"limits": {"nvidia.com/gpu": "2", "cpu": "1"}}),
+                           container(resources={"limits": {"example.com/fpga": "2"},
+                                                "requests": {"example.com/fpga": "1"}})]}
+    assert needs_of(spec).extended == (("example.com/fpga", 1000), ("nvidia.com/gpu", 2000))
+
+
+def test_with_host_network_every_container_port_is_a_host_port():
+    spec = {"hostNetwork": True, "containers": [container(ports=[{"containerPort": 9100}])]}
+    assert needs_of(spec).host_ports == ((9100, "TCP", ""),)
 
 
 def test_host_ports_of_containers_and_init_containers():
@@ -55,13 +69,14 @@ def test_required_pod_anti_affinity_terms_and_pod_affinity():
         "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "kubernetes.io/hostname"}]}}}
     needs = needs_of(spec)
-    assert needs.pod_affinity
+    (cache,) = needs.affinity
+    assert cache.topology_key == "kubernetes.io/hostname" and cache.selects({"app": "cache"})
     web, db = needs.anti_affinity
     assert (web.topology_key, web.namespaces, web.other_namespaces) == ("kubernetes.io/hostname", (), False)
     assert web.selects({"app": "web"}) and web.selects({"app": "web", "tier": "api"})
     assert not web.selects({"app": "web", "tier": "batch"}) and not web.selects({"app": "db"})
     assert (db.namespaces, db.other_namespaces) == (("data",), True)
-    assert not AntiAffinity("k", None, (), False).selects({})  # no selector selects nothing
+    assert not PodTerm("k", None, (), False).selects({})  # no selector selects nothing
 
 
 def test_claims_of_a_deployment_and_of_each_statefulset_pod():
@@ -79,6 +94,11 @@ def test_claims_of_a_deployment_and_of_each_statefulset_pod():
     {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
         {"labelSelector": {"matchExpressions": ["x"]}, "topologyKey": "k"}]}}},
     {"volumes": [{"persistentVolumeClaim": "x"}]},
+    {"containers": 5}, {"volumes": 5}, {"initContainers": 5}, {"containers": [{"resources": [1]}]},
+    {"containers": [{"resources": {"limits": "x", "requests": 5}}]},
+    {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchExpressions": 5}, "topologyKey": "k"}]}}},
+    {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [5, "x", None]}}},
 ])
 def test_malformed_parts_are_read_as_absent_without_an_error(spec):
     needs_of(spec)

@@ -38,8 +38,9 @@ def running(index, name, node_name, namespace="default", labels=None, spec=None)
     return raw
 
 
-def wanting(spec: dict, namespace="default", name="", uid="") -> Pod:
-    return Pod(100, 1 << 20, needs=needs_of(spec), namespace=namespace, name=name, uid=uid)
+def wanting(spec: dict, namespace="default", name="", uid="", labels=None) -> Pod:
+    return Pod(100, 1 << 20, needs=needs_of(spec), namespace=namespace, name=name, uid=uid,
+               labels=labels or {"app": "web"})
 
 
 def container(**fields) -> dict:
@@ -53,12 +54,13 @@ def anti(selector, key="kubernetes.io/hostname", **extra) -> dict:
 
 def test_a_gpu_request_needs_a_node_that_has_one_free():
     index = cluster(node("o1", "on-demand"), node("s1", "spot", extra=GPU))
-    gpu_pod = wanting({"containers": [container(resources={"requests": GPU, "limits": GPU})]})
-    assert not find_room(index, "on-demand", gpu_pod) and find_room(index, "on-demand", gpu_pod).verdict is False
+    gpu_pod = wanting({"containers": [container(resources={"limits": GPU})]})  # a template: limits only
+    fit = find_room(index, "on-demand", gpu_pod)
+    assert fit.verdict is False and fit.fixable  # an autoscaler could add an on-demand node with a GPU
     assert find_room(index, "spot", gpu_pod).node == "s1"
     running(index, "other-1", "s1", spec={"containers": [container(resources={"requests": GPU})]})
     fit = find_room(index, "spot", gpu_pod)
-    assert fit.verdict is False and fit.reason == "no spot node has room for it"
+    assert fit.verdict is False and fit.reason == "no spot node has room for it" and fit.fixable
 
 
 def test_a_node_at_its_pod_count_has_no_room():
@@ -100,12 +102,44 @@ def test_required_anti_affinity_against_the_pods_on_the_node_and_in_its_zone():
     assert not find_room(index2, "on-demand", wanting(anti({"app": "web"}, namespaces=["default"]), namespace="other"))
 
 
+def test_the_anti_affinity_of_the_pods_already_there_keeps_it_away_too():
+    index = cluster(node("o1", "on-demand"), node("o2", "on-demand", zone="zone-b"))
+    running(index, "db-1", "o1", labels={"app": "db"}, spec=anti({"app": "web"}))
+    running(index, "cache-1", "o2", labels={"app": "cache"},
+            spec=anti({"app": "web"}, key="topology.kubernetes.io/zone"))
+    assert not find_room(index, "on-demand", wanting({}, labels={"app": "web"}))
+    assert find_room(index, "on-demand", wanting({}, labels={"app": "api"}))  # not selected: both nodes
+    assert find_room(index, "on-demand", wanting({}, labels={"app": "web"}, namespace="other"))
+
+
+def affinity(selector, key="kubernetes.io/hostname") -> dict:
+    return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": selector}, "topologyKey": key}]}}}
+
+
+def test_required_pod_affinity_needs_a_selected_pod_in_the_domain_unless_none_runs_and_it_selects_itself():
+    index = cluster(node("o1", "on-demand"), node("o2", "on-demand", zone="zone-b"))
+    with_cache = wanting(affinity({"app": "cache"}, key="topology.kubernetes.io/zone"))
+    assert not find_room(index, "on-demand", with_cache)  # no cache pod anywhere, and it is no cache
+    running(index, "cache-1", "o2", labels={"app": "cache"})
+    assert find_room(index, "on-demand", with_cache).node == "o2"
+    together = wanting(affinity({"app": "web"}), labels={"app": "web"})
+    assert find_room(index, "on-demand", together)  # the first of its group goes anywhere
+    running(index, "web-1", "o2", labels={"app": "web"})
+    assert find_room(index, "on-demand", together).node == "o2"
+
+
+def test_more_terms_than_it_follows_is_unknown_not_a_scan_per_term():
+    terms = [{"labelSelector": {"matchLabels": {"app": f"a{i}"}}, "topologyKey": "topology.kubernetes.io/zone"}
+             for i in range(100)]
+    spec = {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": terms}}}
+    assert find_room(cluster(), "on-demand", wanting(spec)).reason == (
+        "cannot tell: more pod affinity terms than it follows")
+
+
 @pytest.mark.parametrize("spec, reason", [
-    ({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-        {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}]}}},
-     "cannot tell: it has a required pod affinity"),
     (anti({"app": "web"}, namespaceSelector={"matchLabels": {"team": "a"}}),
-     "cannot tell: its pod anti-affinity selects namespaces by label"),
+     "cannot tell: its pod affinity selects namespaces by label"),
     ({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data-web"}}]},
      "cannot tell: its PersistentVolumeClaim is not known yet"),
 ])

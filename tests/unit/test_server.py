@@ -5,7 +5,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import asyncio
 
 from spot_extender.cli import build
-from spot_extender.index import KINDS, NODE
+from spot_extender.index import KINDS, NODE, POD as POD_KIND
 from spot_extender.server import build_app
 from spot_extender.settings import Settings
 from spot_extender.supervisor import Supervisor
@@ -104,6 +104,7 @@ async def test_metrics_and_debug_view(client):
     sync(client.index)
     client.index.apply("Deployment", "ADDED", f.deployment("web", 3))
     client.index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web"))
+    client.index.apply(POD_KIND, "ADDED", POD)  # Pending: the watch shows it before the scheduler asks
     await client.post("/scheduler/filter", data=orjson.dumps({"Pod": POD, "NodeNames": ["s1"]}))
     await client.post("/scheduler/filter", data=b"bad")
     text = await (await client.get("/metrics")).text()

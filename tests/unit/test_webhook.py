@@ -401,3 +401,17 @@ async def test_an_admission_the_watch_never_shows_makes_its_group_err_toward_flo
     assert len(p.index.admitted) == 0  # the burst above expired too and renewed the distrust
     now[0] += 301.0
     assert await roles_of_burst(p, 6, prefix="later") == [FLOOR] * 3 + [SPOT] * 3
+
+
+async def test_a_forged_admission_that_takes_the_last_room_does_not_take_the_real_pods_floor():
+    # R = 6, k = 3, one floor pod being replaced: the owner has room for one pod. A forged
+    # review copying owner and revision takes it; the real replacement must still be floor.
+    p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
+    for i, role in enumerate([FLOOR, FLOOR, SPOT, SPOT, SPOT]):
+        p.index.apply(POD, "ADDED", f.pod(f"web-1-{i}", owner=("ReplicaSet", "web-1"), node_name="o1",
+                                          labels={"app": "web", "pod-template-hash": "web-1"}, role=role))
+    _, forged_labels = await admit(p, forged(), uid="forged")
+    assert forged_labels[ROLE_LABEL] == FLOOR and len(p.index.admitted) == 1
+    _, real = await admit(p, new_pod(), uid="the-replacement")
+    assert real[ROLE_LABEL] == FLOOR
+    assert p.index.admitted.distrusted(("ReplicaSet", "default", "web-1"))

@@ -160,3 +160,17 @@ def test_termination_grace_period_is_bounded(value, grace):
     if value is not None:
         raw["spec"]["terminationGracePeriodSeconds"] = value
     assert pod_record(raw).grace == grace
+
+
+def test_the_labels_of_pods_no_longer_held_are_not_kept():
+    import gc
+
+    from spot_extender import workloads
+
+    before = len(workloads._LABEL_SETS)
+    records = [pod_record(f.pod(f"db-{i}", owner=("StatefulSet", "db"), labels={"app": "db", "pod": f"db-{i}"}))
+               for i in range(500)]
+    assert len(workloads._LABEL_SETS) == before + 500
+    del records
+    gc.collect()
+    assert len(workloads._LABEL_SETS) == before
