@@ -93,6 +93,24 @@ def add_nodes(api: Api, nodes: list[dict], timeout: float = 60) -> None:
     wait_for(all_ready, timeout, what=f"{len(names)} nodes Ready")
 
 
+# The providers' capacity labels (README "How it decides"), read where neither of the two
+# above is on a node: value -> class.
+PROVIDER_CAPACITY_LABELS = {
+    "eks.amazonaws.com/capacityType": {"SPOT": "spot", "ON_DEMAND": "on-demand"},
+    "cloud.google.com/gke-spot": {"true": "spot"},
+    "cloud.google.com/gke-provisioning": {"spot": "spot", "preemptible": "spot", "standard": "on-demand"},
+    "kubernetes.azure.com/scalesetpriority": {"spot": "spot", "regular": "on-demand"},
+}
+
+
+def capacity_of(labels: dict) -> str:
+    """A node's class from its labels: Karpenter's or this project's value as it is, else
+    a provider's label read as spot or on-demand; "" for none."""
+    own = labels.get(KARPENTER_CAPACITY_LABEL) or labels.get(CAPACITY_LABEL)
+    return own or next((classes[labels[key]] for key, classes in PROVIDER_CAPACITY_LABELS.items()
+                 if labels.get(key) in classes), "")
+
+
 @dataclass(frozen=True)
 class Placement:
     pod: str
@@ -113,7 +131,7 @@ def placement(pod: dict, nodes: dict[str, dict]) -> Placement:
     return Placement(
         pod=pod["metadata"]["name"],
         node=node_name,
-        capacity=labels.get(KARPENTER_CAPACITY_LABEL) or labels.get(CAPACITY_LABEL, ""),
+        capacity=capacity_of(labels),
         pool=f"{labels.get('node.kubernetes.io/instance-type', '')}/{labels.get('topology.kubernetes.io/zone', '')}",
         ready=node is not None and is_ready(pod),
         terminating="deletionTimestamp" in pod["metadata"],

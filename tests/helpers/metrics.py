@@ -37,6 +37,11 @@ def scrape(process: Serves, name: str, labels: dict[str, str] | None = None) -> 
     return 0.0 if value is None else value
 
 
+def scrape_sum(process: Serves, name: str) -> float:
+    """The sum of a metric's samples over every label set in a running extender's /metrics."""
+    return sum(s.value for s in samples(process.get("/metrics"), name))
+
+
 def registry_value(metrics, name: str, **labels: str) -> float:
     """A sample's value in an in-process Metrics registry (unit tests); 0 while the
     series does not exist yet. Counters are named with their _total suffix."""

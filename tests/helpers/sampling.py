@@ -108,3 +108,76 @@ class ReadySampler:
         self._done.set()
         if self._thread is not None:
             self._thread.join(10)
+
+
+class WatchedReady:
+    """Each app's fewest Ready pods in one namespace, recounted on every watch event of its
+    pods and of the nodes, so a dip shorter than any polling interval still counts (a pod on
+    a node that no longer exists is not Ready, as in placement())."""
+
+    def __init__(self, api: Api, namespace: str, apps: list[str]):
+        self.api, self.namespace, self.apps = api, namespace, list(apps)
+        self.minimum: dict[str, int | None] = dict.fromkeys(self.apps)
+        self.events = 0
+        self.errors: list[str] = []
+        self._pods: dict[str, dict] = {}  # by uid
+        self._nodes: dict[str, dict] = {}  # by name
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> WatchedReady:
+        pods = self.api.get(f"/api/v1/namespaces/{self.namespace}/pods")
+        nodes = self.api.get("/api/v1/nodes")
+        with self._lock:
+            self._pods = {p["metadata"]["uid"]: p for p in pods["items"]}
+            self._nodes = {n["metadata"]["name"]: n for n in nodes["items"]}
+            self._recount()
+        for path, listed, store, key in (
+            (f"/api/v1/namespaces/{self.namespace}/pods", pods, self._pods, "uid"),
+            ("/api/v1/nodes", nodes, self._nodes, "name"),
+        ):
+            version = listed["metadata"]["resourceVersion"]
+            thread = threading.Thread(target=self._watch, args=(path, version, store, key), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _watch(self, path: str, version: str, store: dict, key: str) -> None:
+        while not self._done.is_set():
+            try:
+                for event in self.api.watch(path, timeout=1, resourceVersion=version):
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        raise RuntimeError(f"watch of {path}: {obj}")
+                    version = obj["metadata"]["resourceVersion"]
+                    with self._lock:
+                        if event["type"] == "DELETED":
+                            store.pop(obj["metadata"][key], None)
+                        else:
+                            store[obj["metadata"][key]] = obj
+                        self._recount()
+                    if self._done.is_set():
+                        return
+            except TimeoutError:  # nothing for a second: watch again from where it was
+                continue
+            except Exception as exc:  # noqa: BLE001 - recorded, and the test fails on it
+                self.errors.append(repr(exc))
+                return
+
+    def _recount(self) -> None:
+        ready = dict.fromkeys(self.apps, 0)
+        for pod in self._pods.values():
+            app = pod["metadata"].get("labels", {}).get("app")
+            placed = placement(pod, self._nodes)
+            if app in ready and placed.ready and not placed.terminating:
+                ready[app] += 1
+        for app, count in ready.items():
+            low = self.minimum[app]
+            self.minimum[app] = count if low is None else min(low, count)
+        self.events += 1
+
+    def stop(self) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join(5)
