@@ -18,6 +18,7 @@ from .index import Index
 from .metrics import Metrics
 from .nodes import ON_DEMAND, Pool
 from .policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
+from .resources import pod_requests
 from .room import Pod, node_with_room
 from .roles import admitted_role
 from .settings import Settings
@@ -107,7 +108,7 @@ class Extender:
             decision = "no-node"
         elif needs_on_demand is not None:
             decision = "floor"
-            self._hold_on_demand(ctx)
+            self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
             if self.holds.end(ctx.uid):
                 self.metrics.floor_holds.labels("ended").inc()
         else:
@@ -127,33 +128,21 @@ class Extender:
             )
         return filter_result(args, outcome.passed, {}, outcome.unresolvable)
 
-    def _hold_on_demand(self, ctx: PodContext) -> None:
-        if self._vouched(ctx):
-            self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
-
-    def _vouched(self, ctx: PodContext) -> bool:
-        """In-flight state is kept only for a pod the watch shows Pending in that group: a
-        forged call naming a pod that does not exist changes nothing, and a real pod not
-        seen yet counts on-demand only once bound (its burst may get an extra floor pod)."""
-        if self.index.pending_pod(ctx.uid, ctx.group):
-            return True
-        self.metrics.unverified.labels("in-flight", "unknown-pod").inc()
-        return False
-
     def _hold(self, ctx: PodContext, pod: dict) -> str | None:
         """Why the pod's spot candidates are refused for now (app/holds.py), or None to
         let it fall back: no on-demand node the index knows could take it, or its hold ran out."""
-        if self.holds.hold <= 0 or not self.index.pending_pod(ctx.uid, ctx.group):
-            return None  # held only for a pod the watch shows Pending: a forged call holds nothing
-        record = self.index.pods[ctx.uid]
-        # Judged by the template the index holds, not the spec the call carries, which a
-        # caller could fill with terms that take seconds to judge.
+        if self.holds.hold <= 0:
+            return None
+        # Where it may run is judged by its template in the index, not by the spec the call
+        # carries, which a caller could fill with terms that take seconds to judge.
         template = self.index.workloads.get(WorkloadKey(*ctx.group))
         if template is None:
             return None
+        meta = pod.get("metadata") or {}
+        cpu, memory = pod_requests(pod.get("spec") or {})
         node = node_with_room(self.index, ON_DEMAND, Pod(
-            record.cpu, record.memory, template.constraints, template.needs, record.namespace, record.name,
-            record.uid, template.template_labels))
+            cpu, memory, template.constraints, template.needs, template.namespace, str(meta.get("name") or ""),
+            ctx.uid, template.template_labels))
         if node is None:
             return None
         left, began = self.holds.left(ctx.uid)
@@ -192,8 +181,7 @@ class Extender:
         if chosen is not None:
             chosen_pool = facts.pool_of.get(chosen)
             scores = steer(scores, chosen, chosen_pool)
-            if self._vouched(ctx):
-                self.index.inflight.expect(ctx.uid, ctx.group, chosen, chosen_pool or self.unknown_pool)
+            self.index.inflight.expect(ctx.uid, ctx.group, chosen, chosen_pool or self.unknown_pool)
         self.metrics.decisions.labels("prioritize", "prefer-spot" if prefer_spot else "prefer-on-demand").inc()
         return view.priority_list(scores.by_pool, scores.by_node, facts.pool_of)
 

@@ -362,11 +362,6 @@ class Index:
         """Pods of the group not being deleted, bound or not."""
         return self._live_of_group.get(group, 0)
 
-    def pending_pod(self, uid: str, group: GroupKey) -> bool:
-        """The watch shows a pod of that uid and group, not bound yet and not being deleted."""
-        pod = self.pods.get(uid)
-        return pod is not None and pod.group == group and not pod.node and not pod.terminating
-
     def role_pods(self, group: GroupKey, role: str) -> int:
         """Live pods of the group with this role, bound or not, and this replica's admissions
         of it that the watch has not shown yet."""

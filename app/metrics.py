@@ -65,8 +65,8 @@ class Metrics:
         self.unverified = Counter(
             "spot_extender_unverified_total",
             "Calls whose state was not kept because the index could not vouch for them, by what "
-            "(admission, in-flight) and why (unknown-owner, owner-uid, revision, no-room, unknown-pod, "
-            "expired: an admission the watch never showed): forged calls, or creates denied after admission",
+            "(admission) and why (unknown-owner, owner-uid, revision, no-room, expired: an admission the "
+            "watch never showed): forged calls, or creates denied after admission",
             ["what", "reason"],
             registry=r,
         )
