@@ -21,6 +21,8 @@ import time
 from collections import Counter, deque
 from typing import Callable, Hashable
 
+from .counted import add
+
 DISTRUST_SECONDS = 300.0
 
 
@@ -58,8 +60,8 @@ class Admitted:
         """The watch shows the pod admitted under uid: the index counts it from now on."""
         entry = self._entries.pop(uid, None)
         if entry is not None:
-            _decrement(self._counts, (entry[0], entry[1]))
-            _decrement(self._per_group, entry[0])
+            add(self._counts, (entry[0], entry[1]), -1)
+            add(self._per_group, entry[0], -1)
 
     def count(self, group: Hashable, role: str) -> int:
         """Unseen admissions of the group with this role; none while the group is distrusted."""
@@ -94,8 +96,3 @@ class Admitted:
         for group in [g for g, until in self._distrusted.items() if until <= now]:
             del self._distrusted[group]
 
-
-def _decrement(counter: Counter, key: Hashable) -> None:
-    counter[key] -= 1
-    if counter[key] <= 0:
-        del counter[key]

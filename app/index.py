@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Callable, Iterable
 
 from .admitted import Admitted
+from .counted import add, discard_member
 from .freshness import Freshness
 from .inflight import InFlight
 from .kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
@@ -306,30 +307,18 @@ class Index:
         self.inflight.discard(uid)
 
     def _leave_group(self, pod: PodRecord) -> None:
-        if pod.group is None:
-            return
-        members = self.pods_of_group.get(pod.group)
-        if members is not None:
-            members.discard(pod.uid)
-            if not members:
-                del self.pods_of_group[pod.group]
+        if pod.group is not None:
+            discard_member(self.pods_of_group, pod.group, pod.uid)
 
     def _unplace(self, pod: PodRecord) -> None:
-        uids = self._pods_on_node.get(pod.node)
-        if uids is not None:
-            uids.discard(pod.uid)
-            if not uids:
-                del self._pods_on_node[pod.node]
+        discard_member(self._pods_on_node, pod.node, pod.uid)
 
     def _count(self, pod: PodRecord) -> None:
         self.tally.count(pod, self.pool_of.get(pod.node))
 
     def _count_live(self, pod: PodRecord, delta: int) -> None:
-        if pod.group is None or pod.terminating:
-            return
-        self._live_of_group[pod.group] += delta
-        if self._live_of_group[pod.group] <= 0:
-            del self._live_of_group[pod.group]
+        if pod.group is not None and not pod.terminating:
+            add(self._live_of_group, pod.group, delta)
 
     def _count_role(self, pod: PodRecord, delta: int) -> None:
         if not pod.role or pod.group is None or pod.terminating:

@@ -14,6 +14,8 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
+from .counted import add
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -94,7 +96,7 @@ class InFlight:
 
     def _unindex(self, entry: _Entry) -> None:
         if entry.on_demand:
-            _decrement(self._on_demand, entry.group)
+            add(self._on_demand, entry.group, -1)
         if entry.node is not None:
             _decrement_nested(self._nodes, entry.group, entry.node)
             _decrement_nested(self._pools, entry.group, entry.pool)
@@ -108,16 +110,10 @@ class InFlight:
                 self.discard(uid)
 
 
-def _decrement(counter: Counter, key: Hashable) -> None:
-    counter[key] -= 1
-    if counter[key] <= 0:
-        del counter[key]
-
-
 def _decrement_nested(by_group: dict[Hashable, Counter], group: Hashable, key: Hashable) -> None:
     counter = by_group.get(group)
     if counter is None:
         return
-    _decrement(counter, key)
+    add(counter, key, -1)
     if not counter:
         del by_group[group]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .kinds import BY_NAME, REPLICASET
 from .constraints import selector_matches
+from .counted import discard_member
 from .workloads import GroupKey, PdbRecord, WorkloadKey, WorkloadRecord
 
 
@@ -29,13 +30,8 @@ class WorkloadTable:
             self._unlink_replicaset(record)
 
     def _unlink_replicaset(self, record: WorkloadRecord) -> None:
-        if record.owner is None:
-            return
-        names = self._replicasets_of.get(record.owner)
-        if names is not None:
-            names.discard(record.name)
-            if not names:
-                del self._replicasets_of[record.owner]
+        if record.owner is not None:
+            discard_member(self._replicasets_of, record.owner, record.name)
 
     def put_pdb(self, record: PdbRecord) -> None:
         self.pdbs.setdefault(record.namespace, {})[record.name] = record
