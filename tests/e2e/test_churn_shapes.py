@@ -71,9 +71,22 @@ def shapes_env(env):
 
 
 def namespace(env, name: str) -> str:
-    kube.namespace(env.api, name)
-    env.api.merge_patch(f"/api/v1/namespaces/{name}", {"metadata": {"labels": SELECTED}})
+    """Created with the webhook's label at once: kube-apiserver matches webhooks against its
+    cache of namespaces, which may hold one labelled later without the label for a while."""
+    kube.create(env.api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": SELECTED}})
+    wait_for(lambda: env.api.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default"), 30,
+             what=f"service account in {name}")
     return name
+
+
+def webhook_mutates(env, ns: str) -> bool:
+    """A server-side dry-run create comes back with a role: kube-apiserver has picked up the
+    webhook configuration this module made (its informer lags the create)."""
+    probe = o.pod("probe-x", ns, owner=("ReplicaSet", "probe"))
+    probe["metadata"].pop("resourceVersion")
+    probe["metadata"].pop("uid")
+    created = env.api.request("POST", f"/api/v1/namespaces/{ns}/pods", probe, params={"dryRun": "All"})
+    return (created["metadata"].get("labels") or {}).get(o.ROLE_LABEL) is not None
 
 
 def with_template(deployment: dict, **spec) -> dict:
@@ -137,6 +150,7 @@ def test_floors_that_cannot_be_met_are_reported_and_never_chased(shapes_env):
     started = time.monotonic()
     ns = {shape: namespace(env, f"churn-{shape}-{int(time.time()) % 100000}")
           for shape in ("gpu", "volume", "gate", "relabel", "ports")}
+    wait_for(lambda: webhook_mutates(env, ns["gate"]), 30, what="kube-apiserver calling the new webhook")
     kube.create(env.api, gpu_training(ns["gpu"]))
     zonal_volumes(env, ns["volume"])
     kube.create(env.api, with_template(o.deployment("gated", 2, namespace=ns["gate"]),
