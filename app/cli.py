@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import os
 import secrets
@@ -15,12 +16,14 @@ import sys
 import uvloop
 from aiohttp import web
 
-from . import __version__, logs, settings as settings_mod, status_command
+from . import __version__, certs, logs, settings as settings_mod, status_command
 from .api import ConfigError, Kube
+from .cert_rotation import CertRotation
 from .controller import Controller
 from .index import Index
 from .kinds import WATCHED
 from .leader import LeaderElector
+from .metrics import Metrics
 from .parts import Parts, build  # noqa: F401  (build: also what tests import from here)
 from .reflector import Reflector, watch_for_return
 from .server import build_app
@@ -60,8 +63,22 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def own_namespace() -> str:
+    return os.environ.get("POD_NAMESPACE") or "kube-system"
+
+
 def lease_namespace(settings: Settings) -> str:
-    return settings.lease_namespace or os.environ.get("POD_NAMESPACE") or "kube-system"
+    return settings.lease_namespace or own_namespace()
+
+
+def cert_rotation(settings: Settings, kube: Kube, tls: ReloadingTLS, metrics: Metrics) -> CertRotation:
+    namespace = own_namespace()
+    return CertRotation(
+        kube, tls, metrics, namespace, settings.webhook_cert_secret, settings.webhook_configuration,
+        settings.cert_hosts or certs.default_hosts("spot-extender", namespace),
+        certs.Lifetimes(dt.timedelta(seconds=settings.cert_validity), dt.timedelta(seconds=settings.ca_validity)),
+        settings.request_timeout,
+    )
 
 
 def identity(settings: Settings) -> str:
@@ -76,6 +93,9 @@ def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
     async def run(app: web.Application):
         metrics.track_tasks(asyncio.get_running_loop())
         kube = await Kube.connect(settings.kubeconfig, settings.context)
+        if settings.webhook_cert_secret:
+            # First, so the webhook has a certificate to serve as soon as possible.
+            supervisor.start("certificates", cert_rotation(settings, kube, tls, metrics).run)
         api_returned = asyncio.Event()
         for kind in WATCHED:
             reflector = Reflector(kube, kind, index, settings, metrics)
@@ -97,12 +117,12 @@ def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
         else:
             metrics.leader.set(1)  # no election: this replica runs the loops
             supervisor.start("controller", lead)
-        if tls is not None:
+        if tls is not None and settings.tls_cert_file:
             supervisor.start("tls-reload", lambda: tls.watch(settings.tls_reload_interval))
         supervisor.spawn(announce_sync(index), name="announce-sync", loop="announce-sync")
         yield
         # The leader goes first, while the client is still open, so its lease release goes out.
-        for name in ("leader", "controller", "tls-reload"):
+        for name in ("leader", "controller", "tls-reload", "certificates"):
             task = supervisor.tasks.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -129,7 +149,12 @@ def serve(settings: Settings) -> None:
     parts = build(settings)
     supervisor = Supervisor(parts.metrics, settings.backoff_max)
     tls = None
-    if settings.tls_cert_file:
+    if settings.webhook_cert_secret:
+        try:
+            tls = ReloadingTLS.self_managed(settings.tls_client_ca_file)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise StartupError(f"--tls-client-ca-file: cannot load: {exc}") from None
+    elif settings.tls_cert_file:
         try:
             tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
         except (OSError, ssl.SSLError, ValueError) as exc:

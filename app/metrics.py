@@ -65,8 +65,10 @@ class Metrics:
         self.unverified = Counter(
             "spot_extender_unverified_total",
             "Calls whose state was not kept because the index could not vouch for them, by what "
-            "(admission) and why (unknown-owner, owner-uid, revision, no-room, expired: an admission the "
-            "watch never showed): forged calls, or creates denied after admission",
+            "(admission; inflight: a filter or prioritize call's hold) and why (unknown-owner, owner-uid, "
+            "revision, no-room, expired: an admission or a hold whose pod the watch never showed; for "
+            "inflight also other-group, not-pending, distrusted, full): forged calls, or creates denied "
+            "after admission",
             ["what", "reason"],
             registry=r,
         )
@@ -116,6 +118,17 @@ class Metrics:
             "How long each watch has been unable to reach the API server (0 while connected): "
             "the index may be that stale",
             ["kind"],
+            registry=r,
+        )
+        self.certificates_issued = Counter(
+            "spot_extender_certificates_issued_total",
+            "Self-managed webhook certificates this replica issued into the Secret: ca or cert",
+            ["what"],
+            registry=r,
+        )
+        self.certificate_expiry = Gauge(
+            "spot_extender_certificate_expiry_timestamp_seconds",
+            "When the serving certificate this replica serves expires (self-managed certificates only)",
             registry=r,
         )
         self.index_objects = Gauge(

@@ -8,6 +8,7 @@ the default.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import dataclasses
 import os
 import re
@@ -208,6 +209,16 @@ def _list_of(item: Callable[[str], str]) -> Callable[[str | tuple], tuple[str, .
     return parse
 
 
+def _cert_host(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if not _DNS_SUBDOMAIN.match(text):
+        raise SettingsError(f"{text!r} is neither a DNS name nor an IP address")
+    return text
+
+
 def parse_capacity_rule(rule: str) -> str:
     """'key=value:class', checked; Settings.capacity_rules splits it."""
     selector, sep, cls = rule.rpartition(":")
@@ -299,6 +310,32 @@ class Settings:
     )
     tls_reload_interval: float = _setting(
         10.0, parse_positive_duration, "how often to check the TLS files for changes"
+    )
+    webhook_cert_secret: str = _setting(
+        "",
+        _matching(_DNS_SUBDOMAIN, "a Secret name", empty_ok=True),
+        "Secret in this process's namespace ($POD_NAMESPACE, else kube-system) for a self-managed CA and "
+        "serving certificate: spot-extender issues and renews them there, serves HTTPS with them and writes "
+        "the CA into --webhook-configuration's caBundle; empty: off (use --tls-cert-file)",
+    )
+    webhook_configuration: str = _setting(
+        "spot-extender",
+        _matching(_DNS_SUBDOMAIN, "a MutatingWebhookConfiguration name", empty_ok=True),
+        "MutatingWebhookConfiguration whose caBundle --webhook-cert-secret keeps; empty: none",
+    )
+    cert_hosts: tuple = _setting(
+        (),
+        _list_of(_cert_host),
+        "DNS names and IP addresses of the self-managed serving certificate; empty: "
+        "spot-extender.<namespace>.svc and spot-extender.<namespace>.svc.cluster.local",
+        "HOSTS",
+    )
+    cert_validity: float = _setting(
+        90 * 86400.0, parse_positive_duration, "life of a self-managed serving certificate (renewed at 2/3 of it)"
+    )
+    ca_validity: float = _setting(
+        3650 * 86400.0, parse_positive_duration,
+        "life of the self-managed CA (renewed at 2/3 of it, trusted beside the new one until it expires)",
     )
     max_body_bytes: int = _setting(
         64 * 1024 * 1024,
@@ -498,8 +535,15 @@ class Settings:
             raise SettingsError("--filter-path, --prioritize-path and --mutate-path must differ")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError("--tls-cert-file and --tls-key-file go together")
-        if self.tls_client_ca_file and not self.tls_cert_file:
-            raise SettingsError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file (HTTPS)")
+        if self.tls_client_ca_file and not (self.tls_cert_file or self.webhook_cert_secret):
+            raise SettingsError("--tls-client-ca-file needs HTTPS: --tls-cert-file and --tls-key-file, "
+                                "or --webhook-cert-secret")
+        if self.webhook_cert_secret and self.tls_cert_file:
+            raise SettingsError("--webhook-cert-secret and --tls-cert-file are two sources of one certificate: "
+                                "pick one")
+        if self.cert_validity * 3 > self.ca_validity:
+            raise SettingsError("--ca-validity must be at least 3 x --cert-validity, so a CA outlives the "
+                                "certificates it signs through a rotation")
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise SettingsError("need --retry-period < --renew-deadline < --lease-duration")
 

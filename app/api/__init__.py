@@ -7,9 +7,9 @@ reaches callers as an `ApiError`, never as an aiohttp or socket exception.
 
 from .client import Kube
 from .errors import ApiError, ConfigError, Gone, StatusError, TransportError, WatchIdle
-from .objects import EVENTS, LEASES, PODS, ObjectRef, Resource, micro_time
+from .objects import EVENTS, LEASES, MUTATING_WEBHOOKS, PODS, SECRETS, ObjectRef, Resource, micro_time
 
 __all__ = [
-    "EVENTS", "LEASES", "PODS", "ApiError", "ConfigError", "Gone", "Kube", "ObjectRef", "Resource", "StatusError",
+    "EVENTS", "LEASES", "MUTATING_WEBHOOKS", "PODS", "SECRETS", "ApiError", "ConfigError", "Gone", "Kube", "ObjectRef", "Resource", "StatusError",
     "TransportError", "WatchIdle", "micro_time",
 ]

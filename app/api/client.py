@@ -187,6 +187,14 @@ class Kube:
     async def create_lease(self, namespace: str, name: str, spec: dict, timeout: float) -> dict:
         return await self._json("POST", LEASES.path(namespace), objects.lease(namespace, name, spec), timeout)
 
+    async def get(self, resource: Resource, namespace: str, name: str, timeout: float) -> dict:
+        return await self._json("GET", resource.path(namespace, name), None, timeout)
+
+    async def replace(self, resource: Resource, obj: dict, timeout: float) -> dict:
+        """PUT the object back, guarded by the resourceVersion it carries (409 if stale)."""
+        meta = obj.get("metadata") or {}
+        return await self._json("PUT", resource.path(meta.get("namespace", ""), meta.get("name", "")), obj, timeout)
+
     async def replace_lease(self, lease: dict, spec: dict, timeout: float) -> dict:
         """PUT the lease with a new spec, guarded by the resourceVersion it was read at (409 if stale)."""
         meta = lease.get("metadata") or {}

@@ -35,6 +35,8 @@ class Resource:
 PODS = Resource("", "v1", "pods")
 EVENTS = Resource("", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
+SECRETS = Resource("", "v1", "secrets")
+MUTATING_WEBHOOKS = Resource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,13 @@ def test_lint_and_template(values):
 
 # Each kustomize overlay and the values that ask the chart for the same thing.
 OVERLAYS = [
-    ("k8s/base", ()),
-    ("k8s/overlays/tls", ("--set", "tls.enabled=true")),
-    ("k8s/overlays/webhook", ("--set", "tls.enabled=true,webhook.enabled=true", "--set", f"webhook.caBundle={CA_BUNDLE}")),
-    ("k8s/overlays/webhook-cert-manager", ("--set", "tls.enabled=true,webhook.enabled=true,webhook.certManager.enabled=true")),
-    ("k8s/overlays/servicemonitor", ("--set", "serviceMonitor.enabled=true")),
-    ("k8s/overlays/network-policy", ("--set", "networkPolicy.enabled=true")),
+    ("k8s/base", ("--set", "webhook.enabled=false")),
+    ("k8s/overlays/tls", ("--set", "tls.enabled=true,webhook.enabled=false")),
+    ("k8s/overlays/webhook", ()),  # the chart's defaults: the webhook with certificates of its own
+    ("k8s/overlays/webhook-ca-bundle", ("--set", "tls.enabled=true", "--set", f"webhook.caBundle={CA_BUNDLE}")),
+    ("k8s/overlays/webhook-cert-manager", ("--set", "tls.enabled=true,webhook.certManager.enabled=true")),
+    ("k8s/overlays/servicemonitor", ("--set", "serviceMonitor.enabled=true,webhook.enabled=false")),
+    ("k8s/overlays/network-policy", ("--set", "networkPolicy.enabled=true,webhook.enabled=false")),
 ]
 
 
@@ -141,7 +142,36 @@ def test_every_option_reaches_the_objects():
     assert "10.96.200.201" in [c for c in of_kind(rendered, "Certificate") if c["metadata"]["name"] ==
                                "spot-extender-tls"][0]["spec"]["ipAddresses"]
     (policy,) = of_kind(rendered, "NetworkPolicy")
-    assert policy["spec"]["ingress"][0]["from"][0]["ipBlock"]["cidr"] == "10.0.1.0/24"
+    sources = policy["spec"]["ingress"][0]["from"]
+    assert [s["ipBlock"]["cidr"] for s in sources if "ipBlock" in s] == ["10.0.1.0/24", "172.16.0.32/28"]
+
+
+def test_the_deprecated_single_control_plane_range_still_counts():
+    (policy,) = of_kind(docs(template("--set", "networkPolicy.enabled=true,networkPolicy.controlPlaneCIDR=10.1.0.0/28",
+                                      "--set-json", "networkPolicy.controlPlaneCIDRs=[]")), "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["from"][0] == {"ipBlock": {"cidr": "10.1.0.0/28"}}
+
+
+def test_by_default_the_webhook_is_on_with_certificates_of_its_own_and_the_policy_enforces_least_privilege():
+    rendered = docs(template())
+    (webhook,) = of_kind(rendered, "MutatingWebhookConfiguration")
+    assert "caBundle" not in webhook["webhooks"][0]["clientConfig"]  # spot-extender writes it
+    (secret,) = of_kind(rendered, "Secret")
+    assert secret["metadata"]["name"] == "spot-extender-webhook-tls" and "data" not in secret
+    args = container(rendered)["args"]
+    assert "--webhook-cert-secret=spot-extender-webhook-tls" in args
+    assert "--cert-hosts=spot-extender.kube-system.svc,spot-extender.kube-system.svc.cluster.local,10.96.200.200" in args
+    assert container(rendered)["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    rules = rbac_rules(rendered)
+    assert rules[("Role", "spot-extender-webhook-certificate")] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["spot-extender-webhook-tls"],
+         "verbs": ["get", "update"]}]
+    assert rules[("ClusterRole", "spot-extender-webhook-ca-bundle")][0]["resourceNames"] == ["spot-extender"]
+    assert not any("patch" in r["verbs"] and "events" in r["resources"] for rs in rules.values() for r in rs)
+    (policy,) = of_kind(rendered, "ValidatingAdmissionPolicy")
+    (binding,) = of_kind(rendered, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert "system:serviceaccount:kube-system:spot-extender" in policy["spec"]["matchConditions"][0]["expression"]
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -154,8 +184,10 @@ def test_every_option_reaches_the_objects():
     (("--set-json", 'spotLabels=[{"key":"a","operator":"Sometimes"}]'), "operator"),
     (("--set", "webhook.timeoutSeconds=60"), "timeoutSeconds"),
     (("--set", "networkPolicy.controlPlaneCIDR=everywhere"), "controlPlaneCIDR"),
-    (("--set", "webhook.enabled=true"), "webhook.enabled needs tls.enabled"),
-    (("--set", "webhook.enabled=true,tls.enabled=true"), "webhook.enabled needs webhook.caBundle"),
+    (("--set", "webhook.certManager.enabled=true"), "webhook.certManager.enabled needs tls.enabled"),
+    (("--set", "tls.enabled=true"), "webhook.enabled with tls.enabled needs webhook.caBundle"),
+    (("--set", "webhook.certValidity=90d"), "certValidity"),
+    (("--set-json", 'networkPolicy.controlPlaneCIDRs=["everywhere"]'), "controlPlaneCIDRs"),
     (("--set", "replicas=1"), "podDisruptionBudget.minAvailable (1) must be below replicas (1)"),
     (("--set", "replicas=2,podDisruptionBudget.minAvailable=2"), "must be below replicas (2)"),
 ])

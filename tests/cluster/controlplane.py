@@ -130,6 +130,9 @@ class ControlPlane:
         self.extender = extender or ExtenderOptions()
         # (cert, key) kube-apiserver presents to admission webhooks, for one that requires it.
         self.webhook_client_cert: tuple[Path, Path] | None = None
+        # More kube-apiserver flags, e.g. --enable-aggregator-routing=true: webhooks that
+        # name a Service are then called at its EndpointSlices' addresses (no kube-proxy here).
+        self.apiserver_args: list[str] = []
         self.use_extender = True
         self.scheduler_feature_gates = ""  # e.g. "OpportunisticBatching=false"
         self.scheduler_url = ""  # its secure port, once started (healthz, pprof)
@@ -252,7 +255,7 @@ class ControlPlane:
             f"--service-account-key-file={self.workdir / 'sa.pub'}",
             f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
             "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
-            *self._admission_argv(),
+            *self._admission_argv(), *self.apiserver_args,
         ])
         wait_for(lambda: self.ca_file.exists() and self.api.get("/readyz") is not None, 90, what="kube-apiserver /readyz")
         self.api = Api(self.server, self.token, str(self.ca_file))
@@ -436,7 +439,8 @@ class ExtenderProcess:
     """spot-extender itself, run as a local process against the control plane."""
 
     def __init__(self, cluster: ControlPlane, *extra_args: str, kubeconfig: Path | None = None, name="spot-extender",
-                 port: int | None = None, ca_file: Path | None = None, client_cert: tuple[Path, Path] | None = None):
+                 port: int | None = None, ca_file: Path | None = None, client_cert: tuple[Path, Path] | None = None,
+                 ssl_context: ssl.SSLContext | None = None):
         """`port`: for extra processes the scheduler does not call; default the scheduler's extender port.
         With --tls-cert-file among the args it serves HTTPS, checked against `ca_file`; `client_cert`
         (cert, key) is what this harness presents, as it must with --tls-client-ca-file."""
@@ -445,9 +449,9 @@ class ExtenderProcess:
         argv = [installed_command(), "serve", f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
                 "--host=127.0.0.1", f"--port={port}", *extra_args]
         self.component = Component(name, argv, cluster.workdir / f"{name}.log")
-        https = any(arg.startswith("--tls-cert-file=") for arg in extra_args)
+        https = any(arg.startswith(("--tls-cert-file=", "--webhook-cert-secret=")) for arg in extra_args)
         self.url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
-        self.ssl_context = ssl.create_default_context(cafile=str(ca_file)) if https and ca_file else None
+        self.ssl_context = ssl_context or (ssl.create_default_context(cafile=str(ca_file)) if https and ca_file else None)
         if self.ssl_context is not None and client_cert is not None:
             self.ssl_context.load_cert_chain(*map(str, client_cert))
 

@@ -23,7 +23,7 @@ from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.metrics import samples
 from tests.helpers.waiting import wait_for
-from tests.helpers.webhook import webhook_configuration
+from tests.helpers.webhook import webhook_configuration, webhook_mutates
 
 SELECTED = {"spot-extender.io/e2e-churn": "on"}
 QUIET = 60  # seconds watched after settling
@@ -77,16 +77,6 @@ def namespace(env, name: str) -> str:
     wait_for(lambda: env.api.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default"), 30,
              what=f"service account in {name}")
     return name
-
-
-def webhook_mutates(env, ns: str) -> bool:
-    """A server-side dry-run create comes back with a role: kube-apiserver has picked up the
-    webhook configuration this module made (its informer lags the create)."""
-    probe = o.pod("probe-x", ns, owner=("ReplicaSet", "probe"))
-    probe["metadata"].pop("resourceVersion")
-    probe["metadata"].pop("uid")
-    created = env.api.request("POST", f"/api/v1/namespaces/{ns}/pods", probe, params={"dryRun": "All"})
-    return (created["metadata"].get("labels") or {}).get(o.ROLE_LABEL) is not None
 
 
 def with_template(deployment: dict, **spec) -> dict:
@@ -150,7 +140,7 @@ def test_floors_that_cannot_be_met_are_reported_and_never_chased(shapes_env):
     started = time.monotonic()
     ns = {shape: namespace(env, f"churn-{shape}-{int(time.time()) % 100000}")
           for shape in ("gpu", "volume", "gate", "relabel", "ports")}
-    wait_for(lambda: webhook_mutates(env, ns["gate"]), 30, what="kube-apiserver calling the new webhook")
+    wait_for(lambda: webhook_mutates(env.api, ns["gate"]), 30, what="kube-apiserver calling the new webhook")
     kube.create(env.api, gpu_training(ns["gpu"]))
     zonal_volumes(env, ns["volume"])
     kube.create(env.api, with_template(o.deployment("gated", 2, namespace=ns["gate"]),

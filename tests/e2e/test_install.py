@@ -21,7 +21,7 @@ from tests.helpers import objects as o
 
 
 @pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls", "k8s/overlays/network-policy",
-                                  "k8s/overlays/webhook"])
+                                  "k8s/overlays/webhook", "k8s/overlays/webhook-ca-bundle"])
 def test_manifests_pass_server_side_dry_run(env, path):
     # A dry run stores nothing, so the webhook's Service reference is never called here.
     result = kubectl(env.cluster, "apply", "--dry-run=server", "-k", path)

@@ -103,6 +103,11 @@ BAD_VALUES = {
     "log_level": ("loud", "one of debug"),
     "spot_price_ratio": ("1.5", "above 0 and at most 1"),
     "workload_metrics": ("maybe", "one of auto, true, false"),
+    "webhook_cert_secret": ("Not_A_Name", "a Secret name"),
+    "webhook_configuration": ("-x", "a MutatingWebhookConfiguration name"),
+    "cert_hosts": ("spot-extender.svc,exa mple", "neither a DNS name nor an IP address"),
+    "cert_validity": ("0s", "above zero"),
+    "ca_validity": ("90d", "duration"),
 }
 
 
@@ -140,7 +145,10 @@ def test_bad_environment_value_exits_2_with_one_line_naming_it(name, capsys, mon
         (["--mutate-path", "/filter"], "--filter-path, --prioritize-path and --mutate-path must differ"),
         (["--retry-period", "5s", "--renew-deadline", "4s"], "--retry-period < --renew-deadline"),
         (["--renew-deadline", "20s"], "--renew-deadline < --lease-duration"),
-        (["--tls-client-ca-file", "/etc/hostname"], "--tls-client-ca-file needs --tls-cert-file"),
+        (["--tls-client-ca-file", "/etc/hostname"], "--tls-client-ca-file needs HTTPS: --tls-cert-file"),
+        (["--webhook-cert-secret", "s", "--tls-cert-file", "/etc/hostname", "--tls-key-file", "/etc/hostname"],
+         "--webhook-cert-secret and --tls-cert-file are two sources"),
+        (["--cert-validity", "720h", "--ca-validity", "1000h"], "--ca-validity must be at least 3 x"),
     ],
 )
 def test_settings_that_disagree_exit_2_naming_both(argv, message, capsys):

@@ -19,6 +19,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* The webhook with spot-extender's own CA and certificate: no tls Secret of the user's. */}}
+{{- define "spot-extender.selfManagedCerts" -}}
+{{- if and .Values.webhook.enabled (not .Values.tls.enabled) }}true{{ end -}}
+{{- end -}}
+
 {{- define "spot-extender.scheme" -}}
-{{- if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end -}}
+{{- if or .Values.tls.enabled (include "spot-extender.selfManagedCerts" .) }}HTTPS{{ else }}HTTP{{ end -}}
+{{- end -}}
+
+{{/* The names (and fixed ClusterIP) the self-managed serving certificate is for. */}}
+{{- define "spot-extender.certHosts" -}}
+{{- $ns := include "spot-extender.namespace" . -}}
+{{- $hosts := list (printf "spot-extender.%s.svc" $ns) (printf "spot-extender.%s.svc.cluster.local" $ns) -}}
+{{- with .Values.service.clusterIP }}{{ $hosts = append $hosts . }}{{ end -}}
+{{- join "," $hosts -}}
 {{- end -}}
