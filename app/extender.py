@@ -23,7 +23,7 @@ from .room import Pod, node_with_room
 from .roles import admitted_role
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
-from .workloads import GroupKey, WorkloadKey, group_of
+from .workloads import GroupKey, WorkloadKey, group_of, unverified
 
 log = logs.get("extender")
 
@@ -39,6 +39,7 @@ class PodContext:
     floor: Floor | None = None
     on_demand: int = 0  # o, including pods sent to on-demand but not yet bound
     role: str = ""  # floor or spot when the webhook gave it one
+    room: int | None = None  # pods of the group the watch may not show yet: its replicas less its live pods
 
     @property
     def needs_on_demand(self) -> str | None:
@@ -108,7 +109,7 @@ class Extender:
             decision = "no-node"
         elif needs_on_demand is not None:
             decision = "floor"
-            self.index.inflight.hold_on_demand(ctx.uid, ctx.group)
+            self._in_flight(ctx, args.pod)
             if self.holds.end(ctx.uid):
                 self.metrics.floor_holds.labels("ended").inc()
         else:
@@ -145,6 +146,12 @@ class Extender:
             ctx.uid, template.template_labels))
         if node is None:
             return None
+        known = self.index.pods.get(ctx.uid)
+        if known is None or known.group != ctx.group or known.node:
+            # Remembered only for a pod the watch shows Pending: a caller could send any number
+            # of made-up uids. A real one is refused spot until an attempt after the watch shows it.
+            return (f"floor hold: on-demand node {node} could take this floor pod but is not a candidate; "
+                    f"waiting for the watch to show the pod")
         left, began = self.holds.left(ctx.uid)
         if began:
             self.metrics.floor_holds.labels("started").inc()
@@ -181,7 +188,7 @@ class Extender:
         if chosen is not None:
             chosen_pool = facts.pool_of.get(chosen)
             scores = steer(scores, chosen, chosen_pool)
-            self.index.inflight.expect(ctx.uid, ctx.group, chosen, chosen_pool or self.unknown_pool)
+            self._in_flight(ctx, args.pod, chosen, chosen_pool or self.unknown_pool)
         self.metrics.decisions.labels("prioritize", "prefer-spot" if prefer_spot else "prefer-on-demand").inc()
         return view.priority_list(scores.by_pool, scores.by_node, facts.pool_of)
 
@@ -205,9 +212,36 @@ class Extender:
         floor = self.floors.of(self.index.workload_of(group), namespace, meta.get("labels") or {})
         counts = self.index.counts(group)
         placed = counts.on_demand if counts else 0
-        on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid)
+        counted = self.index.workloads.get(WorkloadKey(*group))
+        room = counted.replicas - self.index.live_pods(group) if counted is not None else None
+        on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid, room=room)
         return PodContext(pod_ref, uid, group, "", floor, on_demand,
-                          admitted_role(meta.get("labels"), meta.get("annotations")))
+                          admitted_role(meta.get("labels"), meta.get("annotations")), room)
+
+    def _in_flight(self, ctx: PodContext, pod: dict, node: str | None = None, pool: Pool | None = None) -> None:
+        """Remember the filter's on-demand decision (or prioritize's node) until the watch shows
+        the binding, if the index can vouch for the pod (app/inflight.py): the call may be forged."""
+        why, seen = self._vouch(ctx, pod)
+        if why is None:
+            inflight, room = self.index.inflight, ctx.room or 0
+            why = (inflight.hold_on_demand(ctx.uid, ctx.group, seen, room) if node is None
+                   else inflight.expect(ctx.uid, ctx.group, node, pool, seen, room))
+        if why is not None:
+            self.metrics.unverified.labels("inflight", why).inc()
+
+    def _vouch(self, ctx: PodContext, pod: dict) -> tuple[str | None, bool]:
+        """(why the pod's in-flight state may not be kept, or None; whether the watch has shown
+        the pod). A pod the index knows must be Pending in the same group; one it does not know
+        yet (the watch lags the scheduler) must name its owner as the index knows it: its uid,
+        and its revision where the index can tell (as the webhook checks admissions)."""
+        known = self.index.pods.get(ctx.uid)
+        if known is not None:
+            if known.group != ctx.group:
+                return "other-group", True
+            if known.node or known.terminating:
+                return "not-pending", True
+            return None, True
+        return unverified(pod.get("metadata") or {}, self.index.workloads.get(WorkloadKey(*ctx.group))), False
 
     def node_facts(self, args: ExtenderArgs, check_unknown: bool = True) -> NodeFacts:
         """Going-away reasons, on-demand membership and pools for the candidates.

@@ -282,6 +282,8 @@ class Index:
         if pod.node:
             self._pods_on_node.setdefault(pod.node, set()).add(pod.uid)
             self.inflight.discard(pod.uid)
+        else:
+            self.inflight.seen(pod.uid, pod.group)  # what the scheduler was told about it is confirmed
         self._count(pod)
         self.tally.use(pod)
         self._count_role(pod, +1)

@@ -34,7 +34,9 @@ def build(settings: Settings) -> Parts:
     metrics = Metrics()
     expired = metrics.unverified.labels("admission", "expired")
     admitted = Admitted(settings.admission_ttl, on_unconfirmed=lambda group: expired.inc())
-    index = Index(NodeClassifier(settings), InFlight(settings.inflight_ttl), admitted=admitted)
+    inflight = InFlight(settings.inflight_ttl, on_unconfirmed=lambda group, reason: metrics.unverified.labels(
+        "inflight", reason).inc())
+    index = Index(NodeClassifier(settings), inflight, admitted=admitted)
     metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight", "Admitted"))
     metrics.track_watches(index.freshness.down_for, KINDS)
     floors = Floors(index, settings)

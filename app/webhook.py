@@ -17,10 +17,10 @@ from .metrics import Metrics
 from .needs import claim_names
 from .nodes import ON_DEMAND, SPOT as SPOT_CLASS
 from .policy import seeks_spot
-from .kinds import REPLICASET, STATEFULSET
+from .kinds import STATEFULSET
 from .roles import FLOOR, SPOT, RoleRules, choose, patch, pinned_reason, statefulset_ordinal
 from .settings import Settings
-from .workloads import WorkloadKey, WorkloadRecord, controller_of, group_of, stamp_time
+from .workloads import WorkloadKey, WorkloadRecord, group_of, stamp_time, unverified
 
 log = logs.get("webhook")
 
@@ -144,7 +144,7 @@ class Webhook:
         """Count the admission until the watch shows its pod, if it checks out against what
         the index knows of its owner (a forged review copying a real owner must still match
         its uid and revision, and fit in the room the owner has left)."""
-        why = _unverified(meta, counted)
+        why = unverified(meta, counted)
         if why is None:
             room = counted.replicas - self.index.live_pods(group)
             if self.index.admitted.record(uid, group, role, room):
@@ -181,18 +181,3 @@ class Webhook:
                 return workload
         self.metrics.owner_waits.labels("timeout").inc()
         return None
-
-
-def _unverified(meta: dict, counted: WorkloadRecord | None) -> str | None:
-    """Why an admission does not match its owner as the index knows it, or None."""
-    if counted is None:
-        return "unknown-owner"
-    owner = controller_of(meta)
-    if owner is None or not owner.uid or owner.uid != counted.uid:
-        return "owner-uid"
-    revision = (meta.get("labels") or {}).get("pod-template-hash")
-    expected = counted.template_labels.get("pod-template-hash")
-    if counted.kind == REPLICASET and revision != expected:
-        return "revision"
-    return None
-

@@ -354,3 +354,19 @@ def pdb_record(pdb: dict) -> PdbRecord:
         max_unavailable=spec.get("maxUnavailable"),
         disruptions_allowed=(pdb.get("status") or {}).get("disruptionsAllowed"),
     )
+
+
+def unverified(meta: dict, counted: WorkloadRecord | None) -> str | None:
+    """Why a pod in a request (an admission, a filter call) does not match its owner as the
+    index knows it, or None: the caller may have made it up."""
+    if counted is None:
+        return "unknown-owner"
+    owner = controller_of(meta)
+    if owner is None or not owner.uid or owner.uid != counted.uid:
+        return "owner-uid"
+    revision = (meta.get("labels") or {}).get("pod-template-hash")
+    expected = counted.template_labels.get("pod-template-hash")
+    if counted.kind == REPLICASET and revision != expected:
+        return "revision"
+    return None
+

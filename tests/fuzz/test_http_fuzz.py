@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,12 +21,11 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from tests.fuzz._live import FLOOR_POD, NAMES, ON_DEMAND, live_extender, valid_requests, valid_reviews
 from tests.helpers import objects as f
 from tests.helpers.metrics import sample_value
-from tests.helpers.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-NODES, PODS = 500, 5000
+PODS = 5000
 MAX_BODY = 1 << 20  # the server's --max-body-bytes for this run
 CASES_PER_TARGET = 2000
 IN_FLIGHT = 50
@@ -36,36 +33,6 @@ WRONG_TYPES = (None, True, 0, -1, 1.5, "", "x", [], [1], {}, {"a": 1})
 ABSURD = ("1e300000", "1e999999999", "-1", "9" * 400, "1Ei" * 3, "NaN", "Infinity", "0x10", "١٢", "1e-999999")
 VERBS = ("/filter", "/prioritize")
 MUTATE = "/mutate"  # the admission webhook: it answers everything it reads with allowed: true
-
-# The synthetic index names nodes node-00000..; the first 70% are spot, the rest on-demand.
-NAMES = [f"node-{i:05d}" for i in range(NODES)]
-ON_DEMAND = set(NAMES[int(NODES * 0.7):])
-FLOOR_POD = f.pod("app-00000-9-zz", owner=("ReplicaSet", "app-00000-9"))  # a new revision: floor unmet
-
-
-def valid_requests(rng: random.Random) -> list[dict]:
-    names = rng.sample(NAMES, 40)
-    return [
-        {"Pod": FLOOR_POD, "NodeNames": names},
-        {"Pod": FLOOR_POD, "Nodes": {"items": [f.node(n, "spot" if n not in ON_DEMAND else "on-demand")
-                                               for n in names[:10]]}},
-    ]
-
-
-ADMITTED_POD = f.pod("", owner=("ReplicaSet", "app-00001-1"), labels={"app": "app-00001"})
-ADMITTED_POD["spec"].update({
-    "tolerations": [{"key": "a", "operator": "Exists"}],
-    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
-})
-
-
-def valid_reviews(rng: random.Random) -> list[dict]:
-    request = {"uid": f"req-{rng.randrange(10**9)}", "kind": {"group": "", "version": "v1", "kind": "Pod"},
-               "operation": "CREATE", "namespace": "default", "object": ADMITTED_POD}
-    return [{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request},
-            {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {**request, "dryRun": True}}]
-
 
 def random_json(rng: random.Random, depth: int = 0):
     roll = rng.random()
@@ -243,27 +210,8 @@ async def run_fuzz(base_url: str, pid: int) -> dict:
 
 
 def test_http_fuzz_run():
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.perf.extender_server", "--nodes", str(NODES), "--pods", str(PODS),
-         "--port", str(port), "--max-body-bytes", str(MAX_BODY)],
-        stdout=subprocess.PIPE, cwd=ROOT,
-    )
-    try:
-        server.stdout.readline()  # the load and controller timings
-        assert server.stdout.readline().strip() == b"ready"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
-        figures = asyncio.run(run_fuzz(f"http://127.0.0.1:{port}", server.pid))
-    finally:
-        server.terminate()
-        server.wait(10)
+    with live_extender("--pods", str(PODS), "--max-body-bytes", str(MAX_BODY)) as server:
+        figures = asyncio.run(run_fuzz(server.url, server.pid))
     print("\nHTTP fuzz run:", orjson.dumps(figures, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
     server_errors = {k: v for k, v in figures["statuses"].items() if not k.split()[-1].isdigit()
                      or int(k.split()[-1]) >= 500}

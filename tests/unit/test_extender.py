@@ -1,8 +1,10 @@
 import orjson
 import pytest
 
+from spot_extender.admitted import DISTRUST_SECONDS
 from spot_extender.cli import build
 from spot_extender.extender import Extender
+from spot_extender.inflight import CONFIRM_SECONDS
 from spot_extender.index import KINDS, NODE, PDB, POD
 from spot_extender.settings import Settings
 from spot_extender.status import Status
@@ -356,3 +358,137 @@ def test_roles_from_the_webhook_decide_over_the_counts(full):
     unlabelled = f.pod("web-1-3", owner=("ReplicaSet", "web-1"), labels={"app": "web"})
     assert schedule(ext2, unlabelled, full=full).startswith("o")  # no role: by the counts, as before
 
+
+
+# ---- Forged filter and prioritize calls (issue 26): state no watch confirmed errs toward on-demand ----
+
+FLOOR_3 = {"spot-extender.io/on-demand-floor": "3"}
+
+
+def web_pod(name, uid=None, rs="web-1", owner_uid=None, template_hash=None):
+    """A pod of ReplicaSet rs as kube-scheduler sends it: its owner reference and revision label."""
+    pod = f.pod(name, owner=("ReplicaSet", rs), uid=uid, labels={"app": "web", "pod-template-hash": template_hash or rs})
+    if owner_uid is not None:
+        pod["metadata"]["ownerReferences"][0]["uid"] = owner_uid
+    return pod
+
+
+def lagging_burst(ext, replicas, lag, rs="web-1"):
+    """A burst whose pods the watch shows only `lag` decisions after kube-scheduler asked about
+    them, Pending, and whose bindings show up only after every decision."""
+    pods = [web_pod(f"{rs}-{i}", rs=rs) for i in range(replicas)]
+    placed = []
+    for i, p in enumerate(pods):
+        placed.append((p, schedule(ext, p)))
+        if i >= lag:
+            ext.index.apply(POD, "ADDED", pods[i - lag])
+    for p in pods[max(0, replicas - lag):]:
+        ext.index.apply(POD, "ADDED", p)
+    for p, node in placed:
+        bind(ext, p, node)
+    return [node for _, node in placed]
+
+
+def forge(ext, pod):
+    """What a caller without a certificate can send: a filter call with every node, then a prioritize."""
+    filter_(ext, pod)
+    prioritize(ext, pod)
+
+
+def unverified(ext, reason):
+    return sample(ext.metrics, "spot_extender_unverified_total", what="inflight", reason=reason)
+
+
+def test_a_burst_the_watch_lags_behind_still_gets_exactly_the_floor():
+    ext = cluster()
+    add_deployment(ext, "web", 150, annotations=FLOOR_3)
+    nodes = lagging_burst(ext, 150, lag=5)
+    assert on_demand(nodes) == 3
+    spot = [n for n in nodes if n.startswith("s")]
+    assert max(spot.count(n) for n, _ in SPOT_NODES) - min(spot.count(n) for n, _ in SPOT_NODES) <= 1
+    assert sample(ext.metrics, "spot_extender_unverified_total", what="inflight", reason="expired") == 0
+    assert len(ext.index.inflight) == 0 and not ext.index.inflight.distrusted(ext.context(web_pod("x")).group)
+
+
+@pytest.mark.parametrize("forged, reason", [
+    (dict(owner_uid="not-the-replicasets-uid"), "owner-uid"),
+    (dict(owner_uid=""), "owner-uid"),
+    (dict(template_hash="an-old-revision"), "revision"),
+])
+def test_forged_holds_that_do_not_match_the_owner_are_not_kept_and_are_counted(forged, reason):
+    ext = cluster()
+    add_deployment(ext, "web", 6, annotations=FLOOR_3)
+    for i in range(10):
+        forge(ext, web_pod(f"web-1-forged-{i}", **forged))
+    assert len(ext.index.inflight) == 0
+    assert unverified(ext, reason) == 20  # a filter hold and a prioritize expectation each
+    assert on_demand(lagging_burst(ext, 6, lag=2)) == 3
+
+
+def forgery_target():
+    """(an extender with web at 6 replicas and a floor of 3, its in-flight holds on a clock of
+    their own, that clock, web's group)."""
+    ext = cluster()
+    add_deployment(ext, "web", 6, annotations=FLOOR_3)
+    inflight, now = ext.index.inflight, [0.0]
+    inflight.clock = lambda: now[0]
+    return ext, inflight, now, ext.context(web_pod("x")).group
+
+
+def test_forged_holds_copying_the_owner_exactly_are_bounded_by_its_room():
+    ext, inflight, now, group = forgery_target()
+    for i in range(1000):
+        forge(ext, web_pod(f"web-1-forged-{i}"))
+        assert len(inflight) <= 6  # R less its live pods, however many come
+    # The seventh is more than the owner could have: the group counts what the watch confirmed only.
+    assert inflight.distrusted(group) and inflight.on_demand(group) == 0
+    assert unverified(ext, "no-room") > 1900
+    assert on_demand(burst(ext, "web", 6)) == 3  # holds of pods the watch shows still count
+    now[0] += CONFIRM_SECONDS
+    assert len(inflight) == 0 and unverified(ext, "expired") == 6
+
+
+def test_a_forged_hold_the_watch_never_confirms_makes_its_group_err_toward_on_demand():
+    ext, inflight, now, group = forgery_target()
+    for i in range(3):  # exactly the floor, well within the room
+        forge(ext, web_pod(f"web-1-forged-{i}"))
+    assert inflight.on_demand(group) == 3
+    now[0] += CONFIRM_SECONDS  # no pod of those uids ever shows up
+    assert inflight.on_demand(group) == 0 and inflight.distrusted(group)
+    assert unverified(ext, "expired") == 3
+    # Distrusted: holds of pods the watch has not shown are not kept, so a lagging burst gets
+    # extra on-demand pods (which the controller moves back), never fewer than the floor.
+    assert on_demand(lagging_burst(ext, 6, lag=2)) >= 3
+    now[0] += DISTRUST_SECONDS
+    ext.index.apply("ReplicaSet", "ADDED", f.replicaset("web-2", "web", 6, revision=2))
+    assert on_demand(lagging_burst(ext, 6, lag=2, rs="web-2")) == 3  # trusted again: exact
+
+
+@pytest.mark.parametrize("known, reason, burst_on_demand", [
+    (dict(name="api-1-a", owner=("ReplicaSet", "api-1")), "other-group", 3),  # a real pod of another workload
+    (dict(name="web-1-bound", owner=("ReplicaSet", "web-1"), node_name="o1"), "not-pending", 2),  # 1 placed
+    (dict(name="web-1-going", owner=("ReplicaSet", "web-1"), deleting=True), "not-pending", 3),
+])
+def test_holds_for_a_pod_the_index_knows_otherwise_are_not_kept(known, reason, burst_on_demand):
+    ext = cluster()
+    add_deployment(ext, "web", 6, annotations=FLOOR_3)
+    add_deployment(ext, "api", 6)
+    real = f.pod(**known, labels={"app": "x"})
+    ext.index.apply(POD, "ADDED", real)
+    for _ in range(3):
+        forge(ext, web_pod("web-1-forged", uid=real["metadata"]["uid"]))
+    assert len(ext.index.inflight) == 0 and unverified(ext, reason) == 6
+    assert on_demand(burst(ext, "web", 6)) == burst_on_demand
+
+
+def test_a_flood_of_made_up_pods_and_owners_leaves_no_state():
+    ext = cluster(floor_hold=90)
+    add_deployment(ext, "web", 6, annotations=FLOOR_3)
+    for i in range(2000):
+        pod = web_pod(f"x-{i}-a", rs=f"x-{i}")  # owners the index has never seen
+        filter_(ext, pod)
+        prioritize(ext, pod)
+        answer = filter_(ext, web_pod(f"web-1-{i}"), names=["s1", "s2"])  # only spot: a floor hold
+        assert answer["NodeNames"] == [] and "waiting for the watch" in answer["FailedAndUnresolvableNodes"]["s1"]
+    assert unverified(ext, "unknown-owner") == 4000
+    assert len(ext.holds) == 0 and len(ext.index.inflight) == 0

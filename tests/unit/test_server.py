@@ -6,6 +6,7 @@ import asyncio
 
 from spot_extender.cli import build
 from spot_extender.index import KINDS, NODE, POD as POD_KIND
+from spot_extender.scrapes import SharedScrapes
 from spot_extender.server import build_app
 from spot_extender.settings import Settings
 from spot_extender.supervisor import Supervisor
@@ -210,7 +211,35 @@ async def test_a_flood_of_scrapes_costs_one_encode_and_each_gets_the_answer(clie
     bodies = {await r.text() for r in responses}
     assert all(r.status == 200 for r in responses) and len(bodies) == 1
     assert len(built) == 1, f"{len(built)} encodes for one flood"
-    # Another format waits its turn and is encoded once too; a later scrape gets a fresh one.
+    # Another format waits its turn and is encoded once too; a later scrape of a costly
+    # encode's format gets its result again (app/scrapes.py).
     openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
     await asyncio.gather(*(client.get("/metrics", headers=openmetrics) for _ in range(10)), client.get("/metrics"))
-    assert len(built) == 3
+    assert len(built) == 2
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("took, reused_for", [(0.01, 0.0), (0.2, 4.0), (2.0, 10.0)])
+async def test_a_costly_encode_is_reused_for_twenty_times_what_it_took_a_cheap_one_never(took, reused_for):
+    clock, encodes = Clock(), []
+
+    async def encode():
+        encodes.append(clock.now)
+        clock.now += took
+        return f"body {len(encodes)}".encode()
+
+    scrapes = SharedScrapes(clock)
+    assert await scrapes.get("text", encode) == b"body 1"
+    clock.now += reused_for - 0.001 if reused_for else 0.0
+    expected = b"body 1" if reused_for else b"body 2"
+    assert await scrapes.get("text", encode) == expected
+    clock.now += 0.002
+    assert await scrapes.get("text", encode) == (b"body 2" if reused_for else b"body 3")
+    assert await scrapes.get("other-format", encode) != b"body 1"  # per format
