@@ -224,7 +224,7 @@ def main(observer: Observer | None = None) -> int:
                               "--max-moves-per-minute=120", f"--tls-cert-file={cert}", f"--tls-key-file={key}",
                               ca_file=ca).start()
         kube.create(cp.api, webhook_configuration(ext.url, ca))
-        done(t, f"ready at {ext.url}; k8s/overlays/webhook's MutatingWebhookConfiguration registered")
+        done(t, f"ready at {ext.url}; k8s/webhook-configuration's MutatingWebhookConfiguration registered")
         if observer is not None:
             observer.started(cp, ext, ca)
 

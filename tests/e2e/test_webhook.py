@@ -2,7 +2,7 @@
 each way, the test CA in caBundle): roles in pod specs, with kube-scheduler configured
 without the extender (webhook only, the managed-cluster case) and with it (both).
 
-The MutatingWebhookConfiguration is k8s/overlays/webhook's, pointed at the local process
+The MutatingWebhookConfiguration is k8s/webhook-configuration's, pointed at the local process
 by URL, and selecting only the namespaces of these tests: the rest of the suite runs in
 extender-only mode beside it.
 """
