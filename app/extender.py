@@ -6,7 +6,9 @@ up by the API server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Container, Mapping
 
@@ -24,6 +26,9 @@ from .roles import admitted_role
 from .settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
 from .workloads import GroupKey, WorkloadKey, group_of, unverified
+
+CONFIRM_WAIT = 0.2  # seconds: kube-scheduler's cycle waits too, so well under the webhook's
+CONFIRM_POLL = 0.005
 
 log = logs.get("extender")
 
@@ -78,6 +83,30 @@ class Extender:
         self.holds = FloorHolds(settings.floor_hold)
 
     # ---- verbs ---------------------------------------------------------------------
+
+    async def filter_confirmed(self, args: ExtenderArgs) -> bytes:
+        """filter, after waiting (at most CONFIRM_WAIT) for the watch to show the pods whose
+        unconfirmed on-demand holds are what would send this one to spot: in a burst they
+        show within milliseconds, a forged call's never do. Those still unseen then stop
+        counting, and this pod goes to on-demand."""
+        inflight = self.index.inflight
+        if inflight.any_unseen() and self.index.ready:
+            ctx = self.context(args.pod)
+            deadline = time.monotonic() + CONFIRM_WAIT
+            while ctx.group is not None and self._unseen_decide(ctx):
+                if time.monotonic() >= deadline:
+                    inflight.unconfirmed(ctx.group)
+                    break
+                await asyncio.sleep(CONFIRM_POLL)
+                ctx = self.context(args.pod)
+        return self.filter(args)
+
+    def _unseen_decide(self, ctx: PodContext) -> bool:
+        """Whether holds the watch has not confirmed are what keeps this pod off on-demand."""
+        if ctx.role or ctx.floor is None:
+            return False  # a role from the webhook decides, or nothing is counted
+        unseen = self.index.inflight.unseen_on_demand(ctx.group, excluding_uid=ctx.uid)
+        return unseen > 0 and ctx.on_demand - unseen < ctx.floor.k <= ctx.on_demand
 
     def filter(self, args: ExtenderArgs) -> bytes:
         if not self.index.ready:

@@ -353,6 +353,10 @@ class Index:
         """Pods of the group not being deleted, bound or not."""
         return self._live_of_group.get(group, 0)
 
+    def shown_role_pods(self, group: GroupKey, role: str) -> int:
+        """Live pods of the group with this role that the watch shows, bound or not."""
+        return self.roles_of_group.get(group, {}).get(role, 0)
+
     def role_pods(self, group: GroupKey, role: str) -> int:
         """Live pods of the group with this role, bound or not, and this replica's admissions
         of it that the watch has not shown yet."""

@@ -34,7 +34,7 @@ from .counted import add
 CONFIRM_SECONDS = 3.0  # how long an unseen pod's entry counts before the watch must show the pod
 MAX_ENTRIES = 10_000  # entries of every group together: past it, no new one is kept
 # Why a call's entry was not kept, or was dropped (spot_extender_unverified_total{what="inflight"}).
-NO_ROOM, FULL, EXPIRED, OTHER_GROUP = "no-room", "full", "expired", "other-group"
+NO_ROOM, FULL, EXPIRED, OTHER_GROUP, UNCONFIRMED = "no-room", "full", "expired", "other-group", "unconfirmed"
 
 
 @dataclass(slots=True)
@@ -154,6 +154,26 @@ class InFlight:
     def distrusted(self, group: Hashable) -> bool:
         self._expire()
         return group in self._distrusted
+
+    def any_unseen(self) -> bool:
+        """Whether any group has entries the watch has not shown: almost never, outside a burst."""
+        return bool(self._unseen.entries)
+
+    def unseen_on_demand(self, group: Hashable, excluding_uid: str = "") -> int:
+        """The group's on-demand holds that count now though the watch has not shown their pods."""
+        if not self._trusted(group, None):
+            return 0
+        total = self._unseen.on_demand.get(group, 0)
+        entry = self._entries.get(excluding_uid)
+        if entry is not None and entry.group == group and entry.on_demand and entry.confirm_by:
+            total -= 1
+        return total
+
+    def unconfirmed(self, group: Hashable) -> None:
+        """The group's unseen holds were what would have made a pod skip on-demand, and the
+        watch did not show their pods in time: they stop counting."""
+        self._distrust(group)
+        self._report(group, UNCONFIRMED)
 
     def unseen(self, group: Hashable) -> int:
         """Entries of the group whose pod the watch has not shown yet."""

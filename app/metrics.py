@@ -66,9 +66,10 @@ class Metrics:
             "spot_extender_unverified_total",
             "Calls whose state was not kept because the index could not vouch for them, by what "
             "(admission; inflight: a filter or prioritize call's hold) and why (unknown-owner, owner-uid, "
-            "revision, no-room, expired: an admission or a hold whose pod the watch never showed; for "
-            "inflight also other-group, not-pending, distrusted, full): forged calls, or creates denied "
-            "after admission",
+            "revision, no-room, expired: an admission or a hold whose pod the watch never showed, "
+            "unconfirmed: such entries were what would have made a pod spot, and the watch did not show "
+            "them in time; for inflight also other-group, not-pending, full): forged calls, or creates "
+            "denied after admission",
             ["what", "reason"],
             registry=r,
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import inspect
 import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import orjson
 from aiohttp import web
@@ -64,7 +65,8 @@ def build_app(
             raise web.HTTPForbidden(reason="a client certificate signed by --tls-client-ca-file is required")
         return await handler(request)
 
-    def verb_handler(verb: str, answer: Callable[[wire.ExtenderArgs], bytes], on_failure: Callable[[str], web.Response]):
+    def verb_handler(verb: str, answer: Callable[[wire.ExtenderArgs], bytes | Awaitable[bytes]],
+                     on_failure: Callable[[str], web.Response]):
         latency = metrics.request_seconds.labels(verb)
 
         async def handle(request: web.Request) -> web.Response:
@@ -77,6 +79,8 @@ def build_app(
                 return _json({"error": str(exc)}, 400)
             try:
                 result = answer(args)
+                if inspect.isawaitable(result):
+                    result = await result
             except Exception:  # noqa: BLE001 - one bad call must not take the service down
                 log.exception("extender call failed", extra={"verb": verb})
                 metrics.decisions.labels(verb, "error").inc()
@@ -146,7 +150,7 @@ def build_app(
 
     middlewares = [json_errors, client_certificates] if settings.tls_client_ca_file else [json_errors]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
-    app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter, filter_failed))
+    app.router.add_post(settings.filter_path, verb_handler("filter", extender.filter_confirmed, filter_failed))
     app.router.add_post(settings.prioritize_path, verb_handler("prioritize", extender.prioritize, prioritize_failed))
     app.router.add_post(settings.mutate_path, mutate)
     app.router.add_get("/healthz", healthz)

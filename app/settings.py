@@ -397,6 +397,13 @@ class Settings:
         "how long the webhook waits for the watch to show a new pod's owner (a ReplicaSet just created) "
         "before it decides conservatively: floor",
     )
+    webhook_confirm_wait: float = _setting(
+        0.5,
+        _duration_at_most(1.0),
+        "how long the webhook waits for the watch to show the floor pods it admitted, when counting "
+        "them is what would make the next pod spot; those still unseen then count for nothing (a forged "
+        "review never shows) and the pod becomes floor",
+    )
     admission_ttl: float = _setting(
         10.0,
         parse_positive_duration,

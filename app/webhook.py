@@ -34,6 +34,7 @@ class Webhook:
         self.metrics = metrics
         self.excluded = frozenset(settings.excluded_namespaces)
         self.owner_wait = settings.webhook_owner_wait
+        self.confirm_wait = settings.webhook_confirm_wait
         self.seek_timeout = settings.spot_seek_timeout
         self.seek_mode = settings.seek_spot
         self.wall = time.time
@@ -112,8 +113,8 @@ class Webhook:
                 name = meta.get("name")
                 ordinal = statefulset_ordinal(name, counted.ordinal_start) if (
                     group.kind == STATEFULSET and isinstance(name, str) and counted is not None) else None
-                role = choose(self.floors.of_workload(workload, roles=True).k, self.index.role_pods(group, FLOOR),
-                              ordinal)
+                k = self.floors.of_workload(workload, roles=True).k
+                role = choose(k, await self._floor_pods(group, k), ordinal)
             role = self._as_volumes_allow(role, request.namespace, pod.get("spec") or {})
             seeking = role == SPOT and counted is not None and self._seeking(counted.spot_seek)
             spread_labels = workload.template_labels
@@ -166,6 +167,26 @@ class Webhook:
         """A spot seek is on (controller/rebalance.py): spot pods must run on spot, for now."""
         since = stamp_time(marker) if marker else None
         return since is not None and self.wall() - since < self.seek_timeout
+
+    async def _floor_pods(self, group, k: int) -> int:
+        """The group's floor pods, for this pod's role. Floor admissions the watch has not shown
+        yet count only once it shows them, when they are what would make this pod spot: in a
+        burst they show within milliseconds, a forged review never does. Past confirm_wait the
+        unseen ones count for nothing, the pod becomes floor and the group stops trusting them."""
+        deadline = None
+        while True:
+            shown = self.index.shown_role_pods(group, FLOOR)
+            unseen = self.index.admitted.count(group, FLOOR)
+            if shown >= k or shown + unseen < k:
+                return shown + unseen  # the unseen ones do not decide this pod's role
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.confirm_wait
+            elif now >= deadline:
+                self.index.admitted.distrust(group)
+                self.metrics.unverified.labels("admission", "unconfirmed").inc()
+                return shown
+            await asyncio.sleep(OWNER_POLL)
 
     async def _owner(self, group) -> WorkloadRecord | None:
         """The workload the pod belongs to, waiting a few milliseconds for a brand-new one."""

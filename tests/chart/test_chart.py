@@ -212,3 +212,11 @@ def test_server_side_dry_run(cluster, values):
     assert result.returncode == 0, result.stderr
     for obj in checkable:
         assert f"{obj['kind'].lower()}" in result.stdout.lower() and obj["metadata"]["name"] in result.stdout
+
+
+def test_the_service_monitor_trusts_the_self_managed_ca_by_default():
+    (monitor,) = of_kind(docs(template("--set", "serviceMonitor.enabled=true")), "ServiceMonitor")
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {"ca": {"secret": {"name": "spot-extender-webhook-tls", "key": "ca.crt"}},
+                                     "serverName": "spot-extender.kube-system.svc"}

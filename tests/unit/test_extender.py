@@ -492,3 +492,31 @@ def test_a_flood_of_made_up_pods_and_owners_leaves_no_state():
         assert answer["NodeNames"] == [] and "waiting for the watch" in answer["FailedAndUnresolvableNodes"]["s1"]
     assert unverified(ext, "unknown-owner") == 4000
     assert len(ext.holds) == 0 and len(ext.index.inflight) == 0
+
+
+# ---- The filter waits for the watch to confirm the holds that decide a pod (extender.filter_confirmed) ----
+
+async def filter_confirmed(ext, pod) -> list[str]:
+    return orjson.loads(await ext.filter_confirmed(request(pod)))["NodeNames"]
+
+
+async def test_a_lagging_burst_waits_milliseconds_for_the_watch_and_stays_exact():
+    import asyncio
+
+    ext, inflight, _, group = forgery_target()
+    first = [web_pod(f"web-1-{i}") for i in range(3)]
+    assert all(set(filter_(ext, p)["NodeNames"]) == {"o1", "o2"} for p in first)  # k = 3: floor pods
+    # The watch shows them 20 ms later, while the fourth pod's filter waits.
+    asyncio.get_running_loop().call_later(0.02, lambda: [ext.index.apply(POD, "ADDED", p) for p in first])
+    assert set(await filter_confirmed(ext, web_pod("web-1-3"))) == set(NAMES)  # spot allowed: 3 on-demand
+    assert not inflight.distrusted(group) and unverified(ext, "unconfirmed") == 0
+
+
+async def test_holds_the_watch_never_confirms_cannot_send_the_next_real_pod_to_spot():
+    ext, inflight, _, group = forgery_target()
+    for i in range(3):  # exactly the floor, within the room, copying the owner: counted as on-demand
+        forge(ext, web_pod(f"web-1-forged-{i}"))
+    assert set(filter_(ext, web_pod("web-1-real"))["NodeNames"]) == set(NAMES)  # what the plain filter would do
+    assert set(await filter_confirmed(ext, web_pod("web-1-real"))) == {"o1", "o2"}  # waited, in vain: floor
+    assert inflight.distrusted(group) and unverified(ext, "unconfirmed") == 1
+    assert set(await filter_confirmed(ext, web_pod("web-1-next"))) == {"o1", "o2"}  # no second wait needed

@@ -4,7 +4,7 @@ from spot_extender.admitted import Admitted
 from spot_extender.index import KINDS, NODE, PDB, POD, Index
 from spot_extender.inflight import InFlight
 from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
-from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT as SPOT_ROLE
+from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, SPOT as SPOT_ROLE
 from spot_extender.settings import Settings
 from spot_extender.workloads import GroupKey, WorkloadKey
 from tests.helpers import objects as f

@@ -104,6 +104,7 @@ BAD_VALUES = {
     "spot_price_ratio": ("1.5", "above 0 and at most 1"),
     "workload_metrics": ("maybe", "one of auto, true, false"),
     "webhook_cert_secret": ("Not_A_Name", "a Secret name"),
+    "webhook_confirm_wait": ("2s", "at most"),
     "webhook_configuration": ("-x", "a MutatingWebhookConfiguration name"),
     "cert_hosts": ("spot-extender.svc,exa mple", "neither a DNS name nor an IP address"),
     "cert_validity": ("0s", "above zero"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+import jsonpatch
 import orjson
 import pytest
 
@@ -17,7 +18,8 @@ from tests.helpers.metrics import registry_value as sample
 
 
 def parts(**settings):
-    p = build(Settings(**settings))
+    # A short confirm wait: here the watch shows an admitted pod at once (shown=True) or never.
+    p = build(Settings(**{"webhook_confirm_wait": 0.05, **settings}))
     for kind in KINDS:
         p.index.replace(kind, [])
     for name, cls in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand")):
@@ -50,26 +52,34 @@ def body(pod, uid="req-1", **request) -> bytes:
         "namespace": pod["metadata"].get("namespace", "default"), "object": pod, **request}})
 
 
-async def admit(p, pod, uid="req-1", **request) -> tuple[dict, dict | None]:
-    """(the response, the patched pod's labels or None without a patch)."""
+async def admit(p, pod, uid="req-1", shown=True, **request) -> tuple[dict, dict | None]:
+    """(the response, the patched pod's labels or None without a patch). `shown`: the pod
+    is created and the watch shows it at once, Pending, as in a real burst."""
     response = orjson.loads(await p.webhook.review(body(pod, uid, **request)))["response"]
     assert response["allowed"] is True and response["uid"] == (uid if isinstance(uid, str) else "")
     if "patch" not in response:
         return response, None
     ops = orjson.loads(base64.b64decode(response["patch"]))
     labels = next(op["value"] for op in ops if op["path"] == "/metadata/labels")
+    if shown and not request.get("dryRun"):
+        created = jsonpatch.apply_patch(pod, ops)
+        created["metadata"].update(name=f"pod-{uid}", uid=f"uid-{uid}")
+        created.setdefault("status", {})["phase"] = "Pending"
+        p.index.apply(POD, "ADDED", created)
     return response, labels
 
 
-async def roles_of_burst(p, count, prefix="req"):
+async def roles_of_burst(p, count, prefix="req", shown=True):
+    """Roles of `count` pods admitted one after another; `shown=False`: creates that never
+    happen (denied after admission) or forged reviews, which the watch never shows."""
     roles = []
     for i in range(count):
-        _, labels = await admit(p, new_pod(), uid=f"{prefix}-{i}")
+        _, labels = await admit(p, new_pod(), uid=f"{prefix}-{i}", shown=shown)
         roles.append(labels[ROLE_LABEL])
     return roles
 
 
-async def test_a_burst_gets_exactly_k_floor_pods_before_the_watch_shows_any():
+async def test_a_burst_gets_exactly_k_floor_pods_as_the_watch_shows_them():
     p = with_web(parts())
     assert await roles_of_burst(p, 10) == [FLOOR] + [SPOT] * 9
     assert sample(p.metrics, "spot_extender_admissions_total", outcome="floor") == 1
@@ -80,11 +90,9 @@ async def test_a_burst_gets_exactly_k_floor_pods_before_the_watch_shows_any():
 async def test_the_watch_takes_over_from_the_admissions_and_a_lost_floor_pod_is_replaced_as_floor():
     p = with_web(parts())
     assert await roles_of_burst(p, 3) == [FLOOR, SPOT, SPOT]
-    floor = f.pod("web-1-a", owner=("ReplicaSet", "web-1"), labels={"app": "web"}, role=FLOOR)
-    floor["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-0"}
-    p.index.apply(POD, "ADDED", floor)
-    assert len(p.index.admitted) == 2
-    assert await roles_of_burst(p, 1, prefix="more") == [SPOT]
+    assert len(p.index.admitted) == 0  # each shown by the watch: the index counts them now
+    floor = f.pod("pod-req-0", uid="uid-req-0", owner=("ReplicaSet", "web-1"),
+                  labels={"app": "web", "pod-template-hash": "web-1"}, role=FLOOR, phase="Pending")
     floor["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # evicted, say
     p.index.apply(POD, "MODIFIED", floor)
     assert await roles_of_burst(p, 2, prefix="replacement") == [FLOOR, SPOT]
@@ -366,7 +374,7 @@ async def test_forged_reviews_that_do_not_match_the_owner_leave_nothing_and_the_
     p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
     for i, pod in enumerate([forged(owner_uid="not-the-replicasets-uid"), forged(template_hash="an-old-revision"),
                              forged(owner_uid="")]):
-        await admit(p, pod, uid=f"forged-{i}")
+        await admit(p, pod, uid=f"forged-{i}", shown=False)
     assert len(p.index.admitted) == 0
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="owner-uid") == 2
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="revision") == 1
@@ -376,31 +384,37 @@ async def test_forged_reviews_that_do_not_match_the_owner_leave_nothing_and_the_
 async def test_admissions_that_copy_the_owner_exactly_are_bounded_by_its_room():
     p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
     for i in range(1000):
-        await admit(p, forged(), uid=f"forged-{i}")
+        await admit(p, forged(), uid=f"forged-{i}", shown=False)
     assert len(p.index.admitted) == 6  # R less its live pods, however many come
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="no-room") == 994
     for i in range(6):  # the ReplicaSet is full: no room for any unseen admission
         p.index.apply(POD, "ADDED", f.pod(f"web-1-{i}", owner=("ReplicaSet", "web-1"), node_name="o1",
                                           labels={"app": "web"}))
     p.index.admitted = type(p.index.admitted)(10.0)
-    await admit(p, forged(), uid="one-more")
+    await admit(p, forged(), uid="one-more", shown=False)
     assert len(p.index.admitted) == 0
 
 
-async def test_an_admission_the_watch_never_shows_makes_its_group_err_toward_floor_pods():
+async def test_an_admission_the_watch_never_shows_cannot_make_the_next_pods_spot():
     # A create denied after mutating admission (a quota, a validating policy), or a forged
-    # review copying the owner: its entry would make the next real pods spot.
+    # review copying the owner exactly: counted, its entry would make the next real pods spot.
     p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
     now = [0.0]
     p.index.admitted.clock = lambda: now[0]
-    assert await roles_of_burst(p, 3, prefix="denied") == [FLOOR] * 3  # never created
-    now[0] += 10.0  # --admission-ttl passes with no pod seen
-    assert await roles_of_burst(p, 6, prefix="real") == [FLOOR] * 6  # extra floors, none short
+    assert await roles_of_burst(p, 3, prefix="denied", shown=False) == [FLOOR] * 3  # never created
+    # The next real pod waits for them to show, in vain: it is floor, and the group stops trusting them.
+    assert await roles_of_burst(p, 6, prefix="real") == [FLOOR] * 3 + [SPOT] * 3
+    assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="unconfirmed") == 1
+    assert p.index.admitted.distrusted(("ReplicaSet", "default", "web-1"))
+    now[0] += 10.0  # --admission-ttl passes with no pod seen: expired, and counted
+    assert len(p.index.admitted) == 0
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="expired") == 3
-    now[0] += 301.0  # trusted again after a while: bursts are exact again
-    assert len(p.index.admitted) == 0  # the burst above expired too and renewed the distrust
-    now[0] += 301.0
-    assert await roles_of_burst(p, 6, prefix="later") == [FLOOR] * 3 + [SPOT] * 3
+
+
+async def test_while_the_watch_lags_a_distrusted_group_errs_toward_floor_pods():
+    p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
+    p.index.admitted.distrust(("ReplicaSet", "default", "web-1"))
+    assert await roles_of_burst(p, 5, shown=False) == [FLOOR] * 5  # extra floors, none short
 
 
 async def test_a_forged_admission_that_takes_the_last_room_does_not_take_the_real_pods_floor():
@@ -410,7 +424,7 @@ async def test_a_forged_admission_that_takes_the_last_room_does_not_take_the_rea
     for i, role in enumerate([FLOOR, FLOOR, SPOT, SPOT, SPOT]):
         p.index.apply(POD, "ADDED", f.pod(f"web-1-{i}", owner=("ReplicaSet", "web-1"), node_name="o1",
                                           labels={"app": "web", "pod-template-hash": "web-1"}, role=role))
-    _, forged_labels = await admit(p, forged(), uid="forged")
+    _, forged_labels = await admit(p, forged(), uid="forged", shown=False)
     assert forged_labels[ROLE_LABEL] == FLOOR and len(p.index.admitted) == 1
     _, real = await admit(p, new_pod(), uid="the-replacement")
     assert real[ROLE_LABEL] == FLOOR
