@@ -160,7 +160,8 @@ def test_by_default_the_webhook_is_on_with_certificates_of_its_own_and_the_polic
     assert secret["metadata"]["name"] == "spot-extender-webhook-tls" and "data" not in secret
     args = container(rendered)["args"]
     assert "--webhook-cert-secret=spot-extender-webhook-tls" in args
-    assert "--cert-hosts=spot-extender.kube-system.svc,spot-extender.kube-system.svc.cluster.local,10.96.200.200" in args
+    assert "--cert-hosts=spot-extender.kube-system.svc,spot-extender.kube-system.svc.cluster.local" in args
+    assert "clusterIP" not in of_kind(rendered, "Service")[0]["spec"]  # allocated: any service range will do
     assert container(rendered)["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     rules = rbac_rules(rendered)
     assert rules[("Role", "spot-extender-webhook-certificate")] == [
@@ -212,6 +213,12 @@ def test_server_side_dry_run(cluster, values):
     assert result.returncode == 0, result.stderr
     for obj in checkable:
         assert f"{obj['kind'].lower()}" in result.stdout.lower() and obj["metadata"]["name"] in result.stdout
+
+
+def test_a_fixed_cluster_ip_for_kube_scheduler_goes_into_the_self_managed_certificate():
+    args = container(docs(template("--set", "service.clusterIP=10.96.200.200")))["args"]
+    assert "--cert-hosts=spot-extender.kube-system.svc,spot-extender.kube-system.svc.cluster.local,10.96.200.200" \
+        in args
 
 
 def test_the_service_monitor_trusts_the_self_managed_ca_by_default():
