@@ -165,7 +165,7 @@ def unverified(process: ExtenderProcess) -> Counter:
                     for s in samples(process.get("/metrics"), "spot_extender_unverified_total")})
 
 
-def owners(env, ns: str) -> list[Owner]:
+def owners(env, ns: str, workloads=WORKLOADS) -> list[Owner]:
     """The real owners as the API has them, once the controllers have made the ReplicaSets and
     the StatefulSet has a revision: what a forger in the cluster can copy."""
     def revision_known():
@@ -173,7 +173,7 @@ def owners(env, ns: str) -> list[Owner]:
         return sts if sts.get("status", {}).get("updateRevision") else None
 
     found = []
-    for app, kind, replicas, _, _ in WORKLOADS:
+    for app, kind, replicas, _, _ in workloads:
         if kind == "Deployment":
             rs = wait_for(lambda: env.api.get(f"/apis/apps/v1/namespaces/{ns}/replicasets",
                                               labelSelector=f"app={app}")["items"], 30, what=f"the ReplicaSet of {app}")[0]
@@ -264,5 +264,52 @@ def test_forged_calls_from_the_cluster_network_cannot_move_a_floor(env, ns):
         assert sum(n for (what, _), n in counted.items() if what == "admission") > 0, counted
     finally:
         env.cluster.start_scheduler(scheduler_options)
+        kube.delete(env.api, "MutatingWebhookConfiguration", config["metadata"]["name"])
+        extender.stop()
+
+
+def test_admissions_no_pod_follows_cannot_make_the_first_real_pods_spot(env, ns):
+    """The case that needs no forgery, with forgery on top: a ResourceQuota holds back a
+    0 -> 6 scale-up of a workload whose floor is 3, so every create kube-apiserver denies
+    after mutating admission leaves an admission no pod follows, and a forger adds reviews
+    copying the owner. When the quota goes, the first real pods must be floor pods: the
+    unconfirmed admissions count for nothing once the watch does not show their pods."""
+    port = free_port()
+    extender = open_extender(env, port)
+    config = webhook_configuration(extender.url, env.ca_file, "spot-extender-e2e-quota", SELECTED)
+    quota = f"/api/v1/namespaces/{ns}/resourcequotas"
+    try:
+        kube.create(env.api, config)
+        env.api.merge_patch(f"/api/v1/namespaces/{ns}", {"metadata": {"labels": SELECTED}})
+        wait_for(lambda: webhook_mutates(env.api, ns), 30, interval=0.5, what="kube-apiserver calling the new webhook")
+        kube.create(env.api, o.deployment("api", 0, namespace=ns, annotations=FLOOR_3))
+        (owner,) = owners(env, ns, [("api", "Deployment", 6, 3, True)])
+        env.api.post(quota, {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "hold"},
+                             "spec": {"hard": {"pods": "0"}}})
+        wait_for(lambda: env.api.get(f"{quota}/hold").get("status", {}).get("hard"), 30, what="the quota's status")
+        env.api.merge_patch(f"{kube.collection('Deployment', ns)}/api", {"spec": {"replicas": 6}})
+        anonymous = ssl.create_default_context(cafile=str(env.ca_file))
+        for i in range(3):  # a forger's reviews, copying owner, uid and revision: within the owner's room
+            connection = http.client.HTTPSConnection("127.0.0.1", port, context=anonymous, timeout=10)
+            connection.request("POST", "/mutate", orjson.dumps(review(owner.pod(ns, random.Random(i)))),
+                               {"Content-Type": "application/json"})
+            assert connection.getresponse().status == 200
+            connection.close()
+        denied = lambda: any("exceeded quota" in (e.get("message") or "")  # noqa: E731
+                             for e in env.api.get(f"/api/v1/namespaces/{ns}/events")["items"])
+        wait_for(denied, 30, what="the ReplicaSet's creates denied by the quota")
+        env.api.delete(f"{quota}/hold")
+        six = wait_for(lambda: (lambda pods: pods if len(pods) == 6 else None)(
+            kube.live(kube.placements(env.api, ns, "api"))), 120, interval=0.2, what="6 pods once the quota went")
+        roles = Counter(p.role for p in six)
+        print(f"roles when all 6 pods existed: {dict(roles)}; unverified: {dict(unverified(extender))}")
+        assert roles["floor"] >= 3, f"a real pod took a floor pod's place: {roles}"
+        short: list = []
+        wait_for(lambda: placed_as_meant(env, ns, "api", 6, 3, True, short), SETTLE_TIMEOUT, interval=1,
+                 what="exactly 3 floor pods on on-demand, the rest on spot")
+        assert not short, short[:3]
+        counted = unverified(extender)
+        assert counted[("admission", "unconfirmed")] + counted[("admission", "no-room")] > 0, counted
+    finally:
         kube.delete(env.api, "MutatingWebhookConfiguration", config["metadata"]["name"])
         extender.stop()
