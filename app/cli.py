@@ -24,7 +24,7 @@ from .index import Index
 from .kinds import WATCHED
 from .leader import LeaderElector
 from .metrics import Metrics
-from .parts import Parts, build  # noqa: F401  (build: also what tests import from here)
+from .parts import Parts, build
 from .reflector import Reflector, watch_for_return
 from .server import build_app
 from .settings import Settings, SettingsError

@@ -34,7 +34,6 @@ from .tally import GroupCounts, Tally
 from .volumes import VolumeTable, claim_record, volume_record
 from .workload_table import WorkloadTable
 
-KINDS = KIND_NAMES
 FIRM_SIGNALS = frozenset({DELETING, NOT_READY})  # the node goes now, whatever notice a taint gives
 
 
@@ -118,7 +117,7 @@ class Index:
         for key in [k for k in self._keys(kind) if k not in listed]:
             self._delete_key(kind, key)
         self.synced.add(kind)
-        if self.synced.issuperset(KINDS):
+        if self.synced.issuperset(KIND_NAMES):
             self._synced.set()
         if self.on_change is not None:
             self.on_change(kind)

@@ -82,12 +82,6 @@ class LeaderElector:
         except asyncio.CancelledError:
             await self._shutdown()
             raise
-        except BaseException:
-            # Unreachable by design (every step catches its errors), but never lead unrenewed;
-            # the supervisor logs, counts and restarts the election.
-            self._set_leader(False)
-            await self._stop_lead(give_up_after=self.timeout)
-            raise
 
     # ---- the two phases ------------------------------------------------------------
 

@@ -51,9 +51,3 @@ def startup_estimate(ready_after: Iterable[float]) -> float:
     of the workload's ready pods, the replacements of this drain among them; else a default."""
     history = list(ready_after)
     return max(statistics.median(history), MIN_STARTUP) if history else DEFAULT_STARTUP
-
-
-def bound(replicas: int, doomed: int, time_available: float, startup: float) -> int:
-    """The fewest ready replicas a perfect eviction-only drain keeps: R - ceil(d / w)."""
-    waves = max(1, int(time_available // max(startup, MIN_STARTUP)))
-    return replicas - math.ceil(doomed / waves)

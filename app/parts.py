@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .admitted import Admitted
 from .extender import Extender
 from .floors import Floors
-from .index import KINDS, Index
+from .index import KIND_NAMES, Index
 from .inflight import InFlight
 from .metrics import Metrics
 from .nodes import NodeClassifier
@@ -37,8 +37,8 @@ def build(settings: Settings) -> Parts:
     inflight = InFlight(settings.inflight_ttl, on_unconfirmed=lambda group, reason: metrics.unverified.labels(
         "inflight", reason).inc())
     index = Index(NodeClassifier(settings), inflight, admitted=admitted)
-    metrics.track_index_sizes(index.sizes, (*KINDS, "InFlight", "Admitted"))
-    metrics.track_watches(index.freshness.down_for, KINDS)
+    metrics.track_index_sizes(index.sizes, (*KIND_NAMES, "InFlight", "Admitted"))
+    metrics.track_watches(index.freshness.down_for, KIND_NAMES)
     floors = Floors(index, settings)
     return Parts(settings, metrics, index, floors, Extender(index, floors, settings, metrics),
                  Webhook(index, floors, settings, metrics), Status(index, floors, settings))

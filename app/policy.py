@@ -169,9 +169,6 @@ class NodeScores:
     by_pool: dict  # Pool, or None for names the caller does not know -> score
     by_node: dict[str, int]
 
-    def for_names(self, names: Sequence[str], pool_of: Mapping[str, Pool]) -> dict[str, int]:
-        return {n: self.by_node.get(n, self.by_pool[pool_of.get(n)]) for n in names}
-
 
 def score_nodes(
     pool_sizes: Mapping[Pool | None, int],

@@ -15,7 +15,7 @@ from prometheus_client.exposition import choose_encoder
 from . import admission, logs, wire
 from .extender import Extender
 from .fleet import FleetCollector
-from .index import KINDS, Index
+from .index import KIND_NAMES, Index
 from .metrics import Metrics
 from .scrapes import SharedScrapes
 from .settings import Settings
@@ -114,7 +114,7 @@ def build_app(
 
     async def readyz(request: web.Request) -> web.Response:
         if not index.ready:
-            return _json({"status": "syncing", "waiting_for": [k for k in KINDS if k not in index.synced]}, 503)
+            return _json({"status": "syncing", "waiting_for": [k for k in KIND_NAMES if k not in index.synced]}, 503)
         stale = index.freshness.stale(settings.watch_idle_timeout)
         if stale:
             # The verbs keep answering from the last index; readiness tells the truth about it.

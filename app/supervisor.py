@@ -93,8 +93,3 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.tasks.clear()
 
-    async def __aenter__(self) -> "Supervisor":
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.stop()

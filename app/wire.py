@@ -181,8 +181,3 @@ def encode_entries(hosts: Sequence[str], score: int, remember: bool = True) -> b
 def join_entries(chunks: Iterable[bytes]) -> bytes:
     """HostPriorityList from chunks of entries: a bare JSON array, not an object."""
     return b"[" + b",".join(c for c in chunks if c) + b"]"
-
-
-def error_body(message: str) -> bytes:
-    """Body of a 4xx/5xx answer to a request that is not protocol-shaped."""
-    return orjson.dumps({"error": message})

@@ -151,10 +151,10 @@ class Drain:
         wanted = record.replicas if record is not None else len(live)
         return live, ready, wanted, started_in
 
-    def _pdb_allows(self, group: GroupKey | None) -> int | None:
+    def _pdb_allows(self, group: GroupKey) -> int | None:
         """Disruptions the PDBs selecting the workload's pods allow now; None: no PDB, or
         none that has reported yet."""
-        record = self.index.workloads.get(WorkloadKey(*group)) if group is not None else None
+        record = self.index.workloads.get(WorkloadKey(*group))
         if record is None:
             return None
         allowed = [p.disruptions_allowed for p in self.index.pdbs_selecting(group.namespace, record.template_labels)
@@ -208,7 +208,3 @@ class Drain:
             if current is None or current.terminating:
                 return
             await asyncio.sleep(0.05)
-
-    async def settle(self) -> None:
-        """Wait for every eviction under way (tests, and a clean stop)."""
-        await asyncio.gather(*list(self.evicting.values()), return_exceptions=True)

@@ -43,7 +43,6 @@ class FloorFallback:
 
     def __init__(self, kube: Kube, index: Index, evictor: Evictor, scope: Scope, settings: Settings,
                  metrics: Metrics, wall: Callable[[], float] = time.time):
-        self.kube = kube
         self.index = index
         self.evictor = evictor
         self.scope = scope

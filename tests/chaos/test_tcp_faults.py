@@ -20,7 +20,7 @@ from tests.helpers.waiting import wait_for
 
 IDLE = 5  # --watch-idle-timeout and --request-timeout of the extender behind the proxy
 REPLICAS = 12
-KINDS = ("Node", "Pod", "ReplicaSet", "Deployment", "StatefulSet", "PodDisruptionBudget", "Rollout")
+KIND_NAMES = ("Node", "Pod", "ReplicaSet", "Deployment", "StatefulSet", "PodDisruptionBudget", "Rollout")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def filters_out(extender: ExtenderProcess, node: str) -> bool:
 
 
 def watch_errors(extender: ExtenderProcess) -> float:
-    return sum(scrape(extender, "spot_extender_loop_errors_total", {"loop": f"watch-{k}"}) for k in KINDS)
+    return sum(scrape(extender, "spot_extender_loop_errors_total", {"loop": f"watch-{k}"}) for k in KIND_NAMES)
 
 
 def logged(cluster: ControlPlane, event: str) -> int:
@@ -58,7 +58,7 @@ def logged(cluster: ControlPlane, event: str) -> int:
 def test_resets_and_half_open_connections(rig):
     cluster, proxy, extender = rig
     errors_before = watch_errors(extender)
-    assert proxy.reset_all() >= len(KINDS) - 1  # the watch streams at least
+    assert proxy.reset_all() >= len(KIND_NAMES) - 1  # the watch streams at least
     cluster.api.merge_patch("/api/v1/nodes/spot-m5-a-1", {"spec": {"unschedulable": True}})
     started = time.monotonic()
     wait_for(lambda: filters_out(extender, "spot-m5-a-1"), 3 * IDLE, interval=0.1, what="the cordon seen after resets")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spot_extender.pacing import bound
+from tests.helpers.drain_bound import eviction_bound
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
@@ -87,7 +87,7 @@ def run_one(mode: str, startup: float, args, workloads) -> dict:
         rows.append({
             "name": w.name, "replicas": w.replicas, "doomed": doomed[w.name], "pdb_allows": pdb_allows(w, w.replicas),
             "min_ready": got["min_ready"], "min_ready_fraction": round(got["min_ready"] / w.replicas, 3),
-            "bound": bound(w.replicas, doomed[w.name], available, startup),
+            "bound": eviction_bound(w.replicas, doomed[w.name], available, startup),
             "replica_seconds_lost": got["replica_seconds_lost"],
         })
     return {

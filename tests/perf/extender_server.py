@@ -21,7 +21,8 @@ import time
 import orjson
 from aiohttp import web
 
-from spot_extender.cli import build, event_loop
+from spot_extender.cli import event_loop
+from spot_extender.parts import build
 from spot_extender.controller import Controller
 from spot_extender.index import POD
 from spot_extender.kinds import BY_NAME

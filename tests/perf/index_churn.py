@@ -13,8 +13,8 @@ import gc
 import sys
 import tracemalloc
 
-from spot_extender.cli import build
-from spot_extender.index import KINDS, NODE, POD
+from spot_extender.parts import build
+from spot_extender.index import KIND_NAMES, NODE, POD
 from spot_extender.settings import Settings
 from tests.helpers import objects as f
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4000)
     args = parser.parse_args(argv)
     parts = build(Settings())
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         parts.index.replace(kind, [])
     for i in range(4):
         parts.index.apply(NODE, "ADDED", f.node(f"od-{i}", "on-demand"))

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import orjson
 
-from spot_extender.index import KINDS, NODE, POD, Index
+from spot_extender.index import KIND_NAMES, NODE, POD, Index
 from spot_extender.kinds import DEPLOYMENT, REPLICASET, WATCHED
 from spot_extender.metrics import Metrics
 from spot_extender.reflector import Reflector
@@ -57,7 +57,7 @@ def objects_of(kind: str, nodes: int, pods: int, replicas: int = 20, spot_share:
 
 def populate(index: Index, nodes: int, pods: int, replicas: int = 20, spot_share: float = SPOT_SHARE, seed: int = 7) -> None:
     """Fill the index through its watch-event handler."""
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     for kind in (NODE, DEPLOYMENT, REPLICASET, POD):
         for obj in objects_of(kind, nodes, pods, replicas, spot_share, seed):

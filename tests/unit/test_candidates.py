@@ -5,6 +5,7 @@ import orjson
 from spot_extender.candidates import CandidateCache, CandidateView
 from spot_extender.nodes import ON_DEMAND, SPOT, Pool
 from spot_extender.policy import score_nodes
+from tests.helpers.scores import node_scores
 
 POOLS = [Pool(SPOT, t, z) for t in ("m5", "c5") for z in ("a", "b")] + [Pool(ON_DEMAND, "m5", "a")]
 UNKNOWN = Pool(ON_DEMAND, "", "")
@@ -25,7 +26,7 @@ def test_chunked_answer_matches_per_node_scores_on_random_clusters():
             per_pool[pool_of[n]] = per_pool.get(pool_of[n], 0) + c
         view = CandidateView(names, pool_of)
         scores = score_nodes(view.pool_sizes, view.members, pool_of, UNKNOWN, rng.random() < 0.7, per_node, per_pool)
-        expected = scores.for_names(names, pool_of)
+        expected = node_scores(scores, names, pool_of)
         assert answer(view, scores, pool_of) == expected
         assert all(0 <= s <= 10 for s in expected.values())
 

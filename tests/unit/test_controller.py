@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from spot_extender.api import StatusError
-from spot_extender.cli import build
+from spot_extender.parts import build
 from spot_extender.controller import Controller
 from spot_extender.controller import evictor as evictor_module
-from spot_extender.index import KINDS, NODE, PDB, POD
+from spot_extender.index import KIND_NAMES, NODE, PDB, POD
 from spot_extender.moves import Hysteresis
 from spot_extender.settings import Settings
 from spot_extender.roles import ROLE_LABEL
@@ -18,6 +18,11 @@ from spot_extender.workloads import ANNOTATION_FLOOR_FALLBACK as FLOOR_FALLBACK,
 from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
 from tests.helpers.metrics import registry_value as sample
+
+
+async def evictions_done(controller) -> None:
+    """Wait for every eviction the drain has under way."""
+    await asyncio.gather(*list(controller.drain.evicting.values()), return_exceptions=True)
 
 
 class RecordingKube:
@@ -50,7 +55,7 @@ def setup(kube=None, **settings):
     settings = Settings(move_cooldown=0, **settings)
     parts = build(settings)
     index = parts.index
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     for name, cls in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand"), ("o2", "on-demand")):
         index.apply(NODE, "ADDED", f.node(name, cls))
@@ -76,7 +81,7 @@ def deploy(index, name, pods_on, namespace="default", annotations=None, pod_spec
 
 async def drain(controller):
     await controller.drain.once()
-    await controller.drain.settle()
+    await evictions_done(controller)
 
 
 async def test_drain_evicts_managed_pods_on_going_away_spot_nodes_only():
@@ -273,7 +278,7 @@ async def test_an_evicted_pod_is_not_evicted_again_before_the_watch_shows_it_lea
     pod = next(iter(index.pods.values()))
     raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name="s1", uid=pod.uid, deleting=True)
     index.apply(POD, "MODIFIED", raw)
-    await controller.drain.settle()
+    await evictions_done(controller)
     await controller.drain.once()
     assert controller.kube.evicted == ["default/web-1-0"]
 
@@ -615,7 +620,7 @@ async def test_a_paced_wave_keeps_within_the_pdb_and_a_refusal_retries_once_it_a
     await asyncio.sleep(1.0)
     assert controller.kube.evicted == []
     pdb_allows(1)  # the PDB allows again: retried now, not a minute later
-    await asyncio.wait_for(controller.drain.settle(), 5)
+    await asyncio.wait_for(evictions_done(controller), 5)
     assert controller.kube.evicted == ["default/web-1-1"]
 
 

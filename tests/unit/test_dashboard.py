@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from spot_extender.cli import build
+from spot_extender.parts import build
 from spot_extender.fleet import FleetCollector
 from spot_extender.settings import Settings
 

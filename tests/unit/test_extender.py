@@ -2,10 +2,10 @@ import orjson
 import pytest
 
 from spot_extender.admitted import DISTRUST_SECONDS
-from spot_extender.cli import build
+from spot_extender.parts import build
 from spot_extender.extender import Extender
 from spot_extender.inflight import CONFIRM_SECONDS
-from spot_extender.index import KINDS, NODE, PDB, POD
+from spot_extender.index import KIND_NAMES, NODE, PDB, POD
 from spot_extender.settings import Settings
 from spot_extender.status import Status
 from spot_extender.wire import parse_args
@@ -24,7 +24,7 @@ def raw_node(name):
 
 def cluster(**settings) -> Extender:
     parts = build(Settings(**settings))
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         parts.index.replace(kind, [])
     for name in NAMES:
         parts.index.apply(NODE, "ADDED", raw_node(name))

@@ -1,7 +1,7 @@
 import asyncio
 
 from spot_extender.admitted import Admitted
-from spot_extender.index import KINDS, NODE, PDB, POD, Index
+from spot_extender.index import KIND_NAMES, NODE, PDB, POD, Index
 from spot_extender.inflight import InFlight
 from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
 from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, SPOT as SPOT_ROLE
@@ -169,7 +169,7 @@ def test_pdb_lookup():
 def test_ready_only_after_every_kind_synced():
     index = make_index()
     assert not index.ready
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     assert index.ready
 
@@ -226,11 +226,11 @@ def test_allocatable_and_pdb_status():
 async def test_wait_synced_returns_once_every_kind_was_listed():
     index = Index(NodeClassifier(Settings()), InFlight(30))
     waiter = asyncio.create_task(index.wait_synced())
-    for kind in KINDS[:-1]:
+    for kind in KIND_NAMES[:-1]:
         index.replace(kind, [])
         await asyncio.sleep(0)
         assert not waiter.done() and not index.ready
-    index.replace(KINDS[-1], [])
+    index.replace(KIND_NAMES[-1], [])
     await asyncio.wait_for(waiter, 1)
     assert index.ready
 
@@ -287,7 +287,7 @@ def test_churn_leaves_nothing_behind():
     index = make_index()
     clock = [0.0]
     index.admitted = Admitted(10.0, lambda: clock[0])
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     index.apply(NODE, "ADDED", f.node("od-1", ON_DEMAND))
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from spot_extender.pacing import DEFAULT_STARTUP, Doomed, bound, next_wave, startup_estimate
+from spot_extender.pacing import DEFAULT_STARTUP, Doomed, next_wave, startup_estimate
+from tests.helpers.drain_bound import eviction_bound
 
 
 def doomed(*latest: float) -> list[Doomed]:
@@ -70,5 +71,5 @@ def test_startup_estimate(history, expected):
     (5, 4, 10, 30, 1),  # not even one start-up: all at once
     (3, 0, 85, 5, 3),
 ])
-def test_bound(replicas, doomed_count, available, startup, expected):
-    assert bound(replicas, doomed_count, available, startup) == expected
+def test_eviction_bound(replicas, doomed_count, available, startup, expected):
+    assert eviction_bound(replicas, doomed_count, available, startup) == expected

@@ -9,6 +9,7 @@ from spot_extender.policy import (
     steer,
 )
 from spot_extender.workloads import PdbRecord
+from tests.helpers.scores import node_scores
 
 
 def pdb(min_available=None, max_unavailable=None, name="p"):
@@ -117,7 +118,7 @@ ALL = list(POOLS)
 def score(names, prefer_spot, per_node, per_pool):
     view = CandidateView(names, POOLS)
     result = score_nodes(view.pool_sizes, view.members, POOLS, UNKNOWN_POOL, prefer_spot, per_node, per_pool)
-    return result.for_names(names, POOLS)
+    return node_scores(result, names, POOLS)
 
 
 def test_spot_preferred_when_floor_met():
@@ -191,16 +192,16 @@ def test_readme_worked_example():
     pools = {"s1": SPOT_A, "s2": SPOT_A, "s3": SPOT_B, "o1": OD_A, "o2": OD_A}
     names = list(pools)
     view = CandidateView(names, pools)
-    first = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {}, {}).for_names(names, pools)
+    first = node_scores(score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {}, {}), names, pools)
     assert first == {"s1": 4, "s2": 4, "s3": 4, "o1": 10, "o2": 10}
     scores = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, True, {"s1": 1, "o1": 1},
                          {SPOT_A: 1, OD_A: 1})
-    third = scores.for_names(names, pools)
+    third = node_scores(scores, names, pools)
     assert (third["s1"], third["s2"], third["s3"]) == (8, 9, 10)
     assert max(third["o1"], third["o2"]) == 4
     chosen = favourite(scores, view.by_pool)
     assert chosen == "s3"
-    steered = steer(scores, chosen, pools[chosen]).for_names(names, pools)
+    steered = node_scores(steer(scores, chosen, pools[chosen]), names, pools)
     assert steered == {"s1": 7, "s2": 8, "s3": 10, "o1": 2, "o2": 3}
 
 
@@ -224,7 +225,7 @@ def test_favourite(by_pool, by_node, names_by_pool, expected):
 
 def test_steer_makes_one_clear_winner_and_keeps_the_class_gap():
     steered = steer(NodeScores({SPOT_A: 10, SPOT_B: 10, OD_A: 4}, {"s1": 8, "gone": 0}), "s3", SPOT_B)
-    assert steered.for_names(["s1", "s2", "s3", "o1", "gone"], {**POOLS, "gone": SPOT_A}) == {
+    assert node_scores(steered, ["s1", "s2", "s3", "o1", "gone"], {**POOLS, "gone": SPOT_A}) == {
         "s1": 7, "s2": 9, "s3": 10, "o1": 3, "gone": 0
     }
 
@@ -235,7 +236,7 @@ def test_on_demand_floor_spreads_over_pools_too():
     # one floor replica already on o1 (zone a): the next goes to zone b, not to o2
     view = CandidateView(["o1", "o2", "o3"], pools)
     result = score_nodes(view.pool_sizes, view.members, pools, UNKNOWN_POOL, False, {"o1": 1}, {OD_A: 1})
-    assert result.for_names(["o1", "o2", "o3"], pools) == {"o1": 8, "o2": 9, "o3": 10}
+    assert node_scores(result, ["o1", "o2", "o3"], pools) == {"o1": 8, "o2": 9, "o3": 10}
 
 
 @pytest.mark.parametrize("role, o, k, reason", [

@@ -13,9 +13,9 @@ import jsonpatch
 import orjson
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spot_extender.cli import build
+from spot_extender.parts import build
 from spot_extender.controller.views import has_room, workload_view
-from spot_extender.index import KINDS, NODE, POD
+from spot_extender.index import KIND_NAMES, NODE, POD
 from spot_extender.moves import FLOOR_REPAIR, Move, plan_move
 from spot_extender.resources import parse_quantity
 from spot_extender.settings import Settings, SettingsError
@@ -55,7 +55,7 @@ def mutated(base: dict, data) -> dict:
 
 def extender():
     parts = build(Settings())
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         parts.index.replace(kind, [])
     for name, cls in (("s1", "spot"), ("o1", "on-demand")):
         parts.index.apply(NODE, "ADDED", f.node(name, cls))
@@ -119,7 +119,7 @@ def test_quantities_parse_or_raise_value_error(value):
 
 def webhook():
     parts = build(Settings(webhook_owner_wait=0.0))
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         parts.index.replace(kind, [])
     parts.index.apply("Deployment", "ADDED", f.deployment("web", 3))
     parts.index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web"))
@@ -254,7 +254,7 @@ def test_roles_filter_answers_and_moves_agree_with_a_brute_force_reference(clust
     nodes, workloads = cluster
     parts = build(Settings(webhook_owner_wait=0.0))
     index = parts.index
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     for raw in nodes:
         index.apply(NODE, "ADDED", raw)

@@ -2,7 +2,7 @@ import asyncio
 
 import logging
 
-from spot_extender.cli import build
+from spot_extender.parts import build
 from spot_extender.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
 from spot_extender.reflector import Reflector
 from spot_extender.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from spot_extender.index import KINDS, NODE, POD, Index
+from spot_extender.index import KIND_NAMES, NODE, POD, Index
 from spot_extender.inflight import InFlight
 from spot_extender.needs import needs_of
 from spot_extender.nodes import NodeClassifier
@@ -24,7 +24,7 @@ def node(name, capacity, zone="zone-a", pods="110", extra=None):
 
 def cluster(*nodes) -> Index:
     index = Index(NodeClassifier(Settings()), InFlight(30))
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     for raw in nodes or (node("o1", "on-demand"), node("s1", "spot"), node("s2", "spot", zone="zone-b")):
         index.apply(NODE, "ADDED", raw)

@@ -4,8 +4,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import asyncio
 
-from spot_extender.cli import build
-from spot_extender.index import KINDS, NODE, POD as POD_KIND
+from spot_extender.parts import build
+from spot_extender.index import KIND_NAMES, NODE, POD as POD_KIND
 from spot_extender.scrapes import SharedScrapes
 from spot_extender.server import build_app
 from spot_extender.settings import Settings
@@ -26,7 +26,7 @@ async def client():
 
 
 def sync(index):
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         index.replace(kind, [])
     index.apply(NODE, "ADDED", f.node("s1", "spot"))
     index.apply(NODE, "ADDED", f.node("o1", "on-demand"))

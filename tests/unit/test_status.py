@@ -1,6 +1,6 @@
 import asyncio
 
-from spot_extender.cli import build
+from spot_extender.parts import build
 from spot_extender.settings import Settings
 from tests.perf.synthetic import populate
 

@@ -87,7 +87,7 @@ def test_settings_need_both_files_and_existing_ones(tmp_path):
 async def test_verbs_and_debug_require_a_client_certificate_when_a_client_ca_is_set(tmp_path):
     import orjson
 
-    from spot_extender.cli import build
+    from spot_extender.parts import build
     from spot_extender.server import build_app
     from spot_extender.supervisor import Supervisor
     from tests.helpers.ports import free_port

@@ -9,8 +9,8 @@ import jsonpatch
 import orjson
 import pytest
 
-from spot_extender.cli import build
-from spot_extender.index import KINDS, NODE, POD
+from spot_extender.parts import build
+from spot_extender.index import KIND_NAMES, NODE, POD
 from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT
 from spot_extender.settings import Settings
 from tests.helpers import objects as f
@@ -20,7 +20,7 @@ from tests.helpers.metrics import registry_value as sample
 def parts(**settings):
     # A short confirm wait: here the watch shows an admitted pod at once (shown=True) or never.
     p = build(Settings(**{"webhook_confirm_wait": 0.05, **settings}))
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         p.index.replace(kind, [])
     for name, cls in (("s1", "spot"), ("s2", "spot"), ("o1", "on-demand")):
         p.index.apply(NODE, "ADDED", f.node(name, cls))
@@ -187,7 +187,7 @@ AKS_SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot
 def aks_parts(**settings):
     """AKS: every spot pool carries the scalesetpriority label and its taint."""
     p = build(Settings(**settings))
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         p.index.replace(kind, [])
     for name in ("s1", "s2"):
         p.index.apply(NODE, "ADDED", f.node(name, None, labels={"kubernetes.azure.com/scalesetpriority": "spot"},
