@@ -117,7 +117,7 @@ def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
         else:
             metrics.leader.set(1)  # no election: this replica runs the loops
             supervisor.start("controller", lead)
-        if tls is not None and settings.tls_cert_file:
+        if tls is not None and (settings.tls_cert_file or settings.tls_client_ca_file):
             supervisor.start("tls-reload", lambda: tls.watch(settings.tls_reload_interval))
         supervisor.spawn(announce_sync(index), name="announce-sync", loop="announce-sync")
         yield

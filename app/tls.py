@@ -79,7 +79,8 @@ class ReloadingTLS:
         stamp = self._files_stamp()
         if stamp == self._stamp:
             return False
-        self.context.load_cert_chain(self.cert_file, self.key_file)  # raises on a bad pair: old one stays
+        if self.cert_file:  # a self-managed pair comes through install, not files
+            self.context.load_cert_chain(self.cert_file, self.key_file)  # raises on a bad pair: old one stays
         if self.client_ca_file:
             self.context.load_verify_locations(cafile=self.client_ca_file)
         self._stamp = stamp

@@ -135,3 +135,33 @@ async def test_verbs_and_debug_require_a_client_certificate_when_a_client_ca_is_
         assert (await status("POST", "/filter", (stranger_cert, stranger_key)))[0] is None
     finally:
         await runner.cleanup()
+
+
+async def test_a_self_managed_context_serves_each_installed_pair_and_reloads_its_client_ca(tmp_path, unused_tcp_port):
+    one, one_key = make_cert(tmp_path, "one")
+    two, two_key = make_cert(tmp_path, "two")
+    client_ca, _ = make_cert(tmp_path, "client-ca")
+    tls = ReloadingTLS.self_managed(str(client_ca))
+    assert not tls.installed
+    assert tls.install(one.read_bytes(), one_key.read_bytes()) is True
+    assert tls.install(one.read_bytes(), one_key.read_bytes()) is False  # the one served already
+    async def ok(request):
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port, ssl_context=tls.context).start()
+    try:
+        assert await served_cert_is(unused_tcp_port, one)
+        tls.install(two.read_bytes(), two_key.read_bytes())
+        assert await served_cert_is(unused_tcp_port, two) and not await served_cert_is(unused_tcp_port, one)
+        with pytest.raises(ssl.SSLError):
+            tls.install(b"not a certificate", two_key.read_bytes())
+        assert await served_cert_is(unused_tcp_port, two)  # a bad pair leaves the last good one
+        other_ca, _ = make_cert(tmp_path, "other-ca")
+        shutil.copy(other_ca, client_ca)  # a changed client CA file: loaded on top, no certificate file needed
+        assert tls.reload_if_changed() is True
+    finally:
+        await runner.cleanup()
