@@ -114,7 +114,8 @@ class Webhook:
                 ordinal = statefulset_ordinal(name, counted.ordinal_start) if (
                     group.kind == STATEFULSET and isinstance(name, str) and counted is not None) else None
                 k = self.floors.of_workload(workload, roles=True).k
-                role = choose(k, await self._floor_pods(group, k), ordinal)
+                # A StatefulSet's pods go by ordinal: no count to wait for.
+                role = choose(k, await self._floor_pods(group, k) if ordinal is None else 0, ordinal)
             role = self._as_volumes_allow(role, request.namespace, pod.get("spec") or {})
             seeking = role == SPOT and counted is not None and self._seeking(counted.spot_seek)
             spread_labels = workload.template_labels

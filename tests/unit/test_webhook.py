@@ -243,6 +243,21 @@ async def test_a_statefulsets_ordinals_count_from_its_ordinals_start():
     assert roles == [FLOOR, FLOOR, SPOT, SPOT]
 
 
+async def test_a_parallel_statefulset_goes_by_ordinal_without_waiting_for_the_watch():
+    p = parts(webhook_confirm_wait=1.0)
+    p.index.apply("StatefulSet", "ADDED", f.statefulset("db", 4))
+    p.index.apply("PodDisruptionBudget", "ADDED", f.pdb("db", {"app": "db"}, min_available=2))
+    roles = []
+    for name in ("db-0", "db-1", "db-2", "db-3"):  # created at once: the watch shows none yet
+        pod = new_pod(owner=("StatefulSet", "db"))
+        pod["metadata"]["name"] = name
+        _, labels = await admit(p, pod, uid=name, shown=False)
+        roles.append(labels[ROLE_LABEL])
+    assert roles == [FLOOR, FLOOR, SPOT, SPOT]
+    assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="unconfirmed") == 0
+    assert not p.index.admitted.distrusted(("StatefulSet", "default", "db"))
+
+
 @pytest.mark.parametrize("depth", [300, 2000])
 async def test_a_pod_nested_past_the_encoders_limit_is_admitted_unpatched_with_its_uid(depth):
     """A forged review with an annotation nested deeper than orjson encodes (300) or
