@@ -11,7 +11,7 @@ after mutating admission (a quota, a validating policy) leaves an entry no pod f
 Counting a floor entry makes the next pods spot, so unconfirmed entries may only err
 toward on-demand: a group holds no more of them than it has room for (its replicas less
 its live pods), and an entry that expires unconfirmed makes its group distrust them all
-for DISTRUST_SECONDS, admitting by the pods the watch shows alone (extra floor pods,
+for DISTRUST_SECONDS (app/distrust.py), admitting by the pods the watch shows alone (extra floor pods,
 which the controller moves back to spot once the entries are trusted again).
 """
 
@@ -22,8 +22,7 @@ from collections import Counter, deque
 from typing import Callable, Hashable
 
 from .counted import add
-
-DISTRUST_SECONDS = 300.0
+from .distrust import Distrust
 
 
 class Admitted:
@@ -36,7 +35,7 @@ class Admitted:
         self._counts: Counter = Counter()  # (group, role) -> admissions not yet seen
         self._per_group: Counter = Counter()  # group -> admissions not yet seen, any role
         self._expiries: deque[tuple[float, str]] = deque()  # constant TTL: FIFO is expiry order
-        self._distrusted: dict[Hashable, float] = {}  # group -> until when
+        self._distrusted = Distrust(lambda: self.clock())
 
     def __len__(self) -> int:
         self._expire()
@@ -81,7 +80,7 @@ class Admitted:
 
     def distrust(self, group: Hashable) -> None:
         """More admissions than the group could hold: some are not what they claim."""
-        self._distrusted[group] = self.clock() + DISTRUST_SECONDS
+        self._distrusted.add(group)
 
     def _expire(self) -> None:
         now = self.clock()
@@ -90,9 +89,7 @@ class Admitted:
             entry = self._entries.get(uid)
             if entry is not None and entry[2] == expiry:
                 self.seen(uid)
-                self._distrusted[entry[0]] = now + DISTRUST_SECONDS
+                self._distrusted.add(entry[0])
                 if self.on_unconfirmed is not None:
                     self.on_unconfirmed(entry[0])
-        for group in [g for g, until in self._distrusted.items() if until <= now]:
-            del self._distrusted[group]
 

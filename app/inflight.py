@@ -28,8 +28,8 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
-from .admitted import DISTRUST_SECONDS
 from .counted import add
+from .distrust import Distrust
 
 CONFIRM_SECONDS = 3.0  # how long an unseen pod's entry counts before the watch must show the pod
 MAX_ENTRIES = 10_000  # entries of every group together: past it, no new one is kept
@@ -86,8 +86,7 @@ class InFlight:
         self._unseen = _Counts()  # the part of _all whose pods the watch has not shown
         self._expiries: deque[tuple[float, str]] = deque()  # constant TTL: FIFO is expiry order
         self._deadlines: deque[tuple[float, str]] = deque()  # confirm_by of unseen entries, in order
-        self._distrusted: dict[Hashable, float] = {}  # group -> until when
-        self._distrust_ends: deque[tuple[float, Hashable]] = deque()  # one item per distrusted group
+        self._distrusted = Distrust(lambda: self.clock())
 
     def __len__(self) -> int:
         self._expire()
@@ -232,11 +231,8 @@ class InFlight:
         return True
 
     def _distrust(self, group: Hashable) -> None:
-        """For DISTRUST_SECONDS from now, the group's unseen entries do not count."""
-        until = self.clock() + DISTRUST_SECONDS
-        if group not in self._distrusted:
-            self._distrust_ends.append((until, group))  # an extension is read from _distrusted when it comes up
-        self._distrusted[group] = until
+        """For DISTRUST_SECONDS (app/distrust.py) from now, the group's unseen entries do not count."""
+        self._distrusted.add(group)
 
     def _report(self, group: Hashable, reason: str) -> None:
         if self.on_unconfirmed is not None:
@@ -258,14 +254,6 @@ class InFlight:
             entry = self._entries.get(uid)
             if entry is not None and entry.expiry == expiry:
                 self.discard(uid)
-        ends = self._distrust_ends
-        while ends and ends[0][0] <= now:
-            _, group = ends.popleft()
-            until = self._distrusted.get(group)
-            if until is not None and until <= now:
-                del self._distrusted[group]
-            elif until is not None:
-                ends.append((until, group))  # extended since: FIFO order is kept to within DISTRUST_SECONDS
 
 
 def _add_nested(by_group: dict[Hashable, Counter], group: Hashable, key: Hashable, delta: int) -> None:

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from spot_extender.admitted import DISTRUST_SECONDS
+from spot_extender.distrust import DISTRUST_SECONDS
 from spot_extender.parts import build
 from spot_extender.extender import Extender
 from spot_extender.inflight import CONFIRM_SECONDS

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from spot_extender.admitted import DISTRUST_SECONDS
+from spot_extender.distrust import DISTRUST_SECONDS
 from spot_extender.inflight import CONFIRM_SECONDS, InFlight
 
 
@@ -209,7 +209,7 @@ def test_a_flood_of_unseen_uids_keeps_at_most_the_room_per_group():
             assert flight.unseen("g") <= 6 and flight.unseen("h") <= 4
         assert flight.on_demand("g") == 0 and flight.expected("h") == ({}, {})  # distrusted at the 7th and 5th
         clock.now += CONFIRM_SECONDS
-    assert len(flight) == 0 and len(flight._deadlines) == 0 and len(flight._distrust_ends) == 2
+    assert len(flight) == 0 and len(flight._deadlines) == 0 and len(flight._distrusted._ends) == 2
     assert Counter(reason for _, reason in reports) == {"expired": 200}
     clock.now += DISTRUST_SECONDS
-    assert not flight.distrusted("g") and not flight._distrust_ends and not flight._distrusted
+    assert not flight.distrusted("g") and not flight._distrusted._ends and not flight._distrusted
