@@ -241,8 +241,7 @@ class Extender:
         floor = self.floors.of(self.index.workload_of(group), namespace, meta.get("labels") or {})
         counts = self.index.counts(group)
         placed = counts.on_demand if counts else 0
-        counted = self.index.workloads.get(WorkloadKey(*group))
-        room = counted.replicas - self.index.live_pods(group) if counted is not None else None
+        room = self.index.room(group)
         on_demand = placed + self.index.inflight.on_demand(group, excluding_uid=uid, room=room)
         return PodContext(pod_ref, uid, group, "", floor, on_demand,
                           admitted_role(meta.get("labels"), meta.get("annotations")), room)

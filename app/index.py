@@ -352,6 +352,12 @@ class Index:
         """Pods of the group not being deleted, bound or not."""
         return self._live_of_group.get(group, 0)
 
+    def room(self, group: GroupKey) -> int | None:
+        """Pods of the group the watch may not show yet: its owner's replicas less its live
+        pods. None while the owner is not in the index."""
+        counted = self.workloads.get(WorkloadKey(*group))
+        return counted.replicas - self.live_pods(group) if counted is not None else None
+
     def shown_role_pods(self, group: GroupKey, role: str) -> int:
         """Live pods of the group with this role that the watch shows, bound or not."""
         return self.roles_of_group.get(group, {}).get(role, 0)

@@ -105,8 +105,7 @@ class Webhook:
             if counted is not None and counted.floor_fallback is not None:
                 role = SPOT  # its floor pods could not be placed in time: controller/fallback.py
             else:
-                if counted is not None and self.index.admitted.unseen(group) >= (
-                        counted.replicas - self.index.live_pods(group)):
+                if counted is not None and self.index.admitted.unseen(group) >= self.index.room(group):
                     # The owner has no room for this pod beside the admissions not seen yet:
                     # some of those are not what they claim. Count by the watch alone.
                     self.index.admitted.distrust(group)
@@ -148,8 +147,7 @@ class Webhook:
         its uid and revision, and fit in the room the owner has left)."""
         why = unverified(meta, counted)
         if why is None:
-            room = counted.replicas - self.index.live_pods(group)
-            if self.index.admitted.record(uid, group, role, room):
+            if self.index.admitted.record(uid, group, role, self.index.room(group)):
                 return
             why = "no-room"
         self.metrics.unverified.labels("admission", why).inc()
