@@ -16,20 +16,24 @@ import sys
 import uvloop
 from aiohttp import web
 
-from . import __version__, certs, logs, settings as settings_mod, status_command
+from . import __version__
+from .decisions import certs
+from .core import logs
+from .core import settings as settings_mod
+from . import status_command
 from .api import ConfigError, Kube
-from .cert_rotation import CertRotation
+from .serving.cert_rotation import CertRotation
 from .controller import Controller
-from .index import Index
-from .kinds import WATCHED
-from .leader import LeaderElector
-from .metrics import Metrics
-from .parts import Parts, build
-from .reflector import Reflector, watch_for_return
-from .server import build_app
-from .settings import Settings, SettingsError
-from .supervisor import Supervisor
-from .tls import ReloadingTLS
+from .cluster.index import Index
+from .api.kinds import WATCHED
+from .controller.leader import LeaderElector
+from .core.metrics import Metrics
+from .assembly import Parts, build
+from .cluster.reflector import Reflector, watch_for_return
+from .serving.server import build_app
+from .core.settings import Settings, SettingsError
+from .core.supervisor import Supervisor
+from .serving.tls import ReloadingTLS
 
 log = logs.get("cli")
 

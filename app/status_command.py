@@ -13,12 +13,12 @@ import sys
 import aiohttp
 import orjson
 
-from . import status_table
+from .serving import status_table
 from .api import ApiError, ConfigError, Kube
-from .kinds import WATCHED
-from .parts import build
-from .reflector import Reflector
-from .settings import Settings
+from .api.kinds import WATCHED
+from .assembly import build
+from .cluster.reflector import Reflector
+from .core.settings import Settings
 
 FAILED = 2  # could not read the states: distinct from 1, a floor unmet
 

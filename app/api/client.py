@@ -16,7 +16,7 @@ import orjson
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from .. import logs
+from ..core import logs
 from . import objects
 from .errors import ApiError, ConfigError, Gone, StatusError, TransportError, WatchIdle, status_error
 from .objects import EVENTS, LEASES, PODS, ObjectRef, Resource

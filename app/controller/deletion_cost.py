@@ -4,17 +4,18 @@ then spot ones, and keeps the floor."""
 
 from __future__ import annotations
 
-from .. import logs
+from ..core import logs
 from ..api import ApiError, Kube
-from ..floors import Floors
-from ..index import Index
-from ..kinds import BY_NAME
-from ..metrics import Metrics
-from ..moves import deletion_costs
-from ..settings import Settings
-from ..workloads import DELETION_COST, PodRecord
+from ..decisions.floors import Floors
+from ..cluster.index import Index
+from ..api.kinds import BY_NAME
+from ..core.metrics import Metrics
+from ..decisions.moves import deletion_costs
+from ..core.settings import Settings
+from ..cluster.records import PodRecord
 from .scope import Scope
 from .views import workload_view, yield_now_and_then
+from ..core.vocabulary import DELETION_COST
 
 log = logs.get("deletion-cost")
 

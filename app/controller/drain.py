@@ -11,16 +11,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import logs
-from ..index import Index
-from ..metrics import Metrics
-from ..moves import RECLAIM, drainable
-from ..nodes import NOT_READY, SPOT
-from ..pacing import Doomed, next_wave, startup_estimate
-from ..supervisor import Supervisor
-from ..workloads import GroupKey, PodRecord, WorkloadKey
+from ..core import logs
+from ..cluster.index import Index
+from ..core.metrics import Metrics
+from ..decisions.moves import RECLAIM, drainable
+from ..cluster.nodes import NOT_READY
+from ..decisions.pacing import Doomed, next_wave, startup_estimate
+from ..core.supervisor import Supervisor
+from ..cluster.records import GroupKey, PodRecord, WorkloadKey
 from .evictor import Evictor
 from .scope import Scope
+from ..core.vocabulary import Capacity
 
 log = logs.get("drain")
 
@@ -81,7 +82,7 @@ class Drain:
         doomed: dict[GroupKey, list[PodRecord]] = {}
         for node, reason in list(index.going_away.items()):
             record = index.nodes.get(node)
-            if record is None or record.effective != SPOT:
+            if record is None or record.effective != Capacity.SPOT:
                 continue
             if reason == NOT_READY and (hold_not_ready or now - self._not_ready_since[node] < NOT_READY_GRACE):
                 continue

@@ -8,13 +8,13 @@ import asyncio
 import enum
 from typing import Callable
 
-from .. import logs
+from ..core import logs
 from ..api import ApiError, Kube, ObjectRef
-from ..backoff import Backoff
-from ..kinds import BY_NAME
-from ..metrics import Metrics
-from ..settings import Settings
-from ..workloads import PodRecord, WorkloadRecord
+from ..core.backoff import Backoff
+from ..api.kinds import BY_NAME
+from ..core.metrics import Metrics
+from ..core.settings import Settings
+from ..cluster.records import PodRecord, WorkloadRecord
 
 log = logs.get("evictor")
 

@@ -15,16 +15,20 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from .. import logs
+from ..core import logs
 from ..api import Kube
-from ..index import Index
-from ..metrics import Metrics
-from ..moves import Replica
-from ..nodes import ON_DEMAND
-from ..roles import FLOOR
-from ..settings import Settings
-from ..workloads import (
-    ANNOTATION_FLOOR_FALLBACK, UNSCHEDULABLE, GroupKey, PodRecord, WorkloadKey, WorkloadRecord, marker_stamp, stamp_time,
+from ..cluster.index import Index
+from ..core.metrics import Metrics
+from ..decisions.moves import Replica
+from ..core.fields import rfc3339, unix_time
+from ..core.vocabulary import ANNOTATION_FLOOR_FALLBACK, Capacity, Role
+from ..core.settings import Settings
+from ..cluster.records import (
+    UNSCHEDULABLE,
+    GroupKey,
+    PodRecord,
+    WorkloadKey,
+    WorkloadRecord,
 )
 from .evictor import Evictor, event_reason, workload_ref
 from .markers import Markers
@@ -53,7 +57,7 @@ class FloorFallback:
 
     async def once(self) -> None:
         now = self.wall()
-        for group in [g for g, roles in self.index.roles_of_group.items() if roles.get(FLOOR)]:
+        for group in [g for g, roles in self.index.roles_of_group.items() if roles.get(Role.FLOOR)]:
             stale = self._stale_floor_pods(group, now)
             if stale:
                 await self._fall_back(group, stale)
@@ -69,7 +73,7 @@ class FloorFallback:
         scheduling gate or waiting for their volume claims wait on things no node fixes,
         and a spot replacement would wait for the same: they are left alone."""
         return [p for p in self._live_pods(group)
-                if p.role == FLOOR and not p.node and p.unscheduled == UNSCHEDULABLE
+                if p.role == Role.FLOOR and not p.node and p.unscheduled == UNSCHEDULABLE
                 and now - _unix(p.created) >= self.timeout and self.scope.may_touch(p)]
 
     async def _fall_back(self, group: GroupKey, stale: list[PodRecord]) -> None:
@@ -80,7 +84,7 @@ class FloorFallback:
             log.warning("floor pods not placed in time: their replacements will be spot pods", extra={
                 "owner": f"{group.kind}/{group.namespace}/{group.name}", "pending": len(stale),
                 "timeout_s": self.timeout})
-            if not await self._mark(record, marker_stamp(self.wall())) or not await self.markers.seen(
+            if not await self._mark(record, rfc3339(self.wall())) or not await self.markers.seen(
                     group, lambda r: r.floor_fallback is not None):
                 return  # the next pass tries again
             await self.evictor.event(workload_ref(record), "Warning", event_reason("Floor", FLOOR_FALLBACK),
@@ -94,7 +98,7 @@ class FloorFallback:
     async def _end_if_room(self, record: WorkloadRecord) -> None:
         group = GroupKey(record.kind, record.namespace, record.name)
         pods = self._live_pods(group)
-        if any(p.role == FLOOR and not p.node for p in pods):
+        if any(p.role == Role.FLOOR and not p.node for p in pods):
             return  # one is still waiting for a node
         workload = self.index.workload_of(group)
         sample = pods[0] if pods else None
@@ -103,7 +107,7 @@ class FloorFallback:
         template = workload or record
         # "Cannot tell" ends it too: were the floor pods still stuck, --floor-pending-timeout
         # would start it again; kept on a guess, the floor would stay on spot for good.
-        if has_room(self.index, ON_DEMAND, probe, template.constraints, template.needs,
+        if has_room(self.index, Capacity.ON_DEMAND, probe, template.constraints, template.needs,
                     template.template_labels).verdict is False:
             return
         if await self._mark(record, None):
@@ -115,5 +119,5 @@ class FloorFallback:
 
 def _unix(created: str) -> float:
     """A creationTimestamp as Unix time; a malformed one as the far future, so never stale."""
-    when = stamp_time(created)
+    when = unix_time(created)
     return float("inf") if when is None else when

@@ -10,12 +10,12 @@ import asyncio
 import time
 from typing import Callable
 
-from .. import logs
+from ..core import logs
 from ..api import ApiError, Kube
-from ..index import Index
-from ..kinds import BY_NAME
-from ..metrics import Metrics
-from ..workloads import GroupKey, WorkloadKey, WorkloadRecord
+from ..cluster.index import Index
+from ..api.kinds import BY_NAME
+from ..core.metrics import Metrics
+from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
 
 log = logs.get("markers")
 

@@ -1,6 +1,6 @@
 """Rebalance: repair broken floors and move surplus on-demand replicas back to spot, one
 replica at a time per workload, with cooldown, backoff and a global rate limit. The
-decisions come from app/moves.py; this loop keeps the bookkeeping.
+decisions come from app/decisions/moves.py; this loop keeps the bookkeeping.
 
 A spot seek (a move back to spot while no spot node has room, for an autoscaler to add
 one) marks the counted ReplicaSet or StatefulSet first, so every replica's webhook admits
@@ -16,18 +16,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import logs
-from ..floors import Floors
-from ..index import Index
-from ..metrics import Metrics
-from ..policy import seeks_spot
-from ..nodes import SPOT
-from ..moves import (
+from ..core import logs
+from ..decisions.floors import Floors
+from ..cluster.index import Index
+from ..core.metrics import Metrics
+from ..decisions.policy import seeks_spot
+from ..core.vocabulary import ANNOTATION_SPOT_SEEK, Capacity, Role
+from ..decisions.moves import (
     FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
 )
-from ..roles import SPOT as SPOT_ROLE
-from ..settings import Settings
-from ..workloads import ANNOTATION_SPOT_SEEK, GroupKey, WorkloadKey, WorkloadRecord, marker_stamp, stamp_time
+from ..core.settings import Settings
+from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
+from ..core.fields import rfc3339, unix_time
 from .evictor import Evictor, Result, event_reason, workload_ref
 from .markers import Markers
 from .scope import Scope
@@ -85,7 +85,7 @@ class Rebalance:
                 continue
             spot_side = self.floors.spot_constraints(workload.constraints, view.uses_roles)
             decision = plan_move(view, lambda capacity, pod: has_room(
-                self.index, capacity, pod, spot_side if capacity == SPOT else workload.constraints,
+                self.index, capacity, pod, spot_side if capacity == Capacity.SPOT else workload.constraints,
                 workload.needs, workload.template_labels), seek)
             if workload.needs.affinity or workload.needs.anti_affinity:
                 await asyncio.sleep(0)  # its room check scanned the cluster's pods: let calls in
@@ -203,7 +203,7 @@ class Rebalance:
         record = self.index.workloads.get(WorkloadKey(*group))
         if record is None:
             return False
-        if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, marker_stamp(self.wall()), self.name):
+        if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, rfc3339(self.wall()), self.name):
             return False
         if not await self.markers.seen(group, lambda r: r.spot_seek is not None):
             await self._end_seek(group, placed=None)
@@ -227,13 +227,13 @@ class Rebalance:
         this one started."""
         now = self.wall()
         for record in [r for r in self.index.workloads.values() if r.spot_seek is not None]:
-            since = stamp_time(record.spot_seek)
+            since = unix_time(record.spot_seek)
             if since is not None and now - since < self.seek_timeout:
                 continue
             group = GroupKey(record.kind, record.namespace, record.name)
             stuck = [p for uid in self.index.pods_of_group.get(group, ())
                      if (p := self.index.pods.get(uid)) is not None and not p.terminating and not p.node
-                     and p.role == SPOT_ROLE and (since is None or (stamp_time(p.created) or 0) >= since - 1)]
+                     and p.role == Role.SPOT and (since is None or (unix_time(p.created) or 0) >= since - 1)]
             if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name):
                 continue
             log.warning("spot seek timed out: no spot node came for its replacement", extra={

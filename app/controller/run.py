@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 from typing import Protocol
 
-from .. import logs
+from ..core import logs
 from ..api import Kube
-from ..floors import Floors
-from ..index import Index
-from ..metrics import Metrics
-from ..settings import Settings
-from ..status import Status
-from ..supervisor import Supervisor
+from ..decisions.floors import Floors
+from ..cluster.index import Index
+from ..core.metrics import Metrics
+from ..core.settings import Settings
+from ..serving.status import Status
+from ..core.supervisor import Supervisor
 from .deletion_cost import DeletionCost
 from .drain import Drain
 from .evictor import Evictor

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..index import Index
-from ..settings import Settings
-from ..workloads import PodRecord, WorkloadRecord
+from ..cluster.index import Index
+from ..core.settings import Settings
+from ..cluster.records import PodRecord, WorkloadRecord
 
 
 class Scope:

@@ -1,18 +1,18 @@
-"""A workload as the controller's pure decisions (app/moves.py) see it."""
+"""A workload as the controller's pure decisions (app/decisions/moves.py) see it."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Mapping
 
-from ..constraints import NONE, Constraints
-from ..floors import Floors
-from ..kinds import STATEFULSET
-from ..index import Index
-from ..moves import Replica, WorkloadView
-from ..needs import NO_NEEDS, Needs
-from ..room import Fit, Pod, find_room
-from ..workloads import WorkloadRecord
+from ..cluster.constraints import NONE, Constraints
+from ..decisions.floors import Floors
+from ..api.kinds import STATEFULSET
+from ..cluster.index import Index
+from ..decisions.moves import Replica, WorkloadView
+from ..cluster.needs import NO_NEEDS, Needs
+from ..decisions.room import Fit, Pod, find_room
+from ..cluster.records import WorkloadRecord
 
 
 def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> WorkloadView:

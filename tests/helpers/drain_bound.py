@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from spot_extender.pacing import MIN_STARTUP
+from spot_extender.decisions.pacing import MIN_STARTUP
 
 
 def eviction_bound(replicas: int, doomed: int, time_available: float, startup: float) -> int:

@@ -24,9 +24,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from spot_extender.policy import compute_floor
-from spot_extender.settings import Settings
-from spot_extender.workloads import PdbRecord
+from spot_extender.decisions.policy import compute_floor
+from spot_extender.core.settings import Settings
+from spot_extender.cluster.records import PdbRecord
 from tests.cluster.controlplane import ControlPlane, ExtenderOptions, ExtenderProcess, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o

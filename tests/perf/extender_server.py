@@ -22,14 +22,14 @@ import orjson
 from aiohttp import web
 
 from spot_extender.cli import event_loop
-from spot_extender.parts import build
+from spot_extender.assembly import build
 from spot_extender.controller import Controller
-from spot_extender.index import POD
-from spot_extender.kinds import BY_NAME
-from spot_extender.reflector import Reflector
-from spot_extender.server import build_app
-from spot_extender.settings import Settings
-from spot_extender.supervisor import Supervisor
+from spot_extender.cluster.index import POD
+from spot_extender.api.kinds import BY_NAME
+from spot_extender.cluster.reflector import Reflector
+from spot_extender.serving.server import build_app
+from spot_extender.core.settings import Settings
+from spot_extender.core.supervisor import Supervisor
 from tests.helpers import objects as o
 from tests.perf.realistic import full_pod
 from tests.perf.synthetic import list_into, node_names

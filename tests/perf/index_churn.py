@@ -13,9 +13,9 @@ import gc
 import sys
 import tracemalloc
 
-from spot_extender.parts import build
-from spot_extender.index import KIND_NAMES, NODE, POD
-from spot_extender.settings import Settings
+from spot_extender.assembly import build
+from spot_extender.cluster.index import KIND_NAMES, NODE, POD
+from spot_extender.core.settings import Settings
 from tests.helpers import objects as f
 
 ITN = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}

@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 
-from spot_extender.admission import BadReview, allowed, parse_review
+from spot_extender.serving.admission import BadReview, allowed, parse_review
 from tests.helpers import objects as f
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from spot_extender.api import Gone, Kube, ObjectRef, Resource, StatusError, TransportError, WatchIdle
 from spot_extender.api import objects
-from spot_extender.kinds import BY_NAME
+from spot_extender.api.kinds import BY_NAME
 from tests.fakeapi import FakeApi
 from tests.helpers.ports import free_port
 

@@ -1,6 +1,6 @@
 import random
 
-from spot_extender.backoff import Backoff
+from spot_extender.core.backoff import Backoff
 
 
 def test_grows_to_the_cap_with_jitter_and_resets():

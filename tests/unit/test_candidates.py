@@ -2,13 +2,14 @@ import random
 
 import orjson
 
-from spot_extender.candidates import CandidateCache, CandidateView
-from spot_extender.nodes import ON_DEMAND, SPOT, Pool
-from spot_extender.policy import score_nodes
+from spot_extender.serving.candidates import CandidateCache, CandidateView
+from spot_extender.cluster.nodes import Pool
+from spot_extender.decisions.policy import score_nodes
 from tests.helpers.scores import node_scores
+from spot_extender.core.vocabulary import Capacity
 
-POOLS = [Pool(SPOT, t, z) for t in ("m5", "c5") for z in ("a", "b")] + [Pool(ON_DEMAND, "m5", "a")]
-UNKNOWN = Pool(ON_DEMAND, "", "")
+POOLS = [Pool(Capacity.SPOT, t, z) for t in ("m5", "c5") for z in ("a", "b")] + [Pool(Capacity.ON_DEMAND, "m5", "a")]
+UNKNOWN = Pool(Capacity.ON_DEMAND, "", "")
 
 
 def answer(view, scores, pool_of):
@@ -69,7 +70,7 @@ def test_cache_key_cannot_mix_up_lists_that_join_alike():
 
 
 def test_lists_with_unknown_names_are_answered_but_never_kept():
-    from spot_extender import wire
+    from spot_extender.serving import wire
 
     pool_of = {f"n{i}": POOLS[i % len(POOLS)] for i in range(10)}
     cache = CandidateCache(size=2)
@@ -88,7 +89,7 @@ def test_lists_with_unknown_names_are_answered_but_never_kept():
 
 
 def test_the_host_entry_cache_is_bounded_and_refills(monkeypatch):
-    from spot_extender import wire
+    from spot_extender.serving import wire
 
     monkeypatch.setattr(wire, "PRIORITY_CACHE_HOSTS", 5)
     monkeypatch.setattr(wire, "_host_entries", wire._HostEntries())

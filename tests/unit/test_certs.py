@@ -1,5 +1,5 @@
-"""Self-managed webhook certificates: the pure plan (app/certs.py) and the loop that keeps
-the Secret, the served pair and the caBundle in step (app/cert_rotation.py)."""
+"""Self-managed webhook certificates: the pure plan (app/decisions/certs.py) and the loop that keeps
+the Secret, the served pair and the caBundle in step (app/serving/cert_rotation.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import ssl
 import pytest
 from cryptography import x509
 
-from spot_extender import certs
+from spot_extender.decisions import certs
 from spot_extender.api import StatusError
-from spot_extender.cert_rotation import CertificateUnavailable, CertRotation
-from spot_extender.metrics import Metrics
-from spot_extender.tls import ReloadingTLS
+from spot_extender.serving.cert_rotation import CertificateUnavailable, CertRotation
+from spot_extender.core.metrics import Metrics
+from spot_extender.serving.tls import ReloadingTLS
 
 HOSTS = ("spot-extender.kube-system.svc", "spot-extender.kube-system.svc.cluster.local", "10.96.200.200")
 LIFE = certs.Lifetimes(cert=dt.timedelta(days=90), ca=dt.timedelta(days=900))

@@ -9,7 +9,7 @@ def run(*args):
 def test_help_lists_every_setting_with_its_env_var():
     from dataclasses import fields
 
-    from spot_extender.settings import Settings
+    from spot_extender.core.settings import Settings
 
     out = run("serve", "--help").stdout
     for f in fields(Settings):
@@ -27,7 +27,7 @@ def test_readme_documents_every_setting():
     from dataclasses import fields
     from pathlib import Path
 
-    from spot_extender.settings import Settings, env_name
+    from spot_extender.core.settings import Settings, env_name
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for f in fields(Settings):
@@ -38,7 +38,7 @@ def test_readme_documents_every_setting():
 def test_readme_names_every_metric():
     from pathlib import Path
 
-    from spot_extender.metrics import Metrics
+    from spot_extender.core.metrics import Metrics
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for family in Metrics().registry.collect():

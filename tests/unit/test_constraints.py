@@ -1,6 +1,6 @@
 import pytest
 
-from spot_extender.constraints import NONE, Constraints, Taint, admits, from_pod_spec
+from spot_extender.cluster.constraints import NONE, Constraints, Taint, admits, from_pod_spec
 
 LABELS = {"node.kubernetes.io/capacity": "spot", "topology.kubernetes.io/zone": "zone-a", "cores": "8"}
 SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")

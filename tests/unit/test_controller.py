@@ -7,14 +7,13 @@ import logging
 import pytest
 
 from spot_extender.api import StatusError
-from spot_extender.parts import build
+from spot_extender.assembly import build
 from spot_extender.controller import Controller
 from spot_extender.controller import evictor as evictor_module
-from spot_extender.index import KIND_NAMES, NODE, PDB, POD
-from spot_extender.moves import Hysteresis
-from spot_extender.settings import Settings
-from spot_extender.roles import ROLE_LABEL
-from spot_extender.workloads import ANNOTATION_FLOOR_FALLBACK as FLOOR_FALLBACK, DELETION_COST
+from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD
+from spot_extender.decisions.moves import Hysteresis
+from spot_extender.core.settings import Settings
+from spot_extender.core.vocabulary import ANNOTATION_FLOOR_FALLBACK, ANNOTATION_SPOT_SEEK, DELETION_COST, ROLE_LABEL
 from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
 from tests.helpers.metrics import registry_value as sample
@@ -311,7 +310,7 @@ async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
     state = controller.rebalance.state_of(key)
     assert (state["failedMoves"], state["lastFailure"]) == (
         1, "the replacement did not become a floor pod on on-demand")
-    from spot_extender.status_table import last_action
+    from spot_extender.serving.status_table import last_action
     assert last_action({"controller": state}).startswith("backing off after 1 failed move(s), next in ")
     # Deleted, the workload leaves nothing behind (a soak creates thousands of names).
     index.apply("Deployment", "DELETED", f.deployment("web", 2))
@@ -354,7 +353,7 @@ ON_DEMAND_ONLY = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnored
 
 
 async def test_moves_that_could_never_succeed_are_not_made_and_the_floor_is_clamped():
-    from spot_extender.status import Status
+    from spot_extender.serving.status import Status
 
     controller, index = setup()
     # Case 1: pods pinned to spot. A floor repair would only bring a replica back on spot.
@@ -381,7 +380,7 @@ async def test_a_gpu_workload_where_only_spot_has_gpus_gets_no_floor_and_no_chur
     # The loop this ends: a floor pod no on-demand node can hold fell back, on-demand "had room"
     # (CPU and memory), the floor was repaired by evicting a Ready spot pod, and round again.
     from spot_extender.controller import markers
-    from spot_extender.status import Status
+    from spot_extender.serving.status import Status
 
     monkeypatch.setattr(markers, "PEERS_SETTLE", 0.0)
     controller, index = setup(kube=AnnotatingKube(), floor_pending_timeout=60)
@@ -647,8 +646,8 @@ class AnnotatingKube(RecordingKube):
         self.owner_annotations.append(annotations)
         rs = f.replicaset(name, "web", 3, namespace=namespace)
         current = {k: v for k, v in {**rs["metadata"]["annotations"], **annotations}.items() if v is not None}
-        if self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback and FLOOR_FALLBACK not in annotations:
-            current[FLOOR_FALLBACK] = self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback
+        if self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback and ANNOTATION_FLOOR_FALLBACK not in annotations:
+            current[ANNOTATION_FLOOR_FALLBACK] = self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback
         rs["metadata"]["annotations"] = current
         self.index.apply("ReplicaSet", "MODIFIED", rs)
 
@@ -681,7 +680,7 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
     assert controller.kube.evicted == [] and controller.kube.owner_annotations == []  # 30 s: not yet
     now[0] += 31
     await controller.fallback.once()
-    assert controller.kube.owner_annotations == [{FLOOR_FALLBACK: "2026-01-01T00:01:01Z"}]
+    assert controller.kube.owner_annotations == [{ANNOTATION_FLOOR_FALLBACK: "2026-01-01T00:01:01Z"}]
     assert controller.kube.evicted == ["default/web-1-a"]
     assert sample(controller.metrics, "spot_extender_floor_pending_fallbacks_total") == 1
     assert sample(controller.metrics, "spot_extender_evictions_total", cause="floor-fallback", result="evicted") == 1
@@ -693,7 +692,7 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
     await controller.rebalance.once()
     assert "default/web-1-0" not in controller.kube.evicted and "default/web-1-1" not in controller.kube.evicted
     await controller.fallback.once()  # ... the fallback ends, and the floor is repaired as any
-    assert controller.kube.owner_annotations[-1] == {FLOOR_FALLBACK: None}
+    assert controller.kube.owner_annotations[-1] == {ANNOTATION_FLOOR_FALLBACK: None}
     assert index.workloads[("ReplicaSet", "default", "web-1")].floor_fallback is None
     await controller.rebalance.once()
     assert controller.kube.evicted[-1] in ("default/web-1-0", "default/web-1-1", "default/web-1-b")
@@ -701,7 +700,6 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
 
 async def test_a_spot_seek_marks_the_owner_moves_the_pod_and_ends_placed_or_timed_out(monkeypatch):
     from spot_extender.controller import markers
-    from spot_extender.workloads import ANNOTATION_SPOT_SEEK as SPOT_SEEK
 
     monkeypatch.setattr(markers, "PEERS_SETTLE", 0.0)
     controller, index = setup(kube=AnnotatingKube(), seek_spot="on", spot_seek_timeout=60)
@@ -726,18 +724,18 @@ async def test_a_spot_seek_marks_the_owner_moves_the_pod_and_ends_placed_or_time
     index.apply(POD, "ADDED", web_pod("web-1-floor", "floor", "o1"))
     index.apply(POD, "ADDED", web_pod("web-1-a", "spot", "o2"))
     await controller.rebalance.once()
-    assert controller.kube.owner_annotations == [{SPOT_SEEK: "2026-01-01T00:01:00Z"}]
+    assert controller.kube.owner_annotations == [{ANNOTATION_SPOT_SEEK: "2026-01-01T00:01:00Z"}]
     assert controller.kube.evicted == ["default/web-1-a"]
     assert sample(controller.metrics, "spot_extender_spot_seeks_total", result="started") == 1
     # The replacement waits for the autoscaler's node, which comes: the seek ends, placed.
     index.apply(POD, "DELETED", web_pod("web-1-a", "spot", "o2"))
     index.apply(POD, "ADDED", web_pod("web-1-b", "spot", created="2026-01-01T00:01:01Z"))
     await controller.rebalance.once()
-    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: "2026-01-01T00:01:00Z"}  # still waiting
+    assert controller.kube.owner_annotations[-1] == {ANNOTATION_SPOT_SEEK: "2026-01-01T00:01:00Z"}  # still waiting
     index.apply(NODE, "ADDED", f.node("s3", "spot"))
     index.apply(POD, "MODIFIED", web_pod("web-1-b", "spot", "s3", created="2026-01-01T00:01:01Z"))
     await controller.rebalance.once()
-    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: None}
+    assert controller.kube.owner_annotations[-1] == {ANNOTATION_SPOT_SEEK: None}
     assert sample(controller.metrics, "spot_extender_spot_seeks_total", result="placed") == 1
 
     # A second seek (spot full again) whose node never comes: after the timeout the marker
@@ -749,13 +747,13 @@ async def test_a_spot_seek_marks_the_owner_moves_the_pod_and_ends_placed_or_time
     index.apply(POD, "ADDED", web_pod("web-1-c", "spot", "o2", created="2026-01-01T00:01:02Z"))
     now[0] += 10
     await controller.rebalance.once()
-    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: "2026-01-01T00:01:10Z"}
+    assert controller.kube.owner_annotations[-1] == {ANNOTATION_SPOT_SEEK: "2026-01-01T00:01:10Z"}
     assert controller.kube.evicted[-1] == "default/web-1-c"
     index.apply(POD, "DELETED", web_pod("web-1-c", "spot", "o2"))
     index.apply(POD, "ADDED", web_pod("web-1-d", "spot", created="2026-01-01T00:01:11Z"))
     now[0] += 61
     await controller.rebalance.once()
-    assert controller.kube.owner_annotations[-1] == {SPOT_SEEK: None}
+    assert controller.kube.owner_annotations[-1] == {ANNOTATION_SPOT_SEEK: None}
     assert controller.kube.evicted[-1] == "default/web-1-d"
     assert sample(controller.metrics, "spot_extender_evictions_total", cause="spot-seek", result="evicted") == 1
     index.apply(POD, "DELETED", web_pod("web-1-d", "spot"))

@@ -5,9 +5,9 @@ import json
 import re
 from pathlib import Path
 
-from spot_extender.parts import build
-from spot_extender.fleet import FleetCollector
-from spot_extender.settings import Settings
+from spot_extender.assembly import build
+from spot_extender.serving.fleet import FleetCollector
+from spot_extender.core.settings import Settings
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "spot-extender.json"
 SUFFIXES = ("", "_total", "_bucket", "_count", "_sum", "_created")
@@ -42,8 +42,8 @@ def test_every_queried_series_is_exported():
 def test_eviction_and_hold_series_exist_before_the_first_event():
     """rate() counts nothing for the event that creates a series: the dashboard would miss
     the first reclaim of a fresh process."""
-    from spot_extender.metrics import Metrics
-    from spot_extender.moves import FLOOR_REPAIR, RECLAIM, RETURN_TO_SPOT
+    from spot_extender.core.metrics import Metrics
+    from spot_extender.decisions.moves import FLOOR_REPAIR, RECLAIM, RETURN_TO_SPOT
 
     text = "\n".join(f"{s.name}{s.labels}" for family in Metrics().registry.collect() for s in family.samples)
     for cause in (RECLAIM, FLOOR_REPAIR, RETURN_TO_SPOT):

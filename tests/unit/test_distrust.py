@@ -1,4 +1,4 @@
-from spot_extender.distrust import Distrust
+from spot_extender.cluster.distrust import Distrust
 
 
 def test_a_group_is_distrusted_for_its_time_an_extension_counts_and_nothing_is_left_behind():

@@ -3,7 +3,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.exposition import generate_latest
 
-from spot_extender.fleet import FleetCollector, totals
+from spot_extender.serving.fleet import FleetCollector, totals
 
 
 def state(name, replicas, floor, on_demand, spot, floor_pods=0, spot_pods=0, namespace="shop", kind="Deployment"):

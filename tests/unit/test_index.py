@@ -1,12 +1,12 @@
 import asyncio
 
-from spot_extender.admitted import Admitted
-from spot_extender.index import KIND_NAMES, NODE, PDB, POD, Index
-from spot_extender.inflight import InFlight
-from spot_extender.nodes import ON_DEMAND, SPOT, NodeClassifier, Pool
-from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, SPOT as SPOT_ROLE
-from spot_extender.settings import Settings
-from spot_extender.workloads import GroupKey, WorkloadKey
+from spot_extender.cluster.admitted import Admitted
+from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD, Index
+from spot_extender.cluster.inflight import InFlight
+from spot_extender.cluster.nodes import NodeClassifier, Pool
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, Capacity, Role
+from spot_extender.core.settings import Settings
+from spot_extender.cluster.records import GroupKey, WorkloadKey
 from tests.helpers import objects as f
 
 RS = GroupKey("ReplicaSet", "default", "web-1")
@@ -54,9 +54,9 @@ def test_pools_and_classes():
     c = index.counts(RS)
     assert (c.on_demand, c.spot) == (1, 3)
     assert dict(c.per_pool) == {
-        Pool(SPOT, "m5.large", "zone-a"): 2,
-        Pool(SPOT, "m5.large", "zone-b"): 1,
-        Pool(ON_DEMAND, "m5.large", "zone-a"): 1,
+        Pool(Capacity.SPOT, "m5.large", "zone-a"): 2,
+        Pool(Capacity.SPOT, "m5.large", "zone-b"): 1,
+        Pool(Capacity.ON_DEMAND, "m5.large", "zone-a"): 1,
     }
 
 
@@ -289,7 +289,7 @@ def test_churn_leaves_nothing_behind():
     index.admitted = Admitted(10.0, lambda: clock[0])
     for kind in KIND_NAMES:
         index.replace(kind, [])
-    index.apply(NODE, "ADDED", f.node("od-1", ON_DEMAND))
+    index.apply(NODE, "ADDED", f.node("od-1", Capacity.ON_DEMAND))
 
     def sizes():
         return {name: len(value) for name, value in vars(index).items() if isinstance(value, (dict, set))} | {
@@ -299,24 +299,24 @@ def test_churn_leaves_nothing_behind():
     before = sizes()
     itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
     for r in range(50):
-        nodes = [f.node(f"spot-{r}-{j}", SPOT, taints=[itn] if r % 2 else None) for j in range(3)]
+        nodes = [f.node(f"spot-{r}-{j}", Capacity.SPOT, taints=[itn] if r % 2 else None) for j in range(3)]
         for node in nodes:
             index.apply(NODE, "ADDED", node)
         deployment, rs = f.deployment(f"app-{r}", 4), f.replicaset(f"app-{r}-1", f"app-{r}", 4)
         index.apply("Deployment", "ADDED", deployment)
         index.apply("ReplicaSet", "ADDED", rs)
         pods = [f.pod(f"app-{r}-1-{j}", owner=("ReplicaSet", f"app-{r}-1"), node_name=f"spot-{r}-{j % 3}",
-                      labels={"app": f"app-{r}"}, role=FLOOR if j == 0 else SPOT_ROLE) for j in range(4)]
+                      labels={"app": f"app-{r}"}, role=Role.FLOOR if j == 0 else Role.SPOT) for j in range(4)]
         for j, pod in enumerate(pods):
             group = GroupKey("ReplicaSet", "default", f"app-{r}-1")
-            index.admitted.record(f"admission-{r}-{j}", group, FLOOR, room=4)
+            index.admitted.record(f"admission-{r}-{j}", group, Role.FLOOR, room=4)
             if j % 2:  # half are seen under the admission's uid, the rest expire
                 pod["metadata"]["annotations"] = {ADMISSION_ANNOTATION: f"admission-{r}-{j}"}
             else:
                 pod["metadata"]["annotations"] = {ADMISSION_ANNOTATION: f"another-admission-{r}-{j}"}
             index.apply(POD, "ADDED", pod)
             index.inflight.expect(pod["metadata"]["uid"], GroupKey("ReplicaSet", "default", f"app-{r}-1"),
-                                  "od-1", Pool(ON_DEMAND))
+                                  "od-1", Pool(Capacity.ON_DEMAND))
         for obj, kind in [(p, POD) for p in pods] + [(rs, "ReplicaSet"), (deployment, "Deployment")] + [
                 (n, NODE) for n in nodes]:
             index.apply(kind, "DELETED", obj)
@@ -329,23 +329,23 @@ def test_role_counts_cover_live_labelled_pods_bound_or_not_and_unseen_admissions
     clock = [0.0]
     index.admitted = Admitted(10.0, lambda: clock[0])
     web = {"app": "web"}
-    index.apply(POD, "ADDED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=FLOOR))  # pending
-    index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=web, role=FLOOR))
-    index.apply(POD, "ADDED", f.pod("web-1-c", owner=OWNER, uid="c", node_name="s1", labels=web, role=SPOT_ROLE))
+    index.apply(POD, "ADDED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=Role.FLOOR))  # pending
+    index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=web, role=Role.FLOOR))
+    index.apply(POD, "ADDED", f.pod("web-1-c", owner=OWNER, uid="c", node_name="s1", labels=web, role=Role.SPOT))
     index.apply(POD, "ADDED", f.pod("web-1-d", owner=OWNER, uid="d", labels=web, role="boss"))
-    index.apply(POD, "ADDED", f.pod("web-1-e", owner=OWNER, uid="e", node_name="o1", labels=web, role=FLOOR,
+    index.apply(POD, "ADDED", f.pod("web-1-e", owner=OWNER, uid="e", node_name="o1", labels=web, role=Role.FLOOR,
                                     deleting=True))
-    assert (index.role_pods(RS, FLOOR), index.role_pods(RS, SPOT_ROLE)) == (2, 1)
-    index.admitted.record("req-1", RS, FLOOR, room=10)
-    assert index.role_pods(RS, FLOOR) == 3
-    seen = f.pod("web-1-f", owner=OWNER, uid="f", labels=web, role=FLOOR)
+    assert (index.role_pods(RS, Role.FLOOR), index.role_pods(RS, Role.SPOT)) == (2, 1)
+    index.admitted.record("req-1", RS, Role.FLOOR, room=10)
+    assert index.role_pods(RS, Role.FLOOR) == 3
+    seen = f.pod("web-1-f", owner=OWNER, uid="f", labels=web, role=Role.FLOOR)
     seen["metadata"]["annotations"] = {ADMISSION_ANNOTATION: "req-1"}
     index.apply(POD, "ADDED", seen)
-    assert index.role_pods(RS, FLOOR) == 3  # the same pod, now counted by the watch
-    index.apply(POD, "MODIFIED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=web, role=FLOOR,
+    assert index.role_pods(RS, Role.FLOOR) == 3  # the same pod, now counted by the watch
+    index.apply(POD, "MODIFIED", f.pod("web-1-b", owner=OWNER, uid="b", node_name="o1", labels=web, role=Role.FLOOR,
                                        deleting=True))
-    index.apply(POD, "DELETED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=FLOOR))
-    assert index.role_pods(RS, FLOOR) == 1
-    index.admitted.record("req-2", RS, SPOT_ROLE, room=10)
+    index.apply(POD, "DELETED", f.pod("web-1-a", owner=OWNER, uid="a", labels=web, role=Role.FLOOR))
+    assert index.role_pods(RS, Role.FLOOR) == 1
+    index.admitted.record("req-2", RS, Role.SPOT, room=10)
     clock[0] = 10.0
-    assert index.role_pods(RS, SPOT_ROLE) == 1  # an admission never seen expires
+    assert index.role_pods(RS, Role.SPOT) == 1  # an admission never seen expires

@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from spot_extender.distrust import DISTRUST_SECONDS
-from spot_extender.inflight import CONFIRM_SECONDS, InFlight
+from spot_extender.cluster.distrust import DISTRUST_SECONDS
+from spot_extender.cluster.inflight import CONFIRM_SECONDS, InFlight
 
 
 class Clock:

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from spot_extender.api import micro_time
-from spot_extender.leader import LeaderElector
-from spot_extender.metrics import Metrics
+from spot_extender.controller.leader import LeaderElector
+from spot_extender.core.metrics import Metrics
 from tests.fakeapi import FakeApi
 from tests.helpers.waiting import eventually
 from tests.helpers.metrics import registry_value as sample
@@ -274,7 +274,7 @@ async def test_a_deleted_lease_is_recreated_by_its_leader_unless_a_peer_creates_
 
 
 async def test_api_errors_are_retried_logged_and_counted_without_ending_run(caplog):
-    caplog.set_level(logging.WARNING, logger="spot_extender.leader")
+    caplog.set_level(logging.WARNING, logger="spot_extender.controller.leader")
     async with FakeApi() as api:
         api.lease_failures = [500, 503, 500]
         a = Peer(api, "a").start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spot_extender.needs import NO_NEEDS, PodTerm, needs_of, ports_conflict
+from spot_extender.cluster.needs import NO_NEEDS, PodTerm, needs_of, ports_conflict
 
 
 def container(**fields) -> dict:

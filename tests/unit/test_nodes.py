@@ -1,8 +1,9 @@
 import pytest
 
-from spot_extender.nodes import ON_DEMAND, SPOT, UNKNOWN, NodeClassifier, Pool
-from spot_extender.settings import Settings
+from spot_extender.cluster.nodes import NodeClassifier, Pool
+from spot_extender.core.settings import Settings
 from tests.helpers import objects as f
+from spot_extender.core.vocabulary import Capacity
 
 CLASSIFIER = NodeClassifier(Settings())
 
@@ -10,23 +11,23 @@ CLASSIFIER = NodeClassifier(Settings())
 @pytest.mark.parametrize(
     "labels, expected",
     [
-        ({"node.kubernetes.io/capacity": "spot"}, SPOT),
-        ({"node.kubernetes.io/capacity": "on-demand"}, ON_DEMAND),
-        ({"karpenter.sh/capacity-type": "spot"}, SPOT),
-        ({"karpenter.sh/capacity-type": "on-demand"}, ON_DEMAND),
-        ({"karpenter.sh/capacity-type": "reserved"}, ON_DEMAND),
-        ({"eks.amazonaws.com/capacityType": "SPOT"}, SPOT),
-        ({"eks.amazonaws.com/capacityType": "ON_DEMAND"}, ON_DEMAND),
-        ({"cloud.google.com/gke-spot": "true"}, SPOT),
-        ({"cloud.google.com/gke-preemptible": "true"}, SPOT),
-        ({"cloud.google.com/gke-provisioning": "spot"}, SPOT),
-        ({"cloud.google.com/gke-provisioning": "preemptible"}, SPOT),
-        ({"cloud.google.com/gke-provisioning": "standard"}, ON_DEMAND),
-        ({"kubernetes.azure.com/scalesetpriority": "spot"}, SPOT),
-        ({"kubernetes.azure.com/scalesetpriority": "regular"}, ON_DEMAND),
-        ({"eks.amazonaws.com/capacityType": "spot"}, UNKNOWN),  # values are case-sensitive, as in EKS
-        ({"cloud.google.com/gke-spot": "false"}, UNKNOWN),
-        ({}, UNKNOWN),
+        ({"node.kubernetes.io/capacity": "spot"}, Capacity.SPOT),
+        ({"node.kubernetes.io/capacity": "on-demand"}, Capacity.ON_DEMAND),
+        ({"karpenter.sh/capacity-type": "spot"}, Capacity.SPOT),
+        ({"karpenter.sh/capacity-type": "on-demand"}, Capacity.ON_DEMAND),
+        ({"karpenter.sh/capacity-type": "reserved"}, Capacity.ON_DEMAND),
+        ({"eks.amazonaws.com/capacityType": "SPOT"}, Capacity.SPOT),
+        ({"eks.amazonaws.com/capacityType": "ON_DEMAND"}, Capacity.ON_DEMAND),
+        ({"cloud.google.com/gke-spot": "true"}, Capacity.SPOT),
+        ({"cloud.google.com/gke-preemptible": "true"}, Capacity.SPOT),
+        ({"cloud.google.com/gke-provisioning": "spot"}, Capacity.SPOT),
+        ({"cloud.google.com/gke-provisioning": "preemptible"}, Capacity.SPOT),
+        ({"cloud.google.com/gke-provisioning": "standard"}, Capacity.ON_DEMAND),
+        ({"kubernetes.azure.com/scalesetpriority": "spot"}, Capacity.SPOT),
+        ({"kubernetes.azure.com/scalesetpriority": "regular"}, Capacity.ON_DEMAND),
+        ({"eks.amazonaws.com/capacityType": "spot"}, Capacity.UNKNOWN),  # values are case-sensitive, as in EKS
+        ({"cloud.google.com/gke-spot": "false"}, Capacity.UNKNOWN),
+        ({}, Capacity.UNKNOWN),
     ],
 )
 def test_provider_labels(labels, expected):
@@ -35,27 +36,27 @@ def test_provider_labels(labels, expected):
 
 def test_first_matching_rule_wins():
     labels = {"node.kubernetes.io/capacity": "on-demand", "karpenter.sh/capacity-type": "spot"}
-    assert CLASSIFIER.capacity(labels) == ON_DEMAND
+    assert CLASSIFIER.capacity(labels) == Capacity.ON_DEMAND
 
 
 def test_custom_rules_replace_builtin():
     classifier = NodeClassifier(Settings(capacity_labels=("pool=cheap:spot",)))
-    assert classifier.capacity({"pool": "cheap"}) == SPOT
-    assert classifier.capacity({"node.kubernetes.io/capacity": "spot"}) == UNKNOWN
+    assert classifier.capacity({"pool": "cheap"}) == Capacity.SPOT
+    assert classifier.capacity({"node.kubernetes.io/capacity": "spot"}) == Capacity.UNKNOWN
 
 
 @pytest.mark.parametrize("unknown_class", ["on-demand", "spot"])
 def test_unknown_maps_to_configured_class(unknown_class):
     classifier = NodeClassifier(Settings(unknown_class=unknown_class))
     record = classifier.record(f.node("n1", capacity=None))
-    assert record.capacity == UNKNOWN
+    assert record.capacity == Capacity.UNKNOWN
     assert record.effective == unknown_class
     assert classifier.unknown_node("ghost").pool == Pool(unknown_class, "", "")
 
 
 def test_pool_is_class_instance_type_zone():
     record = CLASSIFIER.record(f.node("n1", "spot", zone="eu-1b", instance_type="c6i.xlarge"))
-    assert record.pool == Pool(SPOT, "c6i.xlarge", "eu-1b")
+    assert record.pool == Pool(Capacity.SPOT, "c6i.xlarge", "eu-1b")
 
 
 def test_pool_reads_beta_labels():
@@ -64,7 +65,7 @@ def test_pool_reads_beta_labels():
     del labels["topology.kubernetes.io/zone"], labels["node.kubernetes.io/instance-type"]
     labels["failure-domain.beta.kubernetes.io/zone"] = "z-old"
     labels["beta.kubernetes.io/instance-type"] = "t-old"
-    assert CLASSIFIER.record(raw).pool == Pool(SPOT, "t-old", "z-old")
+    assert CLASSIFIER.record(raw).pool == Pool(Capacity.SPOT, "t-old", "z-old")
 
 
 TERMINATION_TAINTS = [

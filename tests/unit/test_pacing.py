@@ -2,7 +2,7 @@
 
 import pytest
 
-from spot_extender.pacing import DEFAULT_STARTUP, Doomed, next_wave, startup_estimate
+from spot_extender.decisions.pacing import DEFAULT_STARTUP, Doomed, next_wave, startup_estimate
 from tests.helpers.drain_bound import eviction_bound
 
 

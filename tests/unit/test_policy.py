@@ -1,15 +1,24 @@
 import orjson
 import pytest
 
-from spot_extender.candidates import CandidateView
+from spot_extender.serving.candidates import CandidateView
 
-from spot_extender.nodes import ON_DEMAND, SPOT, Pool
-from spot_extender.policy import (
-    FilterOutcome, NodeScores, compute_floor, favourite, filter_nodes, held, on_demand_reason, scaled, score_nodes,
+from spot_extender.cluster.nodes import Pool
+from spot_extender.decisions.policy import (
+    FilterOutcome,
+    NodeScores,
+    compute_floor,
+    favourite,
+    filter_nodes,
+    held,
+    on_demand_reason,
+    scaled,
+    score_nodes,
     steer,
 )
-from spot_extender.workloads import PdbRecord
+from spot_extender.cluster.records import PdbRecord
 from tests.helpers.scores import node_scores
+from spot_extender.core.vocabulary import Capacity
 
 
 def pdb(min_available=None, max_unavailable=None, name="p"):
@@ -107,10 +116,10 @@ def test_a_hold_refuses_what_a_fallback_would_pass_and_keeps_the_going_away_reas
     assert hold == FilterOutcome([], {"s1": "floor hold", "s2": "node is cordoned"}, False)
 
 
-SPOT_A = Pool(SPOT, "m5", "a")
-SPOT_B = Pool(SPOT, "m5", "b")
-OD_A = Pool(ON_DEMAND, "m5", "a")
-UNKNOWN_POOL = Pool(ON_DEMAND, "", "")
+SPOT_A = Pool(Capacity.SPOT, "m5", "a")
+SPOT_B = Pool(Capacity.SPOT, "m5", "b")
+OD_A = Pool(Capacity.ON_DEMAND, "m5", "a")
+UNKNOWN_POOL = Pool(Capacity.ON_DEMAND, "", "")
 POOLS = {"s1": SPOT_A, "s2": SPOT_A, "s3": SPOT_B, "o1": OD_A, "o2": OD_A}
 ALL = list(POOLS)
 
@@ -231,7 +240,7 @@ def test_steer_makes_one_clear_winner_and_keeps_the_class_gap():
 
 
 def test_on_demand_floor_spreads_over_pools_too():
-    od_b = Pool(ON_DEMAND, "m5", "b")
+    od_b = Pool(Capacity.ON_DEMAND, "m5", "b")
     pools = {"o1": OD_A, "o2": OD_A, "o3": od_b}
     # one floor replica already on o1 (zone a): the next goes to zone b, not to o2
     view = CandidateView(["o1", "o2", "o3"], pools)

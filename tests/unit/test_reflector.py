@@ -2,11 +2,11 @@ import asyncio
 
 import logging
 
-from spot_extender.parts import build
-from spot_extender.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
-from spot_extender.reflector import Reflector
-from spot_extender.settings import Settings
-from spot_extender.supervisor import supervise
+from spot_extender.assembly import build
+from spot_extender.api.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
+from spot_extender.cluster.reflector import Reflector
+from spot_extender.core.settings import Settings
+from spot_extender.core.supervisor import supervise
 from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
 from tests.helpers.waiting import eventually
@@ -163,7 +163,7 @@ async def test_a_failing_watch_marks_the_index_stale_until_events_flow_again():
 
 
 async def test_the_api_server_returning_pulses_the_watches_awake():
-    from spot_extender.reflector import watch_for_return
+    from spot_extender.cluster.reflector import watch_for_return
 
     class Flaky:
         """Unreachable for the first probes, then back."""
@@ -190,7 +190,7 @@ async def test_the_api_server_returning_pulses_the_watches_awake():
 
 
 async def test_a_watch_down_while_the_api_server_answers_keeps_its_backoff():
-    from spot_extender.reflector import watch_for_return
+    from spot_extender.cluster.reflector import watch_for_return
 
     async with FakeApi() as api:  # answers every probe: the watch is down for another reason
         parts = build(SETTINGS)

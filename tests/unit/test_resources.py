@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from spot_extender.resources import cpu_millis, memory_bytes, parse_quantity, pod_requests
+from spot_extender.cluster.resources import cpu_millis, memory_bytes, parse_quantity, pod_requests
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,19 @@ import copy
 import jsonpatch
 import pytest
 
-from spot_extender.constraints import Taint, admits, from_pod_spec
-from spot_extender.nodes import NodeClassifier
-from spot_extender.roles import (
-    ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT, RoleRules, admitted_role, choose, floor_terms, patch, pinned_reason,
+from spot_extender.cluster.constraints import Taint, admits, from_pod_spec
+from spot_extender.cluster.nodes import NodeClassifier
+from spot_extender.decisions.roles import (
+    RoleRules,
+    choose,
+    floor_terms,
+    patch,
+    pinned_reason,
     statefulset_ordinal,
 )
-from spot_extender.settings import Settings, env_name, from_sources
+from spot_extender.core.settings import Settings, env_name, from_sources
 from tests.helpers import objects as f
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 
 
 def rules(**settings: str) -> RoleRules:
@@ -27,22 +32,6 @@ def rules(**settings: str) -> RoleRules:
 RULES = rules()
 TEMPLATE_LABELS = {"app": "web"}
 ADMITTED = {ADMISSION_ANNOTATION: "3f1c-request-uid"}
-
-
-@pytest.mark.parametrize("labels, annotations, role", [
-    ({ROLE_LABEL: FLOOR}, ADMITTED, FLOOR),
-    ({ROLE_LABEL: SPOT}, ADMITTED, SPOT),
-    ({ROLE_LABEL: SPOT}, {}, ""),  # a template's own label: no admission of ours beside it
-    ({ROLE_LABEL: FLOOR}, None, ""),
-    ({ROLE_LABEL: SPOT}, {ADMISSION_ANNOTATION: ""}, ""),
-    ({ROLE_LABEL: SPOT, "spot-extender.io/webhook": "off"}, ADMITTED, ""),  # opted out: the webhook never ran
-    ({ROLE_LABEL: SPOT, "spot-extender.io/webhook": "on"}, ADMITTED, SPOT),
-    ({ROLE_LABEL: "boss"}, ADMITTED, ""),
-    ({}, ADMITTED, ""),
-    (None, ADMITTED, ""),
-])
-def test_a_role_label_counts_only_beside_the_webhooks_admission_record(labels, annotations, role):
-    assert admitted_role(labels, annotations) == role
 
 
 def rs_pod(spec_extra: dict | None = None, labels: dict | None = None) -> dict:
@@ -58,15 +47,15 @@ def applied(pod: dict, role: str, rule_set: RoleRules = RULES, spread=TEMPLATE_L
 
 
 @pytest.mark.parametrize("k, floor_pods, role", [
-    (1, 0, FLOOR), (1, 1, SPOT), (2, 1, FLOOR), (2, 3, SPOT), (0, 0, SPOT), (5, 5, SPOT),
+    (1, 0, Role.FLOOR), (1, 1, Role.SPOT), (2, 1, Role.FLOOR), (2, 3, Role.SPOT), (0, 0, Role.SPOT), (5, 5, Role.SPOT),
 ])
 def test_choose(k, floor_pods, role):
     assert choose(k, floor_pods) == role
 
 
 @pytest.mark.parametrize("k, floor_pods, ordinal, role", [
-    (2, 2, 0, FLOOR), (2, 5, 1, FLOOR), (2, 2, 2, SPOT), (2, 0, 3, SPOT), (0, 0, 0, SPOT), (1, 5, None, SPOT),
-    (1, 0, None, FLOOR),
+    (2, 2, 0, Role.FLOOR), (2, 5, 1, Role.FLOOR), (2, 2, 2, Role.SPOT), (2, 0, 3, Role.SPOT), (0, 0, 0, Role.SPOT), (1, 5, None, Role.SPOT),
+    (1, 0, None, Role.FLOOR),
 ])
 def test_a_statefulsets_floor_pods_are_its_ordinals_below_k(k, floor_pods, ordinal, role):
     assert choose(k, floor_pods, ordinal) == role
@@ -101,7 +90,7 @@ NODES = [
 def test_floor_affinity_admits_no_node_the_classifier_calls_spot(unknown_class):
     settings = Settings(unknown_class=unknown_class)
     classifier = NodeClassifier(settings)
-    floor = applied(rs_pod(), FLOOR, rules(unknown_class=unknown_class))
+    floor = applied(rs_pod(), Role.FLOOR, rules(unknown_class=unknown_class))
     constraints = from_pod_spec(floor["spec"])
     for labels, labelled_as in NODES:
         record = classifier.record(f.node("n", None, labels=labels))
@@ -123,7 +112,7 @@ def test_floor_affinity_is_anded_into_each_of_the_pods_own_terms():
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]},
         {},  # matches no node, and must go on matching none
     ]}}}}
-    floor = applied(rs_pod(own), FLOOR)
+    floor = applied(rs_pod(own), Role.FLOOR)
     constraints = from_pod_spec(floor["spec"])
     cases = [("n1", {"zone": "a", "node.kubernetes.io/capacity": "on-demand"}, True),
              ("n1", {"zone": "a", "node.kubernetes.io/capacity": "spot"}, False),
@@ -137,22 +126,22 @@ def test_floor_affinity_is_anded_into_each_of_the_pods_own_terms():
 
 
 def test_floor_pod_gets_its_label_the_admission_uid_and_a_zone_spread_of_its_revision():
-    floor = applied(rs_pod(), FLOOR)
+    floor = applied(rs_pod(), Role.FLOOR)
     meta = floor["metadata"]
-    assert meta["labels"] == {"app": "web", "pod-template-hash": "5d8f", ROLE_LABEL: FLOOR}
+    assert meta["labels"] == {"app": "web", "pod-template-hash": "5d8f", ROLE_LABEL: Role.FLOOR}
     assert meta["annotations"][ADMISSION_ANNOTATION] == "req-1"
     assert floor["spec"]["topologySpreadConstraints"] == [{
         "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": {"app": "web", ROLE_LABEL: FLOOR}}, "matchLabelKeys": ["pod-template-hash"],
+        "labelSelector": {"matchLabels": {"app": "web", ROLE_LABEL: Role.FLOOR}}, "matchLabelKeys": ["pod-template-hash"],
     }]
     assert "tolerations" not in floor["spec"]  # a floor pod has no business on a tainted spot node
     assert "preferredDuringSchedulingIgnoredDuringExecution" not in floor["spec"]["affinity"]["nodeAffinity"]
 
 
 def test_spot_pod_prefers_spot_tolerates_spot_taints_and_spreads_over_pools():
-    spot = applied(rs_pod(), SPOT)
+    spot = applied(rs_pod(), Role.SPOT)
     spec = spot["spec"]
-    assert spot["metadata"]["labels"][ROLE_LABEL] == SPOT
+    assert spot["metadata"]["labels"][ROLE_LABEL] == Role.SPOT
     assert "requiredDuringSchedulingIgnoredDuringExecution" not in spec["affinity"]["nodeAffinity"]
     preferred = spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert {p["weight"] for p in preferred} == {100}
@@ -166,16 +155,16 @@ def test_spot_pod_prefers_spot_tolerates_spot_taints_and_spreads_over_pools():
     assert admits(from_pod_spec(spec), "n", {}, aks_spot)
     assert [(c["topologyKey"], c["whenUnsatisfiable"], c["labelSelector"]["matchLabels"][ROLE_LABEL])
             for c in spec["topologySpreadConstraints"]] == [
-        ("topology.kubernetes.io/zone", "ScheduleAnyway", SPOT),
-        ("node.kubernetes.io/instance-type", "ScheduleAnyway", SPOT)]
+        ("topology.kubernetes.io/zone", "ScheduleAnyway", Role.SPOT),
+        ("node.kubernetes.io/instance-type", "ScheduleAnyway", Role.SPOT)]
 
 
 def test_a_statefulset_pod_spreads_within_its_controller_revision():
     pod = rs_pod(labels={"app": "db", "controller-revision-hash": "db-7c", "statefulset.kubernetes.io/pod-name": "db-0"})
-    spot = applied(pod, SPOT, spread={"app": "db"})
+    spot = applied(pod, Role.SPOT, spread={"app": "db"})
     for constraint in spot["spec"]["topologySpreadConstraints"]:
         assert constraint["matchLabelKeys"] == ["controller-revision-hash"]
-        assert constraint["labelSelector"]["matchLabels"] == {"app": "db", ROLE_LABEL: SPOT}  # never the pod's name
+        assert constraint["labelSelector"]["matchLabels"] == {"app": "db", ROLE_LABEL: Role.SPOT}  # never the pod's name
 
 
 def test_what_the_pod_already_has_is_not_overridden():
@@ -187,7 +176,7 @@ def test_what_the_pod_already_has_is_not_overridden():
             {"weight": 7, "preference": {"matchExpressions": [
                 {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]}]}}]}},
     }
-    spot = applied(rs_pod(own), SPOT)
+    spot = applied(rs_pod(own), Role.SPOT)
     spec = spot["spec"]
     assert spec["tolerations"][0] == own["tolerations"][0]  # it covers AKS's taint: not added again
     assert [t["key"] for t in spec["tolerations"]] == [
@@ -197,7 +186,7 @@ def test_what_the_pod_already_has_is_not_overridden():
     assert [c["topologyKey"] for c in spec["topologySpreadConstraints"]] == [
         "topology.kubernetes.io/zone", "node.kubernetes.io/instance-type"]
     assert spec["topologySpreadConstraints"][0] == own["topologySpreadConstraints"][0]
-    floor = applied(rs_pod(own), FLOOR)
+    floor = applied(rs_pod(own), Role.FLOOR)
     assert floor["spec"]["affinity"]["podAntiAffinity"] == {"x": 1}
     assert floor["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] == own[
         "affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -206,8 +195,8 @@ def test_what_the_pod_already_has_is_not_overridden():
 def test_unseen_owner_means_no_spread_and_a_pod_without_labels_gets_some():
     pod = rs_pod()
     del pod["metadata"]["labels"]
-    floor = applied(pod, FLOOR, spread=None)
-    assert floor["metadata"]["labels"] == {ROLE_LABEL: FLOOR}
+    floor = applied(pod, Role.FLOOR, spread=None)
+    assert floor["metadata"]["labels"] == {ROLE_LABEL: Role.FLOOR}
     assert "topologySpreadConstraints" not in floor["spec"]
 
 
@@ -229,14 +218,14 @@ def test_pinned_reason(spec, reason):
 def test_settings_shape_the_patch():
     custom = rules(spot_preference_weight="7", spot_tolerations="pool=spot:NoSchedule,cheap:NoExecute",
                    spread_topology_keys="", capacity_labels="pool=spot:spot,pool=od:on-demand")
-    spot = applied(rs_pod(), SPOT, custom)
+    spot = applied(rs_pod(), Role.SPOT, custom)
     assert spot["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] == [
         {"weight": 7, "preference": {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["spot"]}]}}]
     assert spot["spec"]["tolerations"][-2:] == [
         {"key": "pool", "operator": "Equal", "value": "spot", "effect": "NoSchedule"},
         {"key": "cheap", "operator": "Exists", "effect": "NoExecute"}]
     assert "topologySpreadConstraints" not in spot["spec"]
-    floor = applied(rs_pod(), FLOOR, custom)
+    floor = applied(rs_pod(), Role.FLOOR, custom)
     assert floor["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
         "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "NotIn", "values": ["spot"]}]}]}
 
@@ -244,7 +233,7 @@ def test_settings_shape_the_patch():
 def test_a_spot_seek_requires_spot_anded_into_the_pods_own_terms_and_still_tolerates_spot_taints():
     own = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}}
-    ops = patch(rs_pod(own), SPOT, RULES, TEMPLATE_LABELS, "req-1", require_spot=True)
+    ops = patch(rs_pod(own), Role.SPOT, RULES, TEMPLATE_LABELS, "req-1", require_spot=True)
     seeking = jsonpatch.apply_patch(rs_pod(own), ops)
     constraints = from_pod_spec(seeking["spec"])
     cases = [({"zone": "a", "karpenter.sh/capacity-type": "spot"}, True),
@@ -256,7 +245,7 @@ def test_a_spot_seek_requires_spot_anded_into_the_pods_own_terms_and_still_toler
         assert admits(constraints, "n", labels, ()) == expected, labels
     node_affinity = seeking["spec"]["affinity"]["nodeAffinity"]
     assert "preferredDuringSchedulingIgnoredDuringExecution" not in node_affinity
-    assert seeking["metadata"]["labels"][ROLE_LABEL] == SPOT
+    assert seeking["metadata"]["labels"][ROLE_LABEL] == Role.SPOT
     assert {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
             "effect": "NoSchedule"} in seeking["spec"]["tolerations"]
 
@@ -275,7 +264,7 @@ def test_rules_narrowed_to_the_capacity_keys_nodes_carry(keys, spot_keys):
         return
     assert [k for k, _ in narrowed.spot_values] == spot_keys
     assert {k for k, _ in narrowed.on_demand_values} <= set(keys)
-    floor = applied(rs_pod(), FLOOR, narrowed)
+    floor = applied(rs_pod(), Role.FLOOR, narrowed)
     expressions = floor["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
         "nodeSelectorTerms"][0]["matchExpressions"]
     assert sorted(e["key"] for e in expressions) == sorted(spot_keys)

@@ -4,12 +4,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import asyncio
 
-from spot_extender.parts import build
-from spot_extender.index import KIND_NAMES, NODE, POD as POD_KIND
-from spot_extender.scrapes import SharedScrapes
-from spot_extender.server import build_app
-from spot_extender.settings import Settings
-from spot_extender.supervisor import Supervisor
+from spot_extender.assembly import build
+from spot_extender.cluster.index import KIND_NAMES, NODE, POD as POD_KIND
+from spot_extender.serving.scrapes import SharedScrapes
+from spot_extender.serving.server import build_app
+from spot_extender.core.settings import Settings
+from spot_extender.core.supervisor import Supervisor
 from tests.helpers import objects as f
 
 
@@ -212,7 +212,7 @@ async def test_a_flood_of_scrapes_costs_one_encode_and_each_gets_the_answer(clie
     assert all(r.status == 200 for r in responses) and len(bodies) == 1
     assert len(built) == 1, f"{len(built)} encodes for one flood"
     # Another format waits its turn and is encoded once too; a later scrape of a costly
-    # encode's format gets its result again (app/scrapes.py).
+    # encode's format gets its result again (app/serving/scrapes.py).
     openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
     await asyncio.gather(*(client.get("/metrics", headers=openmetrics) for _ in range(10)), client.get("/metrics"))
     assert len(built) == 2

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from spot_extender import cli
-from spot_extender.settings import Settings, SettingsError, add_arguments, env_name, from_sources, parse_duration
+from spot_extender.core.settings import Settings, SettingsError, add_arguments, env_name, from_sources, parse_duration
 from tests.helpers.ports import free_port
 
 

@@ -1,7 +1,7 @@
 import asyncio
 
-from spot_extender.parts import build
-from spot_extender.settings import Settings
+from spot_extender.assembly import build
+from spot_extender.core.settings import Settings
 from tests.perf.synthetic import populate
 
 

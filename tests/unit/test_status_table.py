@@ -3,8 +3,8 @@ import argparse
 import pytest
 
 from spot_extender import status_command
-from spot_extender.settings import Settings
-from spot_extender.status_table import last_action, report, row, select, summary_line, table
+from spot_extender.core.settings import Settings
+from spot_extender.serving.status_table import last_action, report, row, select, summary_line, table
 
 
 def state(name, replicas, floor, on_demand, spot, namespace="shop", controller=None, clamp=None, source="default"):

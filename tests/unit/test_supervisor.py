@@ -2,8 +2,8 @@ import asyncio
 import logging
 
 from spot_extender.api import TransportError
-from spot_extender.metrics import Metrics
-from spot_extender.supervisor import Supervisor, supervise
+from spot_extender.core.metrics import Metrics
+from spot_extender.core.supervisor import Supervisor, supervise
 from tests.helpers.metrics import registry_value as sample
 from tests.helpers.waiting import eventually
 

@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from aiohttp import ClientSession, web
 
-from spot_extender.settings import Settings, SettingsError
-from spot_extender.tls import ReloadingTLS
+from spot_extender.core.settings import Settings, SettingsError
+from spot_extender.serving.tls import ReloadingTLS
 
 
 def make_cert(directory, name):
@@ -87,9 +87,9 @@ def test_settings_need_both_files_and_existing_ones(tmp_path):
 async def test_verbs_and_debug_require_a_client_certificate_when_a_client_ca_is_set(tmp_path):
     import orjson
 
-    from spot_extender.parts import build
-    from spot_extender.server import build_app
-    from spot_extender.supervisor import Supervisor
+    from spot_extender.assembly import build
+    from spot_extender.serving.server import build_app
+    from spot_extender.core.supervisor import Supervisor
     from tests.helpers.ports import free_port
 
     server_cert, server_key = make_cert(tmp_path, "server")

@@ -9,10 +9,10 @@ import jsonpatch
 import orjson
 import pytest
 
-from spot_extender.parts import build
-from spot_extender.index import KIND_NAMES, NODE, POD
-from spot_extender.roles import ADMISSION_ANNOTATION, FLOOR, ROLE_LABEL, SPOT
-from spot_extender.settings import Settings
+from spot_extender.assembly import build
+from spot_extender.cluster.index import KIND_NAMES, NODE, POD
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
+from spot_extender.core.settings import Settings
 from tests.helpers import objects as f
 from tests.helpers.metrics import registry_value as sample
 
@@ -81,7 +81,7 @@ async def roles_of_burst(p, count, prefix="req", shown=True):
 
 async def test_a_burst_gets_exactly_k_floor_pods_as_the_watch_shows_them():
     p = with_web(parts())
-    assert await roles_of_burst(p, 10) == [FLOOR] + [SPOT] * 9
+    assert await roles_of_burst(p, 10) == [Role.FLOOR] + [Role.SPOT] * 9
     assert sample(p.metrics, "spot_extender_admissions_total", outcome="floor") == 1
     assert sample(p.metrics, "spot_extender_admissions_total", outcome="spot") == 9
     assert sample(p.metrics, "spot_extender_admission_duration_seconds_count") == 10
@@ -89,13 +89,13 @@ async def test_a_burst_gets_exactly_k_floor_pods_as_the_watch_shows_them():
 
 async def test_the_watch_takes_over_from_the_admissions_and_a_lost_floor_pod_is_replaced_as_floor():
     p = with_web(parts())
-    assert await roles_of_burst(p, 3) == [FLOOR, SPOT, SPOT]
+    assert await roles_of_burst(p, 3) == [Role.FLOOR, Role.SPOT, Role.SPOT]
     assert len(p.index.admitted) == 0  # each shown by the watch: the index counts them now
     floor = f.pod("pod-req-0", uid="uid-req-0", owner=("ReplicaSet", "web-1"),
-                  labels={"app": "web", "pod-template-hash": "web-1"}, role=FLOOR, phase="Pending")
+                  labels={"app": "web", "pod-template-hash": "web-1"}, role=Role.FLOOR, phase="Pending")
     floor["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # evicted, say
     p.index.apply(POD, "MODIFIED", floor)
-    assert await roles_of_burst(p, 2, prefix="replacement") == [FLOOR, SPOT]
+    assert await roles_of_burst(p, 2, prefix="replacement") == [Role.FLOOR, Role.SPOT]
 
 
 async def test_a_pdb_sets_k_for_a_statefulset():
@@ -106,12 +106,12 @@ async def test_a_pdb_sets_k_for_a_statefulset():
     for i in range(4):
         _, labels = await admit(p, new_pod(owner=("StatefulSet", "db")), uid=f"db-{i}")
         roles.append(labels[ROLE_LABEL])
-    assert roles == [FLOOR, FLOOR, SPOT, SPOT]
+    assert roles == [Role.FLOOR, Role.FLOOR, Role.SPOT, Role.SPOT]
 
 
 async def test_an_owner_not_seen_in_time_means_floor():
     p = parts(webhook_owner_wait=0.05)
-    assert await roles_of_burst(p, 2) == [FLOOR, FLOOR]
+    assert await roles_of_burst(p, 2) == [Role.FLOOR, Role.FLOOR]
     assert sample(p.metrics, "spot_extender_admission_owner_waits_total", result="timeout") == 2
 
 
@@ -122,7 +122,7 @@ async def test_an_owner_the_watch_shows_during_the_wait_is_used():
     asyncio.get_running_loop().call_later(0.05, with_web, p)
     _, first = await admit(p, new_pod(), uid="a")
     _, second = await admit(p, new_pod(), uid="b")
-    assert (first[ROLE_LABEL], second[ROLE_LABEL]) == (FLOOR, SPOT)
+    assert (first[ROLE_LABEL], second[ROLE_LABEL]) == (Role.FLOOR, Role.SPOT)
     assert sample(p.metrics, "spot_extender_admission_owner_waits_total", result="seen") == 1
 
 
@@ -130,7 +130,7 @@ async def test_dry_run_admissions_are_not_counted():
     p = with_web(parts())
     for uid in ("a", "b"):
         _, labels = await admit(p, new_pod(), uid=uid, dryRun=True)
-        assert labels[ROLE_LABEL] == FLOOR
+        assert labels[ROLE_LABEL] == Role.FLOOR
     assert len(p.index.admitted) == 0
 
 
@@ -198,10 +198,10 @@ def aks_parts(**settings):
 
 async def test_on_aks_spot_pods_get_the_spot_taints_toleration_so_the_floor_is_not_clamped_to_r():
     p = with_web(aks_parts(), replicas=4)
-    assert await roles_of_burst(p, 4) == [FLOOR, SPOT, SPOT, SPOT]
+    assert await roles_of_burst(p, 4) == [Role.FLOOR, Role.SPOT, Role.SPOT, Role.SPOT]
     # Without the webhook's toleration (an empty --spot-tolerations) no spot node admits them: all floor.
     q = with_web(aks_parts(spot_tolerations=()), replicas=4)
-    assert await roles_of_burst(q, 4) == [FLOOR] * 4
+    assert await roles_of_burst(q, 4) == [Role.FLOOR] * 4
 
 
 async def test_a_pod_whose_volume_attaches_only_where_spot_is_gets_the_spot_role():
@@ -225,7 +225,7 @@ async def test_a_pod_whose_volume_attaches_only_where_spot_is_gets_the_spot_role
         _, labels = await admit(p, pod, uid=f"db-{ordinal}")
         roles.append(labels[ROLE_LABEL])
     # db-2's claim is not bound yet: nothing to go by, the ordinal decides.
-    assert roles == [SPOT, FLOOR, SPOT]
+    assert roles == [Role.SPOT, Role.FLOOR, Role.SPOT]
 
 
 async def test_a_statefulsets_ordinals_count_from_its_ordinals_start():
@@ -240,7 +240,7 @@ async def test_a_statefulsets_ordinals_count_from_its_ordinals_start():
         pod["metadata"]["name"] = name
         _, labels = await admit(p, pod, uid=name)
         roles.append(labels[ROLE_LABEL])
-    assert roles == [FLOOR, FLOOR, SPOT, SPOT]
+    assert roles == [Role.FLOOR, Role.FLOOR, Role.SPOT, Role.SPOT]
 
 
 async def test_a_parallel_statefulset_goes_by_ordinal_without_waiting_for_the_watch():
@@ -253,7 +253,7 @@ async def test_a_parallel_statefulset_goes_by_ordinal_without_waiting_for_the_wa
         pod["metadata"]["name"] = name
         _, labels = await admit(p, pod, uid=name, shown=False)
         roles.append(labels[ROLE_LABEL])
-    assert roles == [FLOOR, FLOOR, SPOT, SPOT]
+    assert roles == [Role.FLOOR, Role.FLOOR, Role.SPOT, Role.SPOT]
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="unconfirmed") == 0
     assert not p.index.admitted.distrusted(("StatefulSet", "default", "db"))
 
@@ -280,10 +280,10 @@ async def test_while_a_floor_falls_back_its_pods_are_admitted_as_spot():
     rs = f.replicaset("web-1", "web", 10)
     rs["metadata"]["annotations"]["spot-extender.io/floor-fallback"] = "2026-01-01T00:00:00Z"
     p.index.apply("ReplicaSet", "MODIFIED", rs)
-    assert await roles_of_burst(p, 2) == [SPOT, SPOT]
+    assert await roles_of_burst(p, 2) == [Role.SPOT, Role.SPOT]
     del rs["metadata"]["annotations"]["spot-extender.io/floor-fallback"]
     p.index.apply("ReplicaSet", "MODIFIED", rs)
-    assert await roles_of_burst(p, 2, prefix="after") == [FLOOR, SPOT]
+    assert await roles_of_burst(p, 2, prefix="after") == [Role.FLOOR, Role.SPOT]
 
 
 def seek_marker(p, stamp):
@@ -303,9 +303,9 @@ async def test_during_a_spot_seek_spot_pods_require_spot_and_floor_pods_stay_flo
     p.webhook.wall = lambda: f.epoch("2026-01-01T00:00:30Z")
     seek_marker(p, "2026-01-01T00:00:00Z")
     first, labels = await admit(p, new_pod(), uid="a")
-    assert labels[ROLE_LABEL] == FLOOR  # a floor short of k is never given up for a seek
+    assert labels[ROLE_LABEL] == Role.FLOOR  # a floor short of k is never given up for a seek
     response, labels = await admit(p, new_pod(), uid="b")
-    assert labels[ROLE_LABEL] == SPOT
+    assert labels[ROLE_LABEL] == Role.SPOT
     assert "requiredDuringSchedulingIgnoredDuringExecution" in affinity_of(response)
     assert sample(p.metrics, "spot_extender_admissions_total", outcome="spot-seek") == 1
     p.webhook.wall = lambda: f.epoch("2026-01-01T00:01:30Z")  # the marker is older than the timeout
@@ -323,7 +323,7 @@ async def test_terms_name_only_the_capacity_keys_the_nodes_carry():
     p.index.apply(NODE, "ADDED", f.node("k1", None, labels={"karpenter.sh/capacity-type": "on-demand"}))
     assert dict(p.index.capacity_keys) == {"karpenter.sh/capacity-type": 1}
     response, labels = await admit(p, new_pod(), uid="a")
-    assert labels[ROLE_LABEL] == FLOOR
+    assert labels[ROLE_LABEL] == Role.FLOOR
     terms = affinity_of(response)["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms == [{"matchExpressions": [
         {"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"]}]}]
@@ -350,10 +350,10 @@ async def test_floor_pods_spread_over_zones_unless_an_autoscaler_provisions_and_
     if karpenter_node:
         p.index.apply(NODE, "ADDED", f.node("k1", "on-demand", labels={"karpenter.sh/nodepool": "default"}))
     floor, labels = await admit(p, new_pod(), uid="a")
-    assert labels[ROLE_LABEL] == FLOOR
+    assert labels[ROLE_LABEL] == Role.FLOOR
     assert [c["topologyKey"] for c in spread_of(floor) or ()] == floor_spread
     spot, labels = await admit(p, new_pod(), uid="b")
-    assert labels[ROLE_LABEL] == SPOT and "topology.kubernetes.io/zone" in [c["topologyKey"] for c in spread_of(spot)]
+    assert labels[ROLE_LABEL] == Role.SPOT and "topology.kubernetes.io/zone" in [c["topologyKey"] for c in spread_of(spot)]
 
 
 async def test_a_statefulsets_lowest_ordinals_are_its_floor_pods_so_a_scale_down_keeps_them():
@@ -361,13 +361,13 @@ async def test_a_statefulsets_lowest_ordinals_are_its_floor_pods_so_a_scale_down
     p.index.apply("StatefulSet", "ADDED", f.statefulset("db", 4))
     p.index.apply("PodDisruptionBudget", "ADDED", f.pdb("db", {"app": "db"}, min_available=2))
     # However many floor pods exist (db-3 and db-2 from before k was 2), ordinals go first.
-    for name, role in (("db-3", FLOOR), ("db-2", FLOOR)):
+    for name, role in (("db-3", Role.FLOOR), ("db-2", Role.FLOOR)):
         pod = new_pod(owner=("StatefulSet", "db"))
         pod["metadata"].update(name=name, uid=name, labels={"app": "db", ROLE_LABEL: role},
                                annotations={ADMISSION_ANNOTATION: f"admission-of-{name}"})
         pod["spec"]["nodeName"] = "o1"
         p.index.apply(POD, "ADDED", pod)
-    for name, role in (("db-0", FLOOR), ("db-1", FLOOR), ("db-5", SPOT)):
+    for name, role in (("db-0", Role.FLOOR), ("db-1", Role.FLOOR), ("db-5", Role.SPOT)):
         pod = new_pod(owner=("StatefulSet", "db"))
         pod["metadata"]["name"] = name
         _, labels = await admit(p, pod, uid=name)
@@ -393,7 +393,7 @@ async def test_forged_reviews_that_do_not_match_the_owner_leave_nothing_and_the_
     assert len(p.index.admitted) == 0
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="owner-uid") == 2
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="revision") == 1
-    assert await roles_of_burst(p, 6) == [FLOOR] * 3 + [SPOT] * 3
+    assert await roles_of_burst(p, 6) == [Role.FLOOR] * 3 + [Role.SPOT] * 3
 
 
 async def test_admissions_that_copy_the_owner_exactly_are_bounded_by_its_room():
@@ -416,9 +416,9 @@ async def test_an_admission_the_watch_never_shows_cannot_make_the_next_pods_spot
     p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
     now = [0.0]
     p.index.admitted.clock = lambda: now[0]
-    assert await roles_of_burst(p, 3, prefix="denied", shown=False) == [FLOOR] * 3  # never created
+    assert await roles_of_burst(p, 3, prefix="denied", shown=False) == [Role.FLOOR] * 3  # never created
     # The next real pod waits for them to show, in vain: it is floor, and the group stops trusting them.
-    assert await roles_of_burst(p, 6, prefix="real") == [FLOOR] * 3 + [SPOT] * 3
+    assert await roles_of_burst(p, 6, prefix="real") == [Role.FLOOR] * 3 + [Role.SPOT] * 3
     assert sample(p.metrics, "spot_extender_unverified_total", what="admission", reason="unconfirmed") == 1
     assert p.index.admitted.distrusted(("ReplicaSet", "default", "web-1"))
     now[0] += 10.0  # --admission-ttl passes with no pod seen: expired, and counted
@@ -429,18 +429,18 @@ async def test_an_admission_the_watch_never_shows_cannot_make_the_next_pods_spot
 async def test_while_the_watch_lags_a_distrusted_group_errs_toward_floor_pods():
     p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
     p.index.admitted.distrust(("ReplicaSet", "default", "web-1"))
-    assert await roles_of_burst(p, 5, shown=False) == [FLOOR] * 5  # extra floors, none short
+    assert await roles_of_burst(p, 5, shown=False) == [Role.FLOOR] * 5  # extra floors, none short
 
 
 async def test_a_forged_admission_that_takes_the_last_room_does_not_take_the_real_pods_floor():
     # R = 6, k = 3, one floor pod being replaced: the owner has room for one pod. A forged
     # review copying owner and revision takes it; the real replacement must still be floor.
     p = with_web(parts(), replicas=6, annotations={"spot-extender.io/on-demand-floor": "3"})
-    for i, role in enumerate([FLOOR, FLOOR, SPOT, SPOT, SPOT]):
+    for i, role in enumerate([Role.FLOOR, Role.FLOOR, Role.SPOT, Role.SPOT, Role.SPOT]):
         p.index.apply(POD, "ADDED", f.pod(f"web-1-{i}", owner=("ReplicaSet", "web-1"), node_name="o1",
                                           labels={"app": "web", "pod-template-hash": "web-1"}, role=role))
     _, forged_labels = await admit(p, forged(), uid="forged", shown=False)
-    assert forged_labels[ROLE_LABEL] == FLOOR and len(p.index.admitted) == 1
+    assert forged_labels[ROLE_LABEL] == Role.FLOOR and len(p.index.admitted) == 1
     _, real = await admit(p, new_pod(), uid="the-replacement")
-    assert real[ROLE_LABEL] == FLOOR
+    assert real[ROLE_LABEL] == Role.FLOOR
     assert p.index.admitted.distrusted(("ReplicaSet", "default", "web-1"))

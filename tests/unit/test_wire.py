@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from spot_extender.wire import BadRequest, encode_entries, filter_error, filter_result, join_entries, parse_args
+from spot_extender.serving.wire import BadRequest, encode_entries, filter_error, filter_result, join_entries, parse_args
 from tests.helpers import objects as f
 
 POD = f.pod("web-1-a", owner=("ReplicaSet", "web-1"), uid="u1")

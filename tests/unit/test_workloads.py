@@ -1,7 +1,8 @@
 import pytest
 
-from spot_extender.constraints import selector_matches
-from spot_extender.workloads import GroupKey, WorkloadKey, group_of, pdb_record, pod_record, workload_record
+from spot_extender.cluster.constraints import selector_matches
+from spot_extender.cluster.records import GroupKey, WorkloadKey, admitted_role, group_of, pdb_record, pod_record, workload_record
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 from tests.helpers import objects as f
 
 
@@ -165,13 +166,32 @@ def test_termination_grace_period_is_bounded(value, grace):
 def test_the_labels_of_pods_no_longer_held_are_not_kept():
     import gc
 
-    from spot_extender import workloads
+    from spot_extender.cluster import records
 
     gc.collect()  # what earlier tests left behind goes first, not during the count
-    before = len(workloads._LABEL_SETS)
-    records = [pod_record(f.pod(f"db-{i}", owner=("StatefulSet", "db"), labels={"app": "db", "pod": f"db-{i}"}))
-               for i in range(500)]
-    assert len(workloads._LABEL_SETS) == before + 500
-    del records
+    before = len(records._LABEL_SETS)
+    held = [pod_record(f.pod(f"db-{i}", owner=("StatefulSet", "db"), labels={"app": "db", "pod": f"db-{i}"}))
+            for i in range(500)]
+    assert len(records._LABEL_SETS) == before + 500
+    del held
     gc.collect()
-    assert len(workloads._LABEL_SETS) == before
+    assert len(records._LABEL_SETS) == before
+
+
+ADMITTED = {ADMISSION_ANNOTATION: "3f1c-request-uid"}
+
+
+@pytest.mark.parametrize("labels, annotations, role", [
+    ({ROLE_LABEL: Role.FLOOR}, ADMITTED, Role.FLOOR),
+    ({ROLE_LABEL: Role.SPOT}, ADMITTED, Role.SPOT),
+    ({ROLE_LABEL: Role.SPOT}, {}, ""),  # a template's own label: no admission of ours beside it
+    ({ROLE_LABEL: Role.FLOOR}, None, ""),
+    ({ROLE_LABEL: Role.SPOT}, {ADMISSION_ANNOTATION: ""}, ""),
+    ({ROLE_LABEL: Role.SPOT, "spot-extender.io/webhook": "off"}, ADMITTED, ""),  # opted out: the webhook never ran
+    ({ROLE_LABEL: Role.SPOT, "spot-extender.io/webhook": "on"}, ADMITTED, Role.SPOT),
+    ({ROLE_LABEL: "boss"}, ADMITTED, ""),
+    ({}, ADMITTED, ""),
+    (None, ADMITTED, ""),
+])
+def test_a_role_label_counts_only_beside_the_webhooks_admission_record(labels, annotations, role):
+    assert admitted_role(labels, annotations) == role

@@ -1,0 +1,71 @@
+"""Workload records and PodDisruptionBudgets, and how pods' groups lead to their workload."""
+
+from __future__ import annotations
+
+from ..api.kinds import BY_NAME, REPLICASET
+from .constraints import selector_matches
+from ..core.counted import discard_member
+from .records import GroupKey, PdbRecord, WorkloadKey, WorkloadRecord
+
+
+class WorkloadTable:
+    def __init__(self) -> None:
+        self.records: dict[WorkloadKey, WorkloadRecord] = {}
+        self.pdbs: dict[str, dict[str, PdbRecord]] = {}  # namespace -> name -> PDB
+        self._replicasets_of: dict[WorkloadKey, set[str]] = {}  # owner -> names of its ReplicaSets
+
+    # ---- feeding -------------------------------------------------------------------
+
+    def put(self, record: WorkloadRecord) -> None:
+        old = self.records.get(record.key)
+        if old is not None and old.owner != record.owner:
+            self._unlink_replicaset(old)
+        self.records[record.key] = record
+        if record.owner is not None:
+            self._replicasets_of.setdefault(record.owner, set()).add(record.name)
+
+    def drop(self, key: WorkloadKey) -> None:
+        record = self.records.pop(key, None)
+        if record is not None:
+            self._unlink_replicaset(record)
+
+    def _unlink_replicaset(self, record: WorkloadRecord) -> None:
+        if record.owner is not None:
+            discard_member(self._replicasets_of, record.owner, record.name)
+
+    def put_pdb(self, record: PdbRecord) -> None:
+        self.pdbs.setdefault(record.namespace, {})[record.name] = record
+
+    def drop_pdb(self, namespace: str, name: str) -> None:
+        by_name = self.pdbs.get(namespace, {})
+        by_name.pop(name, None)
+        if not by_name:
+            self.pdbs.pop(namespace, None)
+
+    # ---- queries -------------------------------------------------------------------
+
+    def workload_of(self, group: GroupKey) -> WorkloadRecord | None:
+        """The workload whose R and annotations govern a group; None while unseen."""
+        record = self.records.get(WorkloadKey(*group))
+        if record is None or record.owner is None:
+            return record
+        return self.records.get(record.owner)
+
+    def current_group(self, workload: WorkloadRecord) -> GroupKey:
+        """The group counted for a workload now: for kinds that own ReplicaSets, the newest."""
+        if not BY_NAME[workload.kind].owns_replicasets:
+            return GroupKey(workload.kind, workload.namespace, workload.name)
+        names = self._replicasets_of.get(workload.key, ())
+        newest = max(
+            names,
+            key=lambda n: (self.records[WorkloadKey(REPLICASET, workload.namespace, n)].revision, n),
+            default="",
+        )
+        return GroupKey(REPLICASET, workload.namespace, newest)
+
+    def top_level(self) -> list[WorkloadRecord]:
+        """Every workload but ReplicaSets that a watched kind (a Deployment, a Rollout) owns."""
+        return [w for w in self.records.values() if w.owner is None]
+
+    def pdbs_selecting(self, namespace: str, labels: dict) -> list[PdbRecord]:
+        return [p for p in self.pdbs.get(namespace, {}).values() if selector_matches(p.selector, labels)]
