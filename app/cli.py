@@ -5,35 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import gc
-import os
-import secrets
-import socket
-import ssl
 import sys
 
 import uvloop
 from aiohttp import web
 
-from . import __version__
-from .decisions import certs
+from . import __version__, status_command
+from .api import ConfigError
+from .assembly import Parts, StartupError, build, serving_tls
+from .cluster.index import Index
+from .cluster.reflector import watch_for_return
 from .core import logs
 from .core import settings as settings_mod
-from . import status_command
-from .api import ConfigError, Kube
-from .serving.cert_rotation import CertRotation
-from .controller import Controller
-from .cluster.index import Index
-from .api.kinds import WATCHED
-from .controller.leader import LeaderElector
-from .core.metrics import Metrics
-from .assembly import Parts, build
-from .cluster.reflector import Reflector, watch_for_return
-from .serving.server import build_app
 from .core.settings import Settings, SettingsError
-from .core.supervisor import Supervisor
-from .serving.tls import ReloadingTLS
+from .serving.server import build_app
 
 log = logs.get("cli")
 
@@ -67,71 +53,34 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def own_namespace() -> str:
-    return os.environ.get("POD_NAMESPACE") or "kube-system"
-
-
-def lease_namespace(settings: Settings) -> str:
-    return settings.lease_namespace or own_namespace()
-
-
-def cert_rotation(settings: Settings, kube: Kube, tls: ReloadingTLS, metrics: Metrics) -> CertRotation:
-    namespace = own_namespace()
-    return CertRotation(
-        kube, tls, metrics, namespace, settings.webhook_cert_secret, settings.webhook_configuration,
-        settings.cert_hosts or certs.default_hosts("spot-extender", namespace),
-        certs.Lifetimes(dt.timedelta(seconds=settings.cert_validity), dt.timedelta(seconds=settings.ca_validity)),
-        settings.request_timeout,
-    )
-
-
-def identity(settings: Settings) -> str:
-    # The random suffix keeps a restarted pod (same name) from inheriting its old lease.
-    return settings.identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"
-
-
-def background(parts: Parts, supervisor: Supervisor, tls: ReloadingTLS | None):
+def background(parts: Parts):
     """The aiohttp cleanup context that runs watches, leadership and TLS reloads."""
-    settings, metrics, index = parts.settings, parts.metrics, parts.index
+    settings, metrics, index, supervisor, kube, tls = (parts.settings, parts.metrics, parts.index, parts.supervisor,
+                                                       parts.kube, parts.tls)
 
     async def run(app: web.Application):
         metrics.track_tasks(asyncio.get_running_loop())
-        kube = await Kube.connect(settings.kubeconfig, settings.context)
-        if settings.webhook_cert_secret:
+        await kube.open()
+        if parts.certificates is not None:
             # First, so the webhook has a certificate to serve as soon as possible.
-            supervisor.start("certificates", cert_rotation(settings, kube, tls, metrics).run)
+            supervisor.start("certificates", parts.certificates.run)
         api_returned = asyncio.Event()
-        for kind in WATCHED:
-            reflector = Reflector(kube, kind, index, settings, metrics)
-            supervisor.start(f"watch-{kind.name}", reflector.run, wake=api_returned)
+        for reflector in parts.reflectors:
+            supervisor.start(f"watch-{reflector.kind}", reflector.run, wake=api_returned)
         probe_timeout = min(settings.request_timeout, API_PROBE_PERIOD * 5)
         supervisor.start("api-return", lambda: watch_for_return(kube, index, api_returned, API_PROBE_PERIOD,
                                                                 probe_timeout))
-
-        async def lead() -> None:
-            await Controller(kube, index, parts.floors, settings, metrics, parts.status).run()
-
-        if settings.leader_elect:
-            elector = LeaderElector(
-                kube, lease_namespace(settings), settings.lease_name, identity(settings),
-                settings.lease_duration, settings.renew_deadline, settings.retry_period, metrics,
-            )
-            parts.status.leadership = elector
-            supervisor.start("leader", lambda: elector.run(lead))
+        if parts.elector is not None:
+            supervisor.start("leader", lambda: parts.elector.run(parts.controller.run))
         else:
             metrics.leader.set(1)  # no election: this replica runs the loops
-            supervisor.start("controller", lead)
+            supervisor.start("controller", parts.controller.run)
         if tls is not None and (settings.tls_cert_file or settings.tls_client_ca_file):
             supervisor.start("tls-reload", lambda: tls.watch(settings.tls_reload_interval))
         supervisor.spawn(announce_sync(index), name="announce-sync", loop="announce-sync")
         yield
         # The leader goes first, while the client is still open, so its lease release goes out.
-        for name in ("leader", "controller", "tls-reload", "certificates"):
-            task = supervisor.tasks.pop(name, None)
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await supervisor.stop()
+        await supervisor.stop(order=("leader", "controller", "tls-reload", "certificates"))
         await kube.close()
         log.info("stopped")
 
@@ -145,27 +94,11 @@ async def announce_sync(index: Index) -> None:
     log.info("index synced", extra={"sizes": index.sizes()})
 
 
-class StartupError(Exception):
-    """A setting that parsed but cannot be used: files that do not load."""
-
-
 def serve(settings: Settings) -> None:
-    parts = build(settings)
-    supervisor = Supervisor(parts.metrics, settings.backoff_max)
-    tls = None
-    if settings.webhook_cert_secret:
-        try:
-            tls = ReloadingTLS.self_managed(settings.tls_client_ca_file)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise StartupError(f"--tls-client-ca-file: cannot load: {exc}") from None
-    elif settings.tls_cert_file:
-        try:
-            tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise StartupError(f"--tls-cert-file/--tls-key-file/--tls-client-ca-file: cannot load: {exc}") from None
-    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, supervisor, parts.metrics, settings,
-                    background(parts, supervisor, tls))
-    log.info("serving", extra={"host": settings.host, "port": settings.port, "https": tls is not None})
+    parts = build(settings, tls=serving_tls(settings))
+    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, parts.supervisor,
+                    parts.metrics, settings, background(parts))
+    log.info("serving", extra={"host": settings.host, "port": settings.port, "https": parts.tls is not None})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
     try:
         web.run_app(
@@ -173,7 +106,7 @@ def serve(settings: Settings) -> None:
             loop=event_loop(),
             host=settings.host,
             port=settings.port,
-            ssl_context=tls.context if tls is not None else None,
+            ssl_context=parts.tls.context if parts.tls is not None else None,
             access_log=None,
             print=None,
             shutdown_timeout=10,

@@ -14,10 +14,9 @@ import aiohttp
 import orjson
 
 from .serving import status_table
-from .api import ApiError, ConfigError, Kube
-from .api.kinds import WATCHED
+from .serving.status import WorkloadState
+from .api import ApiError, ConfigError
 from .assembly import build
-from .cluster.reflector import Reflector
 from .core.settings import Settings
 
 FAILED = 2  # could not read the states: distinct from 1, a floor unmet
@@ -41,19 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds for reading the states (default 60)")
 
 
-async def states_from_cluster(settings: Settings) -> list[dict]:
+async def states_from_cluster(settings: Settings) -> list[WorkloadState]:
     """Every kind listed once into a fresh index, then the same states /debug/workloads shows."""
     parts = build(settings)
-    kube = await Kube.connect(settings.kubeconfig, settings.context)
     try:
-        for kind in WATCHED:
-            await Reflector(kube, kind, parts.index, settings, parts.metrics).list()
+        await parts.kube.open()
+        for reflector in parts.reflectors:
+            await reflector.list()
     finally:
-        await kube.close()
+        await parts.kube.close()
     return parts.status.workloads()
 
 
-async def states_from_url(args: argparse.Namespace) -> list[dict]:
+async def states_from_url(args: argparse.Namespace) -> list[WorkloadState]:
     context = None
     if args.url.startswith("https://"):
         context = ssl.create_default_context(cafile=args.ca_file)
@@ -68,7 +67,10 @@ async def states_from_url(args: argparse.Namespace) -> list[dict]:
     document = orjson.loads(body)
     if not isinstance(document, dict) or not isinstance(document.get("workloads"), list):
         raise ValueError(f"{args.url}/debug/workloads is not a spot-extender workload view")
-    return document["workloads"]
+    try:
+        return [WorkloadState.from_json(w) for w in document["workloads"]]
+    except ValueError as exc:
+        raise ValueError(f"{args.url}/debug/workloads: {exc}") from None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,11 +89,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"spot-extender status: cannot read the workloads from {where}: {str(exc) or type(exc).__name__}",
               file=sys.stderr)
         return FAILED
-    document, code = status_table.report(status_table.select(states, args.namespace), settings.spot_price_ratio)
+    states = status_table.select(states, args.namespace)
+    document, code = status_table.report(states, settings.spot_price_ratio)
     if args.output == "json":
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(status_table.table(document["workloads"]))
+        print(status_table.table(states))
         print()
         print(status_table.summary_line(document["summary"]))
     return code

@@ -49,11 +49,24 @@ def _decode(raw: bytes, what: str) -> dict:
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient):
+    """Built before anything runs; `open()` loads the configuration once the event loop runs."""
+
+    def __init__(self, api: client.ApiClient | None = None, kubeconfig: str = "", context: str = ""):
         self.api = api
+        self.kubeconfig = kubeconfig
+        self.context = context
 
     @classmethod
     async def connect(cls, kubeconfig: str = "", context: str = "") -> "Kube":
+        kube = cls(None, kubeconfig, context)
+        await kube.open()
+        return kube
+
+    async def open(self) -> None:
+        """Load the kubeconfig, or the in-cluster credentials; a no-op once open."""
+        if self.api is not None:
+            return
+        kubeconfig, context = self.kubeconfig, self.context
         configuration = client.Configuration()
         in_cluster = not kubeconfig and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST")
         source = "in-cluster" if in_cluster else kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
@@ -67,10 +80,11 @@ class Kube:
         except (config.ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
             raise ConfigError(f"cannot load the cluster configuration from {source}: {exc}") from None
         log.info("api client configured", extra={"config": source, "server": configuration.host})
-        return cls(client.ApiClient(configuration))
+        self.api = client.ApiClient(configuration)
 
     async def close(self) -> None:
-        await self.api.close()
+        if self.api is not None:
+            await self.api.close()
 
     # ---- transport -----------------------------------------------------------------
 

@@ -37,17 +37,28 @@ class GroupCounts:
 
 class Tally:
     def __init__(self) -> None:
-        self.groups: dict[GroupKey, GroupCounts] = {}
-        self.requested: dict[str, list[int]] = {}  # node -> [millicores, bytes] of its live pods
+        self._groups: dict[GroupKey, GroupCounts] = {}
+        self._requested: dict[str, list[int]] = {}  # node -> [millicores, bytes] of its live pods
         self._contribution: dict[str, tuple[GroupKey, str, Pool]] = {}
+
+    def of(self, group: GroupKey) -> GroupCounts | None:
+        return self._groups.get(group)
+
+    def requested(self, node: str) -> tuple[int, int]:
+        """(millicores, bytes) the live pods bound to the node request."""
+        used = self._requested.get(node)
+        return (used[0], used[1]) if used is not None else (0, 0)
+
+    def forget_node(self, node: str) -> None:
+        self._requested.pop(node, None)
 
     def count(self, pod: PodRecord, pool: Pool | None) -> None:
         """Count a pod on its node's pool; None: the node is unknown or gone."""
         if not pod.counts or pool is None:
             return
-        counts = self.groups.get(pod.group)
+        counts = self._groups.get(pod.group)
         if counts is None:
-            counts = self.groups[pod.group] = GroupCounts()
+            counts = self._groups[pod.group] = GroupCounts()
         counts.change(pod.node, pool, +1)
         self._contribution[pod.uid] = (pod.group, pod.node, pool)
 
@@ -56,20 +67,20 @@ class Tally:
         if added is None:
             return
         group, node, pool = added
-        counts = self.groups[group]
+        counts = self._groups[group]
         counts.change(node, pool, -1)
         if not counts.per_node:
-            del self.groups[group]
+            del self._groups[group]
 
     def use(self, pod: PodRecord) -> None:
         """Requests of live bound pods count against their node, as the scheduler counts them."""
         if pod.node and not pod.terminating:
-            used = self.requested.setdefault(pod.node, [0, 0])
+            used = self._requested.setdefault(pod.node, [0, 0])
             used[0] += pod.cpu
             used[1] += pod.memory
 
     def unuse(self, pod: PodRecord) -> None:
-        used = self.requested.get(pod.node) if pod.node and not pod.terminating else None
+        used = self._requested.get(pod.node) if pod.node and not pod.terminating else None
         if used is not None:  # None: the node is gone, and its sums with it
             used[0] -= pod.cpu
             used[1] -= pod.memory

@@ -43,32 +43,38 @@ def volume_record(pv: dict) -> VolumeRecord:
 
 class VolumeTable:
     def __init__(self) -> None:
-        self.claims: dict[tuple[str, str], ClaimRecord] = {}
-        self.volumes: dict[str, VolumeRecord] = {}
+        self._claims: dict[tuple[str, str], ClaimRecord] = {}
+        self._volumes: dict[str, VolumeRecord] = {}
 
     def put_claim(self, record: ClaimRecord) -> None:
-        self.claims[(record.namespace, record.name)] = record
+        self._claims[(record.namespace, record.name)] = record
 
     def drop_claim(self, namespace: str, name: str) -> None:
-        self.claims.pop((namespace, name), None)
+        self._claims.pop((namespace, name), None)
 
     def put_volume(self, record: VolumeRecord) -> None:
-        self.volumes[record.name] = record
+        self._volumes[record.name] = record
 
     def drop_volume(self, name: str) -> None:
-        self.volumes.pop(name, None)
+        self._volumes.pop(name, None)
+
+    def volume_names(self) -> list[str]:
+        return list(self._volumes)
+
+    def claim_keys(self) -> list[tuple[str, str]]:
+        return list(self._claims)
 
     def pins(self, namespace: str, claims: tuple[str, ...]) -> tuple[list[Constraints], str]:
         """(the node affinities of the volumes bound to these claims, why it cannot tell or "").
         A claim not seen, not bound, or bound to a volume not seen cannot be judged."""
         found = []
         for name in claims:
-            claim = self.claims.get((namespace, name))
+            claim = self._claims.get((namespace, name))
             if claim is None:
                 return [], "its PersistentVolumeClaim is not known yet"
             if not claim.volume:
                 return [], "its PersistentVolumeClaim is not bound"
-            volume = self.volumes.get(claim.volume)
+            volume = self._volumes.get(claim.volume)
             if volume is None:
                 return [], "its PersistentVolume is not known yet"
             if volume.node_affinity is not None:

@@ -10,22 +10,22 @@ from .records import GroupKey, PdbRecord, WorkloadKey, WorkloadRecord
 
 class WorkloadTable:
     def __init__(self) -> None:
-        self.records: dict[WorkloadKey, WorkloadRecord] = {}
-        self.pdbs: dict[str, dict[str, PdbRecord]] = {}  # namespace -> name -> PDB
+        self._records: dict[WorkloadKey, WorkloadRecord] = {}
+        self._pdbs: dict[str, dict[str, PdbRecord]] = {}  # namespace -> name -> PDB
         self._replicasets_of: dict[WorkloadKey, set[str]] = {}  # owner -> names of its ReplicaSets
 
     # ---- feeding -------------------------------------------------------------------
 
     def put(self, record: WorkloadRecord) -> None:
-        old = self.records.get(record.key)
+        old = self._records.get(record.key)
         if old is not None and old.owner != record.owner:
             self._unlink_replicaset(old)
-        self.records[record.key] = record
+        self._records[record.key] = record
         if record.owner is not None:
             self._replicasets_of.setdefault(record.owner, set()).add(record.name)
 
     def drop(self, key: WorkloadKey) -> None:
-        record = self.records.pop(key, None)
+        record = self._records.pop(key, None)
         if record is not None:
             self._unlink_replicaset(record)
 
@@ -34,22 +34,47 @@ class WorkloadTable:
             discard_member(self._replicasets_of, record.owner, record.name)
 
     def put_pdb(self, record: PdbRecord) -> None:
-        self.pdbs.setdefault(record.namespace, {})[record.name] = record
+        self._pdbs.setdefault(record.namespace, {})[record.name] = record
 
     def drop_pdb(self, namespace: str, name: str) -> None:
-        by_name = self.pdbs.get(namespace, {})
+        by_name = self._pdbs.get(namespace, {})
         by_name.pop(name, None)
         if not by_name:
-            self.pdbs.pop(namespace, None)
+            self._pdbs.pop(namespace, None)
 
     # ---- queries -------------------------------------------------------------------
 
+    def get(self, key: WorkloadKey) -> WorkloadRecord | None:
+        return self._records.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def records(self) -> list[WorkloadRecord]:
+        """Every record, a copy: callers may await while they go through it."""
+        return list(self._records.values())
+
+    def keys_of_all(self) -> list[WorkloadKey]:
+        return list(self._records)
+
+    def keys_of(self, kind: str) -> list[WorkloadKey]:
+        return [k for k in self._records if k.kind == kind]
+
+    def pdb_keys(self) -> list[tuple[str, str]]:
+        return [(ns, name) for ns, by_name in self._pdbs.items() for name in by_name]
+
+    def pdb_count(self) -> int:
+        return sum(len(by_name) for by_name in self._pdbs.values())
+
     def workload_of(self, group: GroupKey) -> WorkloadRecord | None:
         """The workload whose R and annotations govern a group; None while unseen."""
-        record = self.records.get(WorkloadKey(*group))
+        record = self._records.get(WorkloadKey(*group))
         if record is None or record.owner is None:
             return record
-        return self.records.get(record.owner)
+        return self._records.get(record.owner)
 
     def current_group(self, workload: WorkloadRecord) -> GroupKey:
         """The group counted for a workload now: for kinds that own ReplicaSets, the newest."""
@@ -58,14 +83,14 @@ class WorkloadTable:
         names = self._replicasets_of.get(workload.key, ())
         newest = max(
             names,
-            key=lambda n: (self.records[WorkloadKey(REPLICASET, workload.namespace, n)].revision, n),
+            key=lambda n: (self._records[WorkloadKey(REPLICASET, workload.namespace, n)].revision, n),
             default="",
         )
         return GroupKey(REPLICASET, workload.namespace, newest)
 
     def top_level(self) -> list[WorkloadRecord]:
         """Every workload but ReplicaSets that a watched kind (a Deployment, a Rollout) owns."""
-        return [w for w in self.records.values() if w.owner is None]
+        return [w for w in self._records.values() if w.owner is None]
 
     def pdbs_selecting(self, namespace: str, labels: dict) -> list[PdbRecord]:
-        return [p for p in self.pdbs.get(namespace, {}).values() if selector_matches(p.selector, labels)]
+        return [p for p in self._pdbs.get(namespace, {}).values() if selector_matches(p.selector, labels)]

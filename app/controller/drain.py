@@ -12,16 +12,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core import logs
-from ..cluster.index import Index
-from ..core.metrics import Metrics
 from ..decisions.moves import RECLAIM, drainable
 from ..cluster.nodes import NOT_READY
 from ..decisions.pacing import Doomed, next_wave, startup_estimate
-from ..core.supervisor import Supervisor
-from ..cluster.records import GroupKey, PodRecord, WorkloadKey
-from .evictor import Evictor
-from .scope import Scope
+from ..cluster.records import GroupKey, PodRecord
 from ..core.vocabulary import Capacity
+from .context import LoopContext
 
 log = logs.get("drain")
 
@@ -60,14 +56,13 @@ class Drain:
     period = 1.0  # it also wakes on every index change
     gap = 0.05  # least time between two passes
 
-    def __init__(self, index: Index, evictor: Evictor, scope: Scope, supervisor: Supervisor, metrics: Metrics,
-                 margin: float, clock: Callable[[], float] = time.monotonic):
-        self.index = index
-        self.evictor = evictor
-        self.scope = scope
-        self.supervisor = supervisor
-        self.metrics = metrics
-        self.margin = margin
+    def __init__(self, ctx: LoopContext, clock: Callable[[], float] = time.monotonic):
+        self.index = ctx.index
+        self.writer = ctx.writer
+        self.scope = ctx.scope
+        self.tasks = ctx.tasks
+        self.metrics = ctx.metrics
+        self.margin = ctx.settings.drain_margin
         self.clock = clock
         self.evicting: dict[str, asyncio.Task] = {}  # pod uid -> its eviction task
         self.busy: Counter[GroupKey] = Counter()  # evictions in flight per workload
@@ -80,15 +75,14 @@ class Drain:
         now = self.clock()
         hold_not_ready = self._mass_not_ready()
         doomed: dict[GroupKey, list[PodRecord]] = {}
-        for node, reason in list(index.going_away.items()):
-            record = index.nodes.get(node)
+        for node, reason in list(index.going_away().items()):
+            record = index.node(node)
             if record is None or record.effective != Capacity.SPOT:
                 continue
             if reason == NOT_READY and (hold_not_ready or now - self._not_ready_since[node] < NOT_READY_GRACE):
                 continue
-            for uid in list(index.pods_on_node(node)):
-                pod = index.pods.get(uid)
-                if pod is None or uid in self.evicting or not self.scope.may_touch(pod):
+            for pod in index.pods_on_node(node):
+                if pod.uid in self.evicting or not self.scope.may_touch(pod):
                     continue
                 if not drainable(pod.owner_kind, pod.mirror, pod.terminating, pod.group is not None):
                     continue
@@ -113,9 +107,8 @@ class Drain:
         # Down for this drain: evicted and not yet replaced by a Ready pod, or on the way.
         down = pace.down(ready, wanted) + self.busy[group]
         startup = startup_estimate(started_in)
-        deadlines = self.index.deadlines
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
-        doomed = [Doomed(p.uid, deadlines.get(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
+        doomed = [Doomed(p.uid, self._deadline(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
         chosen = set(next_wave(doomed, now, down, startup, self._pdb_allows(group)))
         if not chosen:
             return []
@@ -131,6 +124,10 @@ class Drain:
             })
         return [p for p in pods if p.uid in chosen]
 
+    def _deadline(self, node: str, now: float) -> float:
+        deadline = self.index.deadline(node)
+        return now if deadline is None else deadline
+
     def _replicas(self, group: GroupKey) -> tuple[set[str], set[str], int, list[float]]:
         """(the uids of the workload's pods not terminating, those of them Ready, the
         replicas it wants, the start-up times of its Ready pods), in one pass over its pods."""
@@ -138,24 +135,22 @@ class Drain:
         live: set[str] = set()
         ready: set[str] = set()
         started_in = []
-        for uid in index.pods_of_group.get(group, ()):
-            pod = index.pods.get(uid)
-            if pod is None:
-                continue
+        for pod in index.pods_of(group):
+            uid = pod.uid
             if pod.ready_after is not None:
                 started_in.append(pod.ready_after)
             if not pod.terminating:
                 live.add(uid)
                 if pod.ready:
                     ready.add(uid)
-        record = index.workloads.get(WorkloadKey(*group))
+        record = index.workload(group)
         wanted = record.replicas if record is not None else len(live)
         return live, ready, wanted, started_in
 
     def _pdb_allows(self, group: GroupKey) -> int | None:
         """Disruptions the PDBs selecting the workload's pods allow now; None: no PDB, or
         none that has reported yet."""
-        record = self.index.workloads.get(WorkloadKey(*group))
+        record = self.index.workload(group)
         if record is None:
             return None
         allowed = [p.disruptions_allowed for p in self.index.pdbs_selecting(group.namespace, record.template_labels)
@@ -163,17 +158,17 @@ class Drain:
         return min(allowed) if allowed else None
 
     def _spawn(self, pod: PodRecord) -> None:
-        reason = f"spot node {pod.node} is going away: {self.index.going_away.get(pod.node, 'gone')}"
+        reason = f"spot node {pod.node} is going away: {self.index.going_away().get(pod.node, 'gone')}"
         self.busy[pod.group] += 1
-        self.evicting[pod.uid] = self.supervisor.spawn(self._drain_pod(pod, reason), name=f"evict-{pod.uid}",
+        self.evicting[pod.uid] = self.tasks.spawn(self._drain_pod(pod, reason), name=f"evict-{pod.uid}",
                                                        loop="drain")
 
     def _mass_not_ready(self) -> bool:
         """Also keeps when each node was first seen not Ready, for the grace."""
         now = self.clock()
-        not_ready_now = {node for node, reason in self.index.going_away.items() if reason == NOT_READY}
+        not_ready_now = {node for node, reason in self.index.going_away().items() if reason == NOT_READY}
         self._not_ready_since = {node: self._not_ready_since.get(node, now) for node in not_ready_now}
-        nodes = len(self.index.nodes)
+        nodes = self.index.node_count()
         not_ready = len(not_ready_now)
         holding = bool(nodes) and not_ready / nodes > MASS_NOT_READY_SHARE
         if holding != self.holding_not_ready:
@@ -186,7 +181,7 @@ class Drain:
 
     async def _drain_pod(self, pod: PodRecord, reason: str) -> None:
         try:
-            result = await self.evictor.evict_while(pod, RECLAIM, reason, lambda: self._still_draining(pod),
+            result = await self.writer.evict_while(pod, RECLAIM, reason, lambda: self._still_draining(pod),
                                                     retry_now=lambda: (self._pdb_allows(pod.group) or 0) > 0)
             if result is not None and result.done:
                 # Hold the claim until the watch shows the pod leaving, or a pass in
@@ -199,13 +194,13 @@ class Drain:
                 del self.busy[pod.group]
 
     def _still_draining(self, pod: PodRecord) -> bool:
-        current = self.index.pods.get(pod.uid)
-        return current is not None and not current.terminating and pod.node in self.index.going_away
+        current = self.index.pod(pod.uid)
+        return current is not None and not current.terminating and pod.node in self.index.going_away()
 
     async def _until_seen_leaving(self, pod: PodRecord) -> None:
         deadline = self.clock() + SEEN_LEAVING_TIMEOUT
         while self.clock() < deadline:
-            current = self.index.pods.get(pod.uid)
+            current = self.index.pod(pod.uid)
             if current is None or current.terminating:
                 return
             await asyncio.sleep(0.05)

@@ -16,23 +16,17 @@ import time
 from typing import Callable
 
 from ..core import logs
-from ..api import Kube
-from ..cluster.index import Index
-from ..core.metrics import Metrics
 from ..decisions.moves import Replica
 from ..core.fields import rfc3339, unix_time
 from ..core.vocabulary import ANNOTATION_FLOOR_FALLBACK, Capacity, Role
-from ..core.settings import Settings
 from ..cluster.records import (
     UNSCHEDULABLE,
     GroupKey,
     PodRecord,
-    WorkloadKey,
     WorkloadRecord,
 )
-from .evictor import Evictor, event_reason, workload_ref
-from .markers import Markers
-from .scope import Scope
+from .context import LoopContext
+from .writer import event_reason, workload_ref
 from .views import has_room
 
 log = logs.get("floor-fallback")
@@ -45,39 +39,34 @@ class FloorFallback:
     period = 2.0
     gap = 1.0
 
-    def __init__(self, kube: Kube, index: Index, evictor: Evictor, scope: Scope, settings: Settings,
-                 metrics: Metrics, wall: Callable[[], float] = time.time):
-        self.index = index
-        self.evictor = evictor
-        self.scope = scope
-        self.metrics = metrics
+    def __init__(self, ctx: LoopContext, wall: Callable[[], float] = time.time):
+        self.index = ctx.index
+        self.writer = ctx.writer
+        self.scope = ctx.scope
+        self.metrics = ctx.metrics
+        self.markers = ctx.markers
         self.wall = wall
-        self.timeout = settings.floor_pending_timeout
-        self.markers = Markers(kube, index, metrics, settings.request_timeout, settings.dry_run)
+        self.timeout = ctx.settings.floor_pending_timeout
 
     async def once(self) -> None:
         now = self.wall()
-        for group in [g for g, roles in self.index.roles_of_group.items() if roles.get(Role.FLOOR)]:
+        for group in self.index.groups_with(Role.FLOOR):
             stale = self._stale_floor_pods(group, now)
             if stale:
                 await self._fall_back(group, stale)
-        for record in [r for r in self.index.workloads.values() if r.floor_fallback is not None]:
+        for record in [r for r in self.index.workloads() if r.floor_fallback is not None]:
             await self._end_if_room(record)
-
-    def _live_pods(self, group: GroupKey) -> list[PodRecord]:
-        pods = (self.index.pods.get(uid) for uid in self.index.pods_of_group.get(group, ()))
-        return [p for p in pods if p is not None and not p.terminating]
 
     def _stale_floor_pods(self, group: GroupKey, now: float) -> list[PodRecord]:
         """Floor pods kube-scheduler found no node for, for too long. Pods held by a
         scheduling gate or waiting for their volume claims wait on things no node fixes,
         and a spot replacement would wait for the same: they are left alone."""
-        return [p for p in self._live_pods(group)
+        return [p for p in self.index.live_pods(group)
                 if p.role == Role.FLOOR and not p.node and p.unscheduled == UNSCHEDULABLE
                 and now - _unix(p.created) >= self.timeout and self.scope.may_touch(p)]
 
     async def _fall_back(self, group: GroupKey, stale: list[PodRecord]) -> None:
-        record = self.index.workloads.get(WorkloadKey(*group))
+        record = self.index.workload(group)
         if record is None:
             return
         if record.floor_fallback is None:
@@ -87,17 +76,17 @@ class FloorFallback:
             if not await self._mark(record, rfc3339(self.wall())) or not await self.markers.seen(
                     group, lambda r: r.floor_fallback is not None):
                 return  # the next pass tries again
-            await self.evictor.event(workload_ref(record), "Warning", event_reason("Floor", FLOOR_FALLBACK),
+            await self.writer.event(workload_ref(record), "Warning", event_reason("Floor", FLOOR_FALLBACK),
                                      f"floor pods Pending for {self.timeout:.0f}s: replaced by spot pods until "
                                      "on-demand has room")
         for pod in stale:
-            result = await self.evictor.evict(pod, FLOOR_FALLBACK, f"floor pod Pending for over {self.timeout:.0f}s")
+            result = await self.writer.evict(pod, FLOOR_FALLBACK, f"floor pod Pending for over {self.timeout:.0f}s")
             if result.done:
                 self.metrics.floor_fallbacks.inc()
 
     async def _end_if_room(self, record: WorkloadRecord) -> None:
         group = GroupKey(record.kind, record.namespace, record.name)
-        pods = self._live_pods(group)
+        pods = self.index.live_pods(group)
         if any(p.role == Role.FLOOR and not p.node for p in pods):
             return  # one is still waiting for a node
         workload = self.index.workload_of(group)

@@ -20,11 +20,12 @@ from ..core import logs
 from ..api import Kube
 from ..api.lease import LeaseRecord
 from ..core.metrics import Metrics
-from ..core.supervisor import supervise
+from ..core.supervisor import Supervisor
 
 log = logs.get("leader")
 
 Lead = Callable[[], Awaitable[None]]
+LEAD = "leader-lead"  # the task that runs lead() while this replica leads
 
 
 class LeaderElector:
@@ -39,6 +40,7 @@ class LeaderElector:
         retry_period: float,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tasks: Supervisor | None = None,
     ):
         if not 0 < retry_period < renew_deadline < lease_duration:
             raise ValueError("need 0 < retry_period < renew_deadline < lease_duration")
@@ -50,6 +52,8 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
         self.metrics = metrics or Metrics()
+        # Its own scope: the term's lead task and the lease release at shutdown.
+        self.tasks = tasks or Supervisor(self.metrics)
         self.clock = clock  # times lease expiry and the renew deadline; sleeps use the event loop
         # Two tries of a request fit in one renew deadline; never below the retry period.
         self.timeout = max(retry_period, renew_deadline / 2)
@@ -97,9 +101,7 @@ class LeaderElector:
             await asyncio.sleep(self.retry_period * random.uniform(1.0, 1.2))
 
     async def _lead_while_renewing(self, lead: Lead) -> None:
-        self._lead_task = asyncio.create_task(
-            supervise("leader-lead", lead, self.metrics, backoff_max=self.lease_duration), name="leader-lead"
-        )
+        self._lead_task = self.tasks.start(LEAD, lead, backoff_max=self.lease_duration)
         # Tries are paced from when the previous one started, not ended, so slow answers
         # cannot push the next try past the deadline.
         next_try = self._renewed_at + self.retry_period
@@ -162,6 +164,7 @@ class LeaderElector:
                 return False
             log.warning("lead still running after cancel", extra=self._fields)
         self._lead_task = None
+        self.tasks.forget(LEAD)
         return True
 
     async def _shutdown(self) -> None:
@@ -174,7 +177,7 @@ class LeaderElector:
         if not was_leader and self.lease.holder != self.identity:
             return
         # A task of its own: this one is being cancelled, which would confuse the request timeouts.
-        release = asyncio.create_task(self._release(), name="leader-release")
+        release = self.tasks.spawn(self._release(), name="leader-release", loop="leader")
         try:
             done, _ = await asyncio.wait({release}, timeout=self.timeout * 2)
         finally:

@@ -17,20 +17,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core import logs
-from ..decisions.floors import Floors
-from ..cluster.index import Index
-from ..core.metrics import Metrics
 from ..decisions.policy import seeks_spot
 from ..core.vocabulary import ANNOTATION_SPOT_SEEK, Capacity, Role
 from ..decisions.moves import (
     FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
+    MoveState, Moving,
 )
-from ..core.settings import Settings
 from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
 from ..core.fields import rfc3339, unix_time
-from .evictor import Evictor, Result, event_reason, workload_ref
-from .markers import Markers
-from .scope import Scope
+from .context import LoopContext
+from .writer import Result, event_reason, workload_ref
 from .views import has_room, workload_view, yield_now_and_then
 
 log = logs.get("rebalance")
@@ -51,17 +47,17 @@ class Rebalance:
     name = "rebalance"
     gap = 1.0  # least time between two passes woken by changes
 
-    def __init__(self, index: Index, floors: Floors, evictor: Evictor, scope: Scope, settings: Settings,
-                 metrics: Metrics, markers: Markers, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, ctx: LoopContext, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time):
-        self.index = index
-        self.floors = floors
-        self.evictor = evictor
-        self.scope = scope
-        self.metrics = metrics
+        settings = ctx.settings
+        self.index = ctx.index
+        self.floors = ctx.floors
+        self.writer = ctx.writer
+        self.scope = ctx.scope
+        self.metrics = ctx.metrics
+        self.markers = ctx.markers
         self.clock = clock
         self.wall = wall
-        self.markers = markers
         self.seek_mode = settings.seek_spot
         self.seek_timeout = settings.spot_seek_timeout
         self.period = settings.rebalance_interval
@@ -106,27 +102,26 @@ class Rebalance:
 
     def _falling_back(self, workload: WorkloadRecord) -> bool:
         """Its counted revision's floor pods are admitted as spot (fallback.py) until on-demand has room."""
-        group = self.index.workload_table.records.get(WorkloadKey(*self.index.current_group(workload)))
+        group = self.index.workload(self.index.current_group(workload))
         return group is not None and group.floor_fallback is not None
 
     def _forget_deleted(self) -> None:
         """Drop what is kept about workloads that no longer exist: names churn for good."""
-        live = self.index.workloads
         for table in (self.history, self.reported_skips, self.moving):
-            for key in [k for k in table if k not in live]:
+            for key in [k for k in table if not self.index.has_workload(k)]:
                 del table[key]
 
-    def state_of(self, key: WorkloadKey) -> dict:
+    def state_of(self, key: WorkloadKey) -> MoveState:
         """What the controller is doing about a workload, for /debug/workloads."""
         move = self.moving.get(key)
         history = self.history.get(key, MoveHistory())
-        return {
-            "moving": {"cause": move.cause, "pod": move.uid} if move else None,
-            "lastSkip": self.reported_skips.get(key),
-            "failedMoves": history.failures,
-            "lastFailure": history.last_failure or None,
-            "nextMoveInSeconds": round(self.hysteresis.wait_left(history, self.clock()), 1),
-        }
+        return MoveState(
+            moving=Moving(move.cause, move.uid) if move else None,
+            last_skip=self.reported_skips.get(key),
+            failed_moves=history.failures,
+            last_failure=history.last_failure or None,
+            next_move_in_seconds=round(self.hysteresis.wait_left(history, self.clock()), 1),
+        )
 
     async def _move_pending(self, key: WorkloadKey, view: WorkloadView) -> bool:
         """One move at a time: the last one counts as done once its pod is gone and every
@@ -177,13 +172,13 @@ class Rebalance:
         if not self.rate_limit.allow(now):
             self.metrics.moves_deferred.labels("rate-limit").inc()
             return
-        pod = self.index.pods.get(move.pod.uid)
+        pod = self.index.pod(move.pod.uid)
         if pod is None:
             return
         group = self.index.current_group(workload)
         if move.seek and not await self._start_seek(group):
             return
-        result = await self.evictor.evict(pod, move.cause, f"{view.name}: {move.reason}")
+        result = await self.writer.evict(pod, move.cause, f"{view.name}: {move.reason}")
         if result.done:
             history.last_move = now
             self.moving[workload.key] = MoveInFlight(pod.uid, move.cause, len(view.on_demand),
@@ -200,7 +195,7 @@ class Rebalance:
 
     async def _start_seek(self, group: GroupKey) -> bool:
         """Mark the group so its next spot pods require spot; True once replicas see it."""
-        record = self.index.workloads.get(WorkloadKey(*group))
+        record = self.index.workload(group)
         if record is None:
             return False
         if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, rfc3339(self.wall()), self.name):
@@ -215,7 +210,7 @@ class Rebalance:
 
     async def _end_seek(self, group: GroupKey, placed: bool | None) -> None:
         """Remove the marker; count whether the replacement ran on spot (None: never evicted)."""
-        record = self.index.workloads.get(WorkloadKey(*group))
+        record = self.index.workload(group)
         if record is not None and record.spot_seek is not None:
             await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name)
         if placed is not None:
@@ -226,14 +221,13 @@ class Rebalance:
         under them: their replacements only prefer spot. Also ends seeks a leader before
         this one started."""
         now = self.wall()
-        for record in [r for r in self.index.workloads.values() if r.spot_seek is not None]:
+        for record in [r for r in self.index.workloads() if r.spot_seek is not None]:
             since = unix_time(record.spot_seek)
             if since is not None and now - since < self.seek_timeout:
                 continue
             group = GroupKey(record.kind, record.namespace, record.name)
-            stuck = [p for uid in self.index.pods_of_group.get(group, ())
-                     if (p := self.index.pods.get(uid)) is not None and not p.terminating and not p.node
-                     and p.role == Role.SPOT and (since is None or (unix_time(p.created) or 0) >= since - 1)]
+            stuck = [p for p in self.index.live_pods(group) if not p.node and p.role == Role.SPOT
+                     and (since is None or (unix_time(p.created) or 0) >= since - 1)]
             if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name):
                 continue
             log.warning("spot seek timed out: no spot node came for its replacement", extra={
@@ -241,7 +235,7 @@ class Rebalance:
                 "timeout_s": self.seek_timeout})
             for pod in stuck:
                 if self.scope.may_touch(pod):
-                    await self.evictor.evict(pod, SPOT_SEEK, f"Pending for over {self.seek_timeout:.0f}s "
+                    await self.writer.evict(pod, SPOT_SEEK, f"Pending for over {self.seek_timeout:.0f}s "
                                                              "waiting for a spot node: it will prefer spot only")
 
     async def _report_skip(self, workload: WorkloadRecord, skip: Skip) -> None:
@@ -252,7 +246,7 @@ class Rebalance:
         self.reported_skips[workload.key] = skip.reason
         log.info("move skipped", extra={"workload": workload.name, "namespace": workload.namespace,
                                         "cause": skip.cause, "reason": skip.reason})
-        await self.evictor.event(workload_ref(workload), "Normal", event_reason("Skipped", skip.cause), skip.reason)
+        await self.writer.event(workload_ref(workload), "Normal", event_reason("Skipped", skip.cause), skip.reason)
 
 
 def _failure(cause: str) -> str:

@@ -1,4 +1,4 @@
-"""Runs the leader's loops for one term as leader, each under the supervisor."""
+"""Runs the leader's loops for one term as leader, each under the controller's task scope."""
 
 from __future__ import annotations
 
@@ -6,21 +6,23 @@ import asyncio
 import contextlib
 from typing import Protocol
 
-from ..core import logs
 from ..api import Kube
-from ..decisions.floors import Floors
 from ..cluster.index import Index
+from ..cluster.records import WorkloadKey
+from ..core import logs
 from ..core.metrics import Metrics
 from ..core.settings import Settings
-from ..serving.status import Status
 from ..core.supervisor import Supervisor
+from ..decisions.floors import Floors
+from ..decisions.moves import MoveState
+from .context import LoopContext
 from .deletion_cost import DeletionCost
 from .drain import Drain
-from .evictor import Evictor
 from .fallback import FloorFallback
 from .markers import Markers
 from .rebalance import Rebalance
 from .scope import Scope
+from .writer import Writer
 
 log = logs.get("controller")
 
@@ -35,23 +37,27 @@ class Loop(Protocol):
 
 class Controller:
     def __init__(self, kube: Kube, index: Index, floors: Floors, settings: Settings, metrics: Metrics,
-                 status: Status | None = None):
+                 tasks: Supervisor | None = None):
         self.index = index
         self.settings = settings
         self.metrics = metrics
-        self.status = status
-        scope = Scope(index, settings)
-        self.supervisor = Supervisor(metrics, settings.backoff_max)
-        self.evictor = Evictor(kube, settings, metrics)
-        self.drain = Drain(index, self.evictor, scope, self.supervisor, metrics, settings.drain_margin)
-        self.rebalance = Rebalance(index, floors, self.evictor, scope, settings, metrics, Markers(
-            kube, index, metrics, settings.request_timeout, settings.dry_run))
-        self.deletion_cost = DeletionCost(kube, index, floors, scope, settings, metrics)
-        self.fallback = FloorFallback(kube, index, self.evictor, scope, settings, metrics)
+        self.tasks = tasks or Supervisor(metrics, settings.backoff_max)
+        writer = Writer(kube, settings, metrics)
+        self.context = LoopContext(index, floors, writer, Markers(index, writer), Scope(index, settings), self.tasks,
+                                   metrics, settings)
+        self.drain = Drain(self.context)
+        self.rebalance = Rebalance(self.context)
+        self.deletion_cost = DeletionCost(self.context)
+        self.fallback = FloorFallback(self.context)
         self.loops: list[Loop] = [self.rebalance, self.deletion_cost, self.fallback]
         if settings.drain:
             self.loops.insert(0, self.drain)
         self._wakers: list[asyncio.Event] = []
+        self.running = False
+
+    def state_of(self, key: WorkloadKey) -> MoveState | None:
+        """What the controller is doing about a workload; None while it does not run here."""
+        return self.rebalance.state_of(key) if self.running else None
 
     async def run(self) -> None:
         """The leader's work; cancelled the moment leadership is lost."""
@@ -61,19 +67,18 @@ class Controller:
         if self.index.freshness.stale(0):
             log.info("controller waiting for every watch to reconnect", extra={"down": self.index.freshness.stale(0)})
         await self.index.freshness.wait_fresh()
-        self.index.on_change = self._changed
-        if self.status is not None:
-            self.status.controller = self.rebalance
+        unsubscribe = self.index.subscribe(self._changed)
+        self.running = True
         log.info("controller started", extra={"dry_run": self.settings.dry_run, "drain": self.settings.drain})
         try:
             for loop in self.loops:
-                self.supervisor.start(loop.name, self._periodic(loop))
-            await asyncio.gather(*self.supervisor.tasks.values())
+                self.tasks.start(loop.name, self._periodic(loop))
+            await asyncio.gather(*self.tasks.running())
         finally:
-            self.index.on_change = None
-            if self.status is not None and self.status.controller is self.rebalance:
-                self.status.controller = None
-            await self.supervisor.stop()
+            unsubscribe()
+            self.running = False
+            self._wakers.clear()
+            await self.tasks.stop()
             log.info("controller stopped")
 
     def _changed(self, kind: str) -> None:

@@ -19,11 +19,8 @@ def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> Wor
     """The live pods of the counted revision, R, k, and whether every PDB allows a disruption."""
     group = index.current_group(workload)
     pods = []
-    for uid in index.pods_of_group.get(group, ()):
-        pod = index.pods[uid]
-        if pod.terminating:
-            continue
-        node = index.nodes.get(pod.node)
+    for pod in index.live_pods(group):
+        node = index.node(pod.node)
         # A pod whose node vanished is not serving, whatever its last status said.
         pods.append(Replica(pod.uid, pod.namespace, pod.name, pod.node, node.effective if node else "",
                             pod.ready and node is not None, pod.cpu, pod.memory, pod.created, pod.role))

@@ -63,7 +63,7 @@ class Floors:
         `roles`: the webhook gives the pods roles (None: its counted pods say whether)."""
         floor = self.of(workload, workload.namespace, workload.template_labels)
         if roles is None:
-            roles = bool(self.index.roles_of_group.get(self.index.current_group(workload)))
+            roles = bool(self.index.roles(self.index.current_group(workload)))
         needs = workload.needs
         present, allowed = self.classes_admitting(workload.constraints, needs, workload.namespace)
         spot_side = self.spot_constraints(workload.constraints, roles)
@@ -80,12 +80,12 @@ class Floors:
     def volume_classes(self, namespace: str, claims: tuple[str, ...]) -> frozenset[str] | None:
         """Classes with a node (not going away) where the volumes bound to these claims can be
         attached; None when it cannot tell (a claim not bound or not seen)."""
-        pins, unknown = self.index.volumes.pins(namespace, claims)
+        pins, unknown = self.index.claim_pins(namespace, claims)
         if unknown or not pins:
             return None  # nothing known, or nothing pinned: the volumes decide nothing
-        going_away = self.index.going_away
+        going_away = self.index.going_away()
         found: set[str] = set()
-        for name, node in self.index.nodes.items():
+        for name, node in self.index.nodes():
             if name not in going_away and node.effective not in found and volumes_admit(pins, name, node.labels):
                 found.add(node.effective)
                 if len(found) == 2:
@@ -117,12 +117,12 @@ class Floors:
         key = (constraints, needs.extended)
         answer = self._classes.get(key) if not needs.claims else None
         if answer is None:
-            pins = self.index.volumes.pins(namespace, needs.claims)[0] if needs.claims else []
+            pins = self.index.claim_pins(namespace, needs.claims)[0] if needs.claims else []
             wanted = needs.extended
             present: set[str] = set()
             found: set[str] = set()
-            going_away = self.index.going_away
-            for name, node in self.index.nodes.items():
+            going_away = self.index.going_away()
+            for name, node in self.index.nodes():
                 if name in going_away:
                     continue
                 present.add(node.effective)

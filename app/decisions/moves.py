@@ -15,6 +15,9 @@ With an autoscaler that adds spot nodes for pods that need them (seek_spot), eve
 move is a spot seek, whose replacement requires spot: it goes on while no spot node has
 room, the replacement waiting for the autoscaler's node, and it never lands on on-demand
 again (a replacement that only prefers spot can, when its soft spread outweighs that).
+
+MoveState is what the controller reports about a workload's moves, typed, with the JSON
+/debug/workloads shows of it.
 """
 
 from __future__ import annotations
@@ -220,6 +223,75 @@ class MoveHistory:
     last_move: float = float("-inf")
     failures: int = 0  # moves whose replacement landed back where it came from, in a row
     last_failure: str = ""  # why the last one counts as failed, while failures > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Moving:
+    """A move whose replacement has not settled yet."""
+
+    cause: str  # FLOOR_REPAIR or RETURN_TO_SPOT
+    pod: str  # the uid of the evicted pod
+
+
+@dataclass(frozen=True, slots=True)
+class MoveState:
+    """What the controller is doing about one workload's moves: the `controller` part of
+    its state in /debug/workloads."""
+
+    moving: Moving | None
+    last_skip: str | None  # why the last pass did not move it, until a move goes ahead
+    failed_moves: int  # in a row (MoveHistory.failures)
+    last_failure: str | None
+    next_move_in_seconds: float
+
+    def to_json(self) -> dict:
+        moving = self.moving
+        return {
+            "moving": {"cause": moving.cause, "pod": moving.pod} if moving is not None else None,
+            "lastSkip": self.last_skip,
+            "failedMoves": self.failed_moves,
+            "lastFailure": self.last_failure,
+            "nextMoveInSeconds": self.next_move_in_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, document: object) -> MoveState:
+        """The inverse of to_json; ValueError when the document is not one."""
+        if not isinstance(document, dict):
+            raise ValueError(f"a controller state is a JSON object, not {_json_type(document)}")
+        moving = json_field(document, "moving", dict, type(None))
+        if moving is not None:
+            try:
+                moving = Moving(json_field(moving, "cause", str), json_field(moving, "pod", str))
+            except ValueError as exc:
+                raise ValueError(f"'moving': {exc}") from None
+        return cls(
+            moving=moving,
+            last_skip=json_field(document, "lastSkip", str, type(None)),
+            failed_moves=json_field(document, "failedMoves", int),
+            last_failure=json_field(document, "lastFailure", str, type(None)),
+            next_move_in_seconds=float(json_field(document, "nextMoveInSeconds", float, int)),
+        )
+
+
+def json_field(document: dict, key: str, *types: type):
+    """document[key] when it is of one of types (type(None) admits null); ValueError when
+    it is missing or of another type. JSON true and false are no numbers here."""
+    if key not in document:
+        raise ValueError(f"{key!r} is missing")
+    value = document[key]
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+        expected = " or ".join(_JSON_TYPES.get(t, t.__name__) for t in types)
+        raise ValueError(f"{key!r} must be {expected}, not {_json_type(value)}")
+    return value
+
+
+_JSON_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
+               list: "an array", type(None): "null"}
+
+
+def _json_type(value: object) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ..cluster.constraints import NONE, Constraints, admits
 from ..cluster.index import Index
 from ..cluster.needs import NO_NEEDS, Needs, PodTerm, ports_conflict
 from ..cluster.nodes import NodeRecord
+from ..cluster.records import PodRecord
 from ..cluster.volumes import volumes_admit
 from ..core.vocabulary import Capacity, HOSTNAME_LABEL
 
@@ -65,7 +66,7 @@ def find_room(index: Index, capacity: str, pod: Pod, besides: str = "") -> Fit:
         return Fit(None, "cannot tell: more pod affinity terms than it follows")
     if any(term.other_namespaces for term in terms):
         return Fit(None, "cannot tell: its pod affinity selects namespaces by label")
-    pins, unknown = index.volumes.pins(pod.namespace, needs.claims_of(pod.name)) if needs.claims or \
+    pins, unknown = index.claim_pins(pod.namespace, needs.claims_of(pod.name)) if needs.claims or \
         needs.claim_templates else ([], "")
     if unknown:
         return Fit(None, f"cannot tell: {unknown}")
@@ -74,10 +75,10 @@ def find_room(index: Index, capacity: str, pod: Pod, besides: str = "") -> Fit:
         return Fit(None, f"cannot tell: {unknown}")
     domains = _Domains(index, pod)
     stage = -1  # the furthest any node got: 0 of the class, 1 admitted, 2 its volumes attach there
-    names = index.on_demand_names if capacity == Capacity.ON_DEMAND else index.nodes.keys()
+    names = index.on_demand_nodes() if capacity == Capacity.ON_DEMAND else index.node_names()
     for name in names:
-        node = index.nodes.get(name)
-        if node is None or node.effective != capacity or name == besides or name in index.going_away:
+        node = index.node(name)
+        if node is None or node.effective != capacity or name == besides or name in index.going_away():
             continue
         stage = max(stage, 0)
         if not admits(pod.constraints, name, node.labels, node.taints):
@@ -106,11 +107,10 @@ def node_with_room(index: Index, capacity: str, pod: Pod) -> str | None:
 
 
 def _fits(index: Index, name: str, node: NodeRecord, pod: Pod) -> bool:
-    used_cpu, used_memory = index.requested.get(name, (0, 0))
+    used_cpu, used_memory = index.requested(name)
     if node.cpu - used_cpu < pod.cpu or node.memory - used_memory < pod.memory:
         return False
-    on_node = index.pods_on_node(name)
-    if node.pods and len(on_node) + 1 > node.pods:
+    if node.pods and index.pods_on_node_count(name) + 1 > node.pods:
         return False
     needs = pod.needs
     if not needs.extended and not needs.host_ports:
@@ -118,10 +118,7 @@ def _fits(index: Index, name: str, node: NodeRecord, pod: Pod) -> bool:
     allocatable = dict(node.extended)
     used: dict[str, int] = {}
     ports: list[tuple[int, str, str]] = []
-    for uid in on_node:  # terminating pods too: kube-scheduler counts them until they are gone
-        other = index.pods.get(uid)
-        if other is None:
-            continue
+    for other in index.pods_on_node(name):  # terminating pods too: kube-scheduler counts them until they are gone
         for resource, amount in other.extended:
             used[resource] = used.get(resource, 0) + amount
         ports.extend(other.host_ports)
@@ -134,9 +131,8 @@ def _kept_away_by_others(index: Index, pod: Pod) -> tuple[dict[str, set[str]], s
     """({topology key: domains} where a running pod's required anti-affinity selects this
     pod, why it cannot tell or "")."""
     kept: dict[str, set[str]] = {}
-    for uid in index.anti_affine:
-        other = index.pods.get(uid)
-        node = index.nodes.get(other.node) if other is not None and other.node else None
+    for other in index.anti_affine_pods():
+        node = index.node(other.node) if other.node else None
         if node is None or other.terminating or other.uid == pod.uid:
             continue
         for term in other.anti_affinity:
@@ -178,16 +174,15 @@ class _Domains:
     def _domains(self, term: PodTerm) -> set[str]:
         if term not in self._holding:
             index = self.index
-            self._holding[term] = {labels[term.topology_key] for name, record in index.nodes.items()
+            self._holding[term] = {labels[term.topology_key] for name, record in index.nodes()
                                    if term.topology_key in (labels := record.labels)
                                    and self._selects_any(term, index.pods_on_node(name))}
         return self._holding[term]
 
-    def _selects_any(self, term: PodTerm, uids: Iterable[str]) -> bool:
+    def _selects_any(self, term: PodTerm, pods: Iterable[PodRecord]) -> bool:
         namespaces = term.namespaces or (self.pod.namespace,)
-        for uid in uids:
-            other = self.index.pods.get(uid)
-            if other is not None and not other.terminating and other.uid != self.pod.uid and \
+        for other in pods:
+            if not other.terminating and other.uid != self.pod.uid and \
                     other.namespace in namespaces and term.selects(other.labels):
                 return True
         return False

@@ -24,7 +24,7 @@ from ..cluster.resources import pod_requests
 from ..decisions.room import Pod, node_with_room
 from ..core.settings import Settings
 from .wire import ExtenderArgs, filter_error, filter_result
-from ..cluster.records import GroupKey, WorkloadKey, admitted_role, group_of, unverified
+from ..cluster.records import GroupKey, admitted_role, group_of, unverified
 from ..core.vocabulary import Capacity
 
 CONFIRM_WAIT = 0.2  # seconds: kube-scheduler's cycle waits too, so well under the webhook's
@@ -165,7 +165,7 @@ class Extender:
             return None
         # Where it may run is judged by its template in the index, not by the spec the call
         # carries, which a caller could fill with terms that take seconds to judge.
-        template = self.index.workloads.get(WorkloadKey(*ctx.group))
+        template = self.index.workload(ctx.group)
         if template is None:
             return None
         meta = pod.get("metadata") or {}
@@ -175,7 +175,7 @@ class Extender:
             ctx.uid, template.template_labels))
         if node is None:
             return None
-        known = self.index.pods.get(ctx.uid)
+        known = self.index.pod(ctx.uid)
         if known is None or known.group != ctx.group or known.node:
             # Remembered only for a pod the watch shows Pending: a caller could send any number
             # of made-up uids. A real one is refused spot until an attempt after the watch shows it.
@@ -262,14 +262,14 @@ class Extender:
         the pod). A pod the index knows must be Pending in the same group; one it does not know
         yet (the watch lags the scheduler) must name its owner as the index knows it: its uid,
         and its revision where the index can tell (as the webhook checks admissions)."""
-        known = self.index.pods.get(ctx.uid)
+        known = self.index.pod(ctx.uid)
         if known is not None:
             if known.group != ctx.group:
                 return "other-group", True
             if known.node or known.terminating:
                 return "not-pending", True
             return None, True
-        return unverified(pod.get("metadata") or {}, self.index.workloads.get(WorkloadKey(*ctx.group))), False
+        return unverified(pod.get("metadata") or {}, self.index.workload(ctx.group)), False
 
     def node_facts(self, args: ExtenderArgs, check_unknown: bool = True) -> NodeFacts:
         """Going-away reasons, on-demand membership and pools for the candidates.
@@ -288,14 +288,15 @@ class Extender:
             )
         index = self.index
         names = args.node_names
-        on_demand: Container[str] = index.on_demand_names
+        on_demand: Container[str] = index.on_demand_nodes()
         # Counting in C first avoids building a set of every name in the common case.
-        if check_unknown and sum(map(index.nodes.__contains__, names)) < len(names):
-            unknown = set(names).difference(index.nodes.keys())
+        pools = index.pools()
+        if check_unknown and sum(map(pools.__contains__, names)) < len(names):
+            unknown = set(names).difference(index.node_names())
             self._note_unknown(unknown)
             if self.unknown_pool.capacity == Capacity.ON_DEMAND:
-                on_demand = _UnknownAsOnDemand(index.on_demand_names, unknown)
-        return NodeFacts(index.going_away, on_demand, index.pool_of)
+                on_demand = _UnknownAsOnDemand(index.on_demand_nodes(), unknown)
+        return NodeFacts(index.going_away(), on_demand, pools)
 
     def _note_unknown(self, names: set[str]) -> None:
         self.metrics.unknown_nodes.inc(len(names))

@@ -1,9 +1,9 @@
 """Fleet metrics: how much of the fleet runs on spot, what that saves, and every floor.
 
-Computed at scrape time from the workload states of /debug/workloads (status.py), so
-nothing is kept twice. The handler builds those states first, in chunks that yield to
-the event loop; collect() only turns them into samples, in the thread that encodes the
-scrape (server.py), reading the list it was handed.
+Computed at scrape time from the workload states of /debug/workloads (status.py's
+WorkloadState), so nothing is kept twice. The handler builds those states first, in
+chunks that yield to the event loop; collect() only turns them into samples, in the
+thread that encodes the scrape (server.py), reading the list it was handed.
 
 Cardinality: with per-workload series on, each workload the index holds adds 7 series
 (replicas by class: 2, pods by role: 2, desired replicas, floor, floor met); a cluster
@@ -20,6 +20,8 @@ from typing import Iterable, Sequence
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .status import WorkloadState
+
 WORKLOAD_LABELS = ("namespace", "kind", "workload")
 
 
@@ -35,17 +37,17 @@ class Totals:
     floors_clamped: int = 0  # workloads whose pods cannot run on one class at all
 
 
-def totals(states: Iterable[dict], spot_price_ratio: float) -> Totals:
+def totals(states: Iterable[WorkloadState], spot_price_ratio: float) -> Totals:
     """Cluster-wide figures from workload states. A replica on spot is taken to cost
     spot_price_ratio of the same replica on on-demand: every replica the same size."""
     workloads = unmet = on_demand = spot = allowed = clamped = 0
     for state in states:
         workloads += 1
-        unmet += not state["floorMet"]
-        clamped += bool(state.get("floorClamp"))
-        on_demand += state["onDemand"]
-        spot += state["spot"]
-        allowed += max(state["replicas"] - state["floor"], 0)
+        unmet += not state.floor_met
+        clamped += bool(state.floor_clamp)
+        on_demand += state.on_demand
+        spot += state.spot
+        allowed += max(state.replicas - state.floor, 0)
     placed = on_demand + spot
     return Totals(
         workloads,
@@ -66,9 +68,9 @@ class FleetCollector(Collector):
     def __init__(self, spot_price_ratio: float, per_workload: bool):
         self.spot_price_ratio = spot_price_ratio
         self.per_workload = per_workload
-        self._states: Sequence[dict] | None = None  # None until the first update
+        self._states: Sequence[WorkloadState] | None = None  # None until the first update
 
-    def update(self, states: Sequence[dict]) -> None:
+    def update(self, states: Sequence[WorkloadState]) -> None:
         self._states = states
 
     def describe(self):
@@ -104,7 +106,7 @@ class FleetCollector(Collector):
             yield from _per_workload(states)
 
 
-def _per_workload(states: Sequence[dict]):
+def _per_workload(states: Sequence[WorkloadState]):
     replicas = GaugeMetricFamily("spot_extender_workload_replicas",
                                  "Replicas of the workload's counted revision, by the class of their node",
                                  labels=[*WORKLOAD_LABELS, "class"])
@@ -118,14 +120,14 @@ def _per_workload(states: Sequence[dict]):
     met = GaugeMetricFamily("spot_extender_workload_floor_met", "1 when at least k replicas run on on-demand",
                             labels=list(WORKLOAD_LABELS))
     for state in states:
-        key = [state["namespace"], state["kind"], state["name"]]
-        replicas.add_metric([*key, "on-demand"], state["onDemand"])
-        replicas.add_metric([*key, "spot"], state["spot"])
-        roles.add_metric([*key, "floor"], state["floorRolePods"])
-        roles.add_metric([*key, "spot"], state["spotRolePods"])
-        desired.add_metric(key, state["replicas"])
-        floor.add_metric(key, state["floor"])
-        met.add_metric(key, 1 if state["floorMet"] else 0)
+        key = [state.namespace, state.kind, state.name]
+        replicas.add_metric([*key, "on-demand"], state.on_demand)
+        replicas.add_metric([*key, "spot"], state.spot)
+        roles.add_metric([*key, "floor"], state.floor_role_pods)
+        roles.add_metric([*key, "spot"], state.spot_role_pods)
+        desired.add_metric(key, state.replicas)
+        floor.add_metric(key, state.floor)
+        met.add_metric(key, 1 if state.floor_met else 0)
     yield from (replicas, roles, desired, floor, met)
 
 

@@ -17,7 +17,7 @@ from ..core import logs
 from . import wire
 from .extender import Extender
 from .fleet import FleetCollector
-from ..cluster.index import KIND_NAMES, Index
+from ..cluster.index import Index
 from ..core.metrics import Metrics
 from .scrapes import SharedScrapes
 from ..core.settings import Settings
@@ -37,13 +37,15 @@ def build_app(
     webhook: Webhook,
     index: Index,
     status: Status,
+    fleet: FleetCollector,
     supervisor: Supervisor,
     metrics: Metrics,
     settings: Settings,
     background: Callable[[web.Application], AsyncIterator[None]] | None = None,
 ) -> web.Application:
     """The web application. `background` is a cleanup context that starts the watches and
-    loops under `supervisor`; /healthz reports any of its tasks that stopped."""
+    loops under `supervisor`; /healthz reports any of its tasks that stopped. `fleet` is
+    registered with the metrics; the /metrics handler hands it fresh states per scrape."""
 
     @web.middleware
     async def json_errors(request: web.Request, handler):
@@ -116,22 +118,19 @@ def build_app(
 
     async def readyz(request: web.Request) -> web.Response:
         if not index.ready:
-            return _json({"status": "syncing", "waiting_for": [k for k in KIND_NAMES if k not in index.synced]}, 503)
+            return _json({"status": "syncing", "waiting_for": index.unsynced()}, 503)
         stale = index.freshness.stale(settings.watch_idle_timeout)
         if stale:
             # The verbs keep answering from the last index; readiness tells the truth about it.
             return _json({"status": "stale", "watches_down": stale}, 503)
         return _json({"status": "ready"})
 
-    fleet = FleetCollector(settings.spot_price_ratio, settings.per_workload_metrics)
-    metrics.registry.register(fleet)
-
     scrapes = SharedScrapes()
 
     async def encode_scrape(encoder, gzipped: bool) -> bytes:
         if index.ready:  # the fleet series appear once the index holds the whole cluster
             try:
-                fleet.update((await status.document())["workloads"])
+                fleet.update(await status.states())
             except Exception:
                 # The process's own series must still go out; the fleet keeps its last states.
                 metrics.loop_errors.labels("fleet-metrics").inc()

@@ -1,11 +1,12 @@
-"""`spot-extender status` output: workload states (status.py's shape) as a table or JSON,
-a summary line, and the exit code. Pure: the command fetches the states."""
+"""`spot-extender status` output: workload states (status.py's WorkloadState) as a table
+or JSON, a summary line, and the exit code. Pure: the command fetches the states."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from .fleet import Totals, totals
+from .status import WorkloadState
 
 ALL_FLOORS_MET, SOME_FLOOR_UNMET = 0, 1
 
@@ -13,36 +14,36 @@ COLUMNS = ("KIND", "NAMESPACE/NAME", "R", "K", "WHY", "FLOOR-ROLE", "SPOT-ROLE",
            "LAST ACTION")
 
 
-def select(states: Sequence[dict], namespace: str | None) -> list[dict]:
-    return [s for s in states if namespace is None or s["namespace"] == namespace]
+def select(states: Sequence[WorkloadState], namespace: str | None) -> list[WorkloadState]:
+    return [s for s in states if namespace is None or s.namespace == namespace]
 
 
-def last_action(state: dict) -> str:
+def last_action(state: WorkloadState) -> str:
     """What the leader's controller is doing, or last said it would not do; '-' when the
     states came from the cluster directly or from a replica that is not the leader."""
-    controller = state.get("controller")
-    if not controller:
+    controller = state.controller
+    if controller is None:
         return "-"
-    if controller.get("moving"):
-        return f"moving: {controller['moving']['cause']}"
-    if controller.get("failedMoves"):
-        return (f"backing off after {controller['failedMoves']} failed move(s), next in "
-                f"{controller.get('nextMoveInSeconds', 0):.0f}s: {controller.get('lastFailure') or '?'}")
-    if controller.get("lastSkip"):
-        return f"skipped: {controller['lastSkip']}"
+    if controller.moving is not None:
+        return f"moving: {controller.moving.cause}"
+    if controller.failed_moves:
+        return (f"backing off after {controller.failed_moves} failed move(s), next in "
+                f"{controller.next_move_in_seconds:.0f}s: {controller.last_failure or '?'}")
+    if controller.last_skip:
+        return f"skipped: {controller.last_skip}"
     return "none"
 
 
-def row(state: dict) -> list[str]:
-    why = state["floorSource"] + (f" (clamped: {state['floorClamp']})" if state.get("floorClamp") else "")
+def row(state: WorkloadState) -> list[str]:
+    why = state.floor_source + (f" (clamped: {state.floor_clamp})" if state.floor_clamp else "")
     return [
-        state["kind"], f"{state['namespace']}/{state['name']}", str(state["replicas"]), str(state["floor"]), why,
-        str(state["floorRolePods"]), str(state["spotRolePods"]), str(state["onDemand"]), str(state["spot"]),
-        "met" if state["floorMet"] else "UNMET", last_action(state),
+        state.kind, f"{state.namespace}/{state.name}", str(state.replicas), str(state.floor), why,
+        str(state.floor_role_pods), str(state.spot_role_pods), str(state.on_demand), str(state.spot),
+        "met" if state.floor_met else "UNMET", last_action(state),
     ]
 
 
-def table(states: Sequence[dict]) -> str:
+def table(states: Sequence[WorkloadState]) -> str:
     rows = [list(COLUMNS), *map(row, states)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
@@ -70,7 +71,9 @@ def summary_line(s: dict) -> str:
             f"(spot at {s['spotPriceRatio']:g} x on-demand)")
 
 
-def report(states: Sequence[dict], spot_price_ratio: float) -> tuple[dict, int]:
-    """The JSON document and the exit code: 0 when every floor is met."""
+def report(states: Sequence[WorkloadState], spot_price_ratio: float) -> tuple[dict, int]:
+    """The JSON document (each workload as /debug/workloads shows it) and the exit code: 0
+    when every floor is met."""
     s = summary(totals(states, spot_price_ratio), spot_price_ratio)
-    return {"workloads": list(states), "summary": s}, ALL_FLOORS_MET if s["floorsUnmet"] == 0 else SOME_FLOOR_UNMET
+    document = {"workloads": [state.to_json() for state in states], "summary": s}
+    return document, ALL_FLOORS_MET if s["floorsUnmet"] == 0 else SOME_FLOOR_UNMET

@@ -21,7 +21,7 @@ from ..decisions.policy import seeks_spot
 from ..api.kinds import STATEFULSET
 from ..decisions.roles import RoleRules, choose, patch, pinned_reason, statefulset_ordinal
 from ..core.settings import Settings
-from ..cluster.records import WorkloadKey, WorkloadRecord, group_of, unverified
+from ..cluster.records import WorkloadRecord, group_of, unverified
 from ..core.fields import unix_time
 
 log = logs.get("webhook")
@@ -103,7 +103,7 @@ class Webhook:
                 log.info("owner not in the index in time, admitted as floor",
                          extra={"owner": f"{group.kind}/{group.namespace}/{group.name}", "waited_s": self.owner_wait})
         else:
-            counted = self.index.workloads.get(WorkloadKey(*group))
+            counted = self.index.workload(group)
             if counted is not None and counted.floor_fallback is not None:
                 role = Role.SPOT  # its floor pods could not be placed in time: controller/fallback.py
             else:
@@ -156,7 +156,7 @@ class Webhook:
 
     def _rules_now(self) -> RoleRules:
         """The rules on the capacity label keys this cluster's nodes carry (RoleRules.narrowed)."""
-        keys = frozenset(self.index.capacity_keys)
+        keys = self.index.capacity_keys()
         rules = self._narrowed.get(keys)
         if rules is None:
             if len(self._narrowed) > 64:  # key sets churn only as providers come and go

@@ -121,7 +121,7 @@ def main() -> None:
     controller = Controller(None, parts.index, parts.floors, settings, parts.metrics)
     loaded["controller"] = loop.run_until_complete(time_controller(controller))
     print("loaded " + json.dumps(loaded), flush=True)
-    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, Supervisor(parts.metrics), parts.metrics,
+    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, Supervisor(parts.metrics), parts.metrics,
                     settings)
     if args.churn_route:
         reflector = Reflector(None, BY_NAME[POD], parts.index, settings, parts.metrics)

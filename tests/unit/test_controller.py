@@ -9,7 +9,7 @@ import pytest
 from spot_extender.api import StatusError
 from spot_extender.assembly import build
 from spot_extender.controller import Controller
-from spot_extender.controller import evictor as evictor_module
+from spot_extender.controller import writer as writer_module
 from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD
 from spot_extender.decisions.moves import Hysteresis
 from spot_extender.core.settings import Settings
@@ -39,7 +39,7 @@ class RecordingKube:
             raise StatusError(429, "Cannot evict pod as it would violate the pod's disruption budget.")
         self.evicted.append(f"{namespace}/{name}")
         if self.index is not None and not self.watch_lags:
-            pod = next(p for p in self.index.pods.values() if p.namespace == namespace and p.name == name)
+            pod = next(p for p in self.index.pods() if p.namespace == namespace and p.name == name)
             self.index.apply(POD, "MODIFIED", f.pod(name, namespace, owner=(pod.group.kind, pod.group.name),
                                                     node_name=pod.node, uid=pod.uid, deleting=True))
 
@@ -119,7 +119,7 @@ class ReplacedKube(RecordingKube):
 
     async def evict(self, namespace, name, timeout, uid=""):
         self.attempts.append((name, uid))
-        old = self.index.pods[uid]  # the watch shows the old pod gone and its successor on on-demand
+        old = self.index.pod(uid)  # the watch shows the old pod gone and its successor on on-demand
         self.index.apply(POD, "DELETED", f.pod(name, namespace, uid=uid))
         self.index.apply(POD, "ADDED", f.pod(name, namespace, owner=(old.group.kind, old.group.name), node_name="o1"))
         raise StatusError(409, 'Precondition failed: UID in precondition: "old", UID in object meta: "new"')
@@ -141,13 +141,13 @@ async def test_a_role_label_from_the_template_is_no_role_and_plans_no_move(templ
     # a replacement would carry it again, so a move by role would repeat for ever.
     controller, index = setup()
     deploy(index, "web", ["o1", "s1", "s2"])
-    for uid in [p.uid for p in index.pods.values()]:
-        pod = index.pods[uid]
+    for uid in [p.uid for p in index.pods()]:
+        pod = index.pod(uid)
         raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name=pod.node, uid=uid,
                     labels={"app": "web", ROLE_LABEL: template_role, "spot-extender.io/webhook": "off"})
         raw["metadata"]["annotations"] = {"spot-extender.io/admission": "copied-from-a-pod"}
         index.apply(POD, "MODIFIED", raw)
-    assert all(p.role == "" for p in index.pods.values())
+    assert all(p.role == "" for p in index.pods())
     await controller.rebalance.once()
     assert controller.kube.evicted == []
 
@@ -159,12 +159,12 @@ async def test_with_roles_on_tainted_spot_pools_the_floor_is_k_and_surplus_retur
     for name in ("s1", "s2"):
         index.apply(NODE, "MODIFIED", f.node(name, "spot", taints=[aks]))
     deploy(index, "web", ["o1", "o2", "s1"])
-    for pod in list(index.pods.values()):
+    for pod in list(index.pods()):
         raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name=pod.node, uid=pod.uid, labels={"app": "web"},
                     role="spot" if pod.node == "s1" else "floor")
         raw["metadata"]["creationTimestamp"] = pod.created
         index.apply(POD, "MODIFIED", raw)
-    web = index.workloads[("Deployment", "default", "web")]
+    web = index.workload(("Deployment", "default", "web"))
     assert controller.rebalance.floors.of_workload(web).k == 1  # roles: judged with the webhook's toleration
     assert controller.rebalance.floors.of_workload(web, roles=False).k == 3  # extender only: the template alone
     await controller.rebalance.once()
@@ -244,7 +244,7 @@ async def test_deletion_costs_are_patched_only_when_they_change():
         "default/web-1-2": {DELETION_COST: "0"},
     }
     for name, patch in controller.kube.annotated.items():  # the watch shows the patches
-        pod = index.pods[_uid(index, name.split("/")[1])]
+        pod = index.pod(_uid(index, name.split("/")[1]))
         raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name=pod.node, uid=pod.uid, labels={"app": "web"})
         raw["metadata"]["annotations"] = patch
         raw["metadata"]["creationTimestamp"] = pod.created
@@ -255,11 +255,11 @@ async def test_deletion_costs_are_patched_only_when_they_change():
 
 
 def _uid(index, name):
-    return next(p.uid for p in index.pods.values() if p.name == name)
+    return next(p.uid for p in index.pods() if p.name == name)
 
 
 def _with_requests(index, app, cpu):
-    for pod in list(index.pods.values()):
+    for pod in list(index.pods()):
         if pod.name.startswith(f"{app}-"):
             raw = f.pod(pod.name, owner=("ReplicaSet", f"{app}-1"), node_name=pod.node, uid=pod.uid, labels={"app": app})
             raw["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu}}
@@ -274,7 +274,7 @@ async def test_an_evicted_pod_is_not_evicted_again_before_the_watch_shows_it_lea
     await asyncio.sleep(0.1)  # evicted, but the watch has not delivered the deletion yet
     await controller.drain.once()
     assert controller.kube.evicted == ["default/web-1-0"]
-    pod = next(iter(index.pods.values()))
+    pod = next(iter(index.pods()))
     raw = f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name="s1", uid=pod.uid, deleting=True)
     index.apply(POD, "MODIFIED", raw)
     await evictions_done(controller)
@@ -288,8 +288,8 @@ async def test_state_for_the_debug_view():
     await controller.rebalance.once()
     key = next(w.key for w in index.top_level_workloads())
     state = controller.rebalance.state_of(key)
-    assert state["moving"]["cause"] == "return-to-spot"
-    assert state["lastSkip"] is None and state["failedMoves"] == 0
+    assert state.moving.cause == "return-to-spot"
+    assert state.last_skip is None and state.failed_moves == 0
 
 
 async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
@@ -308,10 +308,12 @@ async def test_a_floor_repair_that_lands_on_spot_again_backs_off():
     assert sample(controller.metrics, "spot_extender_moves_deferred_total", reason="backoff") == 1
     assert sample(controller.metrics, "spot_extender_moves_failed_total", cause="floor-repair") == 1
     state = controller.rebalance.state_of(key)
-    assert (state["failedMoves"], state["lastFailure"]) == (
+    assert (state.failed_moves, state.last_failure) == (
         1, "the replacement did not become a floor pod on on-demand")
+    from spot_extender.serving.status import Status
     from spot_extender.serving.status_table import last_action
-    assert last_action({"controller": state}).startswith("backing off after 1 failed move(s), next in ")
+    [web] = Status(index, controller.rebalance.floors, Settings(), controller=controller.rebalance).workloads()
+    assert web.controller == state and last_action(web).startswith("backing off after 1 failed move(s), next in ")
     # Deleted, the workload leaves nothing behind (a soak creates thousands of names).
     index.apply("Deployment", "DELETED", f.deployment("web", 2))
     await controller.rebalance.once()
@@ -333,7 +335,7 @@ async def test_a_server_that_hangs_up_mid_eviction_is_logged_counted_and_retried
                     break
                 await asyncio.sleep(0.05)
             # The drain holds the pod until the watch shows it leaving, as the API server would.
-            pod = next(iter(index.pods.values()))
+            pod = next(iter(index.pods()))
             index.apply(POD, "MODIFIED", f.pod(pod.name, owner=("ReplicaSet", "web-1"), node_name="s1",
                                               uid=pod.uid, deleting=True))
             await asyncio.wait_for(asyncio.gather(*evicting, return_exceptions=True), 5)
@@ -366,11 +368,11 @@ async def test_moves_that_could_never_succeed_are_not_made_and_the_floor_is_clam
     assert sample(controller.metrics, "spot_extender_workloads_below_floor") == 0
     assert sample(controller.metrics, "spot_extender_moves_skipped_total", cause="floor-repair",
                   reason="no on-demand node has room for it") == 0
-    states = {w["name"]: w for w in Status(index, controller.rebalance.floors, Settings()).workloads()}
-    assert (states["pinned-spot"]["floor"], states["pinned-spot"]["floorMet"]) == (0, True)
-    assert "cannot run on any on-demand node" in states["pinned-spot"]["floorClamp"]
-    assert (states["pinned-od"]["floor"], states["pinned-od"]["floorMet"]) == (3, True)
-    assert "cannot run on any spot node" in states["pinned-od"]["floorClamp"]
+    states = {w.name: w for w in Status(index, controller.rebalance.floors, Settings()).workloads()}
+    assert (states["pinned-spot"].floor, states["pinned-spot"].floor_met) == (0, True)
+    assert "cannot run on any on-demand node" in states["pinned-spot"].floor_clamp
+    assert (states["pinned-od"].floor, states["pinned-od"].floor_met) == (3, True)
+    assert "cannot run on any spot node" in states["pinned-od"].floor_clamp
 
 
 GPU = {"nvidia.com/gpu": "1"}
@@ -390,12 +392,12 @@ async def test_a_gpu_workload_where_only_spot_has_gpus_gets_no_floor_and_no_chur
         index.apply(NODE, "MODIFIED", gpu_node)
     gpu = {"containers": [{"name": "app", "image": "app:1", "resources": {"requests": GPU, "limits": GPU}}]}
     deploy(index, "train", ["s1", "s2"], pod_spec=gpu)
-    for pod in [p for p in index.pods.values() if p.name.startswith("train")]:
+    for pod in [p for p in index.pods() if p.name.startswith("train")]:
         raw = f.pod(pod.name, owner=("ReplicaSet", "train-1"), node_name=pod.node, uid=pod.uid,
                     labels={"app": "train"}, role="spot")
         raw["spec"].update(gpu)
         index.apply(POD, "MODIFIED", raw)
-    workload = index.workloads[("Deployment", "default", "train")]
+    workload = index.workload(("Deployment", "default", "train"))
     floor = controller.rebalance.floors.of_workload(workload)
     assert floor.k == 0 and "nvidia.com/gpu" in floor.clamp
     controller.fallback.wall = lambda: f.epoch("2026-01-01T01:00:00Z")
@@ -403,8 +405,8 @@ async def test_a_gpu_workload_where_only_spot_has_gpus_gets_no_floor_and_no_chur
         await controller.rebalance.once()
         await controller.fallback.once()
     assert controller.kube.evicted == [] and controller.kube.owner_annotations == []
-    states = {w["name"]: w for w in Status(index, controller.rebalance.floors, Settings()).workloads()}
-    assert states["train"]["floorClamp"] == floor.clamp
+    states = {w.name: w for w in Status(index, controller.rebalance.floors, Settings()).workloads()}
+    assert states["train"].floor_clamp == floor.clamp
 
 
 async def test_floor_pods_waiting_on_a_gate_or_a_volume_are_not_fallen_back(monkeypatch):
@@ -537,7 +539,7 @@ def started_pods(index, app, nodes, startup):
 async def test_a_drain_with_notice_keeps_a_window_of_replicas_down_that_slides_as_replacements_turn_ready():
     controller, index, clock = paced(["o1"] + ["s1"] * 6)
     index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))  # 120 s notice: evict by 120 - 30 - 5
-    assert index.deadlines["s1"] == 1120.0
+    assert index.deadline("s1") == 1120.0
     await drain(controller)  # 85 s and 30 s start-ups: 3 waves fit, so 2 of the 6 down at a time
     assert controller.kube.evicted == ["default/web-1-1", "default/web-1-2"]
     clock[0] += 5
@@ -559,7 +561,7 @@ async def test_a_replica_the_watch_shows_ready_after_the_drain_began_counts_as_u
     # A replica not Ready at the first pass is not down for the drain (it may crash-loop);
     # once it turns Ready, a replica evicted since must count as down, or two go at once.
     controller, index, _ = paced(["o1", "o2"] + ["s1"] * 3)  # 85 s, 30 s start-ups: 1 at a time
-    late = next(p for p in index.pods.values() if p.name == "web-1-0")
+    late = next(p for p in index.pods() if p.name == "web-1-0")
 
     def web_1_0(ready):
         index.apply(POD, "MODIFIED", f.pod("web-1-0", owner=("ReplicaSet", "web-1"), node_name="o1",
@@ -597,14 +599,14 @@ async def test_spot_nodes_going_away_do_not_read_as_spot_refusing_the_pods():
     deploy(index, "web", ["o1", "s1", "s2"])
     for name in ("s1", "s2"):
         index.apply(NODE, "MODIFIED", f.node(name, "spot", taints=[ITN]))
-    web = index.workloads[("Deployment", "default", "web")]
+    web = index.workload(("Deployment", "default", "web"))
     assert controller.rebalance.floors.of_workload(web).k == 1
     await controller.rebalance.once()
     assert controller.kube.evicted == []
 
 
 async def test_a_paced_wave_keeps_within_the_pdb_and_a_refusal_retries_once_it_allows(monkeypatch):
-    monkeypatch.setattr(evictor_module, "RETRY_INITIAL", 60.0)  # plain backoff: a minute or more
+    monkeypatch.setattr(writer_module, "RETRY_INITIAL", 60.0)  # plain backoff: a minute or more
     controller, index, clock = paced(["o1"] + ["s1"] * 6, kube=RecordingKube(refuse=1))  # 85 s, 30 s: waves of 2
 
     def pdb_allows(count):
@@ -646,8 +648,8 @@ class AnnotatingKube(RecordingKube):
         self.owner_annotations.append(annotations)
         rs = f.replicaset(name, "web", 3, namespace=namespace)
         current = {k: v for k, v in {**rs["metadata"]["annotations"], **annotations}.items() if v is not None}
-        if self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback and ANNOTATION_FLOOR_FALLBACK not in annotations:
-            current[ANNOTATION_FLOOR_FALLBACK] = self.index.workloads[("ReplicaSet", namespace, name)].floor_fallback
+        if self.index.workload(("ReplicaSet", namespace, name)).floor_fallback and ANNOTATION_FLOOR_FALLBACK not in annotations:
+            current[ANNOTATION_FLOOR_FALLBACK] = self.index.workload(("ReplicaSet", namespace, name)).floor_fallback
         rs["metadata"]["annotations"] = current
         self.index.apply("ReplicaSet", "MODIFIED", rs)
 
@@ -693,7 +695,7 @@ async def test_a_floor_pod_pending_too_long_falls_back_to_spot_until_on_demand_h
     assert "default/web-1-0" not in controller.kube.evicted and "default/web-1-1" not in controller.kube.evicted
     await controller.fallback.once()  # ... the fallback ends, and the floor is repaired as any
     assert controller.kube.owner_annotations[-1] == {ANNOTATION_FLOOR_FALLBACK: None}
-    assert index.workloads[("ReplicaSet", "default", "web-1")].floor_fallback is None
+    assert index.workload(("ReplicaSet", "default", "web-1")).floor_fallback is None
     await controller.rebalance.once()
     assert controller.kube.evicted[-1] in ("default/web-1-0", "default/web-1-1", "default/web-1-b")
 

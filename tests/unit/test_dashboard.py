@@ -7,6 +7,7 @@ from pathlib import Path
 
 from spot_extender.assembly import build
 from spot_extender.serving.fleet import FleetCollector
+from spot_extender.serving.status import WorkloadState
 from spot_extender.core.settings import Settings
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "spot-extender.json"
@@ -16,8 +17,10 @@ SUFFIXES = ("", "_total", "_bucket", "_count", "_sum", "_created")
 def exported_names() -> set[str]:
     parts = build(Settings())
     fleet = FleetCollector(0.3, per_workload=True)
-    fleet.update([{"namespace": "n", "kind": "Deployment", "name": "w", "replicas": 2, "floor": 1, "onDemand": 1,
-                   "spot": 1, "floorRolePods": 1, "spotRolePods": 1, "floorMet": True}])
+    fleet.update([WorkloadState(kind="Deployment", namespace="n", name="w", replicas=2, floor=1,
+                                floor_source="default", floor_clamp=None, counted_group=None, on_demand=1, spot=1,
+                                in_flight=0, floor_role_pods=1, spot_role_pods=1, floor_fallback=None,
+                                spot_seek=None, floor_met=True, controller=None)])
     parts.metrics.registry.register(fleet)
     return {family.name + suffix for family in parts.metrics.registry.collect() for suffix in SUFFIXES}
 

@@ -166,9 +166,9 @@ def test_rolling_update_counts_within_the_new_revision():
     ext.index.apply("ReplicaSet", "ADDED", f.replicaset("web-2", "web", 4, revision=2))
     nodes = burst(ext, "web", 4, rs="web-2")
     assert on_demand(nodes) == 1
-    states = {s["name"]: s for s in Status(ext.index, ext.floors, Settings()).workloads()}
-    assert states["web"]["countedGroup"] == "ReplicaSet/web-2"
-    assert states["web"]["onDemand"] == 1 and states["web"]["floorMet"]
+    states = {s.name: s for s in Status(ext.index, ext.floors, Settings()).workloads()}
+    assert states["web"].counted_group == "ReplicaSet/web-2"
+    assert states["web"].on_demand == 1 and states["web"].floor_met
 
 
 def test_fallback_to_spot_when_no_on_demand_candidate():

@@ -1,15 +1,19 @@
+from dataclasses import replace
+
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.exposition import generate_latest
 
 from spot_extender.serving.fleet import FleetCollector, totals
+from spot_extender.serving.status import WorkloadState
 
 
 def state(name, replicas, floor, on_demand, spot, floor_pods=0, spot_pods=0, namespace="shop", kind="Deployment"):
-    return {"namespace": namespace, "kind": kind, "name": name, "replicas": replicas, "floor": floor,
-            "onDemand": on_demand, "spot": spot, "floorRolePods": floor_pods, "spotRolePods": spot_pods,
-            "floorMet": on_demand >= floor}
+    return WorkloadState(kind=kind, namespace=namespace, name=name, replicas=replicas, floor=floor,
+                         floor_source="default", floor_clamp=None, counted_group=None, on_demand=on_demand,
+                         spot=spot, in_flight=0, floor_role_pods=floor_pods, spot_role_pods=spot_pods,
+                         floor_fallback=None, spot_seek=None, floor_met=on_demand >= floor, controller=None)
 
 
 WEB = state("web", 10, 2, 2, 8, 2, 8)  # everything above the floor on spot
@@ -54,7 +58,7 @@ def test_nothing_before_the_first_update():
 
 def test_cluster_and_per_workload_series():
     fleet = FleetCollector(0.3, True)
-    gpu = {**state("train", 2, 0, 0, 2), "floorClamp": "its pods cannot run on any on-demand node (...)"}
+    gpu = replace(state("train", 2, 0, 0, 2), floor_clamp="its pods cannot run on any on-demand node (...)")
     fleet.update([WEB, SOLO, gpu])
     got = scrape(fleet)
     assert got[("spot_extender_workloads", ())] == 3

@@ -19,6 +19,10 @@ def make_index(**settings) -> Index:
     return index
 
 
+def deadlines(index) -> dict[str, float]:
+    return {name: index.deadline(name) for name in index.going_away()}
+
+
 def counts(index, group=RS):
     c = index.counts(group)
     return (c.on_demand, c.spot, dict(c.per_node)) if c else (0, 0, {})
@@ -36,7 +40,7 @@ def test_pending_then_bound_then_deleted():
     assert counts(index) == (1, 0, {"o1": 1})
     index.apply(POD, "DELETED", raw)
     assert counts(index) == (0, 0, {})
-    assert index.groups == {}
+    assert index.counts(RS) is None  # an emptied group is not kept
 
 
 def test_terminating_pods_stop_counting():
@@ -44,7 +48,7 @@ def test_terminating_pods_stop_counting():
     index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="o1"))
     index.apply(POD, "MODIFIED", f.pod("a", owner=OWNER, uid="u1", node_name="o1", deleting=True))
     assert counts(index) == (0, 0, {})
-    assert "u1" in index.pods  # still known until it is gone
+    assert index.pod("u1") is not None  # still known until it is gone
 
 
 def test_pools_and_classes():
@@ -66,7 +70,7 @@ def test_node_label_change_moves_counts():
     assert counts(index)[:2] == (0, 1)
     index.apply(NODE, "MODIFIED", f.node("s1", "on-demand"))
     assert counts(index)[:2] == (1, 0)
-    assert "s1" in index.on_demand_names
+    assert "s1" in index.on_demand_nodes()
 
 
 def test_pod_seen_before_its_node_counts_once_node_arrives():
@@ -82,15 +86,15 @@ def test_pods_on_a_deleted_node_stop_counting():
     index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="s1"))
     index.apply(NODE, "DELETED", f.node("s1"))
     assert counts(index) == (0, 0, {})
-    assert "s1" not in index.pool_of
+    assert "s1" not in index.pools()
 
 
 def test_going_away_tracking():
     index = make_index()
     index.apply(NODE, "MODIFIED", f.node("s1", taints=[{"key": "karpenter.sh/disrupted"}]))
-    assert index.going_away == {"s1": "node has taint karpenter.sh/disrupted"}
+    assert dict(index.going_away()) == {"s1": "node has taint karpenter.sh/disrupted"}
     index.apply(NODE, "MODIFIED", f.node("s1"))
-    assert index.going_away == {}
+    assert dict(index.going_away()) == {}
 
 
 def test_binding_clears_inflight():
@@ -107,10 +111,10 @@ def test_relist_drops_what_disappeared():
     index.apply(POD, "ADDED", f.pod("a", owner=OWNER, uid="u1", node_name="o1"))
     index.apply(POD, "ADDED", f.pod("b", owner=OWNER, uid="u2", node_name="s1"))
     index.replace(POD, [f.pod("b", owner=OWNER, uid="u2", node_name="s1")])
-    assert set(index.pods) == {"u2"}
+    assert {p.uid for p in index.pods()} == {"u2"}
     assert counts(index) == (0, 1, {"s1": 1})
     index.replace(NODE, [f.node("o1", "on-demand")])
-    assert set(index.nodes) == {"o1"}
+    assert set(index.node_names()) == {"o1"}
     assert counts(index) == (0, 0, {})
 
 
@@ -122,10 +126,10 @@ def test_a_relist_in_pages_keeps_what_it_has_not_reached_and_drops_the_rest_at_t
     index.put_listed(POD, [f.pod("u2", owner=OWNER, uid="u2", node_name="s2"), f.pod("u4", owner=OWNER, uid="u4")],
                      listed)
     # mid-list: the page is applied, the rest as it was
-    assert set(index.pods) == {"u1", "u2", "u3", "u4"} and index.pods["u2"].node == "s2"
+    assert {p.uid for p in index.pods()} == {"u1", "u2", "u3", "u4"} and index.pod("u2").node == "s2"
     index.put_listed(POD, [f.pod("u3", owner=OWNER, uid="u3", node_name="s2")], listed)
     index.end_list(POD, listed)
-    assert set(index.pods) == {"u2", "u3", "u4"}
+    assert {p.uid for p in index.pods()} == {"u2", "u3", "u4"}
     assert counts(index) == (0, 2, {"s2": 2})
 
 
@@ -149,7 +153,7 @@ def test_current_group_is_newest_revision():
     index.apply("Deployment", "ADDED", deployment)
     index.apply("ReplicaSet", "ADDED", f.replicaset("web-1", "web", revision=1))
     index.apply("ReplicaSet", "ADDED", f.replicaset("web-2", "web", revision=2))
-    record = index.workloads[WorkloadKey("Deployment", "default", "web")]
+    record = index.workload(WorkloadKey("Deployment", "default", "web"))
     assert index.current_group(record).name == "web-2"
     index.apply("ReplicaSet", "DELETED", f.replicaset("web-2", "web"))
     assert index.current_group(record).name == "web-1"
@@ -163,7 +167,7 @@ def test_pdb_lookup():
     assert [p.name for p in index.pdbs_selecting("default", {"app": "web"})] == ["web-pdb"]
     assert index.pdbs_selecting("other", {"app": "web"}) == []
     index.apply(PDB, "DELETED", f.pdb("web-pdb", {"app": "web"}))
-    assert index.pdbs == {}
+    assert index.sizes()[PDB] == 0
 
 
 def test_ready_only_after_every_kind_synced():
@@ -184,18 +188,18 @@ def test_sizes():
 def test_requested_resources_per_node_and_pods_per_group():
     index = make_index()
     seen = []
-    index.on_change = seen.append
+    index.subscribe(seen.append)
     big = f.pod("a", owner=OWNER, uid="u1", node_name="s1")
     big["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "500m", "memory": "1Gi"}}
     index.apply(POD, "ADDED", big)
     index.apply(POD, "ADDED", f.pod("b", owner=OWNER, uid="u2"))  # pending: no node usage
-    assert index.requested["s1"] == [500, 2**30]
-    assert index.pods_of_group[RS] == {"u1", "u2"}
+    assert index.requested("s1") == (500, 2**30)
+    assert {p.uid for p in index.pods_of(RS)} == {"u1", "u2"}
     index.apply(POD, "MODIFIED", {**big, "metadata": {**big["metadata"], "deletionTimestamp": "x"}})
-    assert index.requested["s1"] == [0, 0]  # terminating pods no longer hold room
+    assert index.requested("s1") == (0, 0)  # terminating pods no longer hold room
     index.apply(POD, "DELETED", big)
     index.apply(POD, "DELETED", f.pod("b", owner=OWNER, uid="u2"))
-    assert RS not in index.pods_of_group
+    assert not index.pods_of(RS)
     assert seen == [POD] * 5  # one call per event
 
 
@@ -206,21 +210,21 @@ def test_a_pod_its_replicaset_releases_leaves_the_group():
     index.apply(POD, "ADDED", f.pod("web-1-b", owner=OWNER, uid="u2", node_name="s1"))
     released = f.pod("web-1-a", uid="u1", node_name="s1", labels={"debug": "me"})
     index.apply(POD, "MODIFIED", released)
-    assert index.pods_of_group[RS] == {"u2"}
+    assert {p.uid for p in index.pods_of(RS)} == {"u2"}
     assert counts(index) == (0, 1, {"s1": 1})
     index.apply(POD, "MODIFIED", f.pod("web-1-a", owner=OWNER, uid="u1", node_name="s1"))  # adopted again
-    assert index.pods_of_group[RS] == {"u1", "u2"}
+    assert {p.uid for p in index.pods_of(RS)} == {"u1", "u2"}
     index.apply(POD, "DELETED", released)
-    assert index.pods_of_group[RS] == {"u2"}
+    assert {p.uid for p in index.pods_of(RS)} == {"u2"}
 
 
 def test_allocatable_and_pdb_status():
     index = make_index()
-    assert (index.nodes["s1"].cpu, index.nodes["s1"].memory) == (4000, 16 * 2**30)
+    assert (index.node("s1").cpu, index.node("s1").memory) == (4000, 16 * 2**30)
     raw = f.pdb("p", {"app": "web"}, min_available=1)
     raw["status"] = {"disruptionsAllowed": 0}
     index.apply(PDB, "ADDED", raw)
-    assert index.pdbs["default"]["p"].disruptions_allowed == 0
+    assert [p.disruptions_allowed for p in index.pdbs_selecting("default", {"app": "web"})] == [0]
 
 
 async def test_wait_synced_returns_once_every_kind_was_listed():
@@ -240,21 +244,21 @@ def test_going_away_deadlines_run_from_first_sight_and_never_grow():
     index = Index(NodeClassifier(Settings()), InFlight(30), clock=lambda: clock[0], wall=lambda: wall[0])
     itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
     index.apply(NODE, "ADDED", f.node("s1", taints=[itn]))
-    assert index.deadlines == {"s1": 220.0}
+    assert deadlines(index) == {"s1": 220.0}
     clock[0] += 50
     index.apply(NODE, "MODIFIED", f.node("s1", taints=[itn], unschedulable=True))  # a later event: same deadline
     index.replace(NODE, [f.node("s1", taints=[itn])])  # a re-list too
-    assert index.deadlines == {"s1": 220.0}
+    assert deadlines(index) == {"s1": 220.0}
     index.apply(NODE, "MODIFIED", f.node("s1", taints=[itn], deleting=True))  # deletion: now
-    assert index.deadlines == {"s1": 150.0}
+    assert deadlines(index) == {"s1": 150.0}
     index.apply(NODE, "MODIFIED", f.node("s1"))
-    assert index.deadlines == {}
+    assert deadlines(index) == {}
     # A taint that says when it came (timeAdded) counts from then, at most the whole notice back.
     index.apply(NODE, "MODIFIED", f.node("s2", taints=[{**itn, "timeAdded": "1970-01-12T13:46:10Z"}]))  # 30 s ago
     index.apply(NODE, "MODIFIED", f.node("s3", taints=[{**itn, "timeAdded": "1970-01-01T00:00:00Z"}]))
-    assert index.deadlines == {"s2": 150.0 + 90, "s3": 150.0}
+    assert deadlines(index) == {"s2": 150.0 + 90, "s3": 150.0}
     index.apply(NODE, "DELETED", f.node("s2"))
-    assert "s2" not in index.deadlines
+    assert index.deadline("s2") is None
 
 
 def test_a_cordon_before_the_notice_taint_gets_the_notice_as_the_reverse_order_does():
@@ -263,22 +267,22 @@ def test_a_cordon_before_the_notice_taint_gets_the_notice_as_the_reverse_order_d
     itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
     index.apply(NODE, "ADDED", f.node("a", unschedulable=True))  # cordon, then taint
     index.apply(NODE, "ADDED", f.node("b", taints=[itn]))  # taint, then cordon
-    assert index.deadlines == {"a": 100.0, "b": 220.0}
+    assert deadlines(index) == {"a": 100.0, "b": 220.0}
     clock[0] += 1
     index.apply(NODE, "MODIFIED", f.node("a", taints=[itn], unschedulable=True))
     index.apply(NODE, "MODIFIED", f.node("b", taints=[itn], unschedulable=True))
-    assert index.deadlines == {"a": 221.0, "b": 220.0}
+    assert deadlines(index) == {"a": 221.0, "b": 220.0}
     # A deletion or a node NotReady means now, and a notice taint after it changes nothing.
     index.apply(NODE, "ADDED", f.node("c", deleting=True))
     index.apply(NODE, "ADDED", f.node("d", ready=False))
     clock[0] += 1
     index.apply(NODE, "MODIFIED", f.node("c", taints=[itn], deleting=True))
     index.apply(NODE, "MODIFIED", f.node("d", taints=[itn], ready=False))
-    assert (index.deadlines["c"], index.deadlines["d"]) == (101.0, 101.0)
+    assert (index.deadline("c"), index.deadline("d")) == (101.0, 101.0)
     # And a notice once given is never lengthened by another: the taint again, later.
     clock[0] += 5
     index.apply(NODE, "MODIFIED", f.node("a", taints=[itn]))
-    assert index.deadlines["a"] == 221.0
+    assert index.deadline("a") == 221.0
 
 
 def test_churn_leaves_nothing_behind():
@@ -293,7 +297,7 @@ def test_churn_leaves_nothing_behind():
 
     def sizes():
         return {name: len(value) for name, value in vars(index).items() if isinstance(value, (dict, set))} | {
-            "tally": len(index.tally._contribution), "inflight": len(index.inflight),
+            "tally": len(index._tally._contribution), "inflight": len(index.inflight),
             "admitted": len(index.admitted)}
 
     before = sizes()

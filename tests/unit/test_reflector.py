@@ -51,7 +51,7 @@ async def test_paginated_list_then_watch_events_and_bookmarks():
             ("event", "BOOKMARK", {"metadata": {"resourceVersion": "150"}}),
         )
         index, metrics, reflector, task, kube = await run_reflector(api)
-        await eventually(lambda: "n9" in index.nodes and "n0" not in index.nodes)
+        await eventually(lambda: index.node("n9") is not None and index.node("n0") is None)
         await eventually(lambda: reflector.resource_version == "150")
         await stop(task, kube)
     lists = [q for p, q in api.requests if "watch" not in q]
@@ -60,7 +60,7 @@ async def test_paginated_list_then_watch_events_and_bookmarks():
     assert first_watch["resourceVersion"] == "100"
     assert first_watch["allowWatchBookmarks"] == "true"
     assert 30 <= int(first_watch["timeoutSeconds"]) <= 36
-    assert NODE in index.synced
+    assert NODE not in index.unsynced()
 
 
 async def test_expired_resource_version_relists():
@@ -69,10 +69,10 @@ async def test_expired_resource_version_relists():
         api.script_watch(NODES_PATH, ("sleep", 0.3),
                          ("event", "ERROR", {"kind": "Status", "code": 410, "message": "too old"}))
         index, metrics, reflector, task, kube = await run_reflector(api)
-        await eventually(lambda: "a" in index.nodes)
+        await eventually(lambda: index.node("a") is not None)
         api.items[NODES_PATH] = [f.node("b")]  # what changed while we were away
         await eventually(lambda: restarts(metrics, "gone") == 1)
-        await eventually(lambda: set(index.nodes) == {"b"})
+        await eventually(lambda: set(index.node_names()) == {"b"})
         # A 410 is routine: listed again at once, not backed off as a failure.
         assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") == 0
         await stop(task, kube)
@@ -84,7 +84,7 @@ async def test_errors_are_counted_backed_off_and_recovered():
         api.items[NODES_PATH] = [f.node("a")]
         api.script_watch(NODES_PATH, ("status", 500))
         index, metrics, reflector, task, kube = await run_reflector(api)
-        await eventually(lambda: NODE in index.synced)
+        await eventually(lambda: NODE not in index.unsynced())
         await eventually(lambda: restarts(metrics, "error") >= 3)
         assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") >= 3
         assert not task.done()
@@ -125,7 +125,7 @@ async def test_an_optional_kind_that_is_not_served_is_skipped_once_and_found_lat
         api.list_failures[path] = [404, 404, 404]
         with caplog.at_level(logging.INFO, logger="spot_extender"):
             index, metrics, reflector, task, kube = await run_reflector(api, rollouts)
-            await eventually(lambda: ROLLOUT in index.synced)
+            await eventually(lambda: ROLLOUT not in index.unsynced())
             for kind in KIND_NAMES:  # everything else listed: the absent kind holds nothing up
                 if kind != ROLLOUT:
                     index.replace(kind, [])
@@ -143,7 +143,7 @@ async def test_a_required_kind_that_is_not_served_is_an_error():
         api.list_failures[NODES_PATH] = [404]
         api.items[NODES_PATH] = [f.node("a")]
         index, metrics, reflector, task, kube = await run_reflector(api)
-        await eventually(lambda: "a" in index.nodes)
+        await eventually(lambda: index.node("a") is not None)
         assert sample(metrics, "spot_extender_loop_errors_total", loop=f"watch-{NODE}") == 1
         await stop(task, kube)
 
@@ -157,7 +157,7 @@ async def test_a_failing_watch_marks_the_index_stale_until_events_flow_again():
         api.script_watch(NODES_PATH, ("event", "ADDED", extra), ("sleep", 3600))
         index, metrics, reflector, task, kube = await run_reflector(api)
         await eventually(lambda: index.freshness.down_for(NODE) > 0)
-        await eventually(lambda: "b" in index.nodes)
+        await eventually(lambda: index.node("b") is not None)
         assert index.freshness.down_for(NODE) == 0 and index.freshness.stale(0) == []
         await stop(task, kube)
 

@@ -174,7 +174,7 @@ def test_a_zonal_volume_pins_the_pod_to_its_zone():
     assert find_room(index, "spot", wanting(claim)).node == "s2"
     index.apply("PersistentVolume", "DELETED", pv("pv-1", "zone-c"))
     index.apply("PersistentVolumeClaim", "DELETED", pvc("data-db-0"))
-    assert not index.volumes.claims and not index.volumes.volumes
+    assert index.sizes()["PersistentVolume"] == index.sizes()["PersistentVolumeClaim"] == 0
 
 
 def test_a_statefulsets_claim_templates_give_each_pod_its_own_claim():

@@ -9,7 +9,6 @@ from spot_extender.cluster.index import KIND_NAMES, NODE, POD as POD_KIND
 from spot_extender.serving.scrapes import SharedScrapes
 from spot_extender.serving.server import build_app
 from spot_extender.core.settings import Settings
-from spot_extender.core.supervisor import Supervisor
 from tests.helpers import objects as f
 
 
@@ -17,8 +16,9 @@ from tests.helpers import objects as f
 async def client():
     settings = Settings(max_body_bytes=4096, filter_path="/scheduler/filter", prioritize_path="/scheduler/prioritize")
     parts = build(settings)
-    supervisor = Supervisor(parts.metrics)
-    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, supervisor, parts.metrics, settings)
+    supervisor = parts.supervisor
+    app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, supervisor, parts.metrics,
+                    settings)
     async with TestClient(TestServer(app)) as c:
         c.index, c.status, c.supervisor = parts.index, parts.status, supervisor
         yield c
@@ -127,8 +127,8 @@ async def test_metrics_and_debug_view(client):
 
 async def test_healthz_names_a_supervised_task_that_stopped(client):
     assert (await client.get("/healthz")).status == 200
-    client.supervisor.start("forever", lambda: asyncio.sleep(3600))
-    client.supervisor.tasks["forever"].cancel()  # only cancellation ends a supervised task
+    task = client.supervisor.start("forever", lambda: asyncio.sleep(3600))
+    task.cancel()  # only cancellation ends a supervised task
     await asyncio.sleep(0)
     resp = await client.get("/healthz")
     assert resp.status == 500 and (await resp.json())["stopped"] == ["forever"]
@@ -141,7 +141,8 @@ class Elector:
 async def test_debug_workloads_shows_leadership_now_and_workloads_at_most_a_second_old(client):
     clock = [100.0]
     client.status.clock = lambda: clock[0]
-    assert await (await client.get("/debug/workloads")).json() == {"leader": None, "workloads": []}
+    # Elected, but not leading yet.
+    assert await (await client.get("/debug/workloads")).json() == {"leader": False, "workloads": []}
     client.status.leadership = Elector()
     sync(client.index)
     client.index.apply("Deployment", "ADDED", f.deployment("web", 3))
@@ -188,7 +189,7 @@ async def test_metrics_still_served_when_the_fleet_states_fail(client, monkeypat
     async def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(client.status, "document", broken)
+    monkeypatch.setattr(client.status, "states", broken)
     resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     assert resp.status == 200
     text = await resp.text()  # aiohttp undoes the gzip
@@ -199,14 +200,14 @@ async def test_metrics_still_served_when_the_fleet_states_fail(client, monkeypat
 async def test_a_flood_of_scrapes_costs_one_encode_and_each_gets_the_answer(client, monkeypatch):
     sync(client.index)
     built = []
-    document = client.status.document
+    states = client.status.states
 
-    async def slow_document():
+    async def slow_states():
         built.append(1)
         await asyncio.sleep(0.2)  # an encode long enough for the flood to arrive while it runs
-        return await document()
+        return await states()
 
-    monkeypatch.setattr(client.status, "document", slow_document)
+    monkeypatch.setattr(client.status, "states", slow_states)
     responses = await asyncio.gather(*(client.get("/metrics") for _ in range(50)))
     bodies = {await r.text() for r in responses}
     assert all(r.status == 200 for r in responses) and len(bodies) == 1

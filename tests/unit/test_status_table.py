@@ -1,16 +1,21 @@
 import argparse
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from spot_extender import status_command
 from spot_extender.core.settings import Settings
+from spot_extender.decisions.moves import MoveState, Moving
+from spot_extender.serving.status import WorkloadState
 from spot_extender.serving.status_table import last_action, report, row, select, summary_line, table
 
 
 def state(name, replicas, floor, on_demand, spot, namespace="shop", controller=None, clamp=None, source="default"):
-    return {"kind": "Deployment", "namespace": namespace, "name": name, "replicas": replicas, "floor": floor,
-            "floorSource": source, "floorClamp": clamp, "onDemand": on_demand, "spot": spot, "floorRolePods": floor,
-            "spotRolePods": replicas - floor, "floorMet": on_demand >= floor, "controller": controller}
+    return WorkloadState(kind="Deployment", namespace=namespace, name=name, replicas=replicas, floor=floor,
+                         floor_source=source, floor_clamp=clamp, counted_group=None, on_demand=on_demand, spot=spot,
+                         in_flight=0, floor_role_pods=floor, spot_role_pods=replicas - floor, floor_fallback=None,
+                         spot_seek=None, floor_met=on_demand >= floor, controller=controller)
 
 
 WEB = state("web", 10, 2, 2, 8, source="pdb minAvailable")
@@ -20,12 +25,14 @@ BROKEN = state("solo", 1, 1, 0, 1)
 
 @pytest.mark.parametrize(("controller", "expected"), [
     (None, "-"),
-    ({"moving": None, "lastSkip": None, "failedMoves": 0, "nextMoveInSeconds": 0}, "none"),
-    ({"moving": {"cause": "floor-repair", "pod": "u1"}, "lastSkip": "x"}, "moving: floor-repair"),
-    ({"moving": None, "lastSkip": "no spot node has room"}, "skipped: no spot node has room"),
+    (MoveState(None, None, 0, None, 0.0), "none"),
+    (MoveState(Moving("floor-repair", "u1"), "x", 0, None, 0.0), "moving: floor-repair"),
+    (MoveState(None, "no spot node has room", 0, None, 0.0), "skipped: no spot node has room"),
+    (MoveState(None, None, 2, "it landed on on-demand again", 61.6),
+     "backing off after 2 failed move(s), next in 62s: it landed on on-demand again"),
 ])
 def test_last_action(controller, expected):
-    assert last_action({"controller": controller}) == expected
+    assert last_action(state("web", 1, 1, 1, 0, controller=controller)) == expected
 
 
 def test_row_and_table():
@@ -54,6 +61,15 @@ def test_report_exit_code_and_summary(states, namespace, code, share, cost, all_
     assert s["floorsUnmet"] == code
 
 
+def test_report_shows_each_workload_as_debug_workloads_does():
+    moving = state("web", 10, 2, 2, 8, controller=MoveState(Moving("return-to-spot", "u1"), None, 0, None, 30.0))
+    document, _ = report([moving, API], 0.3)
+    assert document["workloads"] == [moving.to_json(), API.to_json()]
+    assert document["workloads"][0]["controller"] == {"moving": {"cause": "return-to-spot", "pod": "u1"},
+                                                      "lastSkip": None, "failedMoves": 0, "lastFailure": None,
+                                                      "nextMoveInSeconds": 30.0}
+
+
 def test_summary_line():
     document, _ = report([WEB, BROKEN], 0.3)
     line = summary_line(document["summary"])
@@ -67,3 +83,20 @@ def test_client_certificate_needs_its_key(capsys):
     args = argparse.Namespace(client_cert="c.pem", client_key=None, url="https://x", timeout=5.0)
     assert status_command.run(args, Settings()) == status_command.FAILED
     assert "--client-cert and --client-key go together" in capsys.readouterr().err
+
+
+async def test_states_from_a_running_instance_are_typed_and_a_bad_one_refused():
+    views = {"/good/debug/workloads": {"leader": True, "workloads": [WEB.to_json()]},
+             "/bad/debug/workloads": {"leader": True, "workloads": [{**WEB.to_json(), "floorMet": "yes"}]}}
+
+    async def debug_workloads(request):
+        return web.json_response(views[request.path])
+
+    app = web.Application()
+    app.router.add_get("/{which}/debug/workloads", debug_workloads)
+    async with TestServer(app) as server:
+        url = str(server.make_url(""))
+        good = argparse.Namespace(url=url + "/good", timeout=5.0)
+        assert await status_command.states_from_url(good) == [WEB]
+        with pytest.raises(ValueError, match="not a workload state shop/web: 'floorMet' must be true or false"):
+            await status_command.states_from_url(argparse.Namespace(url=url + "/bad", timeout=5.0))

@@ -1,7 +1,7 @@
 import asyncio
 import logging
 
-from spot_extender.api import TransportError
+from spot_extender.api import ApiError, TransportError
 from spot_extender.core.metrics import Metrics
 from spot_extender.core.supervisor import Supervisor, supervise
 from tests.helpers.metrics import registry_value as sample
@@ -27,7 +27,7 @@ async def test_a_task_that_fails_or_returns_is_logged_counted_and_restarted(capl
         await asyncio.sleep(3600)
 
     with caplog.at_level(logging.WARNING, logger="spot_extender"):
-        task = asyncio.create_task(supervise("work", body, metrics, backoff_max=0.2))
+        task = asyncio.create_task(supervise("work", body, metrics, backoff_max=0.2, quiet=(ApiError,)))
         for _ in range(200):
             if len(runs) == 4:
                 break

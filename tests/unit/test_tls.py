@@ -99,7 +99,7 @@ async def test_verbs_and_debug_require_a_client_certificate_when_a_client_ca_is_
                         tls_client_ca_file=str(client_cert))
     parts = build(settings)
     tls = ReloadingTLS(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
-    runner = web.AppRunner(build_app(parts.extender, parts.webhook, parts.index, parts.status, Supervisor(parts.metrics),
+    runner = web.AppRunner(build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, Supervisor(parts.metrics),
                                      parts.metrics, settings))
     await runner.setup()
     port = free_port()

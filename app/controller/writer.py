@@ -1,6 +1,7 @@
-"""The one way the controller removes a pod: an Eviction, which the API server refuses
-(429) while a PodDisruptionBudget forbids it. Owns dry-run, concurrency, retries of
-refused evictions, Events and eviction metrics, for every loop."""
+"""The one way the controller writes to the cluster: Evictions (which the API server
+refuses, 429, while a PodDisruptionBudget forbids them), annotation patches on pods
+(deletion cost) and on workloads (markers), and Events. It owns dry-run, eviction
+concurrency and retries, and the metrics and logs of every write, for every loop."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from ..core.backoff import Backoff
 from ..api.kinds import BY_NAME
 from ..core.metrics import Metrics
 from ..core.settings import Settings
+from ..core.vocabulary import DELETION_COST
 from ..cluster.records import PodRecord, WorkloadRecord
 
-log = logs.get("evictor")
+log = logs.get("writer")
 
 RETRY_INITIAL = 0.5
 RETRY_MAX = 15.0
@@ -52,7 +54,7 @@ def event_reason(prefix: str, cause: str) -> str:
     return prefix + "".join(part.capitalize() for part in cause.split("-"))
 
 
-class Evictor:
+class Writer:
     def __init__(self, kube: Kube, settings: Settings, metrics: Metrics):
         self.kube = kube
         self.metrics = metrics
@@ -107,6 +109,35 @@ class Evictor:
         await asyncio.sleep(min(EARLY_RETRY_GAP, delay))
         while loop.time() < end and wanted() and not retry_now():
             await asyncio.sleep(min(EARLY_RETRY_POLL, max(0.0, end - loop.time())))
+
+    async def set_deletion_cost(self, pod: PodRecord, cost: int) -> bool:
+        """controller.kubernetes.io/pod-deletion-cost on a pod; False if it was not written."""
+        if self.dry_run:
+            self.metrics.cost_patches.labels("dry-run").inc()
+            return False
+        try:
+            await self.kube.annotate_pod(pod.namespace, pod.name, {DELETION_COST: str(cost)}, self.timeout)
+        except ApiError as exc:
+            self.metrics.cost_patches.labels("error").inc()
+            log.warning("deletion cost patch failed", extra={"pod": f"{pod.namespace}/{pod.name}", "error": str(exc)})
+            return False
+        self.metrics.cost_patches.labels("patched").inc()
+        return True
+
+    async def annotate(self, record: WorkloadRecord, annotation: str, value: str | None, loop: str) -> bool:
+        """Set (or, with None, remove) an annotation on a workload; False if it was not written."""
+        owner = f"{record.kind}/{record.namespace}/{record.name}"
+        if self.dry_run:
+            log.info("would annotate", extra={"owner": owner, annotation: value})
+            return False
+        try:
+            await self.kube.annotate(BY_NAME[record.kind].resource, record.namespace, record.name,
+                                     {annotation: value}, self.timeout)
+        except ApiError as exc:
+            self.metrics.loop_errors.labels(loop).inc()
+            log.warning("annotation not written", extra={"owner": owner, "annotation": annotation, "error": str(exc)})
+            return False
+        return True
 
     async def event(self, about: ObjectRef, event_type: str, reason: str, message: str) -> None:
         """A Kubernetes Event; failing to write one is logged and counted, never fatal."""
