@@ -13,11 +13,11 @@ import sys
 import aiohttp
 import orjson
 
-from .serving import status_table
-from .serving.status import WorkloadState
 from .api import ApiError, ConfigError
 from .assembly import build
 from .core.settings import Settings
+from .serving import status_table
+from .serving.status import WorkloadState
 
 FAILED = 2  # could not read the states: distinct from 1, a floor unmet
 

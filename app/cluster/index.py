@@ -15,14 +15,14 @@ from collections import Counter
 from types import MappingProxyType
 from typing import Callable, Collection, Iterable, Iterator, Mapping
 
-from .admitted import Admitted
+from ..api.kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
 from ..core.counted import add, discard_member
+from ..core.settings import Settings
+from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
-from ..api.kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
-from .nodes import NodeClassifier, NodeRecord, Pool
 from .node_table import NodeTable
-from ..core.settings import Settings
+from .nodes import NodeClassifier, NodeRecord, Pool
 from .records import (
     GroupKey,
     PdbRecord,

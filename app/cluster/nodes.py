@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from ..core.fields import condition_true, unix_time
+from ..core.settings import Settings
+from ..core.vocabulary import INSTANCE_TYPE_LABELS, ZONE_LABELS, Capacity
 from .constraints import BLOCKING_EFFECTS, Taint
 from .resources import cpu_millis, extended_amounts, memory_bytes, pod_count
-from ..core.settings import Settings
-from ..core.fields import condition_true, unix_time
-from ..core.vocabulary import INSTANCE_TYPE_LABELS, ZONE_LABELS, Capacity
 
 NOT_READY = "node is not Ready"  # the going-away reason of a node whose Ready condition is not True
 DELETING = "node is being deleted"

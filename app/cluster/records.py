@@ -11,12 +11,25 @@ from types import MappingProxyType
 from typing import Mapping, NamedTuple
 from weakref import WeakValueDictionary
 
-from .constraints import NONE, Constraints, from_pod_spec
 from ..api.kinds import REPLICASET, STATEFULSET, watched
+from ..core.fields import condition, seconds_between
+from ..core.vocabulary import (
+    ADMISSION_ANNOTATION,
+    ANNOTATION_FLOOR,
+    ANNOTATION_FLOOR_FALLBACK,
+    ANNOTATION_PLACEMENT,
+    ANNOTATION_REBALANCE,
+    ANNOTATION_SPOT_SEEK,
+    DELETION_COST,
+    MIRROR_POD,
+    OPT_OUT_LABEL,
+    OPT_OUT_VALUE,
+    ROLE_LABEL,
+    Role,
+)
+from .constraints import NONE, Constraints, from_pod_spec
 from .needs import NO_NEEDS, Needs, PodTerm, host_ports, needs_of, pod_terms
 from .resources import pod_extended_requests, pod_requests
-from ..core.fields import condition, seconds_between
-from ..core.vocabulary import ADMISSION_ANNOTATION, OPT_OUT_LABEL, OPT_OUT_VALUE, ROLE_LABEL, Role, ANNOTATION_FLOOR, ANNOTATION_FLOOR_FALLBACK, ANNOTATION_PLACEMENT, ANNOTATION_REBALANCE, ANNOTATION_SPOT_SEEK, DELETION_COST, MIRROR_POD
 
 DEFAULT_GRACE = 30  # the API's default terminationGracePeriodSeconds
 MAX_GRACE = 24 * 3600  # a bound on what a pod spec can make the drain plan around

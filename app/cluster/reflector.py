@@ -13,12 +13,12 @@ import asyncio
 import random
 import time
 
-from ..core import logs
 from ..api import ApiError, Gone, Kube, StatusError, TransportError, WatchIdle
-from .index import Index
 from ..api.kinds import Kind
+from ..core import logs
 from ..core.metrics import Metrics
 from ..core.settings import Settings
+from .index import Index
 
 log = logs.get("reflector")
 

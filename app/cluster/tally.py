@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 
 from ..core.counted import add
+from ..core.vocabulary import Capacity
 from .nodes import Pool
 from .records import GroupKey, PodRecord
-from ..core.vocabulary import Capacity
 
 
 class GroupCounts:

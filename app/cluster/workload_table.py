@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..api.kinds import BY_NAME, REPLICASET
-from .constraints import selector_matches
 from ..core.counted import discard_member
+from .constraints import selector_matches
 from .records import GroupKey, PdbRecord, WorkloadKey, WorkloadRecord
 
 

@@ -11,12 +11,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from ..core import logs
-from ..decisions.moves import RECLAIM, drainable
 from ..cluster.nodes import NOT_READY
-from ..decisions.pacing import Doomed, next_wave, startup_estimate
 from ..cluster.records import GroupKey, PodRecord
+from ..core import logs
 from ..core.vocabulary import Capacity
+from ..decisions.moves import RECLAIM, drainable
+from ..decisions.pacing import Doomed, next_wave, startup_estimate
 from .context import LoopContext
 
 log = logs.get("drain")

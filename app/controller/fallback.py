@@ -15,19 +15,19 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ..core import logs
-from ..decisions.moves import Replica
-from ..core.fields import rfc3339, unix_time
-from ..core.vocabulary import ANNOTATION_FLOOR_FALLBACK, Capacity, Role
 from ..cluster.records import (
     UNSCHEDULABLE,
     GroupKey,
     PodRecord,
     WorkloadRecord,
 )
+from ..core import logs
+from ..core.fields import rfc3339, unix_time
+from ..core.vocabulary import ANNOTATION_FLOOR_FALLBACK, Capacity, Role
+from ..decisions.moves import Replica
 from .context import LoopContext
-from .writer import event_reason, workload_ref
 from .views import has_room
+from .writer import event_reason, workload_ref
 
 log = logs.get("floor-fallback")
 

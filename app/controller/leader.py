@@ -16,9 +16,9 @@ import random
 import time
 from typing import Awaitable, Callable
 
-from ..core import logs
 from ..api import Kube
 from ..api.lease import LeaseRecord
+from ..core import logs
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
 

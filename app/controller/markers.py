@@ -11,8 +11,8 @@ import time
 from typing import Callable
 
 from ..cluster.index import Index
-from .writer import Writer
 from ..cluster.records import GroupKey, WorkloadRecord
+from .writer import Writer
 
 SEEN_TIMEOUT = 5.0  # how long to wait for this replica's own watch to show a marker
 PEERS_SETTLE = 1.0  # then how long peers get to see it too

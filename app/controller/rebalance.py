@@ -16,18 +16,27 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
 from ..core import logs
-from ..decisions.policy import seeks_spot
+from ..core.fields import rfc3339, unix_time
 from ..core.vocabulary import ANNOTATION_SPOT_SEEK, Capacity, Role
 from ..decisions.moves import (
-    FLOOR_REPAIR, RETURN_TO_SPOT, Hysteresis, Move, MoveHistory, RateLimit, Skip, WorkloadView, plan_move,
-    MoveState, Moving,
+    FLOOR_REPAIR,
+    RETURN_TO_SPOT,
+    Hysteresis,
+    Move,
+    MoveHistory,
+    MoveState,
+    Moving,
+    RateLimit,
+    Skip,
+    WorkloadView,
+    plan_move,
 )
-from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
-from ..core.fields import rfc3339, unix_time
+from ..decisions.policy import seeks_spot
 from .context import LoopContext
-from .writer import Result, event_reason, workload_ref
 from .views import has_room, workload_view, yield_now_and_then
+from .writer import Result, event_reason, workload_ref
 
 log = logs.get("rebalance")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..cluster.index import Index
-from ..core.settings import Settings
 from ..cluster.records import PodRecord, WorkloadRecord
+from ..core.settings import Settings
 
 
 class Scope:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Mapping
 
-from ..cluster.constraints import NONE, Constraints
-from ..decisions.floors import Floors
 from ..api.kinds import STATEFULSET
+from ..cluster.constraints import NONE, Constraints
 from ..cluster.index import Index
-from ..decisions.moves import Replica, WorkloadView
 from ..cluster.needs import NO_NEEDS, Needs
-from ..decisions.room import Fit, Pod, find_room
 from ..cluster.records import WorkloadRecord
+from ..decisions.floors import Floors
+from ..decisions.moves import Replica, WorkloadView
+from ..decisions.room import Fit, Pod, find_room
 
 
 def workload_view(index: Index, floors: Floors, workload: WorkloadRecord) -> WorkloadView:

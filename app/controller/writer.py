@@ -9,14 +9,14 @@ import asyncio
 import enum
 from typing import Callable
 
-from ..core import logs
 from ..api import ApiError, Kube, ObjectRef
-from ..core.backoff import Backoff
 from ..api.kinds import BY_NAME
+from ..cluster.records import PodRecord, WorkloadRecord
+from ..core import logs
+from ..core.backoff import Backoff
 from ..core.metrics import Metrics
 from ..core.settings import Settings
 from ..core.vocabulary import DELETION_COST
-from ..cluster.records import PodRecord, WorkloadRecord
 
 log = logs.get("writer")
 

@@ -8,8 +8,8 @@ the default.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import dataclasses
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..core import logs
 from ..cluster.constraints import Constraints, admits, with_tolerations
-from ..cluster.needs import NO_NEEDS, Needs
-from ..cluster.volumes import volumes_admit
 from ..cluster.index import Index
+from ..cluster.needs import NO_NEEDS, Needs
+from ..cluster.records import WorkloadRecord
+from ..cluster.volumes import volumes_admit
+from ..core import logs
+from ..core.settings import Settings
 from ..core.vocabulary import Capacity
 from .policy import Floor, compute_floor
-from ..core.settings import Settings
-from ..cluster.records import WorkloadRecord
 
 log = logs.get("floors")
 

@@ -8,14 +8,14 @@ to on-demand; once o >= k spot is preferred.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import compress, filterfalse
 from operator import not_
-from dataclasses import dataclass
 from typing import Container, Iterable, Mapping, Sequence
 
 from ..cluster.nodes import Pool
-from ..core.vocabulary import Capacity, Placement, Role
 from ..cluster.records import PdbRecord
+from ..core.vocabulary import Capacity, Placement, Role
 
 MAX_SCORE = 10  # k8s.io/kube-scheduler extender/v1 MaxExtenderPriority
 # The preferred class scores 6..10 and the other 0..4, so class always beats spread.

@@ -18,7 +18,6 @@ from ..cluster.constraints import Taint, from_pod_spec, tolerated
 from ..core.vocabulary import ADMISSION_ANNOTATION, REVISION_LABELS, ROLE_LABEL, ZONE_LABEL, Role
 
 
-
 @dataclass(frozen=True)
 class RoleRules:
     spot_values: tuple[tuple[str, tuple[str, ...]], ...]  # label key -> values that mean spot

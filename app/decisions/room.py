@@ -20,7 +20,7 @@ from ..cluster.needs import NO_NEEDS, Needs, PodTerm, ports_conflict
 from ..cluster.nodes import NodeRecord
 from ..cluster.records import PodRecord
 from ..cluster.volumes import volumes_admit
-from ..core.vocabulary import Capacity, HOSTNAME_LABEL
+from ..core.vocabulary import HOSTNAME_LABEL, Capacity
 
 # A term costs a scan of the cluster's pods (hostname terms: of one node's); a pod spec
 # with more than this many is judged UNKNOWN rather than let a request stall the process.

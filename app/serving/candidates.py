@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Mapping, Sequence
 
-from . import wire
 from ..cluster.nodes import Pool
+from . import wire
 
 
 class CandidateView:

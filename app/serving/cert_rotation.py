@@ -14,10 +14,10 @@ import base64
 import datetime as dt
 from typing import Callable
 
-from ..decisions import certs
-from ..core import logs
 from ..api import MUTATING_WEBHOOKS, SECRETS, ApiError, Kube, StatusError
+from ..core import logs
 from ..core.metrics import Metrics
+from ..decisions import certs
 from .tls import ReloadingTLS
 
 log = logs.get("certificates")

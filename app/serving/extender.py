@@ -12,20 +12,20 @@ import time
 from dataclasses import dataclass
 from typing import Container, Mapping
 
+from ..cluster.index import Index
+from ..cluster.nodes import Pool
+from ..cluster.records import GroupKey, admitted_role, group_of, unverified
+from ..cluster.resources import pod_requests
 from ..core import logs
-from .candidates import CandidateCache, CandidateView
+from ..core.metrics import Metrics
+from ..core.settings import Settings
+from ..core.vocabulary import Capacity
 from ..decisions.floors import Floors
 from ..decisions.holds import FloorHolds
-from ..cluster.index import Index
-from ..core.metrics import Metrics
-from ..cluster.nodes import Pool
 from ..decisions.policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
-from ..cluster.resources import pod_requests
 from ..decisions.room import Pod, node_with_room
-from ..core.settings import Settings
+from .candidates import CandidateCache, CandidateView
 from .wire import ExtenderArgs, filter_error, filter_result
-from ..cluster.records import GroupKey, admitted_role, group_of, unverified
-from ..core.vocabulary import Capacity
 
 CONFIRM_WAIT = 0.2  # seconds: kube-scheduler's cycle waits too, so well under the webhook's
 CONFIRM_POLL = 0.005

@@ -12,17 +12,16 @@ import orjson
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from . import admission
+from ..cluster.index import Index
 from ..core import logs
-from . import wire
+from ..core.metrics import Metrics
+from ..core.settings import Settings
+from ..core.supervisor import Supervisor
+from . import admission, wire
 from .extender import Extender
 from .fleet import FleetCollector
-from ..cluster.index import Index
-from ..core.metrics import Metrics
 from .scrapes import SharedScrapes
-from ..core.settings import Settings
 from .status import Status
-from ..core.supervisor import Supervisor
 from .webhook import Webhook
 
 log = logs.get("server")

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable, Protocol, TypeVar
 
+from ..cluster.index import Index
+from ..cluster.records import WorkloadKey, WorkloadRecord
+from ..core.settings import Settings
+from ..core.vocabulary import Role
 from ..decisions.floors import Floors
 from ..decisions.moves import MoveState, json_field
-from ..cluster.index import Index
-from ..core.vocabulary import Role
-from ..core.settings import Settings
-from ..cluster.records import WorkloadKey, WorkloadRecord
 
 
 class Leadership(Protocol):

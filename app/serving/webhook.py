@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-from . import admission
-from ..core import logs
-from ..decisions.floors import Floors
-from ..cluster.index import Index
-from ..core.metrics import Metrics
-from ..cluster.needs import claim_names
-from ..core.vocabulary import Capacity, Role
-from ..decisions.policy import seeks_spot
 from ..api.kinds import STATEFULSET
-from ..decisions.roles import RoleRules, choose, patch, pinned_reason, statefulset_ordinal
-from ..core.settings import Settings
+from ..cluster.index import Index
+from ..cluster.needs import claim_names
 from ..cluster.records import WorkloadRecord, group_of, unverified
+from ..core import logs
 from ..core.fields import unix_time
+from ..core.metrics import Metrics
+from ..core.settings import Settings
+from ..core.vocabulary import Capacity, Role
+from ..decisions.floors import Floors
+from ..decisions.policy import seeks_spot
+from ..decisions.roles import RoleRules, choose, patch, pinned_reason, statefulset_ordinal
+from . import admission
 
 log = logs.get("webhook")
 

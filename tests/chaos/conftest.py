@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.controlplane import ControlPlane, binaries_present, bin_dir
+from tests.cluster.controlplane import ControlPlane, bin_dir, binaries_present
 from tests.helpers import kube
 from tests.helpers.fleet import on_demand_nodes, spot_nodes
 

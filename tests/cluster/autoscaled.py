@@ -13,7 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.cluster.controlplane import (
-    ControlPlane, ExtenderOptions, ExtenderProcess, kubectl, make_client_cert, make_tls, service_account_kubeconfig,
+    ControlPlane,
+    ExtenderOptions,
+    ExtenderProcess,
+    kubectl,
+    make_client_cert,
+    make_tls,
+    service_account_kubeconfig,
 )
 from tests.cluster.karpenter import Karpenter, node_pool
 from tests.helpers import kube

@@ -11,9 +11,9 @@ import base64
 import json
 import os
 import secrets
-import ssl
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile

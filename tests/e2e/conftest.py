@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.controlplane import (
-    ControlPlane, ExtenderOptions, ExtenderProcess, bin_dir, binaries_present, kubectl, make_client_cert, make_tls,
+    ControlPlane,
+    ExtenderOptions,
+    ExtenderProcess,
+    bin_dir,
+    binaries_present,
+    kubectl,
+    make_client_cert,
+    make_tls,
     service_account_kubeconfig,
 )
 from tests.helpers import kube

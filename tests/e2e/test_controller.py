@@ -13,6 +13,7 @@ from tests.helpers.metrics import scrape
 from tests.helpers.sampling import ReadySampler
 from tests.helpers.waiting import wait_for
 
+
 def pods_on_spot(api, ns, apps) -> list:
     return [p for app in apps for p in kube.placements(api, ns, app) if p.capacity == "spot" and not p.terminating]
 

@@ -8,6 +8,7 @@ from tests.helpers.fleet import ON_DEMAND_NODES, SPOT_NODES, assert_spread
 from tests.helpers.kube import on_demand
 from tests.helpers.waiting import wait_for
 
+
 def test_single_replica_workloads_land_on_on_demand(env, ns):
     kube.create(env.api, o.deployment("solo", 1, namespace=ns))
     kube.create(env.api, o.statefulset("solo-db", 1, namespace=ns))

@@ -12,6 +12,7 @@ from tests.helpers import objects as o
 from tests.helpers.rollouts import create_rollout, install_rollout_crd
 from tests.helpers.waiting import wait_for
 
+
 def workload_view(env, ns: str, name: str) -> dict | None:
     for workload in json.loads(env.extender.get("/debug/workloads"))["workloads"]:
         if (workload["kind"], workload["namespace"], workload["name"]) == ("Rollout", ns, name):

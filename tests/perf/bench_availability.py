@@ -24,15 +24,15 @@ import sys
 import time
 from dataclasses import dataclass
 
-from spot_extender.decisions.policy import compute_floor
-from spot_extender.core.settings import Settings
 from spot_extender.cluster.records import PdbRecord
+from spot_extender.core.settings import Settings
+from spot_extender.decisions.policy import compute_floor
 from tests.cluster.controlplane import ControlPlane, ExtenderOptions, ExtenderProcess, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.sampling import ReadySampler, Sample
-from tests.perf import plots
 from tests.helpers.webhook import webhook_configuration
+from tests.perf import plots
 from tests.perf.report import OUT_DIR, publish
 
 NAMESPACE = "shop"

@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tests.helpers.drain_bound import eviction_bound
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.drain_bound import eviction_bound
 from tests.helpers.metrics import scrape
 from tests.perf import plots
 from tests.perf.bench_availability import FULL, NAMESPACE, SMALL, Scenario, manifests

@@ -23,7 +23,6 @@ from tests.helpers import objects as o
 from tests.perf.report import OUT_DIR, publish
 
 
-
 def pods_on(api, node: str) -> list[dict]:
     return api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node}")["items"]
 

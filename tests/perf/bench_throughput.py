@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.cluster.api import Api, ApiError
-from tests.cluster.controlplane import ControlPlane, Component, ExtenderOptions, ExtenderProcess, http_ok, make_tls
+from tests.cluster.controlplane import Component, ControlPlane, ExtenderOptions, ExtenderProcess, http_ok, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.ports import free_port

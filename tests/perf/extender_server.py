@@ -21,15 +21,15 @@ import time
 import orjson
 from aiohttp import web
 
-from spot_extender.cli import event_loop
-from spot_extender.assembly import build
-from spot_extender.controller import Controller
-from spot_extender.cluster.index import POD
 from spot_extender.api.kinds import BY_NAME
+from spot_extender.assembly import build
+from spot_extender.cli import event_loop
+from spot_extender.cluster.index import POD
 from spot_extender.cluster.reflector import Reflector
-from spot_extender.serving.server import build_app
+from spot_extender.controller import Controller
 from spot_extender.core.settings import Settings
 from spot_extender.core.supervisor import Supervisor
+from spot_extender.serving.server import build_app
 from tests.helpers import objects as o
 from tests.perf.realistic import full_pod
 from tests.perf.synthetic import list_into, node_names

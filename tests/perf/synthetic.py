@@ -10,10 +10,10 @@ from typing import Iterator
 
 import orjson
 
-from spot_extender.cluster.index import KIND_NAMES, NODE, POD, Index
 from spot_extender.api.kinds import DEPLOYMENT, REPLICASET, WATCHED
-from spot_extender.core.metrics import Metrics
+from spot_extender.cluster.index import KIND_NAMES, NODE, POD, Index
 from spot_extender.cluster.reflector import Reflector
+from spot_extender.core.metrics import Metrics
 from spot_extender.core.settings import Settings
 from tests.helpers import objects as o
 from tests.perf.realistic import full_node, full_pod

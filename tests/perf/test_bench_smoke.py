@@ -10,7 +10,13 @@ import re
 from pathlib import Path
 
 from tests.perf import (
-    bench_autoscaled, bench_availability, bench_extender, bench_pacing, bench_reclaim, bench_throughput, tables,
+    bench_autoscaled,
+    bench_availability,
+    bench_extender,
+    bench_pacing,
+    bench_reclaim,
+    bench_throughput,
+    tables,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,7 @@ and every failure arriving as an ApiError."""
 import aiohttp
 import pytest
 
-from spot_extender.api import Gone, Kube, ObjectRef, Resource, StatusError, TransportError, WatchIdle
-from spot_extender.api import objects
+from spot_extender.api import Gone, Kube, ObjectRef, Resource, StatusError, TransportError, WatchIdle, objects
 from spot_extender.api.kinds import BY_NAME
 from tests.fakeapi import FakeApi
 from tests.helpers.ports import free_port

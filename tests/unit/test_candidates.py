@@ -2,11 +2,11 @@ import random
 
 import orjson
 
-from spot_extender.serving.candidates import CandidateCache, CandidateView
 from spot_extender.cluster.nodes import Pool
-from spot_extender.decisions.policy import score_nodes
-from tests.helpers.scores import node_scores
 from spot_extender.core.vocabulary import Capacity
+from spot_extender.decisions.policy import score_nodes
+from spot_extender.serving.candidates import CandidateCache, CandidateView
+from tests.helpers.scores import node_scores
 
 POOLS = [Pool(Capacity.SPOT, t, z) for t in ("m5", "c5") for z in ("a", "b")] + [Pool(Capacity.ON_DEMAND, "m5", "a")]
 UNKNOWN = Pool(Capacity.ON_DEMAND, "", "")

@@ -12,10 +12,10 @@ import ssl
 import pytest
 from cryptography import x509
 
-from spot_extender.decisions import certs
 from spot_extender.api import StatusError
-from spot_extender.serving.cert_rotation import CertificateUnavailable, CertRotation
 from spot_extender.core.metrics import Metrics
+from spot_extender.decisions import certs
+from spot_extender.serving.cert_rotation import CertificateUnavailable, CertRotation
 from spot_extender.serving.tls import ReloadingTLS
 
 HOSTS = ("spot-extender.kube-system.svc", "spot-extender.kube-system.svc.cluster.local", "10.96.200.200")

@@ -8,14 +8,14 @@ import pytest
 
 from spot_extender.api import StatusError
 from spot_extender.assembly import build
+from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD
 from spot_extender.controller import Controller
 from spot_extender.controller import writer as writer_module
-from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD
-from spot_extender.decisions.moves import Hysteresis
 from spot_extender.core.settings import Settings
 from spot_extender.core.vocabulary import ANNOTATION_FLOOR_FALLBACK, ANNOTATION_SPOT_SEEK, DELETION_COST, ROLE_LABEL
-from tests.helpers import objects as f
+from spot_extender.decisions.moves import Hysteresis
 from tests.fakeapi import FakeApi
+from tests.helpers import objects as f
 from tests.helpers.metrics import registry_value as sample
 
 

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 from spot_extender.assembly import build
+from spot_extender.core.settings import Settings
 from spot_extender.serving.fleet import FleetCollector
 from spot_extender.serving.status import WorkloadState
-from spot_extender.core.settings import Settings
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "spot-extender.json"
 SUFFIXES = ("", "_total", "_bucket", "_count", "_sum", "_created")

@@ -1,12 +1,12 @@
 import orjson
 import pytest
 
-from spot_extender.cluster.distrust import DISTRUST_SECONDS
 from spot_extender.assembly import build
-from spot_extender.serving.extender import Extender
-from spot_extender.cluster.inflight import CONFIRM_SECONDS
+from spot_extender.cluster.distrust import DISTRUST_SECONDS
 from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD
+from spot_extender.cluster.inflight import CONFIRM_SECONDS
 from spot_extender.core.settings import Settings
+from spot_extender.serving.extender import Extender
 from spot_extender.serving.status import Status
 from spot_extender.serving.wire import parse_args
 from tests.helpers import objects as f

@@ -2,8 +2,8 @@ from dataclasses import replace
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from spot_extender.serving.fleet import FleetCollector, totals
 from spot_extender.serving.status import WorkloadState

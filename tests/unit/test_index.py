@@ -4,9 +4,9 @@ from spot_extender.cluster.admitted import Admitted
 from spot_extender.cluster.index import KIND_NAMES, NODE, PDB, POD, Index
 from spot_extender.cluster.inflight import InFlight
 from spot_extender.cluster.nodes import NodeClassifier, Pool
-from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, Capacity, Role
-from spot_extender.core.settings import Settings
 from spot_extender.cluster.records import GroupKey, WorkloadKey
+from spot_extender.core.settings import Settings
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, Capacity, Role
 from tests.helpers import objects as f
 
 RS = GroupKey("ReplicaSet", "default", "web-1")

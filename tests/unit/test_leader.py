@@ -8,8 +8,8 @@ from spot_extender.api import micro_time
 from spot_extender.controller.leader import LeaderElector
 from spot_extender.core.metrics import Metrics
 from tests.fakeapi import FakeApi
-from tests.helpers.waiting import eventually
 from tests.helpers.metrics import registry_value as sample
+from tests.helpers.waiting import eventually
 
 NS, NAME = "default", "spot-extender"
 FAST = dict(lease_duration=0.6, renew_deadline=0.4, retry_period=0.1)

@@ -1,8 +1,21 @@
 import pytest
 
 from spot_extender.decisions.moves import (
-    FLOOR_COST, FLOOR_REPAIR, RETURN_TO_SPOT, SPOT_COST, SURPLUS_COST,
-    Hysteresis, Move, MoveHistory, RateLimit, Replica, Skip, WorkloadView, deletion_costs, drainable, plan_move,
+    FLOOR_COST,
+    FLOOR_REPAIR,
+    RETURN_TO_SPOT,
+    SPOT_COST,
+    SURPLUS_COST,
+    Hysteresis,
+    Move,
+    MoveHistory,
+    RateLimit,
+    Replica,
+    Skip,
+    WorkloadView,
+    deletion_costs,
+    drainable,
+    plan_move,
 )
 
 

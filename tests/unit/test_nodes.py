@@ -2,8 +2,8 @@ import pytest
 
 from spot_extender.cluster.nodes import NodeClassifier, Pool
 from spot_extender.core.settings import Settings
-from tests.helpers import objects as f
 from spot_extender.core.vocabulary import Capacity
+from tests.helpers import objects as f
 
 CLASSIFIER = NodeClassifier(Settings())
 

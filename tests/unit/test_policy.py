@@ -1,9 +1,9 @@
 import orjson
 import pytest
 
-from spot_extender.serving.candidates import CandidateView
-
 from spot_extender.cluster.nodes import Pool
+from spot_extender.cluster.records import PdbRecord
+from spot_extender.core.vocabulary import Capacity
 from spot_extender.decisions.policy import (
     FilterOutcome,
     NodeScores,
@@ -16,9 +16,8 @@ from spot_extender.decisions.policy import (
     score_nodes,
     steer,
 )
-from spot_extender.cluster.records import PdbRecord
+from spot_extender.serving.candidates import CandidateView
 from tests.helpers.scores import node_scores
-from spot_extender.core.vocabulary import Capacity
 
 
 def pdb(min_available=None, max_unavailable=None, name="p"):

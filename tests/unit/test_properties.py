@@ -11,14 +11,15 @@ import dataclasses
 
 import jsonpatch
 import orjson
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spot_extender.assembly import build
-from spot_extender.controller.views import has_room, workload_view
 from spot_extender.cluster.index import KIND_NAMES, NODE, POD
-from spot_extender.decisions.moves import FLOOR_REPAIR, Move, plan_move
 from spot_extender.cluster.resources import parse_quantity
+from spot_extender.controller.views import has_room, workload_view
 from spot_extender.core.settings import Settings, SettingsError
+from spot_extender.decisions.moves import FLOOR_REPAIR, Move, plan_move
 from spot_extender.serving.wire import BadRequest, parse_args
 from tests.helpers import objects as f
 from tests.helpers import reference

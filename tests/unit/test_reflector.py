@@ -1,16 +1,15 @@
 import asyncio
-
 import logging
 
-from spot_extender.assembly import build
 from spot_extender.api.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
+from spot_extender.assembly import build
 from spot_extender.cluster.reflector import Reflector
 from spot_extender.core.settings import Settings
 from spot_extender.core.supervisor import supervise
-from tests.helpers import objects as f
 from tests.fakeapi import FakeApi
-from tests.helpers.waiting import eventually
+from tests.helpers import objects as f
 from tests.helpers.metrics import registry_value as sample
+from tests.helpers.waiting import eventually
 
 NODES = BY_NAME[NODE]
 NODES_PATH = NODES.resource.path()

@@ -10,6 +10,8 @@ import pytest
 
 from spot_extender.cluster.constraints import Taint, admits, from_pod_spec
 from spot_extender.cluster.nodes import NodeClassifier
+from spot_extender.core.settings import Settings, env_name, from_sources
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 from spot_extender.decisions.roles import (
     RoleRules,
     choose,
@@ -18,9 +20,7 @@ from spot_extender.decisions.roles import (
     pinned_reason,
     statefulset_ordinal,
 )
-from spot_extender.core.settings import Settings, env_name, from_sources
 from tests.helpers import objects as f
-from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 
 
 def rules(**settings: str) -> RoleRules:

@@ -9,8 +9,8 @@ from spot_extender.cluster.index import KIND_NAMES, NODE, POD, Index
 from spot_extender.cluster.inflight import InFlight
 from spot_extender.cluster.needs import needs_of
 from spot_extender.cluster.nodes import NodeClassifier
-from spot_extender.decisions.room import Pod, find_room
 from spot_extender.core.settings import Settings
+from spot_extender.decisions.room import Pod, find_room
 from tests.helpers import objects as f
 
 GPU = {"nvidia.com/gpu": "1"}

@@ -1,14 +1,15 @@
+import asyncio
+
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-import asyncio
-
 from spot_extender.assembly import build
-from spot_extender.cluster.index import KIND_NAMES, NODE, POD as POD_KIND
+from spot_extender.cluster.index import KIND_NAMES, NODE
+from spot_extender.cluster.index import POD as POD_KIND
+from spot_extender.core.settings import Settings
 from spot_extender.serving.scrapes import SharedScrapes
 from spot_extender.serving.server import build_app
-from spot_extender.core.settings import Settings
 from tests.helpers import objects as f
 
 

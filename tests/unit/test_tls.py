@@ -88,8 +88,8 @@ async def test_verbs_and_debug_require_a_client_certificate_when_a_client_ca_is_
     import orjson
 
     from spot_extender.assembly import build
-    from spot_extender.serving.server import build_app
     from spot_extender.core.supervisor import Supervisor
+    from spot_extender.serving.server import build_app
     from tests.helpers.ports import free_port
 
     server_cert, server_key = make_cert(tmp_path, "server")

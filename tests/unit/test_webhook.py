@@ -11,8 +11,8 @@ import pytest
 
 from spot_extender.assembly import build
 from spot_extender.cluster.index import KIND_NAMES, NODE, POD
-from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 from spot_extender.core.settings import Settings
+from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 from tests.helpers import objects as f
 from tests.helpers.metrics import registry_value as sample
 

@@ -1,7 +1,15 @@
 import pytest
 
 from spot_extender.cluster.constraints import selector_matches
-from spot_extender.cluster.records import GroupKey, WorkloadKey, admitted_role, group_of, pdb_record, pod_record, workload_record
+from spot_extender.cluster.records import (
+    GroupKey,
+    WorkloadKey,
+    admitted_role,
+    group_of,
+    pdb_record,
+    pod_record,
+    workload_record,
+)
 from spot_extender.core.vocabulary import ADMISSION_ANNOTATION, ROLE_LABEL, Role
 from tests.helpers import objects as f
 
