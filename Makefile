@@ -73,7 +73,7 @@ cluster-bins:
 	bash tests/cluster/build-bins.sh >/dev/null
 
 unit: $(STAMP)
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit tests/helpers -q
 
 # A wheel in a fresh venv: what users install, not this editable checkout.
 package-test: $(STAMP)

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from types import MappingProxyType
-from typing import Callable, Collection, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Mapping
 
 from ..api.kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
 from ..core.counted import add, discard_member
@@ -22,18 +22,16 @@ from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
 from .node_table import NodeTable
-from .nodes import NodeClassifier, NodeRecord, Pool
+from .nodes import NodeClassifier, NodeRecord
 from .records import (
     GroupKey,
-    PdbRecord,
     PodRecord,
     WorkloadKey,
-    WorkloadRecord,
     pdb_record,
     pod_record,
     workload_record,
 )
-from .tally import GroupCounts, Tally
+from .tally import Tally
 from .volumes import VolumeTable, claim_record, volume_record
 from .workload_table import WorkloadTable
 
@@ -56,6 +54,30 @@ class Index:
         self._workloads = WorkloadTable()
         self._volumes = VolumeTable()
         self._tally = Tally()
+        nodes = self._nodes
+        # Node queries are the node table's own (see node_table.py), answered without a hop
+        # through the index: the extender asks some of them on every call.
+        self.node = nodes.get
+        self.nodes = nodes.items  # every node by name: do not await while going through them
+        self.node_names = nodes.names
+        self.node_count = nodes.__len__
+        self.pools = nodes.pools
+        self.on_demand_nodes = nodes.on_demand
+        self.going_away = nodes.going_away
+        self.deadline = nodes.deadline
+        self.capacity_keys = nodes.capacity_keys
+        # So are the workload, count and volume queries of their tables.
+        workloads = self._workloads
+        self.workload = workloads.get  # by GroupKey or WorkloadKey: equal tuples, one hash
+        self.has_workload = workloads.__contains__
+        self.workload_of = workloads.workload_of
+        self.current_group = workloads.current_group
+        self.workloads = workloads.records
+        self.top_level_workloads = workloads.top_level
+        self.pdbs_selecting = workloads.pdbs_selecting
+        self.counts = self._tally.of
+        self.requested = self._tally.requested
+        self.claim_pins = self._volumes.pins
         self._pods: dict[str, PodRecord] = {}
         self._pods_on_node: dict[str, set[str]] = {}
         self._pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
@@ -262,40 +284,7 @@ class Index:
         if not roles:
             del self._roles_of_group[pod.group]
 
-    # ---- queries: nodes --------------------------------------------------------------
-
-    def node(self, name: str) -> NodeRecord | None:
-        return self._nodes.get(name)
-
-    def node_count(self) -> int:
-        return len(self._nodes)
-
-    def nodes(self) -> Iterator[tuple[str, NodeRecord]]:
-        """Every node by name: do not await while going through them."""
-        return self._nodes.items()
-
-    def node_names(self) -> Collection[str]:
-        return self._nodes.names()
-
-    def pools(self) -> Mapping[str, Pool]:
-        """Each node's capacity pool. Read-only; the extender reads it by the thousand."""
-        return self._nodes.pools()
-
-    def on_demand_nodes(self) -> Collection[str]:
-        """Names of the on-demand nodes. Read-only."""
-        return self._nodes.on_demand()
-
-    def going_away(self) -> Mapping[str, str]:
-        """Nodes that are going away, and why. Read-only."""
-        return self._nodes.going_away()
-
-    def deadline(self, name: str) -> float | None:
-        """When a going-away node ends, on the index's clock: kept from its first notice."""
-        return self._nodes.deadline(name)
-
-    def capacity_keys(self) -> frozenset[str]:
-        """Capacity label keys that classify some node now."""
-        return self._nodes.capacity_keys()
+    # ---- queries: nodes (and those bound in __init__) ----------------------------------
 
     @property
     def autoscaled_nodes(self) -> int:
@@ -311,10 +300,6 @@ class Index:
     def placement_generation(self) -> int:
         """Changes whenever a node's class, labels, taints, extended resources or going away change."""
         return self._nodes.placement_generation
-
-    def requested(self, node: str) -> tuple[int, int]:
-        """(millicores, bytes) the live pods bound to the node request."""
-        return self._tally.requested(node)
 
     # ---- queries: pods ---------------------------------------------------------------
 
@@ -356,9 +341,6 @@ class Index:
         pods = self._pods
         return [pods[uid] for uid in self._anti_affine]
 
-    def counts(self, group: GroupKey) -> GroupCounts | None:
-        return self._tally.of(group)
-
     def roles(self, group: GroupKey) -> Mapping[str, int]:
         """Live pods of the group that the watch shows, bound or not, by role."""
         return self._roles_of_group.get(group, _NO_ROLES)
@@ -381,36 +363,6 @@ class Index:
         """Live pods of the group with this role, bound or not, and this replica's admissions
         of it that the watch has not shown yet."""
         return self.roles(group).get(role, 0) + self.admitted.count(group, role)
-
-    # ---- queries: workloads and volumes ----------------------------------------------
-
-    def workload(self, group: GroupKey | WorkloadKey) -> WorkloadRecord | None:
-        """The record of the object whose pods make the group (a ReplicaSet, a StatefulSet)."""
-        return self._workloads.get(WorkloadKey(*group))
-
-    def has_workload(self, key: WorkloadKey) -> bool:
-        return key in self._workloads
-
-    def workload_of(self, group: GroupKey) -> WorkloadRecord | None:
-        """The workload whose R and annotations govern the group (a ReplicaSet's Deployment)."""
-        return self._workloads.workload_of(group)
-
-    def current_group(self, workload: WorkloadRecord) -> GroupKey:
-        return self._workloads.current_group(workload)
-
-    def workloads(self) -> list[WorkloadRecord]:
-        """Every workload record, ReplicaSets a watched kind owns included."""
-        return self._workloads.records()
-
-    def top_level_workloads(self) -> list[WorkloadRecord]:
-        return self._workloads.top_level()
-
-    def pdbs_selecting(self, namespace: str, labels: dict) -> list[PdbRecord]:
-        return self._workloads.pdbs_selecting(namespace, labels)
-
-    def claim_pins(self, namespace: str, claims: tuple[str, ...]) -> tuple[list, str]:
-        """The node affinities of the volumes bound to these claims; see VolumeTable.pins."""
-        return self._volumes.pins(namespace, claims)
 
     def sizes(self) -> dict[str, int]:
         per_kind = Counter(k.kind for k in self._workloads.keys_of_all())

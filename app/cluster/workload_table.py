@@ -44,7 +44,9 @@ class WorkloadTable:
 
     # ---- queries -------------------------------------------------------------------
 
-    def get(self, key: WorkloadKey) -> WorkloadRecord | None:
+    def get(self, key: WorkloadKey | GroupKey) -> WorkloadRecord | None:
+        """The record of a workload, or of the object whose pods make a group (a ReplicaSet,
+        a StatefulSet): the two keys are equal tuples."""
         return self._records.get(key)
 
     def __contains__(self, key: object) -> bool:

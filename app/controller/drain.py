@@ -15,8 +15,8 @@ from ..cluster.nodes import NOT_READY
 from ..cluster.records import GroupKey, PodRecord
 from ..core import logs
 from ..core.vocabulary import Capacity
-from ..decisions.moves import RECLAIM, drainable
-from ..decisions.pacing import Doomed, next_wave, startup_estimate
+from ..decisions.moves import RECLAIM
+from ..decisions.pacing import Doomed, drainable, next_wave, startup_estimate
 from .context import LoopContext
 
 log = logs.get("drain")

@@ -26,6 +26,9 @@ from .writer import Writer
 
 log = logs.get("controller")
 
+# Every loop, in the order a term starts them; drain runs only with --drain.
+LOOPS = (Drain, Rebalance, DeletionCost, FloorFallback)
+
 
 class Loop(Protocol):
     name: str
@@ -45,13 +48,11 @@ class Controller:
         writer = Writer(kube, settings, metrics)
         self.context = LoopContext(index, floors, writer, Markers(index, writer), Scope(index, settings), self.tasks,
                                    metrics, settings)
-        self.drain = Drain(self.context)
-        self.rebalance = Rebalance(self.context)
-        self.deletion_cost = DeletionCost(self.context)
-        self.fallback = FloorFallback(self.context)
-        self.loops: list[Loop] = [self.rebalance, self.deletion_cost, self.fallback]
-        if settings.drain:
-            self.loops.insert(0, self.drain)
+        built = {kind: kind(self.context) for kind in LOOPS}
+        self.loops: list[Loop] = [built[kind] for kind in LOOPS if settings.drain or kind is not Drain]
+        # By name for the status view and tests; drain is built even without --drain, and idles.
+        self.drain, self.rebalance = built[Drain], built[Rebalance]
+        self.deletion_cost, self.fallback = built[DeletionCost], built[FloorFallback]
         self._wakers: list[asyncio.Event] = []
         self.running = False
 

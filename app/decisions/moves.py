@@ -318,8 +318,3 @@ class RateLimit:
             return False
         self._times.append(now)
         return True
-
-
-def drainable(owner_kind: str, mirror: bool, terminating: bool, managed: bool) -> bool:
-    """Pods a reclaim evicts: live pods of managed workloads; never DaemonSet or mirror pods."""
-    return managed and not terminating and not mirror and owner_kind != "DaemonSet"

@@ -1,4 +1,5 @@
-"""Pacing a drain to its notice: which of one workload's doomed replicas to evict now.
+"""Pacing a drain to its notice: which pods a drain may evict at all, and which of one
+workload's doomed replicas to evict now.
 
 Eviction alone keeps at best R - ceil(d / w) of a workload's R replicas ready through a
 notice, d being its replicas on going-away nodes and w the waves that fit (the time
@@ -19,6 +20,11 @@ from typing import Iterable, Sequence
 
 DEFAULT_STARTUP = 30.0  # seconds, when a workload's pods tell nothing of their start-up
 MIN_STARTUP = 1.0  # below this, waves would be planned faster than evictions are seen
+
+
+def drainable(owner_kind: str, mirror: bool, terminating: bool, managed: bool) -> bool:
+    """Pods a reclaim evicts: live pods of managed workloads; never DaemonSet or mirror pods."""
+    return managed and not terminating and not mirror and owner_kind != "DaemonSet"
 
 
 @dataclass(frozen=True)

@@ -239,52 +239,6 @@ async def test_wait_synced_returns_once_every_kind_was_listed():
     assert index.ready
 
 
-def test_going_away_deadlines_run_from_first_sight_and_never_grow():
-    clock, wall = [100.0], [1_000_000.0]
-    index = Index(NodeClassifier(Settings()), InFlight(30), clock=lambda: clock[0], wall=lambda: wall[0])
-    itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
-    index.apply(NODE, "ADDED", f.node("s1", taints=[itn]))
-    assert deadlines(index) == {"s1": 220.0}
-    clock[0] += 50
-    index.apply(NODE, "MODIFIED", f.node("s1", taints=[itn], unschedulable=True))  # a later event: same deadline
-    index.replace(NODE, [f.node("s1", taints=[itn])])  # a re-list too
-    assert deadlines(index) == {"s1": 220.0}
-    index.apply(NODE, "MODIFIED", f.node("s1", taints=[itn], deleting=True))  # deletion: now
-    assert deadlines(index) == {"s1": 150.0}
-    index.apply(NODE, "MODIFIED", f.node("s1"))
-    assert deadlines(index) == {}
-    # A taint that says when it came (timeAdded) counts from then, at most the whole notice back.
-    index.apply(NODE, "MODIFIED", f.node("s2", taints=[{**itn, "timeAdded": "1970-01-12T13:46:10Z"}]))  # 30 s ago
-    index.apply(NODE, "MODIFIED", f.node("s3", taints=[{**itn, "timeAdded": "1970-01-01T00:00:00Z"}]))
-    assert deadlines(index) == {"s2": 150.0 + 90, "s3": 150.0}
-    index.apply(NODE, "DELETED", f.node("s2"))
-    assert index.deadline("s2") is None
-
-
-def test_a_cordon_before_the_notice_taint_gets_the_notice_as_the_reverse_order_does():
-    clock = [100.0]
-    index = Index(NodeClassifier(Settings()), InFlight(30), clock=lambda: clock[0], wall=lambda: 1_000_000.0)
-    itn = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
-    index.apply(NODE, "ADDED", f.node("a", unschedulable=True))  # cordon, then taint
-    index.apply(NODE, "ADDED", f.node("b", taints=[itn]))  # taint, then cordon
-    assert deadlines(index) == {"a": 100.0, "b": 220.0}
-    clock[0] += 1
-    index.apply(NODE, "MODIFIED", f.node("a", taints=[itn], unschedulable=True))
-    index.apply(NODE, "MODIFIED", f.node("b", taints=[itn], unschedulable=True))
-    assert deadlines(index) == {"a": 221.0, "b": 220.0}
-    # A deletion or a node NotReady means now, and a notice taint after it changes nothing.
-    index.apply(NODE, "ADDED", f.node("c", deleting=True))
-    index.apply(NODE, "ADDED", f.node("d", ready=False))
-    clock[0] += 1
-    index.apply(NODE, "MODIFIED", f.node("c", taints=[itn], deleting=True))
-    index.apply(NODE, "MODIFIED", f.node("d", taints=[itn], ready=False))
-    assert (index.deadline("c"), index.deadline("d")) == (101.0, 101.0)
-    # And a notice once given is never lengthened by another: the taint again, later.
-    clock[0] += 5
-    index.apply(NODE, "MODIFIED", f.node("a", taints=[itn]))
-    assert index.deadline("a") == 221.0
-
-
 def test_churn_leaves_nothing_behind():
     # A soak creates and deletes nodes, workloads and pods by the thousand: once they
     # are gone, every table of the index is as it was before.

@@ -14,7 +14,6 @@ from spot_extender.decisions.moves import (
     Skip,
     WorkloadView,
     deletion_costs,
-    drainable,
     plan_move,
 )
 
@@ -102,16 +101,6 @@ def test_rate_limit_slides_over_a_minute():
     limit = RateLimit(per_minute=2)
     assert limit.allow(0) and limit.allow(1) and not limit.allow(2)
     assert limit.allow(61)
-
-
-@pytest.mark.parametrize(
-    "owner, mirror, terminating, managed, expected",
-    [("ReplicaSet", False, False, True, True), ("DaemonSet", False, False, True, False),
-     ("ReplicaSet", True, False, True, False), ("ReplicaSet", False, True, True, False),
-     ("Job", False, False, False, False)],
-)
-def test_drainable(owner, mirror, terminating, managed, expected):
-    assert drainable(owner, mirror, terminating, managed) is expected
 
 
 def role(name, capacity, role_, node=None, ready=True):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spot_extender.decisions.pacing import DEFAULT_STARTUP, Doomed, next_wave, startup_estimate
+from spot_extender.decisions.pacing import DEFAULT_STARTUP, Doomed, drainable, next_wave, startup_estimate
 from tests.helpers.drain_bound import eviction_bound
 
 
@@ -73,3 +73,13 @@ def test_startup_estimate(history, expected):
 ])
 def test_eviction_bound(replicas, doomed_count, available, startup, expected):
     assert eviction_bound(replicas, doomed_count, available, startup) == expected
+
+
+@pytest.mark.parametrize(
+    "owner, mirror, terminating, managed, expected",
+    [("ReplicaSet", False, False, True, True), ("DaemonSet", False, False, True, False),
+     ("ReplicaSet", True, False, True, False), ("ReplicaSet", False, True, True, False),
+     ("Job", False, False, False, False)],
+)
+def test_drainable(owner, mirror, terminating, managed, expected):
+    assert drainable(owner, mirror, terminating, managed) is expected
