@@ -12,30 +12,49 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from types import MappingProxyType
-from typing import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Callable, Hashable, Iterable
 
 from ..api.kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
-from ..core.counted import add, discard_member
 from ..core.settings import Settings
 from .admitted import Admitted
 from .freshness import Freshness
 from .inflight import InFlight
 from .node_table import NodeTable
 from .nodes import NodeClassifier, NodeRecord
+from .pod_table import PodTable
 from .records import (
     GroupKey,
-    PodRecord,
     WorkloadKey,
     pdb_record,
     pod_record,
     workload_record,
 )
-from .tally import Tally
 from .volumes import VolumeTable, claim_record, volume_record
 from .workload_table import WorkloadTable
 
-_NO_ROLES: Mapping[str, int] = MappingProxyType({})
+
+@dataclass(frozen=True, slots=True)
+class _Feed:
+    """How one kind's events reach its table."""
+
+    key: Callable[[dict], Hashable]  # the table key of a raw object
+    put: Callable[[dict], None]
+    drop: Callable[[Hashable], None]
+    keys: Callable[[], list]  # every key the table holds
+
+
+def _name(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("name") or ""
+
+
+def _uid(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("uid") or ""
+
+
+def _namespaced(obj: dict) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
 
 
 class Index:
@@ -50,11 +69,10 @@ class Index:
         self.clock = clock
         self.wall = wall
         # Read through self, so that tests can move the index's clocks.
-        self._nodes = NodeTable(classifier, lambda: self.clock(), lambda: self.wall())
+        self._nodes = nodes = NodeTable(classifier, lambda: self.clock(), lambda: self.wall())
         self._workloads = WorkloadTable()
         self._volumes = VolumeTable()
-        self._tally = Tally()
-        nodes = self._nodes
+        self._pods = PodTable(nodes.pool, inflight, lambda admission: self.admitted.seen(admission))
         # Node queries are the node table's own (see node_table.py), answered without a hop
         # through the index: the extender asks some of them on every call.
         self.node = nodes.get
@@ -75,18 +93,26 @@ class Index:
         self.workloads = workloads.records
         self.top_level_workloads = workloads.top_level
         self.pdbs_selecting = workloads.pdbs_selecting
-        self.counts = self._tally.of
-        self.requested = self._tally.requested
         self.claim_pins = self._volumes.pins
-        self._pods: dict[str, PodRecord] = {}
-        self._pods_on_node: dict[str, set[str]] = {}
-        self._pods_of_group: dict[GroupKey, set[str]] = {}  # every pod, pending ones too
-        self._roles_of_group: dict[GroupKey, Counter] = {}  # live pods, bound or not, by role label
-        self._live_of_group: Counter = Counter()  # pods not being deleted, bound or not
-        self._anti_affine: set[str] = set()  # pods with a required pod anti-affinity (room.py reads them)
+        # And the pod queries of the pod table, with its counts.
+        pods = self._pods
+        self.pod = pods.get
+        self.pods = pods.all
+        self.pod_count = pods.__len__
+        self.pods_of = pods.of_group  # every pod of the group, pending and terminating ones too
+        self.live_pods = pods.live  # pods of the group not being deleted, bound or not
+        self.live_count = pods.live_count
+        self.pods_on_node = pods.on_node  # bound to the node, terminating ones too
+        self.pods_on_node_count = pods.on_node_count
+        self.anti_affine_pods = pods.anti_affine
+        self.roles = pods.roles  # live pods of the group that the watch shows, by role
+        self.groups_with = pods.groups_with
+        self.counts = pods.tally.of
+        self.requested = pods.tally.requested
         self._synced_kinds: set[str] = set()
         self._synced = asyncio.Event()
         self._subscribers: list[Callable[[str], None]] = []
+        self._feeds = self._build_feeds()
 
     # ---- feeding -------------------------------------------------------------------
 
@@ -113,10 +139,11 @@ class Index:
 
     def apply(self, kind: str, event_type: str, obj: dict) -> None:
         """One watch event: ADDED, MODIFIED or DELETED."""
+        feed = self._feed(kind)
         if event_type == "DELETED":
-            self._delete(kind, obj)
+            feed.drop(feed.key(obj))
         else:
-            self._upsert(kind, obj)
+            feed.put(obj)
         self._changed(kind)
 
     def replace(self, kind: str, objs: Iterable[dict]) -> None:
@@ -128,163 +155,56 @@ class Index:
     def put_listed(self, kind: str, objs: Iterable[dict], listed: set) -> None:
         """One page of a (re-)list, applied as it arrives; `listed` collects its keys for end_list.
         Until then what the list has not reached yet stays as it was."""
+        feed = self._feed(kind)
         for obj in objs:
-            listed.add(self._key(kind, obj))
-            self._upsert(kind, obj)
+            listed.add(feed.key(obj))
+            feed.put(obj)
 
     def end_list(self, kind: str, listed: set) -> None:
         """The (re-)list is complete: whatever it did not hold is gone."""
-        for key in [k for k in self._keys(kind) if k not in listed]:
-            self._delete_key(kind, key)
+        feed = self._feed(kind)
+        for key in [k for k in feed.keys() if k not in listed]:
+            feed.drop(key)
         self._synced_kinds.add(kind)
         if self._synced_kinds.issuperset(KIND_NAMES):
             self._synced.set()
         self._changed(kind)
 
-    def _key(self, kind: str, obj: dict):
-        meta = obj.get("metadata") or {}
-        if kind == NODE:
-            return meta.get("name") or ""
-        if kind == POD:
-            return meta.get("uid") or ""
-        if kind == PV:
-            return meta.get("name") or ""
-        return (meta.get("namespace") or "", meta.get("name") or "")
-
-    def _keys(self, kind: str) -> list:
-        if kind == NODE:
-            return list(self._nodes.names())
-        if kind == POD:
-            return list(self._pods)
-        if kind == PDB:
-            return self._workloads.pdb_keys()
-        if kind == PV:
-            return self._volumes.volume_names()
-        if kind == PVC:
-            return self._volumes.claim_keys()
-        return [(k.namespace, k.name) for k in self._workloads.keys_of(kind)]
-
-    def _upsert(self, kind: str, obj: dict) -> None:
-        if kind == NODE:
-            self._upsert_node(self.classifier.record(obj))
-        elif kind == POD:
-            self._upsert_pod(pod_record(obj))
-        elif kind == PDB:
-            self._workloads.put_pdb(pdb_record(obj))
-        elif kind == PV:
-            self._volumes.put_volume(volume_record(obj))
-        elif kind == PVC:
-            self._volumes.put_claim(claim_record(obj))
-        elif kind in WORKLOAD_KINDS:
-            self._workloads.put(workload_record(kind, obj))
-        else:
+    def _feed(self, kind: str) -> _Feed:
+        feed = self._feeds.get(kind)
+        if feed is None:
             raise ValueError(f"unknown kind {kind}")
+        return feed
 
-    def _delete(self, kind: str, obj: dict) -> None:
-        self._delete_key(kind, self._key(kind, obj))
-
-    def _delete_key(self, kind: str, key) -> None:
-        if kind == NODE:
-            self._delete_node(key)
-        elif kind == POD:
-            self._delete_pod(key)
-        elif kind == PDB:
-            self._workloads.drop_pdb(*key)
-        elif kind == PV:
-            self._volumes.drop_volume(key)
-        elif kind == PVC:
-            self._volumes.drop_claim(*key)
-        elif kind in WORKLOAD_KINDS:
-            self._workloads.drop(WorkloadKey(kind, *key))
-        else:
-            raise ValueError(f"unknown kind {kind}")
-
-    # ---- nodes ---------------------------------------------------------------------
+    def _build_feeds(self) -> dict[str, _Feed]:
+        """How each kind's objects reach its table."""
+        nodes, pods, workloads, volumes = self._nodes, self._pods, self._workloads, self._volumes
+        feeds = {
+            NODE: _Feed(_name, lambda o: self._upsert_node(self.classifier.record(o)), self._delete_node,
+                        lambda: list(nodes.names())),
+            POD: _Feed(_uid, lambda o: pods.put(pod_record(o)), pods.drop, pods.uids),
+            PDB: _Feed(_namespaced, lambda o: workloads.put_pdb(pdb_record(o)), lambda k: workloads.drop_pdb(*k),
+                       workloads.pdb_keys),
+            PV: _Feed(_name, lambda o: volumes.put_volume(volume_record(o)), volumes.drop_volume, volumes.volume_names),
+            PVC: _Feed(_namespaced, lambda o: volumes.put_claim(claim_record(o)), lambda k: volumes.drop_claim(*k),
+                       volumes.claim_keys),
+        }
+        for kind in WORKLOAD_KINDS:
+            feeds[kind] = _Feed(
+                _namespaced, lambda o, kind=kind: workloads.put(workload_record(kind, o)),
+                lambda k, kind=kind: workloads.drop(WorkloadKey(kind, *k)),
+                lambda kind=kind: [(k.namespace, k.name) for k in workloads.keys_of(kind)])
+        return feeds
 
     def _upsert_node(self, record: NodeRecord) -> None:
         if self._nodes.put(record):
-            self._recount_node(record.name)
+            self._pods.recount_node(record.name)
 
     def _delete_node(self, name: str) -> None:
-        if not self._nodes.drop(name):
-            return
-        self._tally.forget_node(name)
-        # Pods still bound to a deleted node are lost capacity: they stop counting.
-        self._recount_node(name)
+        if self._nodes.drop(name):
+            self._pods.forget_node(name)
 
-    def _recount_node(self, name: str) -> None:
-        for uid in self._pods_on_node.get(name, ()):
-            self._tally.uncount(uid)
-            self._count(self._pods[uid])
-
-    # ---- pods ----------------------------------------------------------------------
-
-    def _upsert_pod(self, pod: PodRecord) -> None:
-        old = self._pods.get(pod.uid)
-        if old is not None:
-            self._count_role(old, -1)
-            self._count_live(old, -1)
-            self._tally.uncount(pod.uid)
-            self._tally.unuse(old)
-            if old.node != pod.node:
-                self._unplace(old)
-            if old.group != pod.group:  # released by its owner (relabelled), or adopted
-                self._leave_group(old)
-        self._pods[pod.uid] = pod
-        if pod.group is not None:
-            self._pods_of_group.setdefault(pod.group, set()).add(pod.uid)
-        if pod.node:
-            self._pods_on_node.setdefault(pod.node, set()).add(pod.uid)
-            self.inflight.discard(pod.uid)
-        else:
-            self.inflight.seen(pod.uid, pod.group)  # what the scheduler was told about it is confirmed
-        self._count(pod)
-        self._tally.use(pod)
-        self._count_role(pod, +1)
-        self._count_live(pod, +1)
-        if pod.anti_affinity:
-            self._anti_affine.add(pod.uid)
-        else:
-            self._anti_affine.discard(pod.uid)
-        if pod.admission:
-            self.admitted.seen(pod.admission)
-
-    def _delete_pod(self, uid: str) -> None:
-        pod = self._pods.pop(uid, None)
-        if pod is None:
-            return
-        self._count_role(pod, -1)
-        self._count_live(pod, -1)
-        self._anti_affine.discard(uid)
-        self._tally.uncount(uid)
-        self._tally.unuse(pod)
-        self._unplace(pod)
-        self._leave_group(pod)
-        self.inflight.discard(uid)
-
-    def _leave_group(self, pod: PodRecord) -> None:
-        if pod.group is not None:
-            discard_member(self._pods_of_group, pod.group, pod.uid)
-
-    def _unplace(self, pod: PodRecord) -> None:
-        discard_member(self._pods_on_node, pod.node, pod.uid)
-
-    def _count(self, pod: PodRecord) -> None:
-        self._tally.count(pod, self._nodes.pool(pod.node))
-
-    def _count_live(self, pod: PodRecord, delta: int) -> None:
-        if pod.group is not None and not pod.terminating:
-            add(self._live_of_group, pod.group, delta)
-
-    def _count_role(self, pod: PodRecord, delta: int) -> None:
-        if not pod.role or pod.group is None or pod.terminating:
-            return
-        roles = self._roles_of_group.setdefault(pod.group, Counter())
-        add(roles, pod.role, delta)
-        if not roles:
-            del self._roles_of_group[pod.group]
-
-    # ---- queries: nodes (and those bound in __init__) ----------------------------------
+    # ---- queries besides those bound in __init__ --------------------------------------
 
     @property
     def autoscaled_nodes(self) -> int:
@@ -300,54 +220,6 @@ class Index:
     def placement_generation(self) -> int:
         """Changes whenever a node's class, labels, taints, extended resources or going away change."""
         return self._nodes.placement_generation
-
-    # ---- queries: pods ---------------------------------------------------------------
-
-    def pod(self, uid: str) -> PodRecord | None:
-        return self._pods.get(uid)
-
-    def pods(self) -> list[PodRecord]:
-        """Every pod."""
-        return list(self._pods.values())
-
-    def pod_count(self) -> int:
-        return len(self._pods)
-
-    def pods_of(self, group: GroupKey) -> list[PodRecord]:
-        """Every pod of the group, pending and terminating ones too."""
-        pods = self._pods
-        return [pods[uid] for uid in self._pods_of_group.get(group, ())]
-
-    def live_pods(self, group: GroupKey) -> list[PodRecord]:
-        """Pods of the group not being deleted, bound or not."""
-        pods = self._pods
-        return [pod for uid in self._pods_of_group.get(group, ()) if not (pod := pods[uid]).terminating]
-
-    def live_count(self, group: GroupKey) -> int:
-        """How many pods of the group are not being deleted, bound or not."""
-        return self._live_of_group.get(group, 0)
-
-    def pods_on_node_count(self, node: str) -> int:
-        """Pods bound to the node, terminating ones too."""
-        return len(self._pods_on_node.get(node, ()))
-
-    def pods_on_node(self, node: str) -> list[PodRecord]:
-        """Pods bound to the node, terminating ones too."""
-        pods = self._pods
-        return [pods[uid] for uid in self._pods_on_node.get(node, ())]
-
-    def anti_affine_pods(self) -> list[PodRecord]:
-        """Pods with a required pod anti-affinity: they keep others away too."""
-        pods = self._pods
-        return [pods[uid] for uid in self._anti_affine]
-
-    def roles(self, group: GroupKey) -> Mapping[str, int]:
-        """Live pods of the group that the watch shows, bound or not, by role."""
-        return self._roles_of_group.get(group, _NO_ROLES)
-
-    def groups_with(self, role: str) -> list[GroupKey]:
-        """Groups with at least one live pod of this role."""
-        return [group for group, roles in self._roles_of_group.items() if roles.get(role)]
 
     def room(self, group: GroupKey) -> int | None:
         """Pods of the group the watch may not show yet: its owner's replicas less its live

@@ -2,12 +2,9 @@
 replica at a time per workload, with cooldown, backoff and a global rate limit. The
 decisions come from app/decisions/moves.py; this loop keeps the bookkeeping.
 
-A spot seek (a move back to spot while no spot node has room, for an autoscaler to add
-one) marks the counted ReplicaSet or StatefulSet first, so every replica's webhook admits
-the replacement requiring spot. The marker goes once the move settles; one older than
---spot-seek-timeout goes too, with the replacements still Pending under it, which come
-back only preferring spot. A seek whose replacement did not land on spot backs the
-workload's next move off, like any failed move."""
+A move back to spot while no spot node has room is a spot seek (seeks.py). A seek whose
+replacement did not land on spot backs the workload's next move off, like any failed
+move."""
 
 from __future__ import annotations
 
@@ -18,8 +15,7 @@ from typing import Callable
 
 from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
 from ..core import logs
-from ..core.fields import rfc3339, unix_time
-from ..core.vocabulary import ANNOTATION_SPOT_SEEK, Capacity, Role
+from ..core.vocabulary import Capacity
 from ..decisions.moves import (
     FLOOR_REPAIR,
     RETURN_TO_SPOT,
@@ -35,12 +31,11 @@ from ..decisions.moves import (
 )
 from ..decisions.policy import seeks_spot
 from .context import LoopContext
+from .seeks import SpotSeeks
 from .views import has_room, workload_view, yield_now_and_then
 from .writer import Result, event_reason, workload_ref
 
 log = logs.get("rebalance")
-
-SPOT_SEEK = "spot-seek"  # the eviction cause of a seek's pending replacement at its timeout
 
 
 @dataclass
@@ -68,7 +63,7 @@ class Rebalance:
         self.clock = clock
         self.wall = wall
         self.seek_mode = settings.seek_spot
-        self.seek_timeout = settings.spot_seek_timeout
+        self.seeks = SpotSeeks(ctx, self.name, wall=lambda: self.wall())  # read through: tests move the clock
         self.period = settings.rebalance_interval
         self.hysteresis = Hysteresis(settings.move_cooldown, settings.move_backoff_max)
         self.rate_limit = RateLimit(settings.max_moves_per_minute)
@@ -78,7 +73,7 @@ class Rebalance:
 
     async def once(self) -> None:
         below = 0
-        await self._expire_seeks()
+        await self.seeks.expire()
         seek = self.seeks_spot()
         for number, workload in enumerate(self.index.top_level_workloads()):
             await yield_now_and_then(number)
@@ -144,7 +139,7 @@ class Rebalance:
             return True
         del self.moving[key]
         if move.seek is not None:
-            await self._end_seek(move.seek, placed=len(view.on_demand) < move.on_demand_before)
+            await self.seeks.end(move.seek, placed=len(view.on_demand) < move.on_demand_before)
         # A move failed if the replacement landed where the evicted replica was: back to
         # on-demand after a return to spot, or on spot after a floor repair (possible when
         # kube-scheduler does not call the extender). Failures back the next move off.
@@ -185,7 +180,7 @@ class Rebalance:
         if pod is None:
             return
         group = self.index.current_group(workload)
-        if move.seek and not await self._start_seek(group):
+        if move.seek and not await self.seeks.start(group):
             return
         result = await self.writer.evict(pod, move.cause, f"{view.name}: {move.reason}")
         if result.done:
@@ -196,56 +191,9 @@ class Rebalance:
             self.reported_skips.pop(workload.key, None)
             return
         if move.seek:
-            await self._end_seek(group, placed=None)
+            await self.seeks.end(group, placed=None)
         if result is Result.BLOCKED:
             await self._report_skip(workload, Skip(move.cause, "the eviction was refused (PodDisruptionBudget)"))
-
-    # ---- spot seeks ----------------------------------------------------------------
-
-    async def _start_seek(self, group: GroupKey) -> bool:
-        """Mark the group so its next spot pods require spot; True once replicas see it."""
-        record = self.index.workload(group)
-        if record is None:
-            return False
-        if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, rfc3339(self.wall()), self.name):
-            return False
-        if not await self.markers.seen(group, lambda r: r.spot_seek is not None):
-            await self._end_seek(group, placed=None)
-            return False
-        self.metrics.spot_seeks.labels("started").inc()
-        log.info("spot seek: the replacement requires spot", extra={
-            "owner": f"{group.kind}/{group.namespace}/{group.name}", "timeout_s": self.seek_timeout})
-        return True
-
-    async def _end_seek(self, group: GroupKey, placed: bool | None) -> None:
-        """Remove the marker; count whether the replacement ran on spot (None: never evicted)."""
-        record = self.index.workload(group)
-        if record is not None and record.spot_seek is not None:
-            await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name)
-        if placed is not None:
-            self.metrics.spot_seeks.labels("placed" if placed else "timeout").inc()
-
-    async def _expire_seeks(self) -> None:
-        """Markers older than --spot-seek-timeout go, with the Pending spot pods admitted
-        under them: their replacements only prefer spot. Also ends seeks a leader before
-        this one started."""
-        now = self.wall()
-        for record in [r for r in self.index.workloads() if r.spot_seek is not None]:
-            since = unix_time(record.spot_seek)
-            if since is not None and now - since < self.seek_timeout:
-                continue
-            group = GroupKey(record.kind, record.namespace, record.name)
-            stuck = [p for p in self.index.live_pods(group) if not p.node and p.role == Role.SPOT
-                     and (since is None or (unix_time(p.created) or 0) >= since - 1)]
-            if not await self.markers.write(record, ANNOTATION_SPOT_SEEK, None, self.name):
-                continue
-            log.warning("spot seek timed out: no spot node came for its replacement", extra={
-                "owner": f"{record.kind}/{record.namespace}/{record.name}", "pending": len(stuck),
-                "timeout_s": self.seek_timeout})
-            for pod in stuck:
-                if self.scope.may_touch(pod):
-                    await self.writer.evict(pod, SPOT_SEEK, f"Pending for over {self.seek_timeout:.0f}s "
-                                                             "waiting for a spot node: it will prefer spot only")
 
     async def _report_skip(self, workload: WorkloadRecord, skip: Skip) -> None:
         """Count every skip; an Event only when the reason changes, not every pass."""

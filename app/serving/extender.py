@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Container, Mapping
 
 from ..cluster.index import Index
 from ..cluster.nodes import Pool
@@ -25,6 +24,7 @@ from ..decisions.holds import FloorHolds
 from ..decisions.policy import NEUTRAL_SCORE, Floor, favourite, filter_nodes, held, on_demand_reason, score_nodes, steer
 from ..decisions.room import Pod, node_with_room
 from .candidates import CandidateCache, CandidateView
+from .node_facts import CandidateFacts, NodeFacts
 from .wire import ExtenderArgs, filter_error, filter_result
 
 CONFIRM_WAIT = 0.2  # seconds: kube-scheduler's cycle waits too, so well under the webhook's
@@ -52,33 +52,14 @@ class PodContext:
         return on_demand_reason(self.role, self.on_demand, self.floor.k if self.floor else 0)
 
 
-@dataclass(frozen=True, slots=True)
-class NodeFacts:
-    going_away: Mapping[str, str]
-    on_demand: Container[str]
-    pool_of: Mapping[str, Pool]
-
-
-class _UnknownAsOnDemand:
-    """`in` over the index's on-demand names plus names the index has never seen."""
-
-    __slots__ = ("known", "unknown")
-
-    def __init__(self, known: set[str], unknown: set[str]):
-        self.known, self.unknown = known, unknown
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.known or name in self.unknown
-
-
 class Extender:
     def __init__(self, index: Index, floors: Floors, settings: Settings, metrics: Metrics):
         self.index = index
         self.floors = floors
         self.metrics = metrics
         self.excluded = frozenset(settings.excluded_namespaces)
-        self.unknown_pool = index.classifier.unknown_node("").pool
-        self._warned = logs.Once()
+        self.facts = CandidateFacts(index, metrics)
+        self.unknown_pool = self.facts.unknown_pool
         self._candidates = CandidateCache()
         self.holds = FloorHolds(settings.floor_hold)
 
@@ -120,7 +101,7 @@ class Extender:
         k = ctx.floor.k
         needs_on_demand = ctx.needs_on_demand
         # Unknown names change the answer only for a pod bound for on-demand.
-        facts = self.node_facts(args, check_unknown=needs_on_demand is not None)
+        facts = self.facts.of(args, check_unknown=needs_on_demand is not None)
         outcome = filter_nodes(names, facts.going_away, facts.on_demand, needs_on_demand)
         hold = self._hold(ctx, args.pod) if outcome.fallback else None
         if hold is not None:
@@ -197,7 +178,7 @@ class Extender:
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
         ctx = self.context(args.pod) if self.index.ready else None
-        facts = self.node_facts(args, check_unknown=False)
+        facts = self.facts.of(args, check_unknown=False)
         view = self.candidate_view(args, facts)
         pool_sizes = view.pool_sizes
         if ctx is None or ctx.group is None:
@@ -271,38 +252,3 @@ class Extender:
             return None, True
         return unverified(pod.get("metadata") or {}, self.index.workload(ctx.group)), False
 
-    def node_facts(self, args: ExtenderArgs, check_unknown: bool = True) -> NodeFacts:
-        """Going-away reasons, on-demand membership and pools for the candidates.
-
-        Only a filter for a pod bound for on-demand checks for names the index has not
-        seen (5000 lookups cost 0.3 ms): anywhere else an unknown name passes or scores
-        as the unknown class all the same.
-        """
-        if args.nodes is not None:
-            # Full Nodes mode: classify what the scheduler sent, it is the freshest view.
-            records = [self.index.classifier.record(n) for n in args.nodes]
-            return NodeFacts(
-                {r.name: r.going_away for r in records if r.going_away},
-                {r.name for r in records if r.effective == Capacity.ON_DEMAND},
-                {r.name: r.pool for r in records},
-            )
-        index = self.index
-        names = args.node_names
-        on_demand: Container[str] = index.on_demand_nodes()
-        # Counting in C first avoids building a set of every name in the common case.
-        pools = index.pools()
-        if check_unknown and sum(map(pools.__contains__, names)) < len(names):
-            unknown = set(names).difference(index.node_names())
-            self._note_unknown(unknown)
-            if self.unknown_pool.capacity == Capacity.ON_DEMAND:
-                on_demand = _UnknownAsOnDemand(index.on_demand_nodes(), unknown)
-        return NodeFacts(index.going_away(), on_demand, pools)
-
-    def _note_unknown(self, names: set[str]) -> None:
-        self.metrics.unknown_nodes.inc(len(names))
-        new = sorted(n for n in names if self._warned.first(("unknown-node", n)))
-        if new:
-            log.warning(
-                "candidate nodes not in the index, treated as unknown class",
-                extra={"nodes": new[:20], "count": len(new), "treated_as": self.unknown_pool.capacity},
-            )
