@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Hashable, Iterable
 
 from ..api.kinds import KIND_NAMES, NODE, PDB, POD, PV, PVC, WORKLOAD_KINDS
@@ -39,7 +40,8 @@ class _Feed:
     """How one kind's events reach its table."""
 
     key: Callable[[dict], Hashable]  # the table key of a raw object
-    put: Callable[[dict], None]
+    record: Callable[[dict], object]  # the slim record the table keeps of it
+    put: Callable[[object], None]
     drop: Callable[[Hashable], None]
     keys: Callable[[], list]  # every key the table holds
 
@@ -72,7 +74,7 @@ class Index:
         self._nodes = nodes = NodeTable(classifier, lambda: self.clock(), lambda: self.wall())
         self._workloads = WorkloadTable()
         self._volumes = VolumeTable()
-        self._pods = PodTable(nodes.pool, inflight, lambda admission: self.admitted.seen(admission))
+        self._pods = PodTable(nodes.pools().get, inflight, lambda admission: self.admitted.seen(admission))
         # Node queries are the node table's own (see node_table.py), answered without a hop
         # through the index: the extender asks some of them on every call.
         self.node = nodes.get
@@ -139,11 +141,11 @@ class Index:
 
     def apply(self, kind: str, event_type: str, obj: dict) -> None:
         """One watch event: ADDED, MODIFIED or DELETED."""
-        feed = self._feed(kind)
+        feed = self._feeds.get(kind) or self._unknown(kind)
         if event_type == "DELETED":
             feed.drop(feed.key(obj))
         else:
-            feed.put(obj)
+            feed.put(feed.record(obj))
         self._changed(kind)
 
     def replace(self, kind: str, objs: Iterable[dict]) -> None:
@@ -155,14 +157,14 @@ class Index:
     def put_listed(self, kind: str, objs: Iterable[dict], listed: set) -> None:
         """One page of a (re-)list, applied as it arrives; `listed` collects its keys for end_list.
         Until then what the list has not reached yet stays as it was."""
-        feed = self._feed(kind)
+        feed = self._feeds.get(kind) or self._unknown(kind)
         for obj in objs:
             listed.add(feed.key(obj))
-            feed.put(obj)
+            feed.put(feed.record(obj))
 
     def end_list(self, kind: str, listed: set) -> None:
         """The (re-)list is complete: whatever it did not hold is gone."""
-        feed = self._feed(kind)
+        feed = self._feeds.get(kind) or self._unknown(kind)
         for key in [k for k in feed.keys() if k not in listed]:
             feed.drop(key)
         self._synced_kinds.add(kind)
@@ -170,28 +172,23 @@ class Index:
             self._synced.set()
         self._changed(kind)
 
-    def _feed(self, kind: str) -> _Feed:
-        feed = self._feeds.get(kind)
-        if feed is None:
-            raise ValueError(f"unknown kind {kind}")
-        return feed
+    @staticmethod
+    def _unknown(kind: str) -> _Feed:
+        raise ValueError(f"unknown kind {kind}")
 
     def _build_feeds(self) -> dict[str, _Feed]:
         """How each kind's objects reach its table."""
         nodes, pods, workloads, volumes = self._nodes, self._pods, self._workloads, self._volumes
         feeds = {
-            NODE: _Feed(_name, lambda o: self._upsert_node(self.classifier.record(o)), self._delete_node,
-                        lambda: list(nodes.names())),
-            POD: _Feed(_uid, lambda o: pods.put(pod_record(o)), pods.drop, pods.uids),
-            PDB: _Feed(_namespaced, lambda o: workloads.put_pdb(pdb_record(o)), lambda k: workloads.drop_pdb(*k),
-                       workloads.pdb_keys),
-            PV: _Feed(_name, lambda o: volumes.put_volume(volume_record(o)), volumes.drop_volume, volumes.volume_names),
-            PVC: _Feed(_namespaced, lambda o: volumes.put_claim(claim_record(o)), lambda k: volumes.drop_claim(*k),
-                       volumes.claim_keys),
+            NODE: _Feed(_name, self.classifier.record, self._upsert_node, self._delete_node, lambda: list(nodes.names())),
+            POD: _Feed(_uid, pod_record, pods.put, pods.drop, pods.uids),
+            PDB: _Feed(_namespaced, pdb_record, workloads.put_pdb, lambda k: workloads.drop_pdb(*k), workloads.pdb_keys),
+            PV: _Feed(_name, volume_record, volumes.put_volume, volumes.drop_volume, volumes.volume_names),
+            PVC: _Feed(_namespaced, claim_record, volumes.put_claim, lambda k: volumes.drop_claim(*k), volumes.claim_keys),
         }
         for kind in WORKLOAD_KINDS:
             feeds[kind] = _Feed(
-                _namespaced, lambda o, kind=kind: workloads.put(workload_record(kind, o)),
+                _namespaced, partial(workload_record, kind), workloads.put,
                 lambda k, kind=kind: workloads.drop(WorkloadKey(kind, *k)),
                 lambda kind=kind: [(k.namespace, k.name) for k in workloads.keys_of(kind)])
         return feeds
