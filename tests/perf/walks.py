@@ -67,9 +67,16 @@ class Tracer:
             self.visits.append([module, True])
 
     def summary(self) -> dict:
+        # The main line leaves out leaves, and the ground floor (core/): the supervisor shows
+        # up only because the event loop resumes a task through its frame.
         return {"traced": _walk([m for m, _ in self.visits]),
                 "main_line": _walk([m for i, (m, leaf) in enumerate(self.visits)
-                                    if not leaf or i in (0, len(self.visits) - 1)])}
+                                    if (not leaf or i in (0, len(self.visits) - 1)) and not _ground(m)])}
+
+
+def _ground(module: str) -> bool:
+    return module.startswith("core/") or "/" not in module and module in (
+        "supervisor.py", "backoff.py", "counted.py", "logs.py", "metrics.py", "settings.py")  # the old flat layout
 
 
 def _walk(modules: list[str]) -> dict:
