@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import ipaddress
 import os
 import re
@@ -572,8 +573,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_sources(args: argparse.Namespace | None = None, environ: dict | None = None) -> Settings:
-    """Build Settings from parsed flags, then env vars, then defaults."""
+    """Build Settings from parsed flags, then env vars, then defaults. An environment
+    variable with our prefix that names no setting is an error, with the nearest name."""
     environ = os.environ if environ is None else environ
+    _check_environment(environ)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
         raw = getattr(args, f.name, None) if args is not None else None
@@ -581,6 +584,8 @@ def from_sources(args: argparse.Namespace | None = None, environ: dict | None = 
         if raw is None:
             raw = environ.get(env_name(f.name))
             source = env_name(f.name)
+            if isinstance(raw, str) and _SERVICE_LINK_VALUE.match(raw):
+                raw = None  # kubelet's link to a Service named spot-extender, not a setting
         if raw is None:
             continue
         try:
@@ -588,3 +593,20 @@ def from_sources(args: argparse.Namespace | None = None, environ: dict | None = 
         except SettingsError as exc:
             raise SettingsError(f"{source}: {exc}") from None
     return Settings(**values)
+
+
+# What kubelet injects for a Service named spot-extender in the pod's namespace
+# (enableServiceLinks), and what the build tooling reads: none of it is a setting.
+_SERVICE_LINK_NAME = re.compile(ENV_PREFIX + r"(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT_\d+_(TCP|UDP|SCTP)(_\w+)?)$")
+_SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://")
+NOT_SETTINGS = frozenset({ENV_PREFIX + "CACHE", ENV_PREFIX + "BUILD_JOBS"})
+
+
+def _check_environment(environ) -> None:
+    known = {env_name(f.name) for f in dataclasses.fields(Settings)}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name in NOT_SETTINGS or _SERVICE_LINK_NAME.match(name):
+            continue
+        nearest = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {nearest[0]}?" if nearest else ""
+        raise SettingsError(f"{name}: no such setting{hint}")

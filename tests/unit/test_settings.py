@@ -189,3 +189,24 @@ def test_files_that_exist_but_do_not_load_exit_2_naming_the_flags(tmp_path):
                                 capture_output=True, text=True, timeout=60)
         last = result.stderr.strip().splitlines()[-1]
         assert result.returncode == 2 and last.startswith(words), result.stderr
+
+
+def test_kubelets_service_links_are_no_settings():
+    # A Service named spot-extender in the pod's namespace injects these (enableServiceLinks).
+    env = {"SPOT_EXTENDER_PORT": "tcp://10.96.0.12:8888", "SPOT_EXTENDER_SERVICE_HOST": "10.96.0.12",
+           "SPOT_EXTENDER_SERVICE_PORT": "8888", "SPOT_EXTENDER_SERVICE_PORT_HTTPS": "8888",
+           "SPOT_EXTENDER_PORT_8888_TCP": "tcp://10.96.0.12:8888", "SPOT_EXTENDER_PORT_8888_TCP_PROTO": "tcp",
+           "SPOT_EXTENDER_PORT_8888_TCP_PORT": "8888", "SPOT_EXTENDER_PORT_8888_TCP_ADDR": "10.96.0.12",
+           "SPOT_EXTENDER_CACHE": "/tmp/cache", "SPOT_EXTENDER_DEFAULT_FLOOR": "2"}
+    s = from_sources(None, env)
+    assert (s.port, s.default_floor) == (Settings().port, 2)
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("SPOT_EXTENDER_DEFAULT_FLOR", "did you mean SPOT_EXTENDER_DEFAULT_FLOOR?"),
+    ("SPOT_EXTENDER_SOMETHING_ELSE_ENTIRELY", "no such setting"),
+])
+def test_a_misspelt_environment_variable_is_an_error_naming_the_nearest(name, hint):
+    with pytest.raises(SettingsError) as raised:
+        from_sources(None, {name: "1"})
+    assert str(raised.value).startswith(f"{name}: no such setting") and hint in str(raised.value)
