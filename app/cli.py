@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import sys
+from typing import NoReturn
 
 import uvloop
 from aiohttp import web
@@ -26,8 +27,22 @@ log = logs.get("cli")
 API_PROBE_PERIOD = 1.0  # while a watch is down: how often to ask whether the API server is back
 
 
+USAGE = 2  # a bad flag or setting; `status` also exits 1 (a floor unmet) and 3 (cannot read)
+
+# The settings `status` judges floors with, besides its own flags.
+STATUS_SETTINGS = frozenset({"capacity_labels", "unknown_class", "spot_tolerations", "default_floor",
+                             "floor_from_max_unavailable", "excluded_namespaces"})
+
+
+class Parser(argparse.ArgumentParser):
+    """A usage error is one line and where to look, not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: {message}\ntry '{self.prog} --help'\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = Parser(
         prog="spot-extender",
         description="kube-scheduler extender: keeps an on-demand floor per workload, the rest on spot.",
     )
@@ -35,21 +50,26 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
+        usage="%(prog)s [flags]",
         help="watch the cluster and serve the extender API",
         description="Watch the cluster and serve the extender API. Every flag can also be set "
-        f"with an environment variable {settings_mod.ENV_PREFIX}<FLAG_NAME>.",
+        f"with an environment variable {settings_mod.ENV_PREFIX}<FLAG_NAME>. Exit code 2: a flag or "
+        "setting that cannot be used.",
     )
     settings_mod.add_arguments(serve)
     status = commands.add_parser(
         "status",
+        usage="%(prog)s [flags]",
         help="print every workload's floor and placement; exit 1 when a floor is unmet",
         description="Every Deployment, StatefulSet and Rollout: R, its floor k and why, pods by role, replicas "
         "on on-demand and on spot, whether the floor is met; then the spot share of what the floors allow and "
         "the estimated hourly cost against all on on-demand. Exit code 0: every floor met, 1: some floor "
-        f"unmet, 2: the workloads could not be read. Node classes follow the {settings_mod.ENV_PREFIX}* "
-        "environment variables as for serve (--capacity-labels and so on).",
+        f"unmet, 2: a flag or setting that cannot be used, {status_command.FAILED}: the workloads could not be "
+        f"read. The settings below, and {settings_mod.ENV_PREFIX}* variables, judge floors as serve does.",
     )
     status_command.add_arguments(status)
+    settings_mod.add_arguments(status, only=STATUS_SETTINGS)
+    root.set_defaults(commands={"serve": serve, "status": status})
     return root
 
 
@@ -96,6 +116,10 @@ async def announce_sync(index: Index) -> None:
 
 def serve(settings: Settings) -> None:
     parts = build(settings, tls=serving_tls(settings))
+    try:
+        parts.kube.check_config()  # before anything is served: a bad kubeconfig stops it here
+    except ConfigError as exc:
+        raise StartupError(f"--kubeconfig/--context: {exc}") from None
     app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, parts.supervisor,
                     parts.metrics, settings, background(parts))
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": parts.tls is not None})
@@ -122,7 +146,9 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:  # named by the command's own parser, so the hint is its --help
+        args.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         settings = settings_mod.from_sources(args)
     except SettingsError as exc:

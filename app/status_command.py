@@ -19,7 +19,8 @@ from .core.settings import Settings
 from .serving import status_table
 from .serving.status import WorkloadState
 
-FAILED = 2  # could not read the states: distinct from 1, a floor unmet
+FAILED = 3  # could not read the states: distinct from 1 (a floor unmet) and 2 (a usage error)
+USAGE = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,10 +77,10 @@ async def states_from_url(args: argparse.Namespace) -> list[WorkloadState]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.client_cert and not args.client_key or args.client_key and not args.client_cert:
         print("spot-extender status: --client-cert and --client-key go together", file=sys.stderr)
-        return FAILED
+        return USAGE
     if args.timeout <= 0:
         print(f"spot-extender status: --timeout must be above 0, got {args.timeout:g}", file=sys.stderr)
-        return FAILED
+        return USAGE
     read = states_from_url(args) if args.url else states_from_cluster(settings)
     try:
         states = asyncio.run(asyncio.wait_for(read, args.timeout))

@@ -13,6 +13,7 @@ from typing import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import orjson
+import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -62,14 +63,45 @@ class Kube:
         await kube.open()
         return kube
 
+    def config_source(self) -> str | None:
+        """The kubeconfig file this client will load; None in a pod with no kubeconfig given."""
+        if not self.kubeconfig and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return None
+        return self.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
+
+    def check_config(self) -> None:
+        """ConfigError naming the file and a cause a person understands, before anything runs:
+        a kubeconfig that is missing, empty, not YAML, or without the context to use."""
+        path = self.config_source()
+        if path is None or not self.kubeconfig and os.pathsep in os.environ.get("KUBECONFIG", ""):
+            return  # in a pod; or several files merged, which the client library judges
+        try:
+            with open(os.path.expanduser(path), "rb") as file:
+                document = yaml.safe_load(file)
+        except FileNotFoundError:
+            raise ConfigError(f"kubeconfig {path}: no such file") from None
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"kubeconfig {path}: cannot be read: {exc}") from None
+        if not document:
+            raise ConfigError(f"kubeconfig {path}: the file is empty")
+        if not isinstance(document, dict) or not isinstance(document.get("contexts"), list):
+            raise ConfigError(f"kubeconfig {path}: not a kubeconfig (no list of contexts)")
+        context = self.context or document.get("current-context")
+        names = [c.get("name") for c in document["contexts"] if isinstance(c, dict)]
+        if not context:
+            raise ConfigError(f"kubeconfig {path}: no current-context, and no --context given")
+        if context not in names:
+            raise ConfigError(f"kubeconfig {path}: no context named {context!r} (it has {', '.join(map(str, names)) or 'none'})")
+
     async def open(self) -> None:
         """Load the kubeconfig, or the in-cluster credentials; a no-op once open."""
         if self.api is not None:
             return
         kubeconfig, context = self.kubeconfig, self.context
         configuration = client.Configuration()
-        in_cluster = not kubeconfig and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST")
+        in_cluster = self.config_source() is None
         source = "in-cluster" if in_cluster else kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        self.check_config()
         try:
             if in_cluster:
                 config.load_incluster_config(client_configuration=configuration)

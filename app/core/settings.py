@@ -37,15 +37,37 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
 
 
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
 def parse_bool(text: str | bool) -> bool:
     if isinstance(text, bool):
         return text
     value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+    if value in TRUE_WORDS:
         return True
-    if value in ("0", "false", "no", "off"):
+    if value in FALSE_WORDS:
         return False
     raise SettingsError(f"expected true or false, got {text!r}")
+
+
+parse_bool.accepts = "true or false; also yes/no, on/off, 1/0"  # type: ignore[attr-defined]
+
+
+def _auto_or_bool(true: str, false: str) -> Callable[[str], str]:
+    """auto, or any spelling parse_bool takes, kept as `true`/`false` (what the code compares)."""
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value == "auto":
+            return value
+        try:
+            return true if parse_bool(value) else false
+        except SettingsError:
+            raise SettingsError(f"expected auto, true or false, got {text!r}") from None
+
+    parse.accepts = "auto, true or false"  # type: ignore[attr-defined]
+    return parse
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -62,11 +84,27 @@ def parse_duration(text: str | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+parse_duration.accepts = "a duration: 250ms, 30s, 5m, 2h"  # type: ignore[attr-defined]
+
+
+def show_duration(seconds: float) -> str:
+    """Seconds as the shortest duration parse_duration reads back: 180.0 -> 3m."""
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:.0f}{unit}"
+    if (seconds * 1000).is_integer():
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:g}s"
+
+
 def parse_positive_duration(text: str | float) -> float:
     value = parse_duration(text)
     if value <= 0:
         raise SettingsError(f"expected a duration above zero, got {text!r}")
     return value
+
+
+parse_positive_duration.accepts = "a duration above zero: 250ms, 30s, 5m, 2h"  # type: ignore[attr-defined]
 
 
 def parse_list(text: str | tuple) -> tuple[str, ...]:
@@ -85,6 +123,7 @@ def _int_at_least(least: int) -> Callable[[str | int], int]:
             raise SettingsError(f"expected a number >= {least}, got {value}")
         return value
 
+    parse.accepts = f"a whole number, at least {least}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -98,12 +137,16 @@ def parse_port(text: str | int) -> int:
     return value
 
 
+parse_port.accepts = "a port, 1-65535"  # type: ignore[attr-defined]
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
             raise SettingsError(f"expected one of {', '.join(allowed)}, got {text!r}")
         return text
 
+    parse.accepts = f"one of {', '.join(allowed)}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -115,6 +158,7 @@ def _choices(*allowed: str) -> Callable[[str | tuple], tuple[str, ...]]:
             raise SettingsError(f"unknown {', '.join(map(repr, bad))}; expected some of {', '.join(allowed)}")
         return values
 
+    parse.accepts = f"a comma-separated list of {', '.join(allowed)}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -237,6 +281,9 @@ def _fraction(text: str | float) -> float:
     if not 0 < value <= 1:
         raise SettingsError(f"expected a number above 0 and at most 1, got {text!r}")
     return value
+
+
+_fraction.accepts = "a number above 0 and at most 1"  # type: ignore[attr-defined]
 
 
 def _setting(default: Any, parse: Callable[[Any], Any], help: str, metavar: str | None = None):
@@ -390,10 +437,10 @@ class Settings:
     )
     seek_spot: str = _setting(
         "auto",
-        _choice("auto", "on", "off"),
+        _auto_or_bool("on", "off"),
         "move a spot pod running on on-demand back even when no spot node has room, its replacement "
-        "requiring spot so that an autoscaler adds a spot node for it: on, off, or auto (on while some "
-        "node carries karpenter.sh/nodepool, i.e. Karpenter provisions this cluster)",
+        "requiring spot so that an autoscaler adds a spot node for it: auto is true while some node "
+        "carries karpenter.sh/nodepool, i.e. Karpenter provisions this cluster",
     )
     spot_seek_timeout: float = _setting(
         180.0,
@@ -483,7 +530,7 @@ class Settings:
     )
     workload_metrics: str = _setting(
         "auto",
-        _choice("auto", "true", "false"),
+        _auto_or_bool("true", "false"),
         "export per-workload series (7 per workload, labelled with namespace and workload names) on /metrics, "
         "which stays open: auto exports them unless --tls-client-ca-file guards /debug/workloads, which holds "
         "the same inventory; false for huge clusters",
@@ -549,26 +596,61 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def _show_default(value: Any) -> str:
+def _show_default(value: Any, parse: Callable) -> str:
+    if parse in (parse_duration, parse_positive_duration) and isinstance(value, float):
+        return show_duration(value)
     if isinstance(value, tuple):
         return ",".join(value) if len(value) <= 3 else f"{len(value)} built-in entries, see README"
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value)
+    return str(value) if value != "" else "none"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+# The first setting of each section of --help, in the order of Settings.
+SECTIONS = {
+    "host": "HTTP service and TLS",
+    "kubeconfig": "cluster access",
+    "default_floor": "placement policy",
+    "webhook_owner_wait": "admission webhook: roles written into pod specs",
+    "watch_timeout": "watches",
+    "drain": "controller (run by the leader)",
+    "leader_elect": "leader election",
+    "spot_price_ratio": "fleet metrics",
+    "log_format": "logging",
+}
+
+
+def _metavar(name: str, parse: Callable) -> str:
+    if parse is parse_bool:
+        return "BOOL"
+    if parse in (parse_duration, parse_positive_duration):
+        return "DURATION"
+    if "whole number" in getattr(parse, "accepts", ""):
+        return "N"
+    return name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser, only: frozenset[str] | None = None) -> None:
+    """Every setting as a flag, in sections; `only`: just these settings."""
+    group = parser
     for f in dataclasses.fields(Settings):
+        if f.name in SECTIONS:
+            group = parser.add_argument_group(SECTIONS[f.name])
+        if only is not None and f.name not in only:
+            continue
         meta = f.metadata
-        is_bool = meta["parse"] is parse_bool
-        parser.add_argument(
+        parse = meta["parse"]
+        is_bool = parse is parse_bool
+        accepts = getattr(parse, "accepts", "")
+        group.add_argument(
             _flag(f.name),
             dest=f.name,
             default=None,
-            metavar=meta["metavar"] or ("BOOL" if is_bool else f.name.upper()),
+            metavar=meta["metavar"] or _metavar(f.name, parse),
             nargs="?" if is_bool else None,
             const="true" if is_bool else None,
-            help=f"{meta['help']} [env {env_name(f.name)}; default {_show_default(f.default)}]",
+            help=f"{meta['help']}" + (f" ({accepts})" if accepts else "")
+            + f" [env {env_name(f.name)}; default {_show_default(f.default, parse)}]",
         )
 
 

@@ -83,6 +83,6 @@ def test_status_says_why_it_cannot_read(env, tmp_path):
     missing = status("--kubeconfig", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "--kubeconfig: file not found" in missing.stderr, missing.stderr
     refused = status("--url", "http://127.0.0.1:1", "--timeout", "5")
-    assert refused.returncode == 2 and "http://127.0.0.1:1" in refused.stderr
+    assert refused.returncode == 3 and "http://127.0.0.1:1" in refused.stderr  # 3: cannot read
     unauthenticated = status("--url", env.extender.url, "--ca-file", str(env.ca_file))  # no client certificate
-    assert unauthenticated.returncode == 2 and "403" in unauthenticated.stderr, unauthenticated.stderr
+    assert unauthenticated.returncode == 3 and "403" in unauthenticated.stderr, unauthenticated.stderr

@@ -4,7 +4,17 @@ and every failure arriving as an ApiError."""
 import aiohttp
 import pytest
 
-from spot_extender.api import Gone, Kube, ObjectRef, Resource, StatusError, TransportError, WatchIdle, objects
+from spot_extender.api import (
+    ConfigError,
+    Gone,
+    Kube,
+    ObjectRef,
+    Resource,
+    StatusError,
+    TransportError,
+    WatchIdle,
+    objects,
+)
 from spot_extender.api.kinds import BY_NAME
 from tests.fakeapi import FakeApi
 from tests.helpers.ports import free_port
@@ -157,3 +167,29 @@ async def test_nothing_listening_is_a_transport_error():
     with pytest.raises(TransportError):
         await kube.get_lease("ns", "l", timeout=2)
     await kube.close()
+
+
+@pytest.mark.parametrize("content, cause", [
+    (None, "no such file"),
+    ("", "the file is empty"),
+    ("apiVersion: v1\n", "not a kubeconfig (no list of contexts)"),
+    ("contexts: [{name: a}]\n", "no current-context, and no --context given"),
+    ("contexts: [{name: a}]\ncurrent-context: b\n", "no context named 'b' (it has a)"),
+    ("{[", "cannot be read"),
+])
+def test_a_kubeconfig_that_cannot_work_is_named_with_its_cause(tmp_path, content, cause, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        Kube(None, str(path)).check_config()
+    assert str(raised.value).startswith(f"kubeconfig {path}: {cause}"), raised.value
+
+
+def test_a_kubeconfig_with_its_context_passes(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    path = tmp_path / "kubeconfig"
+    path.write_text("contexts: [{name: a}, {name: b}]\ncurrent-context: a\n")
+    Kube(None, str(path)).check_config()
+    Kube(None, str(path), "b").check_config()

@@ -44,3 +44,22 @@ def test_readme_names_every_metric():
     for family in Metrics().registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{name}" in readme, name
+
+
+def test_status_takes_the_settings_that_judge_floors():
+    from spot_extender.cli import STATUS_SETTINGS, parser
+    from spot_extender.core.settings import from_sources
+
+    args, _ = parser().parse_known_args(["status", "--unknown-class=spot", "--default-floor=2",
+                                         "--capacity-labels=pool=cheap:spot", "--excluded-namespaces=a,b"])
+    settings = from_sources(args, {})
+    assert (settings.unknown_class, settings.default_floor, settings.excluded_namespaces) == ("spot", 2, ("a", "b"))
+    assert settings.capacity_rules == (("pool", "cheap", "spot"),)
+    assert "--drain-notice" not in run("status", "--help").stdout and STATUS_SETTINGS
+
+
+def test_status_exit_codes_are_told_apart():
+    refused = run("status", "--url=http://127.0.0.1:1", "--timeout=5")
+    assert refused.returncode == 3 and "cannot read the workloads" in refused.stderr
+    assert run("status", "--timeout=0").returncode == 2
+    assert "3: the workloads could not be read" in " ".join(run("status", "--help").stdout.split())

@@ -6,7 +6,15 @@ import sys
 import pytest
 
 from spot_extender import cli
-from spot_extender.core.settings import Settings, SettingsError, add_arguments, env_name, from_sources, parse_duration
+from spot_extender.core.settings import (
+    Settings,
+    SettingsError,
+    add_arguments,
+    env_name,
+    from_sources,
+    parse_duration,
+    show_duration,
+)
 from tests.helpers.ports import free_port
 
 
@@ -56,7 +64,7 @@ BAD_VALUES = {
     "admission_ttl": ("0s", "above zero"),
     "floor_pending_timeout": ("-1m", "duration"),
     "floor_hold": ("-5s", "duration"),
-    "seek_spot": ("maybe", "one of auto, on, off"),
+    "seek_spot": ("maybe", "expected auto, true or false"),
     "spot_seek_timeout": ("0s", "above zero"),
     "spot_preference_weight": ("101", "<= 100"),
     "spot_tolerations": ("spot:Sometimes", "key[=value]:effect"),
@@ -102,7 +110,7 @@ BAD_VALUES = {
     "log_format": ("xml", "one of json, text"),
     "log_level": ("loud", "one of debug"),
     "spot_price_ratio": ("1.5", "above 0 and at most 1"),
-    "workload_metrics": ("maybe", "one of auto, true, false"),
+    "workload_metrics": ("maybe", "expected auto, true or false"),
     "webhook_cert_secret": ("Not_A_Name", "a Secret name"),
     "webhook_confirm_wait": ("2s", "at most"),
     "webhook_configuration": ("-x", "a MutatingWebhookConfiguration name"),
@@ -210,3 +218,36 @@ def test_a_misspelt_environment_variable_is_an_error_naming_the_nearest(name, hi
     with pytest.raises(SettingsError) as raised:
         from_sources(None, {name: "1"})
     assert str(raised.value).startswith(f"{name}: no such setting") and hint in str(raised.value)
+
+
+@pytest.mark.parametrize("value, seek, metrics", [
+    ("auto", "auto", "auto"), ("true", "on", "true"), ("on", "on", "true"), ("yes", "on", "true"),
+    ("1", "on", "true"), ("false", "off", "false"), ("off", "off", "false"), ("No", "off", "false"),
+])
+def test_auto_or_boolean_settings_take_every_boolean_spelling(value, seek, metrics):
+    s = parse(["--seek-spot", value, "--workload-metrics", value], {})
+    assert (s.seek_spot, s.workload_metrics) == (seek, metrics)
+
+
+@pytest.mark.parametrize("seconds, shown", [
+    (180.0, "3m"), (7200.0, "2h"), (30.0, "30s"), (0.25, "250ms"), (90.0, "90s"), (1.5, "1500ms"), (0.0005, "0.0005s"),
+])
+def test_durations_are_shown_as_written(seconds, shown):
+    assert show_duration(seconds) == shown and parse_duration(shown) == seconds
+
+
+def test_help_shows_durations_choices_and_limits_in_sections():
+    out = subprocess.run([sys.executable, "-m", "spot_extender", "serve", "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    flat = " ".join(out.split())
+    assert "usage: spot-extender serve [flags]" in out and "controller (run by the leader):" in out
+    assert "--spot-seek-timeout DURATION" in flat and "default 3m]" in flat
+    assert "(one of json, text)" in flat and "(a whole number, at least 1)" in flat and "default none]" in flat
+
+
+def test_a_bad_flag_is_one_line_and_where_to_look():
+    result = subprocess.run([sys.executable, "-m", "spot_extender", "serve", "--prot", "1"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["spot-extender serve: unrecognized arguments: --prot 1",
+                                          "try 'spot-extender serve --help'"]

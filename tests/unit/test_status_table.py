@@ -81,7 +81,7 @@ def test_summary_line():
 
 def test_client_certificate_needs_its_key(capsys):
     args = argparse.Namespace(client_cert="c.pem", client_key=None, url="https://x", timeout=5.0)
-    assert status_command.run(args, Settings()) == status_command.FAILED
+    assert status_command.run(args, Settings()) == status_command.USAGE
     assert "--client-cert and --client-key go together" in capsys.readouterr().err
 
 
