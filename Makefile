@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock unit package-test image-test chart-test dashboard fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins bench bench-throughput bench-availability \
+.PHONY: help venv lock unit package-test image-test chart-test dashboard fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins cluster-bins-helm cluster-bins-karpenter bench bench-throughput bench-availability \
 	bench-extender bench-reclaim soak clean
 
 help:
@@ -25,8 +25,8 @@ help:
 	@echo "make e2e             end-to-end tests only"
 	@echo "make e2e-autoscaled  end-to-end tests with Karpenter (its KWOK provider) provisioning every node"
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
-	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd, kwok, Karpenter's"
-	@echo "                     KWOK provider and helm (cached)"
+	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd and kwok (cached);"
+	@echo "                     cluster-bins-helm and cluster-bins-karpenter add helm or Karpenter's KWOK provider"
 	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: kube-scheduler alone vs extender only, webhook only and both, with CPU"
 	@echo "                     profiles (BENCH_NODES, BENCH_PODS, BENCH_PROFILE_SECONDS)"
@@ -67,10 +67,18 @@ lock:
 	$(UV) pip compile requirements/build.in --universal --python-version 3.11 --generate-hashes -q \
 		-o requirements/build.txt
 
-# Built from Go modules once per pinned version (tests/cluster/versions.env).
+# Built from Go modules once per pinned version (tests/cluster/versions.env); each target
+# builds only the parts it runs: a control plane, plus helm or Karpenter where needed.
+CONTROL_PLANE := k8s etcd kwok
 cluster-bins:
 	@command -v openssl >/dev/null || { echo "openssl is needed: apt-get install -y openssl"; exit 1; }
-	bash tests/cluster/build-bins.sh >/dev/null
+	BUILD_PARTS="$(CONTROL_PLANE)" bash tests/cluster/build-bins.sh >/dev/null
+
+cluster-bins-helm: cluster-bins
+	BUILD_PARTS="$(CONTROL_PLANE) helm" bash tests/cluster/build-bins.sh >/dev/null
+
+cluster-bins-karpenter: cluster-bins
+	BUILD_PARTS="$(CONTROL_PLANE) karpenter" bash tests/cluster/build-bins.sh >/dev/null
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit tests/helpers -q
@@ -86,7 +94,7 @@ image-test: $(STAMP) cluster-bins
 
 # charts/spot-extender: helm lint and template, the schema, agreement with k8s/, and a
 # server-side dry-run on a local control plane (helm comes from cluster-bins).
-chart-test: $(STAMP) cluster-bins
+chart-test: $(STAMP) cluster-bins-helm
 	$(PY) -m pytest tests/chart -q
 
 # Thousands of malformed and hostile requests at a live process; prints its figures.
@@ -97,14 +105,14 @@ e2e: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/e2e -q
 
 # A control plane of its own, whose nodes Karpenter makes; never beside e2e's.
-e2e-autoscaled: $(STAMP) cluster-bins
+e2e-autoscaled: $(STAMP) cluster-bins-karpenter
 	$(PY) -m pytest tests/autoscaled -q -s
 
 chaos: $(STAMP) cluster-bins
 	$(PY) -m pytest tests/chaos -q -s
 
 # The benchmarks at a small size, so they keep working; figures come from `make bench`.
-bench-smoke: $(STAMP) cluster-bins
+bench-smoke: $(STAMP) cluster-bins-karpenter
 	$(PY) -m pytest tests/perf -q
 
 test: unit package-test image-test chart-test fuzz e2e e2e-autoscaled chaos bench-smoke
@@ -115,11 +123,11 @@ demo: $(STAMP) cluster-bins
 # make demo with Prometheus scraping it, then docs/grafana's panels drawn from its answers
 # -> docs/img/dashboard.png. Prometheus is built from its Go module for this only.
 dashboard: $(STAMP) cluster-bins
-	BUILD_PROMETHEUS=1 bash tests/cluster/build-bins.sh >/dev/null
+	BUILD_PROMETHEUS=1 BUILD_PARTS="$(CONTROL_PLANE)" bash tests/cluster/build-bins.sh >/dev/null
 	$(PY) -m tests.cluster.dashboard
 
 # Karpenter provisions every node: floors on on-demand, the rest on spot, then a spot loss.
-demo-autoscaled: $(STAMP) cluster-bins
+demo-autoscaled: $(STAMP) cluster-bins-karpenter
 	$(PY) -m tests.cluster.demo_autoscaled
 
 BENCH_NODES ?= 500
@@ -139,7 +147,7 @@ SOAK_MINUTES ?= 30
 soak: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.soak --minutes=$(SOAK_MINUTES)
 
-bench-availability: $(STAMP) cluster-bins
+bench-availability: $(STAMP) cluster-bins-karpenter
 	$(PY) -m tests.perf.bench_availability
 	$(PY) -m tests.perf.bench_pacing
 	$(PY) -m tests.perf.bench_autoscaled

@@ -29,7 +29,7 @@ _session: AutoscaledCluster | None = None
 def autoscaled():
     global _session
     if not binaries_present() or not karpenter_present():
-        pytest.fail(f"control plane or Karpenter binaries missing in {bin_dir()}: run `make cluster-bins` "
+        pytest.fail(f"control plane or Karpenter binaries missing in {bin_dir()}: run `make cluster-bins-karpenter` "
                     "(make test does)")
     with AutoscaledCluster(EXTENDER_FLAGS) as env:
         _session = env

@@ -1,7 +1,7 @@
 """charts/spot-extender: helm lint and template with the default values and with every
 option on, its schema's answers to bad values, agreement with the kustomize manifests
 (kinds, RBAC rules, container args), and server-side dry-run on a local control plane.
-helm and kubectl come from make cluster-bins; `make chart-test` runs this, and `make test`
+helm and kubectl come from make cluster-bins-helm; `make chart-test` runs this, and `make test`
 runs that."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def run(*argv, input: str | None = None) -> subprocess.CompletedProcess:
 def helm(*args) -> subprocess.CompletedProcess:
     binary = bin_dir() / "helm"
     if not binary.exists():
-        pytest.fail(f"{binary} is missing: run `make cluster-bins` (make test does)")
+        pytest.fail(f"{binary} is missing: run `make cluster-bins-helm` (make test does)")
     return run(binary, *args)
 
 

@@ -28,6 +28,8 @@
 #   SPOT_EXTENDER_BUILD_JOBS  go build -p value (default 2; ~1-2 GiB RSS per job)
 #   GO                        go binary (default: `go` on PATH, else /usr/local/go/bin/go)
 #   FORCE_REBUILD=1           ignore the stamp and rebuild everything
+#   BUILD_PARTS               the parts to build (default all: k8s etcd kwok karpenter helm);
+#                             make demo needs only k8s etcd kwok (see the Makefile)
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +50,13 @@ on_err() {  # report unexpected failures once, from the top-level shell only
   fi
 }
 trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
+
+ALL_PARTS="k8s etcd kwok karpenter helm"
+BUILD_PARTS=${BUILD_PARTS:-$ALL_PARTS}
+for p in $BUILD_PARTS; do
+  [[ " $ALL_PARTS " == *" $p "* ]] || die "BUILD_PARTS: unknown part '$p' (parts: $ALL_PARTS)"
+done
+wanted() { [[ " $BUILD_PARTS " == *" $1 "* ]]; }
 
 for v in K8S_VERSION ETCD_VERSION KWOK_VERSION KARPENTER_VERSION HELM_VERSION PROMETHEUS_VERSION; do
   val=${!v}
@@ -82,7 +91,8 @@ KARPENTER_CRD_FILES=(
 JOBS=${SPOT_EXTENDER_BUILD_JOBS:-2}
 
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-TOTAL=$(( ${#K8S_BINS[@]} + 4 ))
+TOTAL=0  # binaries to build or check, for the progress lines
+for p in $BUILD_PARTS; do if [[ $p == k8s ]]; then TOTAL=$((TOTAL + ${#K8S_BINS[@]})); else TOTAL=$((TOTAL + 1)); fi; done
 
 # Stamp lines: one per part, "<part>=<version> recipe=<n>".
 want_line() {
@@ -100,7 +110,8 @@ karpenter_crds_ok() {
 }
 stamp_ok() { [[ ${FORCE_REBUILD:-0} != 1 && -f $STAMP ]] && grep -qxF "$(want_line "$1")" "$STAMP"; }
 bins_ok() { local b; for b in "$@"; do [[ -x $BIN/$b ]] || return 1; done; }
-part_ok() {
+part_ok() {  # up to date, or not wanted this time
+  [[ $1 == prometheus ]] || wanted "$1" || return 0
   case $1 in
     k8s) stamp_ok k8s && bins_ok "${K8S_BINS[@]}" ;;
     etcd) stamp_ok etcd && bins_ok etcd ;;
@@ -119,7 +130,7 @@ stamp_add() { stamp_drop "$1"; want_line "$1" >>"$STAMP"; }
 
 # Fast path: nothing to do, and no Go invocation at all.
 if part_ok k8s && part_ok etcd && part_ok kwok && part_ok karpenter && part_ok helm && part_ok prometheus; then
-  log "up to date: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION, helm $HELM_VERSION in $BIN"
+  log "up to date: $(for p in $BUILD_PARTS; do printf '%s ' "$(want_line "$p" | cut -d' ' -f1)"; done)in $BIN"
   echo "$BIN"
   exit 0
 fi
@@ -435,12 +446,16 @@ build_prometheus() {
   stamp_add prometheus
 }
 
-if part_ok k8s; then n=$((n + ${#K8S_BINS[@]})); log "Kubernetes v$K8S_VERSION up to date"; else build_k8s; fi
-if part_ok etcd; then n=$((n + 1)); log "etcd v$ETCD_VERSION up to date"; else build_etcd; fi
-if part_ok kwok; then n=$((n + 1)); log "kwok v$KWOK_VERSION up to date"; else build_kwok; fi
-if part_ok karpenter; then n=$((n + 1)); log "karpenter v$KARPENTER_VERSION up to date"; else build_karpenter; fi
-if part_ok helm; then n=$((n + 1)); log "helm v$HELM_VERSION up to date"; else build_helm; fi
+if wanted k8s; then
+  if part_ok k8s; then n=$((n + ${#K8S_BINS[@]})); log "Kubernetes v$K8S_VERSION up to date"; else build_k8s; fi
+fi
+if wanted etcd; then if part_ok etcd; then n=$((n + 1)); log "etcd v$ETCD_VERSION up to date"; else build_etcd; fi; fi
+if wanted kwok; then if part_ok kwok; then n=$((n + 1)); log "kwok v$KWOK_VERSION up to date"; else build_kwok; fi; fi
+if wanted karpenter; then
+  if part_ok karpenter; then n=$((n + 1)); log "karpenter v$KARPENTER_VERSION up to date"; else build_karpenter; fi
+fi
+if wanted helm; then if part_ok helm; then n=$((n + 1)); log "helm v$HELM_VERSION up to date"; else build_helm; fi; fi
 if ! part_ok prometheus; then TOTAL=$((TOTAL + 1)); build_prometheus; fi
 
-log "done: k8s $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, karpenter $KARPENTER_VERSION, helm $HELM_VERSION in $BIN"
+log "done: $BUILD_PARTS${BUILD_PROMETHEUS:+ prometheus} in $BIN"
 echo "$BIN"
