@@ -48,13 +48,19 @@ class Controller:
         writer = Writer(kube, settings, metrics)
         self.context = LoopContext(index, floors, writer, Markers(index, writer), Scope(index, settings), self.tasks,
                                    metrics, settings)
+        self._wakers: list[asyncio.Event] = []
+        self.running = False
+        self.started = False  # a term has run: the next starts with fresh loops
+        self._new_term()
+
+    def _new_term(self) -> None:
+        """Loops with nothing remembered: what this replica knew of moves and drains when it
+        last led is stale now (another replica led in between)."""
         built = {kind: kind(self.context) for kind in LOOPS}
-        self.loops: list[Loop] = [built[kind] for kind in LOOPS if settings.drain or kind is not Drain]
+        self.loops: list[Loop] = [built[kind] for kind in LOOPS if self.settings.drain or kind is not Drain]
         # By name for the status view and tests; drain is built even without --drain, and idles.
         self.drain, self.rebalance = built[Drain], built[Rebalance]
         self.deletion_cost, self.fallback = built[DeletionCost], built[FloorFallback]
-        self._wakers: list[asyncio.Event] = []
-        self.running = False
 
     def state_of(self, key: WorkloadKey) -> MoveState | None:
         """What the controller is doing about a workload; None while it does not run here."""
@@ -68,6 +74,9 @@ class Controller:
         if self.index.freshness.stale(0):
             log.info("controller waiting for every watch to reconnect", extra={"down": self.index.freshness.stale(0)})
         await self.index.freshness.wait_fresh()
+        if self.started:
+            self._new_term()
+        self.started = True
         unsubscribe = self.index.subscribe(self._changed)
         self.running = True
         log.info("controller started", extra={"dry_run": self.settings.dry_run, "drain": self.settings.drain})

@@ -93,3 +93,19 @@ async def test_an_index_change_wakes_a_loop_before_its_period_is_up():
     await eventually(lambda: controller.kube.evicted)
     await stopped(running)
     assert len(passes) >= 2 and controller.kube.evicted == ["default/web-1-0"]
+
+
+async def test_each_term_as_leader_starts_with_fresh_loops():
+    controller, index = setup()
+    deploy(index, "web", ["o1", "o2"])
+    running = asyncio.create_task(controller.run())
+    await eventually(lambda: controller.running)
+    first = controller.rebalance
+    key = next(w.key for w in index.top_level_workloads())
+    first.reported_skips[key] = "a skip from the last term"
+    await stopped(running)
+    running = asyncio.create_task(controller.run())  # leadership won again, after another replica led
+    await eventually(lambda: controller.running)
+    assert controller.rebalance is not first and key not in controller.rebalance.reported_skips
+    assert controller.rebalance in controller.loops and first not in controller.loops
+    await stopped(running)
