@@ -25,8 +25,6 @@ from .serving.server import build_app
 log = logs.get("cli")
 
 API_PROBE_PERIOD = 1.0  # while a watch is down: how often to ask whether the API server is back
-
-
 USAGE = 2  # a bad flag or setting; `status` also exits 1 (a floor unmet) and 3 (cannot read)
 
 # The settings `status` judges floors with, besides its own flags.
@@ -153,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_mod.from_sources(args)
     except SettingsError as exc:
         print(f"spot-extender: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
     if args.command == "status":
         logs.configure(settings.log_format, "warning")  # the table is the output; only trouble is logged
         return status_command.run(args, settings)
@@ -164,5 +162,5 @@ def main(argv: list[str] | None = None) -> int:
                 serve(settings)
         except StartupError as exc:
             print(f"spot-extender: {exc}", file=sys.stderr)
-            return 2
+            return USAGE
     return 0

@@ -35,7 +35,10 @@ def condition(status, kind: str) -> dict | None:
     """The condition of this type in an object's status, None when absent."""
     if not isinstance(status, dict):
         return None
-    return next((c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == kind), None)
+    for found in status.get("conditions") or ():  # a loop, not a generator: once per node of every full-Nodes call
+        if isinstance(found, dict) and found.get("type") == kind:
+            return found
+    return None
 
 
 def condition_true(status, kind: str) -> bool:
