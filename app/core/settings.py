@@ -37,6 +37,13 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
 
 
+def _described(parse: Callable, accepts: str, duration: bool = False) -> Callable:
+    """What --help says a parser takes; `duration`: its values are seconds, shown as 3m."""
+    parse.accepts = accepts  # type: ignore[attr-defined]
+    parse.duration = duration  # type: ignore[attr-defined]
+    return parse
+
+
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
 
@@ -52,7 +59,7 @@ def parse_bool(text: str | bool) -> bool:
     raise SettingsError(f"expected true or false, got {text!r}")
 
 
-parse_bool.accepts = "true or false; also yes/no, on/off, 1/0"  # type: ignore[attr-defined]
+_described(parse_bool, "true or false; also yes/no, on/off, 1/0")
 
 
 def _auto_or_bool(true: str, false: str) -> Callable[[str], str]:
@@ -66,8 +73,7 @@ def _auto_or_bool(true: str, false: str) -> Callable[[str], str]:
         except SettingsError:
             raise SettingsError(f"expected auto, true or false, got {text!r}") from None
 
-    parse.accepts = "auto, true or false"  # type: ignore[attr-defined]
-    return parse
+    return _described(parse, "auto, true or false")
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -84,7 +90,7 @@ def parse_duration(text: str | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-parse_duration.accepts = "a duration: 250ms, 30s, 5m, 2h"  # type: ignore[attr-defined]
+_described(parse_duration, "a duration: 250ms, 30s, 5m, 2h", duration=True)
 
 
 def show_duration(seconds: float) -> str:
@@ -104,7 +110,7 @@ def parse_positive_duration(text: str | float) -> float:
     return value
 
 
-parse_positive_duration.accepts = "a duration above zero: 250ms, 30s, 5m, 2h"  # type: ignore[attr-defined]
+_described(parse_positive_duration, "a duration above zero: 250ms, 30s, 5m, 2h", duration=True)
 
 
 def parse_list(text: str | tuple) -> tuple[str, ...]:
@@ -123,8 +129,7 @@ def _int_at_least(least: int) -> Callable[[str | int], int]:
             raise SettingsError(f"expected a number >= {least}, got {value}")
         return value
 
-    parse.accepts = f"a whole number, at least {least}"  # type: ignore[attr-defined]
-    return parse
+    return _described(parse, f"a whole number, at least {least}")
 
 
 parse_non_negative_int = _int_at_least(0)
@@ -137,7 +142,7 @@ def parse_port(text: str | int) -> int:
     return value
 
 
-parse_port.accepts = "a port, 1-65535"  # type: ignore[attr-defined]
+_described(parse_port, "a port, 1-65535")
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -146,8 +151,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
             raise SettingsError(f"expected one of {', '.join(allowed)}, got {text!r}")
         return text
 
-    parse.accepts = f"one of {', '.join(allowed)}"  # type: ignore[attr-defined]
-    return parse
+    return _described(parse, f"one of {', '.join(allowed)}")
 
 
 def _choices(*allowed: str) -> Callable[[str | tuple], tuple[str, ...]]:
@@ -158,8 +162,7 @@ def _choices(*allowed: str) -> Callable[[str | tuple], tuple[str, ...]]:
             raise SettingsError(f"unknown {', '.join(map(repr, bad))}; expected some of {', '.join(allowed)}")
         return values
 
-    parse.accepts = f"a comma-separated list of {', '.join(allowed)}"  # type: ignore[attr-defined]
-    return parse
+    return _described(parse, f"a comma-separated list of {', '.join(allowed)}")
 
 
 def _path(text: str) -> str:
@@ -256,7 +259,7 @@ def _int_between(least: int, most: int) -> Callable[[str | int], int]:
             raise SettingsError(f"expected a number <= {most}, got {value}")
         return value
 
-    return parse
+    return _described(parse, f"a whole number, {least}-{most}")
 
 
 def _duration_at_most(most: float) -> Callable[[str | float], float]:
@@ -266,7 +269,7 @@ def _duration_at_most(most: float) -> Callable[[str | float], float]:
             raise SettingsError(f"expected a duration of at most {most:g}s, got {text!r}")
         return value
 
-    return parse
+    return _described(parse, f"a duration of at most {show_duration(most)}", duration=True)
 
 
 _namespaces = _list_of(_matching(_DNS_LABEL, "a namespace name"))
@@ -283,7 +286,7 @@ def _fraction(text: str | float) -> float:
     return value
 
 
-_fraction.accepts = "a number above 0 and at most 1"  # type: ignore[attr-defined]
+_described(_fraction, "a number above 0 and at most 1")
 
 
 def _setting(default: Any, parse: Callable[[Any], Any], help: str, metavar: str | None = None):
@@ -597,7 +600,7 @@ def env_name(name: str) -> str:
 
 
 def _show_default(value: Any, parse: Callable) -> str:
-    if parse in (parse_duration, parse_positive_duration) and isinstance(value, float):
+    if getattr(parse, "duration", False) and isinstance(value, float):
         return show_duration(value)
     if isinstance(value, tuple):
         return ",".join(value) if len(value) <= 3 else f"{len(value)} built-in entries, see README"
@@ -623,7 +626,7 @@ SECTIONS = {
 def _metavar(name: str, parse: Callable) -> str:
     if parse is parse_bool:
         return "BOOL"
-    if parse in (parse_duration, parse_positive_duration):
+    if getattr(parse, "duration", False):
         return "DURATION"
     if "whole number" in getattr(parse, "accepts", ""):
         return "N"

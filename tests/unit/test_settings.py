@@ -242,6 +242,8 @@ def test_help_shows_durations_choices_and_limits_in_sections():
     flat = " ".join(out.split())
     assert "usage: spot-extender serve [flags]" in out and "controller (run by the leader):" in out
     assert "--spot-seek-timeout DURATION" in flat and "default 3m]" in flat
+    assert "--drain-margin DURATION" in flat and "(a duration of at most 10m)" in flat and "default 5s]" in flat
+    assert "(a whole number, 1-100)" in flat
     assert "(one of json, text)" in flat and "(a whole number, at least 1)" in flat and "default none]" in flat
 
 
