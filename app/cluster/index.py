@@ -100,7 +100,6 @@ class Index:
         pods = self._pods
         self.pod = pods.get
         self.pods = pods.all
-        self.pod_count = pods.__len__
         self.pods_of = pods.of_group  # every pod of the group, pending and terminating ones too
         self.live_pods = pods.live  # pods of the group not being deleted, bound or not
         self.live_count = pods.live_count

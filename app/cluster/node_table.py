@@ -128,9 +128,6 @@ class NodeTable:
     def items(self) -> Iterator[tuple[str, NodeRecord]]:
         return iter(self._records.items())
 
-    def pool(self, name: str) -> Pool | None:
-        return self._pool_of.get(name)
-
     def pools(self) -> Mapping[str, Pool]:
         """Read-only: the extender's hot path looks pools up by the thousand."""
         return self._pool_of

@@ -40,7 +40,7 @@ def test_a_pool_change_is_a_new_generation_and_a_taint_a_new_placement_generatio
     assert nodes.put(f.node("s1", "on-demand")) is True  # its pool changed: its pods count elsewhere
     assert nodes.table.generation == generation + 1 and list(nodes.table.on_demand()) == ["s1"]
     assert nodes.drop("s1") is True and nodes.drop("s1") is False
-    assert len(nodes.table) == 0 and not nodes.table.on_demand() and nodes.table.pool("s1") is None
+    assert len(nodes.table) == 0 and not nodes.table.on_demand() and "s1" not in nodes.table.pools()
 
 
 def test_capacity_keys_and_autoscaled_nodes_are_counted_while_a_node_has_them():
