@@ -8,12 +8,14 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from spot_extender import __version__
 from spot_extender.cli import parser
@@ -47,9 +49,96 @@ def test_version_flag_prints_it(capsys):
     assert capsys.readouterr().out.strip() == f"spot-extender {VERSION}"
 
 
-def test_changelog_newest_release_is_this_version():
-    headings = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
-    assert headings and headings[0] == VERSION, headings
+# Keep a Changelog 1.1.0: "## [Unreleased]" first, then "## [X.Y.Z] - YYYY-MM-DD" newest
+# first, and a link reference for each heading at the bottom. Releases are tagged vX.Y.Z.
+RELEASE_HEADING = re.compile(r"\[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})")
+
+
+def changelog_problems(text: str, version: str) -> list[str]:
+    """What keeps `text` from being a Keep a Changelog file whose newest release is
+    `version`, or whose [Unreleased] changes are to be released as `version`."""
+    problems = []
+    headings = re.findall(r"^## (.*?)[ \t]*$", text, re.M)
+    if not headings or headings[0] != "[Unreleased]":
+        problems.append(f"the first heading must be [Unreleased], not {headings[:1]}")
+    releases: list[tuple[Version, date]] = []
+    for heading in headings[1:]:
+        match = RELEASE_HEADING.fullmatch(heading)
+        try:
+            releases.append((Version(match[1]), date.fromisoformat(match[2])))
+        except (TypeError, ValueError):
+            problems.append(f"{heading!r} is not '[X.Y.Z] - YYYY-MM-DD'")
+    if any(newer <= older for (newer, _), (older, _) in zip(releases, releases[1:])):
+        problems.append(f"releases are not newest first: {[str(v) for v, _ in releases]}")
+    if any(newer < older for (_, newer), (_, older) in zip(releases, releases[1:])):
+        problems.append("release dates go backwards")
+    if releases and Version(version) < releases[0][0]:
+        problems.append(f"pyproject.toml has {version}, older than the release {releases[0][0]}")
+    elif not releases or Version(version) > releases[0][0]:
+        unreleased = re.search(r"^## \[Unreleased\]$(.*?)(?=^## |\Z)", text, re.M | re.S)
+        if not (unreleased and re.search(r"^- ", unreleased[1], re.M)):
+            problems.append(f"{version} has no release heading and nothing is under [Unreleased]")
+
+    tags = [f"v{v}" for v, _ in releases]
+    expected = {"Unreleased": f"compare/{tags[0]}...HEAD" if tags else "commits/HEAD"}
+    for tag, older in zip(tags, tags[1:] + [None]):
+        expected[tag[1:]] = f"compare/{older}...{tag}" if older else f"tree/{tag}"
+    links = dict(re.findall(r"^\[([^\]]+)\]: (\S+)$", text, re.M))
+    if links.keys() != expected.keys():
+        problems.append(f"link references {sorted(links)}, headings {sorted(expected)}")
+    wrong = {name: links[name] for name in expected.keys() & links.keys()
+             if not links[name].endswith(expected[name])}
+    if wrong:
+        problems.append(f"links that do not end as they should ({expected}): {wrong}")
+    bases = {links[name].removesuffix(expected[name]) for name in expected.keys() & links.keys()}
+    if len(bases) > 1:
+        problems.append(f"links point at more than one repository: {bases}")
+    return problems
+
+
+def test_changelog_agrees_with_this_version():
+    assert changelog_problems((ROOT / "CHANGELOG.md").read_text(), VERSION) == []
+
+
+RELEASED = """# Changelog
+
+## [Unreleased]
+
+## [0.2.0] - 2027-03-01
+### Fixed
+- Something.
+
+## [0.1.0] - 2027-01-15
+### Added
+- Everything.
+
+[Unreleased]: https://example.com/o/r/compare/v0.2.0...HEAD
+[0.2.0]: https://example.com/o/r/compare/v0.1.0...v0.2.0
+[0.1.0]: https://example.com/o/r/tree/v0.1.0
+"""
+
+
+def test_changelog_check_accepts_a_released_changelog():
+    assert changelog_problems(RELEASED, "0.2.0") == []
+    # changes under [Unreleased] for the next version, before its release is cut
+    assert changelog_problems(RELEASED.replace("## [Unreleased]\n", "## [Unreleased]\n- New.\n"), "0.3.0") == []
+
+
+@pytest.mark.parametrize(("text", "version", "problem"), [
+    (RELEASED, "0.1.0", "older than the release 0.2.0"),
+    (RELEASED, "0.3.0", "nothing is under [Unreleased]"),
+    (RELEASED.replace("## [Unreleased]\n\n", ""), "0.2.0", "first heading must be [Unreleased]"),
+    (RELEASED.replace("- 2027-03-01", "- unreleased"), "0.2.0", "is not '[X.Y.Z] - YYYY-MM-DD'"),
+    (RELEASED.replace("2027-03-01", "2027-02-30"), "0.2.0", "is not '[X.Y.Z] - YYYY-MM-DD'"),
+    (RELEASED.replace("2027-03-01", "2026-12-01"), "0.2.0", "release dates go backwards"),
+    (RELEASED.replace("[0.1.0] - ", "[0.3.0] - "), "0.2.0", "not newest first"),
+    (RELEASED.replace("compare/v0.2.0...HEAD", "compare/v0.1.0...HEAD"), "0.2.0", "do not end as they should"),
+    (RELEASED.replace("[0.1.0]: https://example.com/o/r/tree/v0.1.0\n", ""), "0.2.0", "link references"),
+    (RELEASED.replace("https://example.com/o/r/tree", "https://example.com/x/r/tree"), "0.2.0", "more than one"),
+])
+def test_changelog_check_catches_what_it_should(text, version, problem):
+    problems = changelog_problems(text, version)
+    assert any(problem in p for p in problems), problems
 
 
 def test_chart_carries_this_version():
