@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv lock unit package-test image-test chart-test dashboard fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins cluster-bins-helm cluster-bins-karpenter bench bench-throughput bench-availability \
-	bench-extender bench-reclaim soak clean
+	bench-extender bench-reclaim soak docs clean
 
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
@@ -19,6 +19,7 @@ help:
 	@echo "make image-test      build the image with buildah (installed from Debian if missing) and run it against a control plane"
 	@echo "make chart-test      helm lint/template of charts/spot-extender, its schema, agreement with k8s/, server dry-run"
 	@echo "make dashboard       make demo scraped by Prometheus; docs/grafana's panels drawn -> docs/img/dashboard.png"
+	@echo "make docs            regenerate the generated parts of the docs: flags, metrics, figures, chart values"
 	@echo "make lock            re-resolve requirements/runtime.txt and dev.txt after a dependency change in pyproject.toml"
 	@echo "make fuzz            an HTTP fuzz run against a live extender process (no cluster needed)"
 	@echo "make chaos           faults injected into a control plane of its own (API server down, etcd compacted)"
@@ -159,6 +160,13 @@ bench-extender: $(STAMP)
 # Figures: time from a termination taint to every pod evicted, 100 and 1000 pods on one node.
 bench-reclaim: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_reclaim
+
+# The parts of the docs made from the code and the benchmark reports; make unit fails when
+# one is stale (tests/unit/test_docs.py, test_configuration_doc.py, tests/chart).
+docs: $(STAMP)
+	$(PY) tools/render_configuration.py --write
+	$(PY) tools/render_reference.py --write
+	$(PY) tools/chart_readme.py --write
 
 clean:
 	rm -rf build $(VENV) *.egg-info

@@ -1,7 +1,7 @@
 """One settings object, filled from CLI flags and SPOT_EXTENDER_* environment variables.
 
 Each field declares its flag, env var, parser and help in one place, so `--help`, the
-environment and the README cannot drift apart. A flag beats the env var, which beats
+environment and docs/configuration.md cannot drift apart. A flag beats the env var, which beats
 the default.
 """
 
@@ -603,7 +603,9 @@ def _show_default(value: Any, parse: Callable) -> str:
     if getattr(parse, "duration", False) and isinstance(value, float):
         return show_duration(value)
     if isinstance(value, tuple):
-        return ",".join(value) if len(value) <= 3 else f"{len(value)} built-in entries, see README"
+        if not value:
+            return "none"
+        return ",".join(value) if len(value) <= 3 else f"{len(value)} built-in entries, see docs/configuration.md"
     if isinstance(value, bool):
         return str(value).lower()
     return str(value) if value != "" else "none"

@@ -1,4 +1,4 @@
-"""The README's Layout section matches the tree module by module, and every module's tests
+"""CONTRIBUTING.md's Layout section matches the tree module by module, and every module's tests
 are where it says: tests/unit/test_<module>.py, or the files its line names."""
 
 import pathlib
@@ -10,7 +10,7 @@ APP = ROOT / "app"
 
 def layout() -> dict[str, list[str]]:
     """{folder under app/: the lines of the Layout section about it}."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "CONTRIBUTING.md").read_text()
     section = text[text.index("## Layout\n"):]
     section = section[: section.index("\nWhere to add:")]
     folders: dict[str, list[str]] = {}

@@ -1,0 +1,209 @@
+"""The docs name only what exists, and document everything a user can set or scrape:
+every flag, metric, annotation and make target a doc names is real, every flag has its
+row in docs/configuration.md, every metric its row in docs/reference.md, and the
+generated parts of the docs are current. CHANGELOG.md is left out: it may name what a
+release removed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from spot_extender import cli
+from spot_extender.core import vocabulary
+from spot_extender.core.metrics import Metrics
+from spot_extender.serving.fleet import FleetCollector
+from spot_extender.serving.status import WorkloadState
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "charts" / "spot-extender" / "README.md", ROOT / "docs" / "grafana" / "README.md"]
+
+# Flags of other tools that the install guide shows, by tool.
+FOREIGN_FLAGS = {
+    "kube-apiserver": {"--admission-control-config-file", "--authentication-kubeconfig",
+                       "--authorization-kubeconfig"},
+    "kube-scheduler": {"--config", "--bind-address"},
+    "helm": {"--set", "--set-json", "--reuse-values"},
+    "buildah": {"--build-arg", "--format", "--isolation", "--storage-driver"},
+}
+FLAG_IN_PROSE = re.compile(r"`(--[a-z][a-z0-9-]*[a-z0-9])")
+METRIC = re.compile(r"\bspot_extender_[a-z_]*[a-z](?:_\*)?")  # `..._*` names a family of metrics
+ANNOTATION = re.compile(r"\bspot-extender\.io/[a-z][a-z-]*[a-z]")
+MAKE_TARGET = re.compile(r"`make ([a-z][a-z0-9-]*)")
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def doc_texts() -> dict[str, str]:
+    return {str(path.relative_to(ROOT)): path.read_text() for path in DOCS}
+
+
+def our_flags() -> set[str]:
+    """Every long option of spot-extender's commands, and of the benchmark and harness scripts."""
+    found: set[str] = set()
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            found.update(s for s in action.option_strings if s.startswith("--"))
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(cli.parser())
+    for script in [*(ROOT / "tests" / "perf").glob("*.py"), *(ROOT / "tests" / "cluster").glob("*.py")]:
+        found.update(re.findall(r'add_argument\(\s*"(--[a-z0-9-]+)"', script.read_text()))
+    return found
+
+
+def exported_metrics() -> set[str]:
+    """Every metric as documented: a counter by its _total name, the others by their own."""
+    names = {family.name + ("_total" if family.type == "counter" else "") for family in Metrics().registry.collect()}
+    fleet = FleetCollector(spot_price_ratio=0.3, per_workload=True)
+    fleet.update([WorkloadState(kind="Deployment", namespace="a", name="b", replicas=2, floor=1,
+                                floor_source="default", floor_clamp=None, counted_group=None, on_demand=1, spot=1,
+                                in_flight=0, floor_role_pods=1, spot_role_pods=1, floor_fallback=None,
+                                spot_seek=None, floor_met=True, controller=None)])
+    return names | {family.name for family in fleet.collect()}
+
+
+def metric_names() -> set[str]:
+    """Every series name /metrics can carry: a histogram's parts too."""
+    histograms = {f.name for f in Metrics().registry.collect() if f.type == "histogram"}
+    return exported_metrics() | {f"{h}_{part}" for h in histograms for part in ("bucket", "count", "sum")}
+
+
+def our_annotations() -> set[str]:
+    return {value for name, value in vars(vocabulary).items()
+            if isinstance(value, str) and value.startswith("spot-extender.io/")}
+
+
+def make_targets() -> set[str]:
+    return set(re.findall(r"^([a-z][a-z0-9-]*):", (ROOT / "Makefile").read_text(), re.M))
+
+
+def unknown(pattern: re.Pattern, known: set[str]) -> dict[str, list[str]]:
+    out = {}
+    for name, text in doc_texts().items():
+        missing = sorted({m for m in pattern.findall(text)} - known)
+        if missing:
+            out[name] = missing
+    return out
+
+
+def test_every_flag_a_doc_names_exists():
+    foreign = set().union(*FOREIGN_FLAGS.values())
+    assert unknown(FLAG_IN_PROSE, our_flags() | foreign) == {}
+
+
+def test_every_metric_a_doc_names_exists():
+    names = metric_names()
+    families = {name[:end] + "*" for name in names for end in range(1, len(name)) if name[end - 1] == "_"}
+    assert unknown(METRIC, names | families) == {}
+
+
+def test_every_annotation_a_doc_names_exists():
+    assert unknown(ANNOTATION, our_annotations()) == {}
+
+
+def test_every_make_target_a_doc_names_exists():
+    assert unknown(MAKE_TARGET, make_targets()) == {}
+
+
+def test_every_flag_is_documented_with_its_variable():
+    from dataclasses import fields
+
+    from spot_extender.core.settings import Settings, env_name
+
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [f.name for f in fields(Settings)
+               if f"`--{f.name.replace('_', '-')}" not in page or f"`{env_name(f.name)}`" not in page]
+    assert missing == []
+
+
+def test_every_metric_and_annotation_is_in_the_reference():
+    page = (ROOT / "docs" / "reference.md").read_text()
+    documented = set(re.findall(r"^\| `(spot_extender_\w+)`", page, re.M))
+    assert exported_metrics() - documented == set()
+    assert our_annotations() - set(re.findall(r"`(spot-extender\.io/[a-z-]+)`", page)) == set()
+
+
+@pytest.mark.parametrize("tool", ["render_reference", "render_figures"])
+def test_generated_parts_are_current(tool):
+    module = load_tool(tool)
+    problem = module.generated.stale(module.DOC, module.render, module.REGENERATE) if hasattr(module, "DOC") else ""
+    for doc in getattr(module, "DOCS", ()):
+        problem += module.generated.stale(doc, module.render, module.REGENERATE)
+    assert problem == ""
+
+
+def test_the_checks_catch_what_they_look_for():
+    """Each pattern finds a made-up name of its kind, and the known sets leave it out."""
+    text = "`--no-such-flag` spot_extender_no_such_total spot-extender.io/no-such `make no-such` spot_extender_w_*"
+    assert FLAG_IN_PROSE.findall(text) == ["--no-such-flag"] and "--no-such-flag" not in our_flags()
+    assert METRIC.findall(text) == ["spot_extender_no_such_total", "spot_extender_w_*"]
+    assert "spot_extender_no_such_total" not in metric_names() and "spot_extender_leader" in metric_names()
+    assert ANNOTATION.findall(text) == ["spot-extender.io/no-such"] and "spot-extender.io/role" in our_annotations()
+    assert MAKE_TARGET.findall(text) == ["no-such"] and {"demo", "test", "docs"} <= make_targets()
+
+
+# A measured figure: a decimal or a percentage. Outside code and generated blocks the
+# pages that show benchmark figures may hold none: each comes from its report.
+FIGURE = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|(?<![\w.])\d+(?:\.\d+)?\s?%")
+
+
+def figures_citing_nothing(text: str) -> list[str]:
+    text = re.sub(r"<!-- generated:(\S+) -->.*?<!-- end:\1 -->", "", text, flags=re.S)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    text = re.sub(r"\b(?:Kubernetes|Python|Go|etcd|KWOK|helm|Karpenter|tested on) \d+(?:\.\d+)+", "", text)  # versions
+    return [line.strip() for line in text.splitlines() if FIGURE.search(line)]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/performance.md"])
+def test_every_figure_comes_from_a_report(page):
+    assert figures_citing_nothing((ROOT / page).read_text()) == []
+
+
+def test_a_typed_figure_is_caught():
+    assert figures_citing_nothing("b/a was 0.77 here\nand 86% stayed\n`--x=0.5` Kubernetes 1.36.3 v1.35") == [
+        "b/a was 0.77 here", "and 86% stayed"]
+    assert figures_citing_nothing("<!-- generated:x -->\n0.77\n<!-- end:x -->") == []
+
+
+def mebibytes(quantity: str) -> float:
+    units = {"Mi": 1, "Gi": 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * factor
+    return float(quantity) / 2**20
+
+
+def test_memory_requests_come_from_the_measured_peaks():
+    """k8s/ and the chart ask for the same memory, and it covers what the extender
+    benchmark measured: the request its peak at 50,000 pods, the limit at 150,000."""
+    import yaml
+
+    figures = load_tool("render_figures")
+    report = figures.reports().get("extender")
+    if report is None:
+        pytest.fail("docs/figures/extender.json is missing: run make bench-extender, then render_figures --collect")
+    sized_for, largest = figures.memory_sizing(report)
+    deployment = next(d for d in yaml.safe_load_all((ROOT / "k8s" / "base" / "deployment.yaml").read_text())
+                      if d and d.get("kind") == "Deployment")
+    kustomize = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    chart = yaml.safe_load((ROOT / "charts" / "spot-extender" / "values.yaml").read_text())["resources"]
+    assert chart["requests"]["memory"] == kustomize["requests"]["memory"]
+    assert chart["limits"]["memory"] == kustomize["limits"]["memory"]
+    # the benchmark's "MB" are /proc's kB / 1024: mebibytes
+    assert mebibytes(kustomize["requests"]["memory"]) >= sized_for
+    assert mebibytes(kustomize["limits"]["memory"]) >= largest
