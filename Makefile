@@ -114,7 +114,7 @@ chaos: $(STAMP) cluster-bins
 
 # The benchmarks at a small size, so they keep working; figures come from `make bench`.
 bench-smoke: $(STAMP) cluster-bins-karpenter
-	$(PY) -m pytest tests/perf -q
+	$(PY) -m pytest tests/perf -q --durations=0
 
 test: unit package-test image-test chart-test fuzz e2e e2e-autoscaled chaos bench-smoke
 

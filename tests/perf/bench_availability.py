@@ -267,7 +267,7 @@ def run_approach(approach: str, args, workloads) -> dict:
         run.event(f"steady: spot share {steady['spot_share']}")
 
         pools_start = run.samples[-1]["t"]
-        for key in list(run.spot_pools):
+        for key in list(run.spot_pools)[:args.pools_one_at_a_time or None]:
             run.reclaim([key], args.notice)
             run.sample_until(run.all_ready, args.recover_timeout)
             kind, zone = key.split("/")
@@ -321,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebalance-interval", type=float, default=10)
     parser.add_argument("--move-cooldown", type=float, default=5)
     parser.add_argument("--max-moves", type=int, default=120, help="spot-extender --max-moves-per-minute")
+    parser.add_argument("--pools-one-at-a-time", type=int, default=0,
+                        help="spot pools reclaimed one at a time before all at once (0: every pool)")
     parser.add_argument("--approaches", default=",".join(APPROACHES))
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)

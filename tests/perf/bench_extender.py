@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = [run_index(args, args.nodes, pods, workloads) for pods, workloads in args.index_sizes]
     for run in runs:
         print_run(run)
-    result = {"benchmark": "extender", "runs": runs}
+    result = {"benchmark": "extender", "settings": {k: v for k, v in vars(args).items() if k != "out_dir"},
+              "runs": runs}
     if len(runs) > 1:
         small, large = runs[0], runs[-1]
         result["memory_growth"] = {

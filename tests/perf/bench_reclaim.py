@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['pods']:>6}{r['first_eviction_seconds']:>18.2f}{r['all_evicted_seconds']:>15.2f}"
               f"{r['pods_per_second']:>9.1f}{r['reference_evict_seconds']:>13.2f}{r['over_reference']:>7}")
-    publish({"benchmark": "reclaim", "results": rows}, args.out_dir)
+    publish({"benchmark": "reclaim", "settings": {k: v for k, v in vars(args).items() if k != "out_dir"},
+             "results": rows}, args.out_dir)
     return 0
 
 

@@ -41,66 +41,77 @@ def assert_documented(report: dict) -> None:
     assert not missing, f"fields written to {report['benchmark']}.json but not documented in docs/performance.md: {missing}"
 
 
+# Each benchmark runs once with every part of its code, not every configuration make bench
+# compares: the smoke proves the benchmarks still run, in a few minutes (issue 28).
+
+
 def test_throughput(tmp_path):
-    cases = [c.key for c in bench_throughput.CASES]
-    assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120", "--rounds=2",
-                                  f"--cases={','.join(cases)}", "--profile-seconds=1", f"--out-dir={tmp_path}"]) == 0
+    # a0, c and fp differ from a, b and f only in kube-scheduler's configuration.
+    assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120", "--rounds=1",
+                                  "--cases=a,b,e,f,d", "--profile-seconds=1", "--profile-cases=b,d",
+                                  f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "throughput.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
-    assert set(by_case) == {"a", "a0", "b", "c", "d", "e", "f", "fp"}
+    assert set(by_case) == {"a", "b", "d", "e", "f"}
     assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
-    assert len(by_case["b"]["rounds_pods_per_second"]) == 2 and len(by_case["d"]["rounds_pods_per_second"]) == 1
-    assert len(by_case["b"]["rollout_rounds_pods_per_second"]) == 2
-    assert len(by_case["d"]["rollout_rounds_pods_per_second"]) == 1
+    assert all(len(r["rounds_pods_per_second"]) == len(r["rollout_rounds_pods_per_second"]) == 1
+               for r in by_case.values())
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
     assert all(r["extender_skipped"] == 0 for r in by_case.values()), "an extender failed calls: rates would be bogus"
-    assert {"b/a", "c/a", "d/a", "e/a", "f/a", "fp/a", "b/a0", "f/a0", "fp/f"} <= set(report["ratios"])
-    assert {"b/a", "e/a", "f/a", "fp/a", "fp/f"} <= set(report["rollout_ratios"])
+    assert {"b/a", "d/a", "e/a", "f/a"} <= set(report["ratios"]) and "fp/f" not in report["ratios"]
+    assert {"b/a", "e/a", "f/a"} <= set(report["rollout_ratios"])
     assert all(r["cpu_seconds"]["kube-apiserver"] > 0 and r["rollout_cpu_seconds"]["kube-apiserver"] > 0
                for r in by_case.values())
     # kube-scheduler's own histogram counted an attempt per pod at least (its /metrics is open to the harness)
     assert all(r["scheduling_algorithm"]["attempts"] >= 60 and r["scheduling_algorithm"]["p99_ms"] > 0
                for r in by_case.values()), {k: r["scheduling_algorithm"] for k, r in by_case.items()}
-    latency = {case: by_case[case]["extender_latency"] for case in ("b", "c", "e", "f", "fp")}
-    for case in ("b", "c", "f"):  # kube-scheduler did call filter, once per pod at least
+    latency = {case: by_case[case]["extender_latency"] for case in ("b", "e", "f")}
+    for case in ("b", "f"):  # kube-scheduler did call filter, once per pod at least
         assert latency[case]["filter"]["calls"] >= 60 and latency[case]["filter"]["p99_ms"] > 0
-    # kube-apiserver called the webhook for every pod in e, f and fp; kube-scheduler called
-    # no extender in e and only prioritize in fp
-    for case in ("e", "f", "fp"):
+    # kube-apiserver called the webhook for every pod in e and f; kube-scheduler called no extender in e
+    for case in ("e", "f"):
         assert latency[case]["admission"]["calls"] >= 60, (case, latency[case])
     assert latency["e"]["filter"]["calls"] == latency["e"]["prioritize"]["calls"] == 0
-    assert latency["fp"]["filter"]["calls"] == 0 and latency["fp"]["prioritize"]["calls"] >= 60
     # the extenders and the webhook keep one replica per Deployment on on-demand, the rest on spot
     assert by_case["d"]["spot_fraction"] >= 0.5
-    assert all(by_case[case]["spot_fraction"] >= 0.8 for case in ("b", "e", "f", "fp"))
-    # every case was profiled, each process with functions named
-    for case, result in by_case.items():
+    assert all(by_case[case]["spot_fraction"] >= 0.8 for case in ("b", "e", "f"))
+    # the cases asked for were profiled, each process with functions named, and no other
+    assert {case for case, result in by_case.items() if "profiles" in result} == {"b", "d"}
+    for case in ("b", "d"):
+        result = by_case[case]
         processes = {p["process"]: p for p in result["profiles"]}
         assert {"kube-scheduler", "kube-apiserver"} <= set(processes), (case, processes)
         for profile in processes.values():
             assert profile["top"] and not profile["top"][0]["function"].startswith("no profile"), (case, profile)
             assert (tmp_path / "profiles" / profile["file"]).stat().st_size > 0
-    for case in ("b", "d", "e", "f"):  # sampled by py-spy
+    for case in ("b", "d"):  # sampled by py-spy
         assert {p["process"] for p in by_case[case]["profiles"]} & {"spot-extender", "baseline-extender"}, case
     assert (tmp_path / "throughput.png").stat().st_size > 10_000
     assert_documented(report)
 
 
 def test_availability(tmp_path):
-    assert bench_availability.main(["--workloads=small", "--notice=3", "--startup=1", "--settle=4",
+    # The webhook and native approaches differ in flags and manifests only (the webhook's run
+    # in test_autoscaled; native's manifests are checked below).
+    assert bench_availability.main(["--workloads=small", "--notice=3", "--startup=1", "--settle=3",
                                     "--rebalance-interval=4", "--move-cooldown=1", "--return-timeout=60",
+                                    "--pools-one-at-a-time=1", "--approaches=spot-extender",
                                     f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "availability.json").read_text())
-    by_approach = {r["approach"]: r for r in report["results"]}
-    ext, webhook, native = by_approach["spot-extender"], by_approach["webhook"], by_approach["native"]
-    for run in (ext, webhook):
-        for phase in ("pools_one_at_a_time", "all_at_once"):
-            assert run[phase]["workloads_with_zero_ready"] == 0, (run["approach"], run[phase])
-            assert run[phase]["workloads_below_floor"] == 0, (run["approach"], run[phase])
-    # natively the single replica prefers spot, so losing every spot node leaves it with none
-    assert native["all_at_once"]["workloads_with_zero_ready"] >= 1
+    (ext,) = report["results"]
+    assert ext["approach"] == "spot-extender"
+    for phase in ("pools_one_at_a_time", "all_at_once"):
+        assert ext[phase]["workloads_with_zero_ready"] == 0, ext[phase]
+        assert ext[phase]["workloads_below_floor"] == 0, ext[phase]
     assert ext["seconds_to_steady_share_after_return"] is not None
-    assert webhook["seconds_to_steady_share_after_return"] is not None
+    assert [e["event"] for e in ext["events"]].count("vanished") == 2  # one pool, then all at once
+    # the native approach's pods prefer spot and tolerate its taints; spot-extender's carry nothing
+    native = bench_availability.manifests(bench_availability.SMALL, native=True)
+    plain = bench_availability.manifests(bench_availability.SMALL, native=False)
+    templates = [m["spec"]["template"]["spec"] for m in native if "template" in m.get("spec", {})]
+    assert templates and all(t["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                             and t["tolerations"] for t in templates)
+    assert not any("affinity" in m["spec"]["template"]["spec"] for m in plain if "template" in m.get("spec", {}))
     assert (tmp_path / "availability.png").stat().st_size > 10_000
     assert_documented(report)
 
@@ -133,7 +144,7 @@ def test_extender_memory_and_latency(tmp_path):
 
 
 def test_pacing(tmp_path):
-    assert bench_pacing.main(["--workloads=small", "--notice=30", "--startups=2", "--grace=5", "--settle=4",
+    assert bench_pacing.main(["--workloads=small", "--notice=9", "--startups=2", "--grace=1", "--margin=1", "--settle=3",
                               f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "pacing.json").read_text())
     by_mode = {r["mode"]: r for r in report["results"]}
@@ -153,18 +164,17 @@ def test_pacing(tmp_path):
 def test_autoscaled(tmp_path):
     assert bench_autoscaled.main(["--workloads=small", "--startup=1", "--settle=6", "--consolidate-after=5",
                                   "--rebalance-interval=3", "--move-cooldown=1", "--settle-timeout=240",
+                                  "--approaches=webhook",
                                   f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "autoscaled.json").read_text())
     by_approach = {r["approach"]: r for r in report["results"]}
-    assert set(by_approach) == {"webhook", "capacity-spread", "native"}
+    # capacity-spread and native differ from the webhook run in their manifests and flags only
+    assert set(by_approach) == {"webhook"}
     webhook = by_approach["webhook"]
     assert webhook["spot_lost_at_once"]["workloads_with_zero_ready"] == 0, webhook["spot_lost_at_once"]
     assert webhook["spot_lost_at_once"]["workloads_below_floor"] == 0, webhook["spot_lost_at_once"]
     assert webhook["spot_node_claims_deleted"] >= 1
-    # natively the single replica prefers spot and Karpenter buys spot for it: losing spot leaves it with none
-    assert by_approach["native"]["spot_lost_at_once"]["workloads_with_zero_ready"] >= 1
-    for run in by_approach.values():
-        assert run["steady"]["nodes"] >= 1 and run["steady"]["cost_per_hour"] > 0, run["steady"]
-        assert run["cost_weighted_vcpu_hours"] > 0
+    assert webhook["steady"]["nodes"] >= 1 and webhook["steady"]["cost_per_hour"] > 0, webhook["steady"]
+    assert webhook["cost_weighted_vcpu_hours"] > 0
     assert (tmp_path / "autoscaled.png").stat().st_size > 10_000
     assert_documented(report)
