@@ -166,6 +166,7 @@ bench-reclaim: $(STAMP) cluster-bins
 docs: $(STAMP)
 	$(PY) tools/render_configuration.py --write
 	$(PY) tools/render_reference.py --write
+	$(PY) tools/render_figures.py --write
 	$(PY) tools/chart_readme.py --write
 
 clean:

@@ -128,7 +128,8 @@ def intro() -> list[str]:
         f"{cli.USAGE}, naming the flag or variable it came from, and so does a `{settings_mod.ENV_PREFIX}*` "
         "variable that names no setting (with the nearest name). Ignored: "
         f"{ignored} (build tooling) and what kubelet injects for a Service named `spot-extender` "
-        "(values like `tcp://...`). A boolean flag alone means true (`--dry-run`); durations are "
+        "(values like `tcp://...`); the shipped Deployments set `enableServiceLinks: false` so none are "
+        "injected. A boolean flag alone means true (`--dry-run`); durations are "
         f"written {prose(settings_mod.parse_duration.accepts.split(': ', 1)[1])} or as plain seconds; "
         "lists are comma-separated. `spot-extender serve --help` says the same; flags marked "
         "*also `status`* are taken by `spot-extender status` too (its own flags are at the end).",

@@ -154,7 +154,8 @@ def headline(found: dict[str, dict]) -> str:
                      f"{largest['all_evicted_seconds']} s, {largest['over_reference']} times a bare eviction loop. "
                      f"(reclaim.json)")
     if not found:
-        return "No benchmark report in `docs/figures/` yet: run `make bench`."
+        return ("No benchmark report in `docs/figures/` yet: run `make bench`, then "
+                "`tools/render_figures.py --collect` and `make docs`.")
     dates = sorted({report["date"][:10] for report in found.values()})
     commits = sorted({report["commit"] for report in found.values()})
     lines.append(f"\nMeasured on {dates[0]}{'' if len(dates) == 1 else ' to ' + dates[-1]} at commit "

@@ -312,7 +312,8 @@ class Settings:
         _file_or_empty,
         "PEM CA bundle: the extender verbs, the webhook and /debug/workloads then require a client "
         "certificate it signed (kube-scheduler's extender tlsConfig certFile/keyFile, kube-apiserver's "
-        "admission kubeConfigFile); probes and /metrics stay open",
+        "admission kubeConfigFile), others get a 403; probes and /metrics stay open. Needs --tls-cert-file or "
+        "--webhook-cert-secret",
     )
     tls_reload_interval: float = _setting(
         10.0, parse_positive_duration, "how often to check the TLS files for changes"
@@ -436,7 +437,8 @@ class Settings:
         parse_positive_duration,
         "how long a floor pod may stay Pending (no on-demand node has room, none was provisioned) before "
         "it is evicted so that its replacement is admitted as a spot pod; the floor is repaired once "
-        "on-demand has room. Pods held by a scheduling gate or waiting for their volume claims are left alone",
+        "on-demand has room. Only pods kube-scheduler marked Unschedulable count: pods held by a scheduling "
+        "gate or waiting for their volume claims are left alone",
     )
     seek_spot: str = _setting(
         "auto",
@@ -463,7 +465,8 @@ class Settings:
     )
     list_page_size: int = _setting(500, _int_at_least(1), "objects per page when listing")
     backoff_max: float = _setting(
-        30.0, parse_positive_duration, "longest wait between restarts of a failing background task"
+        30.0, parse_positive_duration, "longest wait between restarts of a failing background task (watches, "
+        "leader election, controller loops, TLS reload)"
     )
     optional_kind_recheck: float = _setting(
         60.0,
@@ -476,7 +479,8 @@ class Settings:
         DEFAULT_DRAIN_NOTICES,
         _list_of(parse_notice_rule),
         "TAINT=DURATION: the notice a going-away taint gives; the drain is paced over it in waves. "
-        "Other signals drain at once (replaces the built-in list)",
+        "A node's shortest notice counts and a cordon does not shorten it; other signals drain at once. "
+        "Replaces the built-in list; empty: every drain at once",
         "RULES",
     )
     drain_margin: float = _setting(
@@ -491,7 +495,9 @@ class Settings:
         parse_positive_duration,
         "how often floors and surplus on-demand replicas are checked (also on changes)",
     )
-    move_cooldown: float = _setting(30.0, parse_duration, "least time between two moves of one workload")
+    move_cooldown: float = _setting(
+        30.0, parse_duration, "least time between two moves of one workload back to spot"
+    )
     move_backoff_max: float = _setting(
         3600.0, parse_duration, "cap of the cooldown doubling after each move in a row whose replacement did not "
         "land where it should (a floor repair's off on-demand, a return to spot's on on-demand again)"
@@ -504,7 +510,9 @@ class Settings:
         (), _namespaces, "namespaces the controller acts in; empty: all but the excluded ones", "NAMESPACES"
     )
     # Leader election: every replica serves the extender; only the leader evicts or patches.
-    leader_elect: bool = _setting(True, parse_bool, "elect a leader to run the controller loops")
+    leader_elect: bool = _setting(
+        True, parse_bool, "elect a leader (a Lease) to run the controller loops; false: this replica runs them"
+    )
     lease_name: str = _setting(
         "spot-extender", _matching(_DNS_SUBDOMAIN, "a DNS subdomain name"), "name of the coordination.k8s.io Lease"
     )
@@ -521,7 +529,8 @@ class Settings:
         10.0, parse_positive_duration, "the leader gives up leading if it cannot renew for this long"
     )
     retry_period: float = _setting(
-        2.0, parse_positive_duration, "how often to try to acquire or renew the lease"
+        2.0, parse_positive_duration, "how often to try to acquire or renew the lease; must be under "
+        "--renew-deadline, itself under --lease-duration"
     )
     # Fleet metrics (fleet.py)
     spot_price_ratio: float = _setting(

@@ -93,7 +93,7 @@ def add_nodes(api: Api, nodes: list[dict], timeout: float = 60) -> None:
     wait_for(all_ready, timeout, what=f"{len(names)} nodes Ready")
 
 
-# The providers' capacity labels (README "How it decides"), read where neither of the two
+# The providers' capacity labels (docs/design.md, "Nodes and pools"), read where neither of the two
 # above is on a node: value -> class.
 PROVIDER_CAPACITY_LABELS = {
     "eks.amazonaws.com/capacityType": {"SPOT": "spot", "ON_DEMAND": "on-demand"},
