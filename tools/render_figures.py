@@ -58,7 +58,9 @@ def settings(report: dict, *names: str) -> str:
 def block(report: dict, *setting_names: str) -> str:
     shown = settings(report, *setting_names)
     head = f"From {source(report)}" + (f"; {shown}" if shown else "") + "."
-    return head + "\n\n" + getattr(tables, report["benchmark"])(report)
+    name = report["benchmark"]
+    plot = f"\n\n![{name}](img/{name}.png)" if (IMAGES / f"{name}.png").exists() else ""
+    return head + plot + "\n\n" + getattr(tables, name)(report)
 
 
 SETTINGS_SHOWN = {
@@ -170,9 +172,15 @@ def memory_sizing(report: dict) -> tuple[float, float]:
 
 def render(text: str) -> str:
     found = reports()
-    for name, report in found.items():
-        if f"<!-- generated:{name} -->" in text:
-            text = generated.fill(text, name, block(report, *SETTINGS_SHOWN[name]))
+    for name in BENCHMARKS:
+        if f"<!-- generated:{name} -->" not in text:
+            continue
+        if name in found:
+            text = generated.fill(text, name, block(found[name], *SETTINGS_SHOWN[name]))
+        else:  # figures from before the reports carried their source are not shown
+            text = generated.fill(text, name, f"No report of this benchmark in `docs/figures/` yet: its figures "
+                                              f"from before reports named their commit were removed. Run "
+                                              f"`make bench`, then `tools/render_figures.py --collect`.")
     if "<!-- generated:headline-figures -->" in text:
         text = generated.fill(text, "headline-figures", headline(found))
     return text
