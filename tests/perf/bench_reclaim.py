@@ -17,6 +17,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.cluster.api import ApiError
 from tests.cluster.controlplane import ControlPlane, ExtenderProcess
 from tests.helpers import kube
 from tests.helpers import objects as o
@@ -63,8 +64,12 @@ def reference_eviction(api, pods: int) -> float:
     names = [p["metadata"]["name"] for p in pods_on(api, node)]
 
     def evict(name: str) -> None:
-        api.post(f"/api/v1/namespaces/{ns}/pods/{name}/eviction",
-                 {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}})
+        try:
+            api.post(f"/api/v1/namespaces/{ns}/pods/{name}/eviction",
+                     {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}})
+        except ApiError as exc:
+            if exc.status != 404:  # gone already (the ReplicaSet settling its count): nothing to evict
+                raise
 
     # Replacements must go elsewhere, and this taint is no going-away signal to the extender.
     api.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"taints": [{"key": "bench/reference", "effect": "NoSchedule"}]}})
