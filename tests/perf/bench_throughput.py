@@ -338,7 +338,12 @@ def cleanup_namespace(api: Api, namespace: str) -> None:
     for owners in ("deployments", "replicasets"):
         api.delete(f"/apis/apps/v1/namespaces/{namespace}/{owners}", propagationPolicy="Orphan")
     pods = f"/api/v1/namespaces/{namespace}/pods"
-    api.delete(pods, gracePeriodSeconds="0")
+    for _ in range(10):
+        try:
+            api.delete(pods, gracePeriodSeconds="0")
+            break
+        except TimeoutError:  # 2000 pods can outlast the client's timeout on a busy machine: go on deleting
+            print(f"    deleting the pods of {namespace} outlasted the client's timeout; again", flush=True)
     wait_for(lambda: not api.get(pods, limit=1)["items"], 900, interval=0.2, what=f"pods of {namespace} deleted")
     kube.delete(api, "Namespace", namespace)
     print(f"    pods of {namespace} deleted in {time.monotonic() - started:.1f}s", flush=True)
