@@ -178,9 +178,9 @@ def render(text: str) -> str:
         if name in found:
             text = generated.fill(text, name, block(found[name], *SETTINGS_SHOWN[name]))
         else:  # figures from before the reports carried their source are not shown
-            text = generated.fill(text, name, f"No report of this benchmark in `docs/figures/` yet: its figures "
-                                              f"from before reports named their commit were removed. Run "
-                                              f"`make bench`, then `tools/render_figures.py --collect`.")
+            text = generated.fill(text, name, "No report of this benchmark in `docs/figures/` yet: its figures "
+                                              "from before reports named their commit were removed. Run "
+                                              "`make bench`, then `tools/render_figures.py --collect`.")
     if "<!-- generated:headline-figures -->" in text:
         text = generated.fill(text, "headline-figures", headline(found))
     return text
