@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from spot_extender import cli
+from spot_extender.cluster.resources import parse_quantity
 from spot_extender.core import vocabulary
 from spot_extender.core.metrics import Metrics
-from spot_extender.serving.fleet import FleetCollector
-from spot_extender.serving.status import WorkloadState
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md")),
@@ -66,14 +65,10 @@ def our_flags() -> set[str]:
 
 
 def exported_metrics() -> set[str]:
-    """Every metric as documented: a counter by its _total name, the others by their own."""
-    names = {family.name + ("_total" if family.type == "counter" else "") for family in Metrics().registry.collect()}
-    fleet = FleetCollector(spot_price_ratio=0.3, per_workload=True)
-    fleet.update([WorkloadState(kind="Deployment", namespace="a", name="b", replicas=2, floor=1,
-                                floor_source="default", floor_clamp=None, counted_group=None, on_demand=1, spot=1,
-                                in_flight=0, floor_role_pods=1, spot_role_pods=1, floor_fallback=None,
-                                spot_seek=None, floor_met=True, controller=None)])
-    return names | {family.name for family in fleet.collect()}
+    """Every metric as documented: a counter by its _total name, the others by their own
+    (the rows tools/render_reference.py writes)."""
+    reference = load_tool("render_reference")
+    return {name for name, *_ in reference.process_metrics() + reference.fleet_metrics()}
 
 
 def metric_names() -> set[str]:
@@ -181,11 +176,7 @@ def test_a_typed_figure_is_caught():
 
 
 def mebibytes(quantity: str) -> float:
-    units = {"Mi": 1, "Gi": 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
-    for suffix, factor in units.items():
-        if quantity.endswith(suffix):
-            return float(quantity[: -len(suffix)]) * factor
-    return float(quantity) / 2**20
+    return float(parse_quantity(quantity)) / 2**20
 
 
 def test_memory_requests_come_from_the_measured_peaks():
