@@ -43,7 +43,9 @@ CLIENTS = 32  # scrapers in the flood, each fetching /metrics again as soon as i
 QUIET_SECONDS, FLOOD_SECONDS = 3.0, 8.0  # the flood's run spans many encodes, however long one takes
 PAUSE_S = 0.001  # between two timed calls: a steady sequence, not a second flood
 P99_RATIO = 3.0
-SLACK_MS = 5.0
+# A paced, shared encode measured 11.5 ms p99 on a loaded CI machine (quiet: 1.4-1.9 ms);
+# the regressions this guards against measured 98-154 ms, so 20 ms of slack still catches them.
+SLACK_MS = 20.0
 VERBS = ("/filter", "/mutate")
 
 
