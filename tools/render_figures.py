@@ -66,7 +66,7 @@ def block(report: dict, *setting_names: str) -> str:
 SETTINGS_SHOWN = {
     "throughput": ("rounds", "cases"),
     "availability": ("workloads", "notice", "startup", "rebalance_interval", "move_cooldown"),
-    "pacing": ("workloads", "notice", "startups", "grace", "margin"),
+    "pacing": ("workloads", "notice", "startups", "grace", "margin", "max_surge"),
     "autoscaled": ("workloads", "startup", "consolidate_after"),
     "reclaim": ("sizes",),
     "extender": ("nodes", "index_sizes"),
@@ -131,6 +131,14 @@ def headline(found: dict[str, dict]) -> str:
             f"- A drain paced to a {r['settings']['notice']:g} s notice kept {shown} of all replicas ready at the "
             f"worst moment, against {min(x['min_ready_total_fraction'] for x in at_once):.0%} evicting at once; "
             f"workloads off their bound {judged(len(misses), 1, False)}. (pacing.json)")
+        for c in r.get("surge_comparison", []):
+            fewest = ("target 100%: " + ("met" if c["min_ready_met"] else "not met") if c["fits_in_notice"]
+                      else "the start-up does not fit in the notice")
+            lines.append(
+                f"- With a surge first, pods starting in {c['startup']:g} s: fewest ready "
+                f"{c['surge_min_ready_total_fraction']:.0%} of all replicas ({fewest}), replica-seconds lost "
+                f"{c['lost_over_paced']} of paced's (target under 0.05: {'met' if c['lost_met'] else 'not met'}), "
+                f"for {c['surge_pod_seconds']:g} surge pod-seconds. (pacing.json)")
     if "throughput" in found:
         r = found["throughput"]
         rollout = r["rollout_ratios"]

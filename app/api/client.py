@@ -134,7 +134,7 @@ class Kube:
                 _request_timeout=timeout,
             )
 
-    async def _json(self, method: str, path: str, body: dict | None, timeout: float, params: dict | None = None,
+    async def _json(self, method: str, path: str, body: dict | list | None, timeout: float, params: dict | None = None,
                     content_type: str = "application/json") -> dict:
         """One request with a JSON body and answer; a non-2xx answer raises StatusError."""
         response = await self._send(method, path, params or {}, aiohttp.ClientTimeout(total=timeout), body,
@@ -222,6 +222,25 @@ class Kube:
         """Merge annotations into an object; a None value removes one."""
         await self._json("PATCH", resource.path(namespace, name), {"metadata": {"annotations": annotations}}, timeout,
                          content_type="application/merge-patch+json")
+
+    async def create(self, resource: Resource, namespace: str, body: dict, timeout: float) -> dict:
+        return await self._json("POST", resource.path(namespace), body, timeout)
+
+    async def scale(self, resource: Resource, namespace: str, name: str, replicas: int, uid: str,
+                    timeout: float) -> dict:
+        """Set spec.replicas of the object with this uid: a JSON patch whose first operation
+        tests the uid, so an object recreated under the name is left alone (422)."""
+        patch = [{"op": "test", "path": "/metadata/uid", "value": uid},
+                 {"op": "replace", "path": "/spec/replicas", "value": replicas}]
+        return await self._json("PATCH", resource.path(namespace, name), patch, timeout,
+                                content_type="application/json-patch+json")
+
+    async def delete(self, resource: Resource, namespace: str, name: str, uid: str, timeout: float) -> None:
+        """Delete the object with this uid (409 if the name is another's now); its dependents
+        go in the background, by the garbage collector."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background",
+                "preconditions": {"uid": uid}}
+        await self._json("DELETE", resource.path(namespace, name), body, timeout)
 
     async def post_event(self, about: ObjectRef, event_type: str, reason: str, message: str, timeout: float) -> None:
         body = objects.event(about, event_type, reason, message)

@@ -1,7 +1,8 @@
-"""Request paths and the bodies spot-extender writes: Evictions, Events, Leases."""
+"""Request paths and the bodies spot-extender writes: Evictions, Events, Leases and surge ReplicaSets."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -37,6 +38,13 @@ EVENTS = Resource("", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 SECRETS = Resource("", "v1", "secrets")
 MUTATING_WEBHOOKS = Resource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
+REPLICASETS = Resource("apps", "v1", "replicasets")
+
+# The label a Deployment puts on its ReplicaSet's pods to tell revisions apart. A Rollout's
+# (rollouts-pod-template-hash) stays as it is: its stable and canary Services select on it.
+TEMPLATE_HASH_LABEL = "pod-template-hash"
+SURGE_SUFFIX = "-surge"
+NAME_LIMIT = 253
 
 
 @dataclass(frozen=True)
@@ -91,3 +99,44 @@ def lease(namespace: str, name: str, spec: dict) -> dict:
 def micro_time(moment: datetime | None = None) -> str:
     """RFC 3339 with microseconds, the MicroTime format of Lease spec times."""
     return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def surge_name(replicaset: str) -> str:
+    """The surge ReplicaSet's name beside a ReplicaSet: the same name, suffixed."""
+    return replicaset[: NAME_LIMIT - len(SURGE_SUFFIX)] + SURGE_SUFFIX
+
+
+def surge_replicaset(beside: dict, served: str, replicas: int, surge_label: str, served_annotation: str) -> dict:
+    """A ReplicaSet running `beside`'s pod template next to it: controlled by that ReplicaSet
+    (so neither the Deployment nor the Rollout adopts it, and it is garbage-collected with
+    the workload), its pods with the app labels (Services and PDBs count them), a
+    Deployment's revision hash of their own (`surge-<hash>`), and `surge_label`
+    naming the uid of the ReplicaSet beside it, which is also its selector. A Rollout's
+    pods keep their hash: its Services select on it, and no ReplicaSet adopts pods that
+    another controls."""
+    meta = beside.get("metadata") or {}
+    uid = meta.get("uid") or ""
+    template = copy.deepcopy((beside.get("spec") or {}).get("template") or {})
+    template_meta = template.setdefault("metadata", {})
+    labels = dict(template_meta.get("labels") or {})
+    if TEMPLATE_HASH_LABEL in labels:
+        labels[TEMPLATE_HASH_LABEL] = f"surge-{labels[TEMPLATE_HASH_LABEL]}"[:63]
+    labels[surge_label] = uid
+    template_meta["labels"] = labels
+    return {
+        "apiVersion": REPLICASETS.api_version,
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": surge_name(meta.get("name") or ""),
+            "namespace": meta.get("namespace") or "",
+            # Not the app's labels: a GitOps tool tracking by label (Argo CD's
+            # app.kubernetes.io/instance) must not take it for an object of its own.
+            "labels": {surge_label: uid},
+            "annotations": {served_annotation: served},
+            "ownerReferences": [{
+                "apiVersion": REPLICASETS.api_version, "kind": "ReplicaSet", "name": meta.get("name") or "",
+                "uid": uid, "controller": True, "blockOwnerDeletion": False,
+            }],
+        },
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {surge_label: uid}}, "template": template},
+    }

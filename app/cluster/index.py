@@ -94,6 +94,8 @@ class Index:
         self.current_group = workloads.current_group
         self.workloads = workloads.records
         self.top_level_workloads = workloads.top_level
+        self.surges_of = workloads.surges_of
+        self.surge_workloads = workloads.surge_workloads
         self.pdbs_selecting = workloads.pdbs_selecting
         self.claim_pins = self._volumes.pins
         # And the pod queries of the pod table, with its counts.

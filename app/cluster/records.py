@@ -11,20 +11,24 @@ from types import MappingProxyType
 from typing import Mapping, NamedTuple
 from weakref import WeakValueDictionary
 
-from ..api.kinds import REPLICASET, STATEFULSET, watched
+from ..api.kinds import BY_NAME, REPLICASET, STATEFULSET, watched
 from ..core.fields import condition, seconds_between
 from ..core.vocabulary import (
     ADMISSION_ANNOTATION,
     ANNOTATION_FLOOR,
     ANNOTATION_FLOOR_FALLBACK,
+    ANNOTATION_MAX_SURGE,
     ANNOTATION_PLACEMENT,
     ANNOTATION_REBALANCE,
     ANNOTATION_SPOT_SEEK,
+    ANNOTATION_SURGE,
     DELETION_COST,
     MIRROR_POD,
     OPT_OUT_LABEL,
     OPT_OUT_VALUE,
     ROLE_LABEL,
+    SURGE_FOR_ANNOTATION,
+    SURGE_LABEL,
     Role,
 )
 from .constraints import NONE, Constraints, from_pod_spec
@@ -106,6 +110,12 @@ class WorkloadRecord:
     needs: Needs = NO_NEEDS  # what its pods need beyond CPU, memory and constraints (app/cluster/needs.py)
     ordinal_start: int = 0  # StatefulSets: spec.ordinals.start, the ordinal of its first pod
     uid: str = ""  # metadata.uid: an owner reference naming another uid is not of this object
+    surge: bool = False  # opted in to surge pods during a reclaim (ANNOTATION_SURGE)
+    max_surge: str | None = None  # raw ANNOTATION_MAX_SURGE
+    # A surge ReplicaSet only (controller/surge.py): the workload it serves and the uid of the
+    # ReplicaSet it stands beside, which controls it. Its pods are spot, outside every floor.
+    surge_for: WorkloadKey | None = None
+    surge_beside: str = ""
 
     @property
     def key(self) -> WorkloadKey:
@@ -277,7 +287,24 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
                                        _claim_templates(spec) if kind == STATEFULSET else ())),
         ordinal_start=_ordinal_start(spec) if kind == STATEFULSET else 0,
         uid=meta.get("uid") or "",
+        surge=str(annotations.get(ANNOTATION_SURGE, "")).lower() == "true",
+        max_surge=_text_or_none(annotations.get(ANNOTATION_MAX_SURGE)),
+        **(_surge_of(meta, namespace, controller) if kind == REPLICASET and owner is None else {}),
     )
+
+
+def _surge_of(meta: dict, namespace: str, controller: Owner | None) -> dict:
+    """A surge ReplicaSet's fields: its label names the uid of the ReplicaSet that controls
+    it, and its annotation the workload, "Kind/name". Anything else is no surge."""
+    beside = (meta.get("labels") or {}).get(SURGE_LABEL)
+    served = (meta.get("annotations") or {}).get(SURGE_FOR_ANNOTATION)
+    if not beside or controller is None or controller.kind != REPLICASET or controller.uid != beside:
+        return {}
+    kind, _, name = served.partition("/") if isinstance(served, str) else ("", "", "")
+    owning = BY_NAME.get(kind) if name else None
+    if owning is None or not owning.owns_replicasets:
+        return {}
+    return {"surge_for": WorkloadKey(kind, namespace, name), "surge_beside": beside}
 
 
 def _claim_templates(spec: dict) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ class WorkloadTable:
         self._records: dict[WorkloadKey, WorkloadRecord] = {}
         self._pdbs: dict[str, dict[str, PdbRecord]] = {}  # namespace -> name -> PDB
         self._replicasets_of: dict[WorkloadKey, set[str]] = {}  # owner -> names of its ReplicaSets
+        self._surges_of: dict[WorkloadKey, set[str]] = {}  # workload -> names of its surge ReplicaSets
 
     # ---- feeding -------------------------------------------------------------------
 
@@ -20,18 +21,27 @@ class WorkloadTable:
         old = self._records.get(record.key)
         if old is not None and old.owner != record.owner:
             self._unlink_replicaset(old)
+        if old is not None and old.surge_for != record.surge_for:
+            self._unlink_surge(old)
         self._records[record.key] = record
         if record.owner is not None:
             self._replicasets_of.setdefault(record.owner, set()).add(record.name)
+        if record.surge_for is not None:
+            self._surges_of.setdefault(record.surge_for, set()).add(record.name)
 
     def drop(self, key: WorkloadKey) -> None:
         record = self._records.pop(key, None)
         if record is not None:
             self._unlink_replicaset(record)
+            self._unlink_surge(record)
 
     def _unlink_replicaset(self, record: WorkloadRecord) -> None:
         if record.owner is not None:
             discard_member(self._replicasets_of, record.owner, record.name)
+
+    def _unlink_surge(self, record: WorkloadRecord) -> None:
+        if record.surge_for is not None:
+            discard_member(self._surges_of, record.surge_for, record.name)
 
     def put_pdb(self, record: PdbRecord) -> None:
         self._pdbs.setdefault(record.namespace, {})[record.name] = record
@@ -91,8 +101,18 @@ class WorkloadTable:
         return GroupKey(REPLICASET, workload.namespace, newest)
 
     def top_level(self) -> list[WorkloadRecord]:
-        """Every workload but ReplicaSets that a watched kind (a Deployment, a Rollout) owns."""
-        return [w for w in self._records.values() if w.owner is None]
+        """Every workload but ReplicaSets that a watched kind (a Deployment, a Rollout) owns,
+        and surge ReplicaSets (they serve one)."""
+        return [w for w in self._records.values() if w.owner is None and w.surge_for is None]
+
+    def surges_of(self, workload: WorkloadKey) -> list[WorkloadRecord]:
+        """The surge ReplicaSets serving a workload (one, unless a past term left another)."""
+        return [self._records[WorkloadKey(REPLICASET, workload.namespace, name)]
+                for name in sorted(self._surges_of.get(workload, ()))]
+
+    def surge_workloads(self) -> list[WorkloadKey]:
+        """Workloads with at least one surge ReplicaSet."""
+        return list(self._surges_of)
 
     def pdbs_selecting(self, namespace: str, labels: dict) -> list[PdbRecord]:
         return [p for p in self._pdbs.get(namespace, {}).values() if selector_matches(p.selector, labels)]

@@ -1,6 +1,7 @@
 """Drain: evict managed pods from spot nodes that are going away, paced to each node's
 notice in waves per workload (see pacing.py), retrying while a PodDisruptionBudget says
-no. A signal with no notice drains at once."""
+no. A signal with no notice drains at once. A workload that opts in to surges gets
+replacements first (surge.py), and its doomed pods go as they are Ready."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from ..cluster.records import GroupKey, PodRecord
 from ..core import logs
 from ..core.vocabulary import Capacity
 from ..decisions.moves import RECLAIM
-from ..decisions.pacing import Doomed, drainable, next_wave, startup_estimate
+from ..decisions.pacing import Doomed, drainable, next_wave, startup_estimate, wave_size
+from ..decisions.surge import surge_holds, surge_wave
 from .context import LoopContext
+from .surge import Surges
 
 log = logs.get("drain")
 
@@ -69,12 +72,15 @@ class Drain:
         self.paces: dict[GroupKey, Pace] = {}
         self.holding_not_ready = False
         self._not_ready_since: dict[str, float] = {}
+        self.surges = Surges(ctx, clock)
+        self._deficit = 0  # Ready replicas short of R over this pass's workloads, surge pods counted
 
     async def once(self) -> None:
         index = self.index
         now = self.clock()
         hold_not_ready = self._mass_not_ready()
         doomed: dict[GroupKey, list[PodRecord]] = {}
+        stranded: list[PodRecord] = []  # surge pods on nodes going away
         for node, reason in list(index.going_away().items()):
             record = index.node(node)
             if record is None or record.effective != Capacity.SPOT:
@@ -82,12 +88,23 @@ class Drain:
             if reason == NOT_READY and (hold_not_ready or now - self._not_ready_since[node] < NOT_READY_GRACE):
                 continue
             for pod in index.pods_on_node(node):
-                if pod.uid in self.evicting or not self.scope.may_touch(pod):
+                if pod.uid in self.evicting or pod.terminating:
+                    continue
+                if self.scope.is_surge(pod):
+                    # It stands in for nothing there: evicted, its ReplicaSet makes one elsewhere.
+                    stranded.append(pod)
+                    continue
+                if not self.scope.may_touch(pod):
                     continue
                 if not drainable(pod.owner_kind, pod.mirror, pod.terminating, pod.group is not None):
                     continue
                 doomed.setdefault(pod.group, []).append(pod)
+        for pod in stranded:
+            self._spawn(pod)
+        self.surges.start(doomed, now, lambda group: startup_estimate(self._replicas(group)[3]))
+        self._deficit = 0
         batches = [self._wave(group, pods, now) for group, pods in doomed.items()]
+        self.metrics.drain_ready_deficit.set(self._deficit)
         # Workload by workload in turn: with evictions queued behind --eviction-concurrency,
         # one workload's whole batch first would take all its replicas down before the next
         # workload lost any.
@@ -97,6 +114,7 @@ class Drain:
                     self._spawn(pod)
         for group in self.paces.keys() - doomed.keys() - self.busy.keys():
             del self.paces[group]
+        self.surges.tend(now)
 
     def _wave(self, group: GroupKey, pods: list[PodRecord], now: float) -> list[PodRecord]:
         """This workload's pods to evict now: see pacing.next_wave."""
@@ -109,11 +127,25 @@ class Drain:
         startup = startup_estimate(started_in)
         pods = sorted(pods, key=lambda p: (p.created, p.name))  # the oldest first, as drains go
         doomed = [Doomed(p.uid, self._deadline(p.node, now) - p.grace - self.margin, p.ready) for p in pods]
-        chosen = set(next_wave(doomed, now, down, startup, self._pdb_allows(group)))
+        workload = self.index.workload_of(group)
+        # A surge stands in for its counted ReplicaSet's pods only, not an older revision's.
+        counted = workload is not None and self.index.current_group(workload) == group
+        waiting = [d for d in doomed if d.ready and d.latest > now]
+        first_latest = min((d.latest for d in waiting), default=now)
+        cover = self.surges.cover(workload, len(waiting), wave_size(len(waiting), first_latest, now, startup)
+                                  ) if counted and waiting else None
+        if cover is None:
+            self._deficit += max(0, wanted - len(ready))
+            chosen = set(next_wave(doomed, now, down, startup, self._pdb_allows(group)))
+        else:
+            self._deficit += max(0, wanted - len(ready) - cover.ready)
+            hold = surge_holds(now, cover.ready_at, len(waiting), cover.coming, startup, first_latest,
+                               cover.paced_wave)
+            chosen = set(surge_wave(doomed, now, down, startup, self._pdb_allows(group), cover.ready, hold))
         if not chosen:
             return []
         paced = any(d.uid in chosen and d.ready and d.latest > now for d in doomed)
-        trigger = "paced" if paced else "due"
+        trigger = ("surge" if cover is not None and cover.ready else "paced") if paced else "due"
         pace.waves += 1
         self.metrics.drain_waves.labels(trigger).inc()
         if len(chosen) < len(pods):  # a drain at once needs no line per workload

@@ -1,6 +1,6 @@
 """The one way the controller writes to the cluster: Evictions (which the API server
 refuses, 429, while a PodDisruptionBudget forbids them), annotation patches on pods
-(deletion cost) and on workloads (markers), and Events. It owns dry-run, eviction
+(deletion cost) and on workloads (markers), surge ReplicaSets, and Events. It owns dry-run, eviction
 concurrency and retries, and the metrics and logs of every write, for every loop."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Callable
 
 from ..api import ApiError, Kube, ObjectRef
 from ..api.kinds import BY_NAME
+from ..api.objects import REPLICASETS
 from ..cluster.records import PodRecord, WorkloadRecord
 from ..core import logs
 from ..core.backoff import Backoff
@@ -39,6 +40,17 @@ class Result(str, enum.Enum):
     def done(self) -> bool:
         """The pod is on its way out."""
         return self in (Result.EVICTED, Result.GONE)
+
+
+class Written(str, enum.Enum):
+    """What became of a write to a surge ReplicaSet."""
+
+    DONE = "done"
+    EXISTS = "exists"  # create: one of that name is there already
+    GONE = "gone"  # scale, delete: 404
+    REPLACED = "replaced"  # delete: the name is another object's now (409 on the uid precondition)
+    ERROR = "error"
+    DRY_RUN = "dry-run"
 
 
 def pod_ref(pod: PodRecord) -> ObjectRef:
@@ -138,6 +150,56 @@ class Writer:
             log.warning("annotation not written", extra={"owner": owner, "annotation": annotation, "error": str(exc)})
             return False
         return True
+
+    async def create_surge(self, body: dict, owner: str) -> Written:
+        """POST a surge ReplicaSet: DONE, EXISTS (409: one of that name), ERROR or DRY_RUN."""
+        meta = body["metadata"]
+        if self.dry_run:
+            log.info("would create a surge", extra={"owner": owner, "replicas": body["spec"]["replicas"]})
+            return Written.DRY_RUN
+        try:
+            await self.kube.create(REPLICASETS, meta["namespace"], body, self.timeout)
+        except ApiError as exc:
+            if exc.status == 409:
+                return Written.EXISTS
+            return self._surge_failed("create", owner, exc)
+        self.metrics.surge_writes.labels("create", "done").inc()
+        log.info("surge created", extra={"owner": owner, "replicaset": meta["name"], "replicas": body["spec"]["replicas"]})
+        return Written.DONE
+
+    async def scale_surge(self, surge: WorkloadRecord, replicas: int, owner: str) -> Written:
+        """DONE, GONE (404), ERROR (the uid test failing too: the name is another's) or DRY_RUN."""
+        if self.dry_run:
+            return Written.DRY_RUN
+        try:
+            await self.kube.scale(REPLICASETS, surge.namespace, surge.name, replicas, surge.uid, self.timeout)
+        except ApiError as exc:
+            return Written.GONE if exc.status == 404 else self._surge_failed("scale", owner, exc)
+        self.metrics.surge_writes.labels("scale", "done").inc()
+        log.info("surge scaled", extra={"owner": owner, "replicaset": surge.name, "from": surge.replicas, "to": replicas})
+        return Written.DONE
+
+    async def delete_surge(self, surge: WorkloadRecord, owner: str) -> Written:
+        """DONE, GONE (404), REPLACED (409: the name is another object's now), ERROR or DRY_RUN."""
+        if self.dry_run:
+            log.info("would remove a surge", extra={"owner": owner, "replicaset": surge.name})
+            return Written.DRY_RUN
+        try:
+            await self.kube.delete(REPLICASETS, surge.namespace, surge.name, surge.uid, self.timeout)
+        except ApiError as exc:
+            if exc.status in (404, 409):
+                return Written.GONE if exc.status == 404 else Written.REPLACED
+            return self._surge_failed("delete", owner, exc)
+        self.metrics.surge_writes.labels("delete", "done").inc()
+        log.info("surge removed", extra={"owner": owner, "replicaset": surge.name})
+        return Written.DONE
+
+    def _surge_failed(self, write: str, owner: str, exc: ApiError) -> Written:
+        self.metrics.surge_writes.labels(write, "error").inc()
+        hint = {"hint": "the ServiceAccount may not write ReplicaSets: grant it with k8s/overlays/surge or "
+                        "the chart's surge.enabled (docs/controller.md)"} if exc.status == 403 else {}
+        log.warning("surge write failed", extra={"write": write, "owner": owner, "error": str(exc), **hint})
+        return Written.ERROR
 
     async def event(self, about: ObjectRef, event_type: str, reason: str, message: str) -> None:
         """A Kubernetes Event; failing to write one is logged and counted, never fatal."""

@@ -150,9 +150,38 @@ class Metrics:
         self.drain_waves = Counter(
             "spot_extender_drain_waves_total",
             "Batches of reclaim evictions, by what let them go: room in a paced drain, as earlier "
-            "replacements turned Ready (paced), or pods that had to go now (due: no notice, their "
-            "latest eviction time reached, or not Ready)",
+            "replacements turned Ready (paced), Ready surge pods standing in for them (surge), or pods "
+            "that had to go now (due: no notice, their latest eviction time reached, or not Ready)",
             ["trigger"],
+            registry=r,
+        )
+        self.surges = Counter(
+            "spot_extender_surges_total",
+            "Surges (replacements started before a reclaim's evictions), by outcome: started; completed "
+            "(every surge pod removed as the workload's own replacements turned Ready); abandoned (removed "
+            "with some not Ready: no room past the notice, or the reclaim outlasted); failed (not created)",
+            ["outcome"],
+            registry=r,
+        )
+        self.surge_pod_seconds = Counter(
+            "spot_extender_surge_pod_seconds_total",
+            "Seconds surge pods existed, summed over surge pods: what surges cost",
+            registry=r,
+        )
+        self.surges_running = Gauge(
+            "spot_extender_surges_in_progress",
+            "Workloads with a surge ReplicaSet now",
+            registry=r,
+        )
+        self.surge_writes = Counter(
+            "spot_extender_surge_writes_total",
+            "Writes to surge ReplicaSets, by write (create, scale, delete) and result (done, error)",
+            ["write", "result"],
+            registry=r,
+        )
+        self.drain_ready_deficit = Gauge(
+            "spot_extender_drain_ready_deficit",
+            "Ready replicas short of R, surge pods counted, summed over the workloads being drained now",
             registry=r,
         )
         self.below_floor = Gauge(
@@ -211,6 +240,8 @@ class Metrics:
             self.evictions.labels(cause, "evicted")
         for result in ("started", "ended", "expired"):
             self.floor_holds.labels(result)
+        for outcome in ("started", "completed", "abandoned", "failed"):
+            self.surges.labels(outcome)
 
     def track_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
         self.tasks.set_function(lambda: len(asyncio.all_tasks(loop)))

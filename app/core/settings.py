@@ -242,6 +242,18 @@ def parse_notice_rule(rule: str) -> str:
     return rule
 
 
+def parse_max_surge(text: str | int) -> str:
+    """'3' or '25%': checked, kept as written (policy.scaled reads it against R)."""
+    value = str(text).strip()
+    number = value[:-1] if value.endswith("%") else value
+    if not number.isdigit() or int(number) < 1 or value.endswith("%") and int(number) > 1000:
+        raise SettingsError(f"expected a count of at least 1 or a percentage of 1-1000%, got {text!r}")
+    return value
+
+
+_described(parse_max_surge, "a count (at least 1) or a percentage (1-1000%)")
+
+
 def parse_toleration(rule: str) -> str:
     """'key[=value]:effect', checked; Settings.spot_toleration_rules splits it."""
     key, _, effect = _key_value_tail(rule)
@@ -506,6 +518,20 @@ class Settings:
         30, parse_non_negative_int, "cluster-wide limit on evictions that move replicas (not reclaims)"
     )
     eviction_concurrency: int = _setting(20, _int_at_least(1), "evictions in flight at once")
+    surge: str = _setting(
+        "annotated",
+        _choice("annotated", "all", "off"),
+        "which Deployments and Rollouts get surge pods when a node with a notice goes away, so that "
+        "replacements are Ready before the doomed pods are evicted: annotated (spot-extender.io/surge: "
+        "\"true\"), all, or off. Never StatefulSets",
+    )
+    max_surge: str = _setting(
+        "25%",
+        parse_max_surge,
+        "most surge pods per workload at once: a count or a percentage of its replicas, rounded up, at "
+        "least 1; spot-extender.io/max-surge overrides it per workload",
+        "AMOUNT",
+    )
     controller_namespaces: tuple = _setting(
         (), _namespaces, "namespaces the controller acts in; empty: all but the excluded ones", "NAMESPACES"
     )
@@ -663,8 +689,9 @@ def add_arguments(parser: argparse.ArgumentParser, only: frozenset[str] | None =
             metavar=meta["metavar"] or _metavar(f.name, parse),
             nargs="?" if is_bool else None,
             const="true" if is_bool else None,
-            help=f"{meta['help']}" + (f" ({accepts})" if accepts else "")
-            + f" [env {env_name(f.name)}; default {_show_default(f.default, parse)}]",
+            # argparse formats help with %: a percentage in it is a literal one.
+            help=(f"{meta['help']}" + (f" ({accepts})" if accepts else "")
+                  + f" [env {env_name(f.name)}; default {_show_default(f.default, parse)}]").replace("%", "%%"),
         )
 
 

@@ -54,12 +54,19 @@ ANNOTATION_FLOOR_FALLBACK = "spot-extender.io/floor-fallback"
 # room, so the webhook makes its spot pods require spot for an autoscaler to add a node
 # (value: when it was set; the webhook ignores it after --spot-seek-timeout).
 ANNOTATION_SPOT_SEEK = "spot-extender.io/spot-seek"
+# On a surge ReplicaSet and its pods (controller/surge.py): the uid of the ReplicaSet it
+# stands beside. The leader finds its surges by this label; the webhook makes their pods spot.
+SURGE_LABEL = "spot-extender.io/surge-of"
+# On a surge ReplicaSet: the workload it serves, "Kind/name" (a label value is too short).
+SURGE_FOR_ANNOTATION = "spot-extender.io/surge-for"
 
 # ---- set by users on workloads -------------------------------------------------------
 
 ANNOTATION_FLOOR = "spot-extender.io/on-demand-floor"
 ANNOTATION_PLACEMENT = "spot-extender.io/placement"
 ANNOTATION_REBALANCE = "spot-extender.io/rebalance"  # "false": the controller leaves the workload alone
+ANNOTATION_SURGE = "spot-extender.io/surge"  # "true": a reclaim with notice starts replacements first (--surge)
+ANNOTATION_MAX_SURGE = "spot-extender.io/max-surge"  # overrides --max-surge for the workload
 
 # ---- Kubernetes' own -------------------------------------------------------------------
 

@@ -27,6 +27,9 @@ from .policy import Floor, compute_floor
 
 log = logs.get("floors")
 
+# A surge ReplicaSet's pods stand in for doomed spot replicas for a few minutes: none is a floor.
+SURGE_FLOOR = Floor(0, "surge ReplicaSet: its pods are spot")
+
 
 class Floors:
     def __init__(self, index: Index, settings: Settings):
@@ -44,6 +47,8 @@ class Floors:
         if workload is None:
             # The watch has not delivered the owner yet: assume the default floor.
             return Floor(self.default, "default (workload not in index yet)")
+        if workload.surge_for is not None:
+            return SURGE_FLOOR
         floor = compute_floor(
             workload.replicas,
             workload.floor,
@@ -62,6 +67,8 @@ class Floors:
         """k as the controller must keep it: clamped to the classes the pods can run on.
         `roles`: the webhook gives the pods roles (None: its counted pods say whether)."""
         floor = self.of(workload, workload.namespace, workload.template_labels)
+        if floor is SURGE_FLOOR:
+            return floor
         if roles is None:
             roles = bool(self.index.roles(self.index.current_group(workload)))
         needs = workload.needs

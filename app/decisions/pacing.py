@@ -45,11 +45,17 @@ def next_wave(doomed: Sequence[Doomed], now: float, down: int, startup: float,
     waiting = sorted((d for d in doomed if d.ready and d.latest > now), key=lambda d: d.latest)
     if not waiting:
         return idle + due
-    waves_left = int((waiting[0].latest - now) // max(startup, MIN_STARTUP)) + 1
-    free = math.ceil((len(due) + len(waiting)) / waves_left) - down
+    free = wave_size(len(due) + len(waiting), waiting[0].latest, now, startup) - down
     if limit is not None:
         free = min(free, limit)
     return idle + due + [d.uid for d in waiting[: max(0, free - len(due))]]
+
+
+def wave_size(doomed: int, first_latest: float, now: float, startup: float) -> int:
+    """ceil(doomed / waves that fit before the earliest latest time): the most replicas a
+    paced drain has down at once from now."""
+    waves_left = int((first_latest - now) // max(startup, MIN_STARTUP)) + 1
+    return math.ceil(doomed / max(waves_left, 1))
 
 
 def startup_estimate(ready_after: Iterable[float]) -> float:

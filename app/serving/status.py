@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable, Protocol, TypeVar
 
 from ..cluster.index import Index
-from ..cluster.records import WorkloadKey, WorkloadRecord
+from ..cluster.records import GroupKey, WorkloadKey, WorkloadRecord
 from ..core.settings import Settings
 from ..core.vocabulary import Role
 from ..decisions.floors import Floors
@@ -37,9 +37,14 @@ CACHE_SECONDS = 1.0
 CHUNK = 100  # workloads between two turns of the event loop
 
 
-def _key(json_key: str, *types: type):
-    """A field's key in the JSON document and the JSON types it may hold there."""
-    return field(metadata={"json": json_key, "types": types})
+_REQUIRED = object()
+
+
+def _key(json_key: str, *types: type, missing=_REQUIRED):
+    """A field's key in the JSON document and the JSON types it may hold there; `missing`:
+    its value in a document without the key (an older server's)."""
+    metadata = {"json": json_key, "types": types, "missing": missing}
+    return field(metadata=metadata) if missing is _REQUIRED else field(default=missing, metadata=metadata)
 
 
 _TEXT, _MAYBE_TEXT, _COUNT = (str,), (str, type(None)), (int,)
@@ -69,6 +74,9 @@ class WorkloadState:
     floor_met: bool = _key("floorMet", bool)
     # None unless the controller runs in this process
     controller: MoveState | None = _key("controller", dict, type(None))
+    # A surge in progress (controller/surge.py): its live pods and those of them Ready; 0 when none.
+    surge_pods: int = _key("surgePods", *_COUNT, missing=0)
+    surge_ready: int = _key("surgeReady", *_COUNT, missing=0)
 
     def to_json(self) -> dict:
         document = {f.metadata["json"]: getattr(self, f.name) for f in _FIELDS}
@@ -83,7 +91,9 @@ class WorkloadState:
         if not isinstance(document, dict):
             raise ValueError(f"a workload state is a JSON object, not {type(document).__name__}")
         try:
-            values = {f.name: json_field(document, f.metadata["json"], *f.metadata["types"]) for f in _FIELDS}
+            values = {f.name: f.metadata["missing"] if f.metadata["json"] not in document
+                      and f.metadata["missing"] is not _REQUIRED
+                      else json_field(document, f.metadata["json"], *f.metadata["types"]) for f in _FIELDS}
             if values["controller"] is not None:
                 try:
                     values["controller"] = MoveState.from_json(values["controller"])
@@ -151,6 +161,8 @@ class Status:
         on_demand = counts.on_demand if counts else 0
         roles = index.roles(group)
         counted = index.workload(group)
+        surge_pods = [p for surge in index.surges_of(workload.key)
+                      for p in index.live_pods(GroupKey(surge.kind, surge.namespace, surge.name))]
         return WorkloadState(
             kind=workload.kind,
             namespace=workload.namespace,
@@ -168,6 +180,8 @@ class Status:
             floor_fallback=counted.floor_fallback if counted is not None else None,
             spot_seek=counted.spot_seek if counted is not None else None,
             floor_met=on_demand >= floor.k,
+            surge_pods=len(surge_pods),
+            surge_ready=sum(1 for p in surge_pods if p.ready),
             controller=controller.state_of(workload.key) if controller is not None else None,
         )
 

@@ -19,9 +19,12 @@ def select(states: Sequence[WorkloadState], namespace: str | None) -> list[Workl
 
 
 def last_action(state: WorkloadState) -> str:
-    """What the leader's controller is doing, or last said it would not do; '-' when the
-    states came from the cluster directly or from a replica that is not the leader."""
+    """A surge in progress (every replica sees it); else what the leader's controller is
+    doing, or last said it would not do; '-' when the states came from the cluster
+    directly or from a replica that is not the leader."""
     controller = state.controller
+    if state.surge_pods:
+        return f"surge: {state.surge_ready}/{state.surge_pods} Ready"
     if controller is None:
         return "-"
     if controller.moving is not None:

@@ -2,7 +2,8 @@
 kube-scheduler runs without the extender (the managed-cluster case).
 
 a-c run in order on one namespace: scale from zero, consolidation after a scale-down, every
-spot NodeClaim deleted at once. d is the contrast: the same start in extender-only mode.
+spot NodeClaim deleted at once; c2 a reclaim with notice that a surge answers. d is the
+contrast: the same start in extender-only mode.
 Placements are read from the API server, twice a second.
 """
 
@@ -12,11 +13,12 @@ import time
 
 import pytest
 
+from tests.cluster.controlplane import POD_READY_DELAY
 from tests.cluster.karpenter import capacity_counts
 from tests.helpers import kube, layout
 from tests.helpers import objects as o
 from tests.helpers.metrics import scrape
-from tests.helpers.sampling import Sample
+from tests.helpers.sampling import ReadyWatch, Sample
 
 # name, kind, replicas, floor k (the StatefulSet's from its PDB's minAvailable)
 WORKLOADS = (("solo", "Deployment", 1, 1), ("web", "Deployment", 10, 1), ("db", "StatefulSet", 4, 2))
@@ -116,6 +118,44 @@ def test_c_every_spot_node_claim_deleted_at_once_floors_hold(autoscaled, shop, r
     assert all(seen.sampler.minimum[app] >= FLOORS[app] for app in APPS), (seen.sampler.minimum, FLOORS)
     assert took is not None, f"spot capacity not replaced {time.monotonic() - started:.0f}s later: {seen.last}"
     assert not seen.floor_on_spot, seen.floor_on_spot
+
+
+def test_c2_a_surge_makes_karpenter_buy_before_the_deadline_and_ready_never_dips(autoscaled, shop):
+    """Every spot node under a 120 s notice: the surge pods of api (opted in, pods 30 s
+    from bound to Ready) find no node, Karpenter buys one for them, and api's doomed pods go
+    only as they turn Ready, counted on every pod watch event."""
+    api = o.deployment("api", 4, namespace=shop,
+                       annotations={"spot-extender.io/surge": "true", "spot-extender.io/max-surge": "100%"})
+    api["spec"]["template"]["metadata"]["annotations"] = {POD_READY_DELAY: "30s"}
+    kube.create(autoscaled.api, api)
+    seen = watch(autoscaled, shop, {"api": 4})
+    assert seen.until(lambda s: s.ready("api") == 4 and any(
+        p.capacity == "spot" for p in kube.live(s.pods["api"])), SETTLE_TIMEOUT) is not None, seen.last
+    spot = [n["metadata"]["name"] for n in autoscaled.api.get("/api/v1/nodes")["items"]
+            if n["metadata"]["labels"].get(o.KARPENTER_CAPACITY_LABEL) == "spot"]
+    nodes_before = {n["metadata"]["name"] for n in autoscaled.karpenter.nodes()}
+    ready = ReadyWatch(autoscaled.api, shop, "api").start()
+    try:
+        for name in spot:
+            autoscaled.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": [o.INTERRUPTION_TAINT]}})
+        started = time.monotonic()
+
+        def off_doomed_nodes(sample: Sample) -> bool:
+            live = kube.live(sample.pods["api"])
+            return len(live) == 4 and all(p.ready and p.node not in spot for p in live)
+
+        took = seen.until(off_doomed_nodes, SETTLE_TIMEOUT)
+    finally:
+        ready.stop()
+    bought = {n["metadata"]["name"] for n in autoscaled.karpenter.nodes()} - nodes_before
+    print(f"    api off the doomed nodes after {took}s; Karpenter bought {sorted(bought)}; fewest Ready "
+          f"{ready.minimum} over {ready.events} watch events")
+    assert took is not None and took < 115, f"api still on doomed nodes {time.monotonic() - started:.0f}s on"
+    assert bought, "Karpenter bought nothing for the surge"
+    assert not ready.errors, ready.errors
+    assert ready.minimum >= 4
+    for name in spot:  # the next test starts clean
+        autoscaled.api.merge_patch(f"/api/v1/nodes/{name}", {"spec": {"taints": None}})
 
 
 def test_d_contrast_extender_only_with_karpenter(autoscaled):

@@ -62,9 +62,10 @@ class AutoscaledCluster:
         cluster.use_extender = False
         try:
             cluster.start()
-            applied = kubectl(cluster, "apply", "-k", "k8s/base")
-            if applied.returncode:
-                raise RuntimeError(f"kubectl apply -k k8s/base failed: {applied.stderr}")
+            for path in ("k8s/base", "k8s/overlays/surge"):  # surges allowed, as a user who wants them
+                applied = kubectl(cluster, "apply", "-k", path)
+                if applied.returncode:
+                    raise RuntimeError(f"kubectl apply -k {path} failed: {applied.stderr}")
             # spot-extender runs here as a local process: its own Deployment's pods would make
             # Karpenter buy nodes for them.
             cluster.api.merge_patch("/apis/apps/v1/namespaces/kube-system/deployments/spot-extender",

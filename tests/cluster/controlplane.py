@@ -27,6 +27,8 @@ from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = Path(__file__).with_name("versions.env")
+# A pod annotated so ("30s") takes that long from bound to Ready under KWOK, whatever pod_ready_ms says.
+POD_READY_DELAY = "pod-ready.stage.kwok.x-k8s.io/delay"
 
 
 def pinned(name: str) -> str:
@@ -350,15 +352,17 @@ class ControlPlane:
             old.stop()
 
     def _kwok_stages(self) -> Path:
+        """The stages, a pod's start-up (bound to Ready) delayed by pod_ready_ms, or by the
+        pod's own POD_READY_DELAY annotation ("30s") where it has one."""
         stages = cache_dir() / "kwok-stages.yaml"
-        if not self.pod_ready_ms:
-            return stages
         marker = "  name: pod-ready\nspec:\n"
         text = stages.read_text()
         if marker not in text:
             raise RuntimeError(f"no pod-ready stage in {stages} to delay")
         delayed = self.workdir / "kwok-stages.yaml"
-        delayed.write_text(text.replace(marker, f"{marker}  delay:\n    durationMilliseconds: {self.pod_ready_ms}\n"))
+        delayed.write_text(text.replace(marker, (
+            f"{marker}  delay:\n    durationMilliseconds: {self.pod_ready_ms}\n"
+            f"    durationFrom:\n      expressionFrom: '.metadata.annotations[\"{POD_READY_DELAY}\"]'\n")))
         return delayed
 
     def _kwok_argv(self) -> list[str]:

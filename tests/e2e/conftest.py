@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.api import Api
 from tests.cluster.controlplane import (
     ControlPlane,
     ExtenderOptions,
@@ -58,6 +59,12 @@ class Env:
     def api(self):
         return self.cluster.api
 
+    def service_account_api(self) -> Api:
+        """A client with the ServiceAccount's own token: what its RBAC and k8s/base's policy allow."""
+        token = next(line.split("token:")[1].strip() for line in self.kubeconfig.read_text().splitlines()
+                     if "token:" in line)
+        return Api(self.cluster.server, token, str(self.cluster.ca_file))
+
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """A sample's value from the session extender's /metrics, 0 while it does not exist."""
         return scrape(self.extender, name, labels)
@@ -87,9 +94,11 @@ def env():
         cluster.start()
         # Install k8s/base for real, then run the extender as its ServiceAccount: every
         # end-to-end test doubles as proof that the roles are sufficient.
-        applied = kubectl(cluster, "apply", "-k", "k8s/base")
-        if applied.returncode:
-            pytest.fail(f"kubectl apply -k k8s/base failed: {applied.stderr}")
+        # With k8s/overlays/surge beside it, as a user who wants surges applies it.
+        for path in ("k8s/base", "k8s/overlays/surge"):
+            applied = kubectl(cluster, "apply", "-k", path)
+            if applied.returncode:
+                pytest.fail(f"kubectl apply -k {path} failed: {applied.stderr}")
         kubeconfig = service_account_kubeconfig(cluster, "kube-system", "spot-extender")
         # With a client CA, --workload-metrics=auto would leave the per-workload series out of
         # the open /metrics; the placement tests read them back, so they are asked for.

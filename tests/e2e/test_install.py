@@ -14,19 +14,21 @@ import urllib.request
 
 import pytest
 
-from tests.cluster.api import Api, ApiError
+from tests.cluster.api import ApiError
 from tests.cluster.controlplane import kubectl
 from tests.helpers import kube
 from tests.helpers import objects as o
 
 
 @pytest.mark.parametrize("path", ["k8s/", "k8s/base", "k8s/overlays/tls", "k8s/overlays/network-policy",
-                                  "k8s/overlays/webhook", "k8s/overlays/webhook-ca-bundle"])
+                                  "k8s/overlays/webhook", "k8s/overlays/webhook-ca-bundle", "k8s/overlays/surge"])
 def test_manifests_pass_server_side_dry_run(env, path):
     # A dry run stores nothing, so the webhook's Service reference is never called here.
     result = kubectl(env.cluster, "apply", "--dry-run=server", "-k", path)
     assert result.returncode == 0, result.stderr
-    assert "deployment.apps/spot-extender" in result.stdout
+    # The surge overlay is applied beside an install: it holds the surge role alone.
+    assert ("clusterrole.rbac.authorization.k8s.io/spot-extender-surge" if path.endswith("surge")
+            else "deployment.apps/spot-extender") in result.stdout
     if path.endswith("webhook"):
         assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/spot-extender" in result.stdout
 
@@ -48,14 +50,8 @@ def test_the_cert_manager_overlay_injects_the_ca_of_the_certificate_it_issues(en
         "name": "spot-extender", "namespace": "kube-system", "path": "/mutate", "port": 8888}
 
 
-def service_account_api(env) -> Api:
-    token = next(line.split("token:")[1].strip() for line in env.kubeconfig.read_text().splitlines()
-                 if "token:" in line)
-    return Api(env.cluster.server, token, str(env.cluster.ca_file))
-
-
 def test_the_extender_runs_as_its_service_account(env):
-    api = service_account_api(env)
+    api = env.service_account_api()
     review = api.post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
                       {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
     assert review["status"]["userInfo"]["username"] == "system:serviceaccount:kube-system:spot-extender"
@@ -75,7 +71,7 @@ def test_the_extender_runs_as_its_service_account(env):
     ids=["read-secrets", "delete-node", "write-deployment", "create-pod", "lease-outside-own-namespace"],
 )
 def test_the_role_is_not_broader_than_needed(env, method, path, body):
-    api = service_account_api(env)
+    api = env.service_account_api()
     content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
     with pytest.raises(ApiError) as refused:
         api.request(method, path, body, content_type=content_type)
@@ -83,7 +79,7 @@ def test_the_role_is_not_broader_than_needed(env, method, path, body):
 
 
 def test_what_it_needs_is_allowed(env):
-    api = service_account_api(env)
+    api = env.service_account_api()
     for path in ("/api/v1/nodes", "/api/v1/pods", "/apis/apps/v1/replicasets", "/apis/apps/v1/deployments",
                  "/apis/apps/v1/statefulsets", "/apis/policy/v1/poddisruptionbudgets"):
         assert "items" in api.get(path, limit="1"), path

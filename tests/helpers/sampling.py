@@ -1,5 +1,6 @@
-"""Ready replicas per app, sampled from the API server: the floors the end-to-end tests
-assert, the availability benchmark's timeline and the demo's monitor."""
+"""Ready replicas per app, sampled from the API server or counted on every watch event:
+the floors the end-to-end tests assert, the availability benchmark's timeline and the
+demo's monitor."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from tests.cluster.api import Api
+from tests.cluster.api import Api, ApiError
 from tests.helpers.kube import Placement, node_facts, placement
 
 
@@ -181,3 +182,70 @@ class WatchedReady:
         self._done.set()
         for thread in self._threads:
             thread.join(5)
+
+
+class ReadyWatch:
+    """One namespace's app (pods labelled app=<name>): its Ready pods not being deleted,
+    counted again on every pod watch event, not sampled; the fewest seen and the count
+    after each event, from start() until stop(). Errors of the stream are kept in `errors`."""
+
+    def __init__(self, api, namespace: str, app: str, also: str = ""):
+        """`also`: more of a label selector, e.g. "!spot-extender.io/surge-of" for the app's own pods."""
+        self.api, self.namespace, self.app = api, namespace, app
+        self.selector = f"app={app}" + (f",{also}" if also else "")
+        self.ready: dict[str, bool] = {}
+        self.minimum: int | None = None
+        self.timeline: list[tuple[float, int]] = []  # (seconds since start, Ready count) after each event
+        self.events = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "ReadyWatch":
+        listed = self.api.get(f"/api/v1/namespaces/{self.namespace}/pods", labelSelector=self.selector)
+        for pod in listed["items"]:
+            self._see(pod)
+        self.version = listed["metadata"]["resourceVersion"]
+        self.minimum = self.count()
+        self.began = time.monotonic()
+        self.timeline.append((0.0, self.minimum))
+        self._thread.start()
+        return self
+
+    def count(self) -> int:
+        return sum(self.ready.values())
+
+    def _see(self, pod: dict, deleted: bool = False) -> None:
+        uid = pod["metadata"]["uid"]
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        if deleted:
+            self.ready.pop(uid, None)
+        else:
+            self.ready[uid] = ready and not pod["metadata"].get("deletionTimestamp")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for event in self.api.watch(f"/api/v1/namespaces/{self.namespace}/pods", 5,
+                                            labelSelector=self.selector, resourceVersion=self.version,
+                                            timeoutSeconds="30"):
+                    self._see(event["object"], deleted=event["type"] == "DELETED")
+                    self.version = event["object"]["metadata"]["resourceVersion"]
+                    self.events += 1
+                    self.minimum = min(self.minimum, self.count())
+                    self.timeline.append((time.monotonic() - self.began, self.count()))
+                    if self._stop.is_set():
+                        return
+            except (OSError, ApiError) as exc:  # a read timeout ends a quiet stream: watch again
+                if "timed out" not in str(exc):
+                    self.errors.append(repr(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def fewest(self, start: float, end: float) -> int:
+        """The fewest Ready between two moments, seconds from start()."""
+        before = [count for t, count in self.timeline if t <= start]
+        return min([before[-1]] + [count for t, count in self.timeline if start < t <= end])

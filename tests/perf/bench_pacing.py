@@ -6,6 +6,8 @@ nodes vanish (Node objects and their pods deleted). spot-extender drains them:
   paced    told the notice (--drain-notice=aws-node-termination-handler/spot-itn=<notice>):
            waves per workload, the next when the last one's replacements are Ready
   at-once  --drain-notice= (no notice known): every doomed pod evicted at once
+  surge    paced, and --surge=all (--max-surge): each Deployment starts surge pods when
+           the notice arrives, and its doomed pods go as they turn Ready
 
 each with a pod start-up (binding to Ready, by KWOK) of 5 s and of 30 s, each run on a
 fresh control plane with the same nodes and workloads (R from 1 to 20, some PDBs, some
@@ -30,7 +32,8 @@ from tests.perf import plots
 from tests.perf.bench_availability import FULL, NAMESPACE, SMALL, Scenario, manifests
 from tests.perf.report import OUT_DIR, publish
 
-MODES = ("paced", "at-once")
+MODES = ("paced", "at-once", "surge")
+SURGE_OUTCOMES = ("started", "completed", "abandoned", "failed")
 
 
 def pdb_allows(workload, replicas: int) -> int | None:
@@ -50,11 +53,14 @@ def pdb_allows(workload, replicas: int) -> int | None:
 def run_one(mode: str, startup: float, args, workloads) -> dict:
     name = f"{mode} {startup:g}s"
     cluster = ControlPlane(log=print, pod_ready_ms=int(startup * 1000))
-    notice_flag = f"--drain-notice={o.INTERRUPTION_TAINT['key']}={args.notice:g}s" if mode == "paced" else "--drain-notice="
+    notice_flag = (f"--drain-notice={o.INTERRUPTION_TAINT['key']}={args.notice:g}s" if mode != "at-once"
+                   else "--drain-notice=")
+    surge_flags = ("--surge=all", f"--max-surge={args.max_surge}") if mode == "surge" else ("--surge=off",)
     print(f"==> {name}", flush=True)
     try:
         cluster.start()
-        extender = ExtenderProcess(cluster, "--log-format=json", notice_flag, f"--drain-margin={args.margin:g}s",
+        extender = ExtenderProcess(cluster, "--log-format=json", notice_flag, *surge_flags,
+                                   f"--drain-margin={args.margin:g}s",
                         "--rebalance-interval=10s", "--move-cooldown=5s", "--max-moves-per-minute=120",
                         "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s").start()
         run = Scenario(name, cluster, workloads, args.nodes_per_pool, args.sample_every)
@@ -74,7 +80,10 @@ def run_one(mode: str, startup: float, args, workloads) -> dict:
         recovered = run.sample_until(run.all_ready, args.recover_timeout)
         run.event("every replica ready again" if recovered is not None else "not all ready at the timeout")
         waves = {trigger: int(scrape(extender, "spot_extender_drain_waves_total", {"trigger": trigger}))
-                 for trigger in ("paced", "due")}
+                 for trigger in ("paced", "surge", "due")}
+        surge = {"pod_seconds": round(scrape(extender, "spot_extender_surge_pod_seconds_total"), 1),
+                 **{outcome: int(scrape(extender, "spot_extender_surges_total", {"outcome": outcome}))
+                    for outcome in SURGE_OUTCOMES}}
         if args.keep_logs:
             print(cluster.dump_logs(lines=400), flush=True)
     finally:
@@ -92,6 +101,7 @@ def run_one(mode: str, startup: float, args, workloads) -> dict:
         })
     return {
         "mode": mode, "startup": startup, "seconds_to_all_ready_after_vanish": recovered, "drain_waves": waves,
+        "surge": surge,
         "replica_seconds_lost": round(sum(r["replica_seconds_lost"] for r in rows), 1),
         "min_ready_total_fraction": round(min(s["ready_total"] for s in run.samples if s["t"] >= start)
                                           / sum(w.replicas for w in workloads), 3),
@@ -107,7 +117,7 @@ def compare(results: list[dict]) -> list[dict]:
     out = []
     for startup in sorted({r["startup"] for r in results}):
         by_mode = {r["mode"]: r for r in results if r["startup"] == startup}
-        if set(by_mode) != set(MODES):
+        if not {"paced", "at-once"} <= set(by_mode):
             continue
         at_once = {w["name"]: w for w in by_mode["at-once"]["workloads"]}
         for w in by_mode["paced"]["workloads"]:
@@ -116,6 +126,32 @@ def compare(results: list[dict]) -> list[dict]:
                         "paced_min_ready": w["min_ready"], "at_once_min_ready": other["min_ready"],
                         "within_one_of_bound": w["min_ready"] >= w["bound"] - 1,
                         "not_worse_than_at_once": w["min_ready"] >= other["min_ready"]})
+    return out
+
+
+def compare_surge(results: list[dict], notice: float, grace: float, margin: float) -> list[dict]:
+    """Per start-up, surge against paced, side by side from one run: the fewest ready of all
+    workloads together (target 1.0 where the start-up fits in the notice less grace and
+    margin), replica-seconds lost (target under 5% of paced's) and what the surge cost."""
+    out = []
+    for startup in sorted({r["startup"] for r in results}):
+        by_mode = {r["mode"]: r for r in results if r["startup"] == startup}
+        if not {"paced", "surge"} <= set(by_mode):
+            continue
+        paced, surge = by_mode["paced"], by_mode["surge"]
+        lost_ratio = (round(surge["replica_seconds_lost"] / paced["replica_seconds_lost"], 3)
+                      if paced["replica_seconds_lost"] else None)
+        fits = startup < notice - grace - margin
+        out.append({
+            "startup": startup, "fits_in_notice": fits,
+            "paced_min_ready_total_fraction": paced["min_ready_total_fraction"],
+            "surge_min_ready_total_fraction": surge["min_ready_total_fraction"],
+            "paced_replica_seconds_lost": paced["replica_seconds_lost"],
+            "surge_replica_seconds_lost": surge["replica_seconds_lost"],
+            "lost_over_paced": lost_ratio, "surge_pod_seconds": surge["surge"]["pod_seconds"],
+            "min_ready_met": surge["min_ready_total_fraction"] >= 1.0 if fits else None,
+            "lost_met": lost_ratio is not None and lost_ratio < 0.05,
+        })
     return out
 
 
@@ -128,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--grace", type=int, default=30, help="the pods' terminationGracePeriodSeconds")
     parser.add_argument("--margin", type=float, default=5, help="spot-extender --drain-margin, seconds")
+    parser.add_argument("--max-surge", default="25%", help="spot-extender --max-surge in the surge mode")
     parser.add_argument("--sample-every", type=float, default=0.5)
     parser.add_argument("--settle", type=float, default=15, help="quiet seconds that count as steady")
     parser.add_argument("--settle-timeout", type=float, default=300)
@@ -143,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {k: v for k, v in vars(args).items() if k not in ("out_dir", "keep_logs")},
         "results": results,
         "comparison": compare(results),
+        "surge_comparison": compare_surge(results, args.notice, args.grace, args.margin),
     }
     print_table(report)
     publish(report, args.out_dir, plots.pacing_timeline)
@@ -150,23 +188,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(report: dict) -> None:
-    print(f"\n{'start-up':>8} {'workload':<10}{'R':>4}{'d':>4}{'bound':>7}{'paced':>7}{'at-once':>9}"
-          f"{'paced lost':>12}{'at-once lost':>14}")
+    print(f"\n{'start-up':>8} {'workload':<10}{'R':>4}{'d':>4}{'bound':>7}{'paced':>7}{'at-once':>9}{'surge':>7}"
+          f"{'paced lost':>12}{'at-once lost':>14}{'surge lost':>12}")
     for startup in sorted({r["startup"] for r in report["results"]}):
         by_mode = {r["mode"]: {w["name"]: w for w in r["workloads"]} for r in report["results"] if r["startup"] == startup}
         first = next(iter(by_mode.values()))
         for name, w in first.items():
             paced, at_once = by_mode.get("paced", {}).get(name), by_mode.get("at-once", {}).get(name)
+            surge = by_mode.get("surge", {}).get(name)
             print(f"{startup:>7g}s {name:<10}{w['replicas']:>4}{w['doomed']:>4}{w['bound']:>7}"
                   f"{paced['min_ready'] if paced else '-':>7}{at_once['min_ready'] if at_once else '-':>9}"
+                  f"{surge['min_ready'] if surge else '-':>7}"
                   f"{paced['replica_seconds_lost'] if paced else '-':>12}"
-                  f"{at_once['replica_seconds_lost'] if at_once else '-':>14}")
+                  f"{at_once['replica_seconds_lost'] if at_once else '-':>14}"
+                  f"{surge['replica_seconds_lost'] if surge else '-':>12}")
     for r in report["results"]:
         print(f"{r['mode']:>8} {r['startup']:g}s: replica-seconds lost {r['replica_seconds_lost']}, "
               f"fewest ready overall {r['min_ready_total_fraction']:.0%}")
     misses = [c for c in report["comparison"] if not (c["within_one_of_bound"] and c["not_worse_than_at_once"])]
     print(f"workloads off target: {len(misses)} of {len(report['comparison'])}"
           + "".join(f"\n  {c}" for c in misses))
+    for c in report["surge_comparison"]:
+        print(f"surge {c['startup']:g}s: fewest ready {c['surge_min_ready_total_fraction']:.0%} against paced "
+              f"{c['paced_min_ready_total_fraction']:.0%}; replica-seconds lost {c['surge_replica_seconds_lost']} "
+              f"against {c['paced_replica_seconds_lost']} ({c['lost_over_paced']}); surge pod-seconds "
+              f"{c['surge_pod_seconds']}")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def autoscaled_timeline(report: dict, path: Path) -> None:
 
 
 def pacing_timeline(report: dict, path: Path) -> None:
-    """Ready replicas through one reclaim per start-up time, paced against at once; t = 0 at the notice."""
+    """Ready replicas through one reclaim per start-up time, surge and paced against at once; t = 0 at the notice."""
     startups = sorted({r["startup"] for r in report["results"]})
     fig, axes = plt.subplots(len(startups), 1, figsize=(9, 3.2 * len(startups)), sharex=True, squeeze=False)
     notice = report["settings"]["notice"]
@@ -107,7 +107,7 @@ def pacing_timeline(report: dict, path: Path) -> None:
             desired = sum(w["replicas"] for w in result["workloads"])
             points = result["timeline"]
             ax.plot([p["t"] for p in points], [p["ready_total"] / desired for p in points], label=result["mode"],
-                    color="tab:green" if result["mode"] == "paced" else "tab:red")
+                    color={"paced": "tab:green", "surge": "tab:blue"}.get(result["mode"], "tab:red"))
         ax.axvline(0, color="black", linestyle="--", linewidth=1)
         ax.axvline(notice, color="black", linestyle="-.", linewidth=1)
         ax.set_ylabel("ready / desired")
@@ -117,7 +117,7 @@ def pacing_timeline(report: dict, path: Path) -> None:
         ax.legend(loc="lower right", fontsize=8)
     axes[-1, 0].set_xlabel("seconds since the interruption notice to every spot node (dashed: notice, "
                            "dash-dot: nodes gone)")
-    fig.suptitle("Drain paced to the notice vs at once")
+    fig.suptitle("Drain with a surge, paced to the notice, and at once")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

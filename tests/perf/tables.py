@@ -119,19 +119,28 @@ def pacing(report: dict) -> str:
     rows = []
     for startup in sorted({r["startup"] for r in report["results"]}):
         paced, at_once = runs.get((startup, "paced"), {}), runs.get((startup, "at-once"), {})
-        for name, w in (paced or at_once).items():
-            p, a = paced.get(name), at_once.get(name)
+        surge = runs.get((startup, "surge"), {})
+        for name, w in (paced or at_once or surge).items():
+            p, a, s = paced.get(name), at_once.get(name), surge.get(name)
             rows.append([f"{startup:g} s", name, w["replicas"], w["doomed"], w["pdb_allows"], w["bound"],
-                         p and p["min_ready"], a and a["min_ready"],
-                         p and p["replica_seconds_lost"], a and a["replica_seconds_lost"]])
+                         s and s["min_ready"], p and p["min_ready"], a and a["min_ready"],
+                         s and s["replica_seconds_lost"], p and p["replica_seconds_lost"],
+                         a and a["replica_seconds_lost"]])
     summary = [[f"{r['startup']:g} s", r["mode"], r["min_ready_total_fraction"], r["replica_seconds_lost"],
-                r["seconds_to_all_ready_after_vanish"]] for r in report["results"]]
+                r["seconds_to_all_ready_after_vanish"], r.get("surge", {}).get("pod_seconds")]
+               for r in report["results"]]
     misses = [c for c in report["comparison"] if not (c["within_one_of_bound"] and c["not_worse_than_at_once"])]
+    surges = [[f"{c['startup']:g} s", c["surge_min_ready_total_fraction"], c["paced_min_ready_total_fraction"],
+               c["min_ready_met"], c["surge_replica_seconds_lost"], c["paced_replica_seconds_lost"],
+               c["lost_over_paced"], c["lost_met"], c["surge_pod_seconds"]]
+              for c in report.get("surge_comparison", [])]
     return "\n\n".join([
-        table(["start-up", "drain", "fewest ready / desired", "replica-seconds lost", "s to all ready after the nodes went"],
-              summary),
-        table(["start-up", "workload", "R", "d", "PDB allows", "bound", "paced min ready", "at-once min ready",
-               "paced replica-s lost", "at-once replica-s lost"], rows),
+        table(["start-up", "drain", "fewest ready / desired", "replica-seconds lost",
+               "s to all ready after the nodes went", "surge pod-seconds"], summary),
+        table(["start-up", "surge fewest ready", "paced fewest ready", "100% met", "surge replica-s lost",
+               "paced replica-s lost", "surge / paced", "under 5% met", "surge pod-seconds"], surges),
+        table(["start-up", "workload", "R", "d", "PDB allows", "bound", "surge min ready", "paced min ready",
+               "at-once min ready", "surge replica-s lost", "paced replica-s lost", "at-once replica-s lost"], rows),
         f"Workloads off target (below bound - 1, or worse than at once): {len(misses)} of {len(report['comparison'])}"
         + "".join(f"; {c['name']} at {c['startup']:g} s" for c in misses) + ".",
     ])

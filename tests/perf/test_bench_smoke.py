@@ -152,6 +152,11 @@ def test_pacing(tmp_path):
     # Ready; not told, it evicted everything as due at once.
     assert by_mode["paced"]["drain_waves"]["paced"] >= 2, by_mode["paced"]["drain_waves"]
     assert by_mode["at-once"]["drain_waves"]["paced"] == 0, by_mode["at-once"]["drain_waves"]
+    # With --surge=all every Deployment with a replica on spot surged, and no surge is left.
+    surge = by_mode["surge"]["surge"]
+    assert surge["started"] >= 1 and surge["failed"] == 0, surge
+    assert surge["completed"] + surge["abandoned"] == surge["started"], surge
+    assert report["surge_comparison"] and report["surge_comparison"][0]["surge_pod_seconds"] > 0
     floors = bench_availability.floors(bench_availability.SMALL)
     for result in report["results"]:
         for w in result["workloads"]:

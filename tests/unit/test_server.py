@@ -122,7 +122,8 @@ async def test_metrics_and_debug_view(client):
     assert view["workloads"] == [
         {"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 3, "floor": 1,
          "floorSource": "default", "floorClamp": None, "countedGroup": "ReplicaSet/web-1", "onDemand": 0, "spot": 0,
-         "inFlight": 0, "floorRolePods": 0, "spotRolePods": 0, "floorFallback": None, "spotSeek": None, "floorMet": False, "controller": None}
+         "inFlight": 0, "floorRolePods": 0, "spotRolePods": 0, "floorFallback": None, "spotSeek": None, "floorMet": False, "controller": None,
+         "surgePods": 0, "surgeReady": 0}
     ]
 
 

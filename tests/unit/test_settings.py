@@ -99,6 +99,8 @@ BAD_VALUES = {
     "move_backoff_max": ("10x", "duration"),
     "max_moves_per_minute": ("-3", ">= 0"),
     "eviction_concurrency": ("0", ">= 1"),
+    "surge": ("some", "one of annotated, all, off"),
+    "max_surge": ("0%", "a percentage of 1-1000%"),
     "controller_namespaces": ("ok,Not-OK", "namespace name"),
     "leader_elect": ("perhaps", "true or false"),
     "lease_name": ("Spot_Extender", "DNS subdomain"),

@@ -17,7 +17,7 @@ BACKING_OFF = MoveState(None, "no spot node has room", 2, "the replacement lande
 EVERYTHING = replace(PLAIN, floor_clamp="its pods cannot run on any on-demand node", counted_group="ReplicaSet/web-1",
                      on_demand=1, spot=2, in_flight=1, floor_role_pods=1, spot_role_pods=2,
                      floor_fallback="2026-01-01T00:00:00Z", spot_seek="2026-01-01T00:01:00Z", floor_met=True,
-                     controller=BACKING_OFF)
+                     controller=BACKING_OFF, surge_pods=2, surge_ready=1)
 
 
 @pytest.mark.parametrize("state", [PLAIN, replace(PLAIN, controller=MOVING), EVERYTHING,
@@ -34,7 +34,8 @@ def test_the_json_keeps_the_wire_format():
         "spotRolePods": 2, "floorFallback": "2026-01-01T00:00:00Z", "spotSeek": "2026-01-01T00:01:00Z",
         "floorMet": True, "controller": {"moving": None, "lastSkip": "no spot node has room", "failedMoves": 2,
                                          "lastFailure": "the replacement landed on on-demand again",
-                                         "nextMoveInSeconds": 0.0}}
+                                         "nextMoveInSeconds": 0.0},
+        "surgePods": 2, "surgeReady": 1}
     assert replace(PLAIN, controller=MOVING).to_json()["controller"]["moving"] == {"cause": "return-to-spot",
                                                                                    "pod": "uid-1"}
 
