@@ -91,6 +91,8 @@ class Rebalance:
                 await asyncio.sleep(0)  # its room check scanned the cluster's pods: let calls in
             if isinstance(decision, Move) and decision.cause == FLOOR_REPAIR and self._falling_back(workload):
                 decision = Skip(FLOOR_REPAIR, "its floor pods fell back to spot: waiting for on-demand room")
+            if isinstance(decision, Move) and decision.cause == RETURN_TO_SPOT and self._draining(workload, view):
+                decision = Skip(RETURN_TO_SPOT, "a drain is in progress: replicas on nodes going away, or a surge")
             if decision is None:
                 self.reported_skips.pop(workload.key, None)
             elif isinstance(decision, Skip):
@@ -103,6 +105,12 @@ class Rebalance:
     def seeks_spot(self) -> bool:
         """Whether an autoscaler adds spot nodes for pods that require spot (--seek-spot)."""
         return seeks_spot(self.seek_mode, self.index.autoscaled_nodes)
+
+    def _draining(self, workload: WorkloadRecord, view) -> bool:
+        """Some replica is on a node going away, or a surge stands in for some: a move now
+        would cost a replica the drain is counting on."""
+        going_away = self.index.going_away()
+        return any(p.node in going_away for p in view.pods) or bool(self.index.surges_of(workload.key))
 
     def _falling_back(self, workload: WorkloadRecord) -> bool:
         """Its counted revision's floor pods are admitted as spot (fallback.py) until on-demand has room."""

@@ -485,3 +485,17 @@ async def test_a_surge_pod_on_a_node_going_away_is_evicted_for_one_elsewhere():
     index.apply(NODE, "MODIFIED", f.node("s2", "spot", taints=[ITN]))
     await pass_(controller)
     assert "default/web-1-surge-0" in kube.evicted
+
+
+async def test_no_move_back_to_spot_while_a_drain_or_a_surge_is_in_progress():
+    controller, index, clock, kube = surging(spot_nodes=("s1", "s1"), annotations={ANNOTATION_MAX_SURGE: "50%"})
+    for i in range(2):  # two spot replicas on on-demand: surplus a return to spot would move
+        raw = f.pod(f"web-1-x{i}", owner=("ReplicaSet", "web-1"), node_name="o2", labels={"app": "web"})
+        index.apply(POD, "ADDED", raw)
+    index.apply("Deployment", "MODIFIED", f.deployment("web", 5, annotations={ANNOTATION_SURGE: "true"}))
+    index.apply("ReplicaSet", "MODIFIED", f.replicaset("web-1", "web", 5))
+    index.apply(NODE, "MODIFIED", f.node("s1", "spot", taints=[ITN]))
+    await controller.rebalance.once()
+    assert not [e for e in kube.evicted if "x" in e]
+    state = controller.rebalance.state_of(("Deployment", "default", "web"))
+    assert "a drain is in progress" in (state.last_skip or ""), state
