@@ -28,6 +28,7 @@ from tests.helpers import kube
 from tests.helpers import objects as o
 from tests.helpers.drain_bound import eviction_bound
 from tests.helpers.metrics import scrape
+from tests.helpers.waiting import wait_for
 from tests.perf import plots
 from tests.perf.bench_availability import FULL, NAMESPACE, SMALL, Scenario, manifests
 from tests.perf.report import OUT_DIR, publish
@@ -79,6 +80,13 @@ def run_one(mode: str, startup: float, args, workloads) -> dict:
         run.reclaim(list(run.spot_pools), args.notice)
         recovered = run.sample_until(run.all_ready, args.recover_timeout)
         run.event("every replica ready again" if recovered is not None else "not all ready at the timeout")
+        if mode == "surge":  # Ready again may count surge pods: their scale-back ends the reclaim
+            try:
+                wait_for(lambda: scrape(extender, "spot_extender_surges_in_progress") == 0, args.recover_timeout,
+                         interval=0.5, what="every surge removed")
+                run.event("every surge removed")
+            except TimeoutError:
+                run.event("a surge left at the timeout")
         waves = {trigger: int(scrape(extender, "spot_extender_drain_waves_total", {"trigger": trigger}))
                  for trigger in ("paced", "surge", "due")}
         surge = {"pod_seconds": round(scrape(extender, "spot_extender_surge_pod_seconds_total"), 1),
