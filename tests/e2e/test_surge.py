@@ -189,3 +189,19 @@ def test_surge_pods_with_no_room_leave_the_paced_drain_as_it_was_and_go_past_the
     assert watches["paced"].fewest(27, 30) == 0
     assert env.metric("spot_extender_surges_total", {"outcome": "abandoned"}) == abandoned + 1
     assert "SurgeAbandoned" in event_reasons(env, ns)
+
+
+def test_a_workload_deleted_mid_surge_leaves_nothing_behind(env, ns):
+    """The surge is owned by the workload's ReplicaSet: the garbage collector takes it, and
+    its pods, with the Deployment."""
+    surge_web(env, ns, startup="5s")
+    taint_spot(env.api, o.INTERRUPTION_TAINT)
+    wait_for(lambda: surges_in(env, ns), 30, what="a surge ReplicaSet")
+    env.api.delete(f"/apis/apps/v1/namespaces/{ns}/deployments/web", propagationPolicy="Background")
+
+    def nothing_left() -> bool:
+        replicasets = env.api.get(f"/apis/apps/v1/namespaces/{ns}/replicasets")["items"]
+        pods = env.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
+        return not replicasets and not pods
+
+    wait_for(nothing_left, 60, interval=0.5, what="the surge and every pod garbage-collected")
