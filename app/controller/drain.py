@@ -140,7 +140,7 @@ class Drain:
         else:
             self._deficit += max(0, wanted - len(ready) - cover.ready)
             hold = surge_holds(now, cover.ready_at, len(waiting), cover.coming, startup, first_latest,
-                               cover.paced_wave)
+                               cover.paced_wave, cover.on_track)
             chosen = set(surge_wave(doomed, now, down, startup, self._pdb_allows(group), cover.ready, hold))
         if not chosen:
             return []

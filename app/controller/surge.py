@@ -58,6 +58,7 @@ class Cover:
     coming: int  # surge pods that may still be Ready: Ready, starting, or waiting for a node an autoscaler may add
     ready_at: float
     paced_wave: int
+    on_track: bool  # none stuck, none late to be Ready: the drain may trust it
 
 
 class Surges:
@@ -280,18 +281,19 @@ class Surges:
         # What the next pass will ask for (more nodes may have got their notice since), or,
         # while the ReplicaSet is not shown yet, what was asked for.
         wanted = self._wanted(workload, group, surge.replicas if surge is not None else run.size)
+        now = self.clock()
         if surge is None:
-            return Cover(0, wanted, run.ready_at, run.paced_wave)
+            return Cover(0, wanted, run.ready_at, run.paced_wave, now <= run.ready_at)
         going_away = self.index.going_away()
         pods = [p for p in self.index.live_pods(_group_of(surge)) if p.node not in going_away]
         ready = sum(1 for p in pods if p.ready)
         autoscaled = self.index.autoscaled_nodes > 0
         stuck = sum(1 for p in pods if not p.ready and p.unscheduled == UNSCHEDULABLE and not autoscaled)
-        now = self.clock()
+        late = now > run.ready_at and ready < min(len(pods), wanted)
         # Late: none Ready when they should be. Expect them a whole start-up from now.
         ready_at = run.ready_at if ready or now <= run.ready_at else now + self._startup(group)
         # The ReplicaSet controller may not have made every pod yet: the count asked for comes.
-        return Cover(ready, max(len(pods), wanted) - stuck, ready_at, run.paced_wave)
+        return Cover(ready, max(len(pods), wanted) - stuck, ready_at, run.paced_wave, not stuck and not late)
 
     # ---- reading the index ----------------------------------------------------------
 

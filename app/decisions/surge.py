@@ -15,8 +15,8 @@ from typing import Sequence
 from .pacing import MIN_STARTUP, Doomed, next_wave, wave_size
 from .policy import scaled
 
-# The drain passes at least once a second: the hold is given up this long before the paced
-# wave would grow, so that giving up never takes more replicas down at once than planned.
+# The drain passes at least once a second: a surge off track is given up this long before
+# the paced wave would grow, so that giving up then takes no more replicas down at once than planned.
 GIVE_UP_AHEAD = 2.0
 
 
@@ -37,17 +37,18 @@ def surge_wanted(current: int | None, doomed: int, bound: int, replicas: int, he
 
 
 def surge_holds(now: float, ready_at: float, waiting: int, covering: int, startup: float,
-                first_latest: float, paced_wave: int) -> bool:
+                first_latest: float, paced_wave: int, on_track: bool = True) -> bool:
     """Whether the drain may wait for surge pods rather than follow the paced schedule: the
     `covering` surge pods (Ready by `ready_at`) can replace the `waiting` doomed ones a
     round at a time, one start-up per round, with the last round's evictions issued by the
-    earliest latest time; and giving up on them now would cost no more replicas down at
-    once than the paced drain had planned when the surge began (`paced_wave`). If not
-    (start-up too slow, no room for the surge), the paced schedule goes on and the surge
-    pods that are Ready still count as replicas up."""
+    earliest latest time. While the surge is on track (none stuck, none late to be Ready)
+    that is all; once it is not, it holds only while giving up would cost no more replicas
+    down at once than the paced drain had planned when the surge began (`paced_wave`). If
+    not (start-up too slow, no room for the surge), the paced schedule goes on and the
+    surge pods that are Ready still count as replicas up."""
     if waiting <= 0 or covering <= 0:
         return False
-    if wave_size(waiting, first_latest, now + GIVE_UP_AHEAD, startup) > paced_wave:
+    if not on_track and wave_size(waiting, first_latest, now + GIVE_UP_AHEAD, startup) > paced_wave:
         return False
     rounds = math.ceil(waiting / covering)
     return max(now, ready_at) + (rounds - 1) * max(startup, MIN_STARTUP) <= first_latest
