@@ -192,9 +192,10 @@ class Surges:
         surge = surges[0]
         group = self.index.current_group(workload)
         run = self.runs.get(key) or self._adopt(workload, surge, now)
-        run.ends = max([run.ends] + [e for p in self._doomed(group) if (e := self.index.deadline(p.node))])
+        doomed = self._doomed(group)
+        run.ends = max([run.ends] + [e for p in doomed if (e := self.index.deadline(p.node))])
         healthy = self._healthy(group)
-        wanted = self._wanted(workload, group, surge.replicas)
+        wanted = surge_wanted(surge.replicas, len(doomed), self._bound(workload), workload.replicas, healthy)
         going_away = self.index.going_away()
         ready = sum(1 for p in self.index.live_pods(_group_of(surge)) if p.ready and p.node not in going_away)
         if now > run.ends:
@@ -254,9 +255,10 @@ class Surges:
         """A surge a past term left (its leader was killed): this term's from now on."""
         group = self.index.current_group(workload)
         took = self._startup(group)
-        ends = [e for p in self._doomed(group) if (e := self.index.deadline(p.node)) is not None]
+        doomed = self._doomed(group)
+        ends = [e for p in doomed if (e := self.index.deadline(p.node)) is not None]
         ready = any(p.ready for p in self.index.live_pods(_group_of(surge)))
-        serving = [p for p in self._doomed(group) if p.ready]
+        serving = [p for p in doomed if p.ready]
         first_latest = min((self.index.deadline(p.node) or now) - p.grace - self.margin for p in serving) if serving else now
         run = self.runs[workload.key] = SurgeRun(
             now, now if ready else now + took, max(ends, default=now + took), surge.replicas,
