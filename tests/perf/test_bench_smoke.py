@@ -45,15 +45,20 @@ def assert_documented(report: dict) -> None:
 # compares: the smoke proves the benchmarks still run, in a few minutes (issue 28).
 
 
+PODS = 30
+
+
 def test_throughput(tmp_path):
     # a0, c and fp differ from a, b and f only in kube-scheduler's configuration.
-    assert bench_throughput.main(["--nodes=30", "--pods=60", "--replicas=10", "--timeout=120", "--rounds=1",
-                                  "--cases=a,b,e,f,d", "--profile-seconds=1", "--profile-cases=b,d",
+    # 30 pods: the baseline extender (d) binds about 8 a second. One case profiled: every
+    # process is sampled the same way in each.
+    assert bench_throughput.main(["--nodes=30", f"--pods={PODS}", "--replicas=10", "--timeout=120", "--rounds=1",
+                                  "--cases=a,b,e,f,d", "--profile-seconds=1", "--profile-cases=b",
                                   f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "throughput.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
     assert set(by_case) == {"a", "b", "d", "e", "f"}
-    assert all(r["complete"] and r["bound"] == 60 and r["pods_per_second"] > 0 for r in by_case.values())
+    assert all(r["complete"] and r["bound"] == PODS and r["pods_per_second"] > 0 for r in by_case.values())
     assert all(len(r["rounds_pods_per_second"]) == len(r["rollout_rounds_pods_per_second"]) == 1
                for r in by_case.values())
     assert all(r["rollout_complete"] and r["rollout_pods_per_second"] > 0 for r in by_case.values())
@@ -63,29 +68,28 @@ def test_throughput(tmp_path):
     assert all(r["cpu_seconds"]["kube-apiserver"] > 0 and r["rollout_cpu_seconds"]["kube-apiserver"] > 0
                for r in by_case.values())
     # kube-scheduler's own histogram counted an attempt per pod at least (its /metrics is open to the harness)
-    assert all(r["scheduling_algorithm"]["attempts"] >= 60 and r["scheduling_algorithm"]["p99_ms"] > 0
+    assert all(r["scheduling_algorithm"]["attempts"] >= PODS and r["scheduling_algorithm"]["p99_ms"] > 0
                for r in by_case.values()), {k: r["scheduling_algorithm"] for k, r in by_case.items()}
     latency = {case: by_case[case]["extender_latency"] for case in ("b", "e", "f")}
     for case in ("b", "f"):  # kube-scheduler did call filter, once per pod at least
-        assert latency[case]["filter"]["calls"] >= 60 and latency[case]["filter"]["p99_ms"] > 0
+        assert latency[case]["filter"]["calls"] >= PODS and latency[case]["filter"]["p99_ms"] > 0
     # kube-apiserver called the webhook for every pod in e and f; kube-scheduler called no extender in e
     for case in ("e", "f"):
-        assert latency[case]["admission"]["calls"] >= 60, (case, latency[case])
+        assert latency[case]["admission"]["calls"] >= PODS, (case, latency[case])
     assert latency["e"]["filter"]["calls"] == latency["e"]["prioritize"]["calls"] == 0
     # the extenders and the webhook keep one replica per Deployment on on-demand, the rest on spot
     assert by_case["d"]["spot_fraction"] >= 0.5
     assert all(by_case[case]["spot_fraction"] >= 0.8 for case in ("b", "e", "f"))
     # the cases asked for were profiled, each process with functions named, and no other
-    assert {case for case, result in by_case.items() if "profiles" in result} == {"b", "d"}
-    for case in ("b", "d"):
+    assert {case for case, result in by_case.items() if "profiles" in result} == {"b"}
+    for case in ("b",):
         result = by_case[case]
         processes = {p["process"]: p for p in result["profiles"]}
         assert {"kube-scheduler", "kube-apiserver"} <= set(processes), (case, processes)
         for profile in processes.values():
             assert profile["top"] and not profile["top"][0]["function"].startswith("no profile"), (case, profile)
             assert (tmp_path / "profiles" / profile["file"]).stat().st_size > 0
-    for case in ("b", "d"):  # sampled by py-spy
-        assert {p["process"] for p in by_case[case]["profiles"]} & {"spot-extender", "baseline-extender"}, case
+    assert "spot-extender" in {p["process"] for p in by_case["b"]["profiles"]}  # sampled by py-spy
     assert (tmp_path / "throughput.png").stat().st_size > 10_000
     assert_documented(report)
 
@@ -144,14 +148,15 @@ def test_extender_memory_and_latency(tmp_path):
 
 
 def test_pacing(tmp_path):
+    # The at-once arm is the paced one with --drain-notice empty: the smoke leaves it out,
+    # and tests/e2e covers a drain without a notice.
     assert bench_pacing.main(["--workloads=small", "--notice=9", "--startups=2", "--grace=1", "--margin=1", "--settle=3",
-                              f"--out-dir={tmp_path}"]) == 0
+                              "--modes=paced,surge", f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "pacing.json").read_text())
     by_mode = {r["mode"]: r for r in report["results"]}
-    # Told the notice, the drain went in paced batches, each as earlier replacements turned
-    # Ready; not told, it evicted everything as due at once.
+    assert set(by_mode) == {"paced", "surge"}
+    # Told the notice, the drain went in paced batches, each as earlier replacements turned Ready.
     assert by_mode["paced"]["drain_waves"]["paced"] >= 2, by_mode["paced"]["drain_waves"]
-    assert by_mode["at-once"]["drain_waves"]["paced"] == 0, by_mode["at-once"]["drain_waves"]
     # With --surge=all every Deployment with a replica on spot surged, and no surge is left.
     surge = by_mode["surge"]["surge"]
     assert surge["started"] >= 1 and surge["failed"] == 0, surge
@@ -161,7 +166,7 @@ def test_pacing(tmp_path):
     for result in report["results"]:
         for w in result["workloads"]:
             assert w["min_ready"] >= floors[w["name"]], (result["mode"], w)
-    assert len(report["comparison"]) == len(bench_availability.SMALL)
+    assert report["comparison"] == []  # paced against at-once: no at-once arm here
     assert (tmp_path / "pacing.png").stat().st_size > 10_000
     assert_documented(report)
 
