@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import sys
+import textwrap
 from typing import NoReturn
 
 import uvloop
@@ -26,14 +27,27 @@ log = logs.get("cli")
 
 API_PROBE_PERIOD = 1.0  # while a watch is down: how often to ask whether the API server is back
 USAGE = 2  # a bad flag or setting; `status` also exits 1 (a floor unmet) and 3 (cannot read)
+CANNOT_START = status_command.FAILED  # serve: a kubeconfig or certificate that does not load, a port taken
 
-# The settings `status` judges floors with, besides its own flags.
+# The settings `status` judges floors with, besides its own flags: classes, floors, and
+# which nodes are going away (floor clamps leave those out).
 STATUS_SETTINGS = frozenset({"capacity_labels", "unknown_class", "spot_tolerations", "default_floor",
-                             "floor_from_max_unavailable", "excluded_namespaces"})
+                             "floor_from_max_unavailable", "excluded_namespaces", "going_away_taints",
+                             "going_away_signals"})
+
+
+class Formatter(argparse.HelpFormatter):
+    """Help wrapped at spaces only: flag names and values like kube-system stay whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
 
 
 class Parser(argparse.ArgumentParser):
     """A usage error is one line and where to look, not the whole usage."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=Formatter, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(USAGE, f"{self.prog}: {message}\ntry '{self.prog} --help'\n")
@@ -52,7 +66,8 @@ def parser() -> argparse.ArgumentParser:
         help="watch the cluster and serve the extender API",
         description="Watch the cluster and serve the extender API. Every flag can also be set "
         f"with an environment variable {settings_mod.ENV_PREFIX}<FLAG_NAME>. Exit code 2: a flag or "
-        "setting that cannot be used.",
+        f"setting that cannot be used, {CANNOT_START}: it cannot start (a kubeconfig, certificate or key that "
+        "does not load, or the port is taken).",
     )
     settings_mod.add_arguments(serve)
     status = commands.add_parser(
@@ -135,6 +150,8 @@ def serve(settings: Settings) -> None:
         )
     except ConfigError as exc:
         raise StartupError(f"--kubeconfig/--context: {exc}") from None
+    except OSError as exc:  # binding the port: in use, or not ours to take
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
@@ -150,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_mod.from_sources(args)
     except SettingsError as exc:
-        print(f"spot-extender: {exc}", file=sys.stderr)
+        command = args.commands[args.command]  # one line, then where to look, as for an unknown flag
+        print(f"{command.prog}: {exc}\ntry '{command.prog} --help'", file=sys.stderr)
         return USAGE
     if args.command == "status":
         logs.configure(settings.log_format, "warning")  # the table is the output; only trouble is logged
@@ -161,6 +179,6 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 serve(settings)
         except StartupError as exc:
-            print(f"spot-extender: {exc}", file=sys.stderr)
-            return USAGE
+            print(f"spot-extender serve: {exc}", file=sys.stderr)
+            return CANNOT_START
     return 0

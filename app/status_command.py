@@ -15,7 +15,7 @@ import orjson
 
 from .api import ApiError, ConfigError
 from .assembly import build
-from .core.settings import Settings
+from .core.settings import ENV_PREFIX, Settings, SettingsError, parse_duration
 from .serving import status_table
 from .serving.status import WorkloadState
 
@@ -35,10 +35,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--tls-client-ca-file")
     source.add_argument("--client-key", default=None, help="the key of --client-cert")
     parser.add_argument("-n", "--namespace", default=None, help="only this namespace")
-    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                        help="a table and a summary line, or the JSON document (default table)")
     parser.add_argument("--spot-price-ratio", dest="spot_price_ratio", default=None, metavar="RATIO",
-                        help="spot price as a fraction of on-demand, for the cost estimate (default 0.3)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds for reading the states (default 60)")
+                        help="spot price as a fraction of on-demand, for the cost estimate (default 0.3; above 0, "
+                        f"at most 1; env {ENV_PREFIX}SPOT_PRICE_RATIO)")
+    parser.add_argument("--timeout", type=_timeout, default=60.0, metavar="DURATION",
+                        help="how long reading the states may take (default 1m; a duration: 250ms, 30s, 5m, 2h)")
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return seconds
 
 
 async def states_from_cluster(settings: Settings) -> list[WorkloadState]:
@@ -77,9 +90,6 @@ async def states_from_url(args: argparse.Namespace) -> list[WorkloadState]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.client_cert and not args.client_key or args.client_key and not args.client_cert:
         print("spot-extender status: --client-cert and --client-key go together", file=sys.stderr)
-        return USAGE
-    if args.timeout <= 0:
-        print(f"spot-extender status: --timeout must be above 0, got {args.timeout:g}", file=sys.stderr)
         return USAGE
     read = states_from_url(args) if args.url else states_from_cluster(settings)
     try:

@@ -13,6 +13,7 @@ from weakref import WeakValueDictionary
 
 from ..api.kinds import BY_NAME, REPLICASET, STATEFULSET, watched
 from ..core.fields import condition, seconds_between
+from ..core.settings import boolean_word
 from ..core.vocabulary import (
     ADMISSION_ANNOTATION,
     ANNOTATION_FLOOR,
@@ -277,7 +278,7 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
         floor=annotations.get(ANNOTATION_FLOOR),
         placement=annotations.get(ANNOTATION_PLACEMENT),
         template_labels=((spec.get("template") or {}).get("metadata") or {}).get("labels") or {},
-        rebalance=annotations.get(ANNOTATION_REBALANCE, "true").lower() != "false",
+        rebalance=boolean_word(annotations.get(ANNOTATION_REBALANCE, "true")) is not False,
         owner=owner,
         revision=int(revision) if str(revision).isdigit() else 0,
         constraints=_interned(from_pod_spec((spec.get("template") or {}).get("spec") or {})),
@@ -287,7 +288,7 @@ def workload_record(kind: str, obj: dict) -> WorkloadRecord:
                                        _claim_templates(spec) if kind == STATEFULSET else ())),
         ordinal_start=_ordinal_start(spec) if kind == STATEFULSET else 0,
         uid=meta.get("uid") or "",
-        surge=str(annotations.get(ANNOTATION_SURGE, "")).lower() == "true",
+        surge=boolean_word(annotations.get(ANNOTATION_SURGE, "")) is True,
         max_surge=_text_or_none(annotations.get(ANNOTATION_MAX_SURGE)),
         **(_surge_of(meta, namespace, controller) if kind == REPLICASET and owner is None else {}),
     )

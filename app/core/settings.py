@@ -48,15 +48,19 @@ TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
 
 
+def boolean_word(text: object) -> bool | None:
+    """True or False for any spelling flags and annotations accept alike; None for other text."""
+    value = str(text).strip().lower()
+    return True if value in TRUE_WORDS else False if value in FALSE_WORDS else None
+
+
 def parse_bool(text: str | bool) -> bool:
     if isinstance(text, bool):
         return text
-    value = text.strip().lower()
-    if value in TRUE_WORDS:
-        return True
-    if value in FALSE_WORDS:
-        return False
-    raise SettingsError(f"expected true or false, got {text!r}")
+    value = boolean_word(text)
+    if value is None:
+        raise SettingsError(f"expected true or false, got {text!r}")
+    return value
 
 
 _described(parse_bool, "true or false; also yes/no, on/off, 1/0")

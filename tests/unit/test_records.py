@@ -77,6 +77,17 @@ def test_workload_records():
     assert bare.owner is None
 
 
+@pytest.mark.parametrize("value, rebalance, surge", [
+    ("true", True, True), ("Yes", True, True), ("on", True, True), ("1", True, True),
+    ("false", False, False), ("NO", False, False), ("off", False, False), ("0", False, False),
+    ("maybe", True, False), ("", True, False),  # not a boolean word: each annotation's default
+])
+def test_boolean_annotations_take_the_spellings_flags_take(value, rebalance, surge):
+    annotations = {"spot-extender.io/rebalance": value, "spot-extender.io/surge": value}
+    record = workload_record("Deployment", f.deployment("web", 4, annotations=annotations))
+    assert (record.rebalance, record.surge) == (rebalance, surge)
+
+
 @pytest.mark.parametrize("ordinals, start", [({"start": 3}, 3), ({}, 0), (None, 0), ({"start": -1}, 0),
                                              ({"start": "3"}, 0), ("x", 0)])
 def test_a_statefulsets_ordinals_start(ordinals, start):

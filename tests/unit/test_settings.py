@@ -131,11 +131,12 @@ def flag(name: str) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(BAD_VALUES))
-def test_bad_flag_exits_2_with_one_line_naming_it(name, capsys):
+def test_bad_flag_exits_2_with_one_line_naming_it_and_where_to_look(name, capsys):
     value, words = BAD_VALUES[name]
     assert cli.main(["serve", f"{flag(name)}={value}"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"spot-extender: {flag(name)}: "), err
+    assert err.count("\n") == 2 and err.startswith(f"spot-extender serve: {flag(name)}: "), err
+    assert err.endswith("try 'spot-extender serve --help'\n"), err
     assert words in err
 
 
@@ -145,7 +146,8 @@ def test_bad_environment_value_exits_2_with_one_line_naming_it(name, capsys, mon
     monkeypatch.setenv(env_name(name), value)
     assert cli.main(["serve"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"spot-extender: {env_name(name)}: "), err
+    assert err.count("\n") == 2 and err.startswith(f"spot-extender serve: {env_name(name)}: "), err
+    assert err.endswith("try 'spot-extender serve --help'\n"), err
     assert words in err
 
 
@@ -165,7 +167,7 @@ def test_bad_environment_value_exits_2_with_one_line_naming_it(name, capsys, mon
 def test_settings_that_disagree_exit_2_naming_both(argv, message, capsys):
     assert cli.main(["serve", *argv]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 2 and message in err.splitlines()[0], err  # then "try ... --help"
 
 
 def test_tls_files_go_together(tmp_path, capsys):
@@ -184,7 +186,7 @@ def test_a_settings_error_is_a_value_error():
         parse(["--port", "x"])
 
 
-def test_files_that_exist_but_do_not_load_exit_2_naming_the_flags(tmp_path):
+def test_files_that_exist_but_do_not_load_exit_3_naming_the_flags(tmp_path):
     # In a process of its own: serve() configures logging and runs an event loop.
     cert, key, kubeconfig = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "kubeconfig"
     for path in (cert, key):
@@ -192,13 +194,13 @@ def test_files_that_exist_but_do_not_load_exit_2_naming_the_flags(tmp_path):
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
     port = f"--port={free_port()}"
     for flags, words in (
-        ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender: --tls-cert-file/--tls-key-file"),
-        ([f"--kubeconfig={kubeconfig}"], "spot-extender: --kubeconfig/--context: "),
+        ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender serve: --tls-cert-file/--tls-key-file"),
+        ([f"--kubeconfig={kubeconfig}"], "spot-extender serve: --kubeconfig/--context: "),
     ):
         result = subprocess.run([sys.executable, "-m", "spot_extender", "serve", "--host=127.0.0.1", port, *flags],
                                 capture_output=True, text=True, timeout=60)
         last = result.stderr.strip().splitlines()[-1]
-        assert result.returncode == 2 and last.startswith(words), result.stderr
+        assert result.returncode == 3 and last.startswith(words), result.stderr  # 3: cannot start
 
 
 def test_kubelets_service_links_are_no_settings():
