@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo            local control plane + extender + sample workloads + a spot reclaim"
 	@echo "make demo-autoscaled Karpenter provisions every node: on-demand for floors, spot for the rest, a spot loss"
-	@echo "make test            unit tests, then end-to-end tests against a real kube-scheduler"
+	@echo "make test            every suite: unit, package, image, chart, fuzz, e2e, autoscaled, chaos, bench-smoke"
 	@echo "make unit            unit tests only"
 	@echo "make package-test    build the wheel, install it from the lock in a fresh venv beside another 'app' package, run it"
 	@echo "make image-test      build the image with buildah (installed from Debian if missing) and run it against a control plane"
@@ -28,7 +28,7 @@ help:
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd and kwok (cached);"
 	@echo "                     cluster-bins-helm and cluster-bins-karpenter add helm or Karpenter's KWOK provider"
-	@echo "make bench           all four benchmarks below (about 35 min) -> build/bench/, see docs/performance.md"
+	@echo "make bench           all four benchmarks below, one after another -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: kube-scheduler alone vs extender only, webhook only and both, with CPU"
 	@echo "                     profiles (BENCH_NODES, BENCH_PODS, BENCH_PROFILE_SECONDS)"
 	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims, then a drain"

@@ -58,7 +58,7 @@ def main() -> int:
         failed = False
         env.start()
         print(f"    up in {time.monotonic() - began:.1f}s", flush=True)
-        t = step(f"workloads arrive: {', '.join(f'{k} {n} R={r} k={f}' for n, k, r, f in WORKLOADS)}")
+        step(f"workloads arrive: {', '.join(f'{k} {n} R={r} k={f}' for n, k, r, f in WORKLOADS)}")
         kube.namespace(env.api, NS)
         for name, kind, replicas, k in WORKLOADS:
             if kind == "Deployment":
