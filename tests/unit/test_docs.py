@@ -33,7 +33,9 @@ FOREIGN_FLAGS = {
 FLAG_IN_PROSE = re.compile(r"`(--[a-z][a-z0-9-]*[a-z0-9])")
 METRIC = re.compile(r"\bspot_extender_[a-z_]*[a-z](?:_\*)?")  # `..._*` names a family of metrics
 ANNOTATION = re.compile(r"\bspot-extender\.io/[a-z][a-z-]*[a-z]")
-MAKE_TARGET = re.compile(r"`make ([a-z][a-z0-9-]*)")
+MAKE_TARGET = re.compile(r"`make ([a-z][a-z0-9-]*)|^\s*make ([a-z][a-z0-9-]*)", re.M)  # in prose, or a command line
+COMMAND_LINE = re.compile(r"spot-extender (?:serve|status)\b[^\n`]*")  # its flags, in prose or a code block
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*[a-z0-9])")
 
 
 def load_tool(name: str):
@@ -89,7 +91,8 @@ def make_targets() -> set[str]:
 def unknown(pattern: re.Pattern, known: set[str]) -> dict[str, list[str]]:
     out = {}
     for name, text in doc_texts().items():
-        missing = sorted({m for m in pattern.findall(text)} - known)
+        found = {next(filter(None, m)) if isinstance(m, tuple) else m for m in pattern.findall(text)}
+        missing = sorted(found - known)
         if missing:
             out[name] = missing
     return out
@@ -98,6 +101,20 @@ def unknown(pattern: re.Pattern, known: set[str]) -> dict[str, list[str]]:
 def test_every_flag_a_doc_names_exists():
     foreign = set().union(*FOREIGN_FLAGS.values())
     assert unknown(FLAG_IN_PROSE, our_flags() | foreign) == {}
+
+
+def test_every_flag_on_a_command_line_in_a_doc_exists():
+    """`spot-extender serve ...` and `status ...` lines, code blocks included."""
+    ours = our_flags()
+    wrong = {name: sorted({flag for line in COMMAND_LINE.findall(text) for flag in FLAG.findall(line)} - ours)
+             for name, text in doc_texts().items()}
+    assert {name: flags for name, flags in wrong.items() if flags} == {}
+
+
+def test_the_doc_checks_see_code_blocks():
+    assert {FLAG.findall(line)[0] for line in COMMAND_LINE.findall("```\nspot-extender serve --no-such-flag x\n```")} \
+        == {"--no-such-flag"}
+    assert [m for m in MAKE_TARGET.findall("```sh\nmake nothing-here\n```") if any(m)] == [("", "nothing-here")]
 
 
 def test_every_metric_a_doc_names_exists():
@@ -148,11 +165,11 @@ def test_the_checks_catch_what_they_look_for():
     assert METRIC.findall(text) == ["spot_extender_no_such_total", "spot_extender_w_*"]
     assert "spot_extender_no_such_total" not in metric_names() and "spot_extender_leader" in metric_names()
     assert ANNOTATION.findall(text) == ["spot-extender.io/no-such"] and "spot-extender.io/role" in our_annotations()
-    assert MAKE_TARGET.findall(text) == ["no-such"] and {"demo", "test", "docs"} <= make_targets()
+    assert MAKE_TARGET.findall(text) == [("no-such", "")] and {"demo", "test", "docs"} <= make_targets()
 
 
 # A measured figure: a decimal or a percentage. Outside code and generated blocks the
-# pages that show benchmark figures may hold none: each comes from its report.
+# hand-written pages may hold none: each comes from its report.
 FIGURE = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|(?<![\w.])\d+(?:\.\d+)?\s?%")
 
 
@@ -160,7 +177,7 @@ def figures_citing_nothing(text: str) -> list[str]:
     text = re.sub(r"<!-- generated:(\S+) -->.*?<!-- end:\1 -->", "", text, flags=re.S)
     text = re.sub(r"```.*?```", "", text, flags=re.S)
     text = re.sub(r"`[^`\n]*`", "", text)
-    text = re.sub(r"\b(?:Kubernetes|Python|Go|etcd|KWOK|helm|Karpenter|tested on) \d+(?:\.\d+)+", "", text)  # versions
+    text = re.sub(r"\b(?:Kubernetes|Python|Go|etcd|KWOK|helm|Helm|kubectl|Karpenter|tested on) \d+(?:\.\d+)+", "", text)  # versions
     return [line.strip() for line in text.splitlines() if FIGURE.search(line)]
 
 
