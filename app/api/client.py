@@ -80,8 +80,12 @@ class Kube:
                 document = yaml.safe_load(file)
         except FileNotFoundError:
             raise ConfigError(f"kubeconfig {path}: no such file") from None
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"kubeconfig {path}: cannot be read: {exc}") from None
+        except yaml.YAMLError as exc:  # the parser's report spans lines: its problem and where, on one
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"kubeconfig {path}: not YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"kubeconfig {path}: cannot be read: {exc.strerror or exc}") from None
         if not document:
             raise ConfigError(f"kubeconfig {path}: the file is empty")
         if not isinstance(document, dict) or not isinstance(document.get("contexts"), list):

@@ -190,7 +190,7 @@ def _host(text: str) -> str:
 
 def _file_or_empty(text: str) -> str:
     if text and not os.path.isfile(text):
-        raise SettingsError(f"file not found: {text!r}")
+        raise SettingsError(f"{'a directory, not a file' if os.path.isdir(text) else 'file not found'}: {text!r}")
     return text
 
 

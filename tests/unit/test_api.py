@@ -175,7 +175,7 @@ async def test_nothing_listening_is_a_transport_error():
     ("apiVersion: v1\n", "not a kubeconfig (no list of contexts)"),
     ("contexts: [{name: a}]\n", "no current-context, and no --context given"),
     ("contexts: [{name: a}]\ncurrent-context: b\n", "no context named 'b' (it has a)"),
-    ("{[", "cannot be read"),
+    ("{[", "not YAML at line 1, column 3: "),
 ])
 def test_a_kubeconfig_that_cannot_work_is_named_with_its_cause(tmp_path, content, cause, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -185,6 +185,7 @@ def test_a_kubeconfig_that_cannot_work_is_named_with_its_cause(tmp_path, content
     with pytest.raises(ConfigError) as raised:
         Kube(None, str(path)).check_config()
     assert str(raised.value).startswith(f"kubeconfig {path}: {cause}"), raised.value
+    assert "\n" not in str(raised.value)  # one line, as every error the CLI prints
 
 
 def test_a_kubeconfig_with_its_context_passes(tmp_path, monkeypatch):

@@ -257,3 +257,8 @@ def test_a_bad_flag_is_one_line_and_where_to_look():
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["spot-extender serve: unrecognized arguments: --prot 1",
                                           "try 'spot-extender serve --help'"]
+
+
+def test_a_directory_given_for_a_file_is_named_so(tmp_path):
+    with pytest.raises(SettingsError, match="a directory, not a file"):
+        parse(["--kubeconfig", str(tmp_path)])
