@@ -132,7 +132,7 @@ def serve(settings: Settings) -> None:
     try:
         parts.kube.check_config()  # before anything is served: a bad kubeconfig stops it here
     except ConfigError as exc:
-        raise StartupError(f"--kubeconfig/--context: {exc}") from None
+        raise StartupError(str(exc)) from None  # it names the file, from a flag or $KUBECONFIG
     app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, parts.supervisor,
                     parts.metrics, settings, background(parts))
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": parts.tls is not None})
@@ -149,7 +149,7 @@ def serve(settings: Settings) -> None:
             shutdown_timeout=10,
         )
     except ConfigError as exc:
-        raise StartupError(f"--kubeconfig/--context: {exc}") from None
+        raise StartupError(str(exc)) from None  # it names the file, from a flag or $KUBECONFIG
     except OSError as exc:  # binding the port: in use, or not ours to take
         raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
 

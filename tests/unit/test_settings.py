@@ -195,7 +195,7 @@ def test_files_that_exist_but_do_not_load_exit_3_naming_the_flags(tmp_path):
     port = f"--port={free_port()}"
     for flags, words in (
         ([f"--tls-cert-file={cert}", f"--tls-key-file={key}"], "spot-extender serve: --tls-cert-file/--tls-key-file"),
-        ([f"--kubeconfig={kubeconfig}"], "spot-extender serve: --kubeconfig/--context: "),
+        ([f"--kubeconfig={kubeconfig}"], f"spot-extender serve: kubeconfig {kubeconfig}: "),
     ):
         result = subprocess.run([sys.executable, "-m", "spot_extender", "serve", "--host=127.0.0.1", port, *flags],
                                 capture_output=True, text=True, timeout=60)
