@@ -24,7 +24,7 @@ from ..core.backoff import Backoff
 from ..core.vocabulary import SURGE_FOR_ANNOTATION, SURGE_LABEL
 from ..decisions.pacing import wave_size
 from ..decisions.policy import scaled
-from ..decisions.surge import surge_bound, surge_wanted
+from ..decisions.surge import late_after, surge_bound, surge_wanted
 from .context import LoopContext
 from .writer import Written, workload_ref
 
@@ -284,16 +284,18 @@ class Surges:
         # while the ReplicaSet is not shown yet, what was asked for.
         wanted = self._wanted(workload, group, surge.replicas if surge is not None else run.size)
         now = self.clock()
+        took = self._startup(group)
+        on_time = now <= late_after(run.ready_at, took)
         if surge is None:
-            return Cover(0, wanted, run.ready_at, run.paced_wave, now <= run.ready_at)
+            return Cover(0, wanted, run.ready_at, run.paced_wave, on_time)
         going_away = self.index.going_away()
         pods = [p for p in self.index.live_pods(_group_of(surge)) if p.node not in going_away]
         ready = sum(1 for p in pods if p.ready)
         autoscaled = self.index.autoscaled_nodes > 0
         stuck = sum(1 for p in pods if not p.ready and p.unscheduled == UNSCHEDULABLE and not autoscaled)
-        late = now > run.ready_at and ready < min(len(pods), wanted)
-        # Late: none Ready when they should be. Expect them a whole start-up from now.
-        ready_at = run.ready_at if ready or now <= run.ready_at else now + self._startup(group)
+        late = not on_time and ready < min(len(pods), wanted)
+        # None Ready past the slack: expect them a whole start-up from now.
+        ready_at = run.ready_at if ready or on_time else now + took
         # The ReplicaSet controller may not have made every pod yet: the count asked for comes.
         return Cover(ready, max(len(pods), wanted) - stuck, ready_at, run.paced_wave, not stuck and not late)
 

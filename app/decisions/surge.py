@@ -18,6 +18,16 @@ from .policy import scaled
 # The drain passes at least once a second: a surge off track is given up this long before
 # the paced wave would grow, so that giving up then takes no more replicas down at once than planned.
 GIVE_UP_AHEAD = 2.0
+# Surge pods are made a moment after the notice (the ReplicaSet, then its pods, then their
+# nodes), so their start-up ends a little after the workload's usual one: they count as
+# late only past that start-up plus a quarter of it, at least LATE_SLACK_MIN.
+LATE_SLACK_SHARE = 0.25
+LATE_SLACK_MIN = 2.0
+
+
+def late_after(ready_at: float, startup: float) -> float:
+    """When surge pods expected Ready at `ready_at` count as late: the drain stops trusting them."""
+    return ready_at + max(LATE_SLACK_MIN, startup * LATE_SLACK_SHARE)
 
 
 def surge_bound(max_surge: str, replicas: int) -> int:
