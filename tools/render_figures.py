@@ -132,13 +132,17 @@ def headline(found: dict[str, dict]) -> str:
             f"worst moment, against {min(x['min_ready_total_fraction'] for x in at_once):.0%} evicting at once; "
             f"workloads off their bound {judged(len(misses), 1, False)}. (pacing.json)")
         for c in r.get("surge_comparison", []):
-            fewest = ("target 100%: " + ("met" if c["min_ready_met"] else "not met") if c["fits_in_notice"]
-                      else "the start-up does not fit in the notice")
-            lines.append(
-                f"- With a surge first, pods starting in {c['startup']:g} s: fewest ready "
-                f"{c['surge_min_ready_total_fraction']:.0%} of all replicas ({fewest}), replica-seconds lost "
-                f"{c['lost_over_paced']} of paced's (target under 0.05: {'met' if c['lost_met'] else 'not met'}), "
-                f"for {c['surge_pod_seconds']:g} surge pod-seconds. (pacing.json)")
+            for prefix, which in (("", "all replicas"), ("deployments_", "the Deployments' replicas (those that surge)")):
+                if f"{prefix}lost_met" not in c:
+                    continue  # a report from before the Deployments were split out
+                fewest = ("target 100%: " + ("met" if c[f"{prefix}min_ready_met"] else "not met")
+                          if c["fits_in_notice"] else "the start-up does not fit in the notice")
+                lines.append(
+                    f"- With a surge first, pods starting in {c['startup']:g} s: fewest ready "
+                    f"{c[f'{prefix}surge_min_ready_total_fraction']:.0%} of {which} ({fewest}), replica-seconds lost "
+                    f"{c[f'{prefix}lost_over_paced']} of paced's (target under 0.05: "
+                    f"{'met' if c[f'{prefix}lost_met'] else 'not met'})"
+                    + (f", for {c['surge_pod_seconds']:g} surge pod-seconds" if not prefix else "") + ". (pacing.json)")
     if "throughput" in found:
         r = found["throughput"]
         rollout = r["rollout_ratios"]

@@ -130,15 +130,19 @@ def pacing(report: dict) -> str:
                 r["seconds_to_all_ready_after_vanish"], r.get("surge", {}).get("pod_seconds")]
                for r in report["results"]]
     misses = [c for c in report["comparison"] if not (c["within_one_of_bound"] and c["not_worse_than_at_once"])]
-    surges = [[f"{c['startup']:g} s", c["surge_min_ready_total_fraction"], c["paced_min_ready_total_fraction"],
-               c["min_ready_met"], c["surge_replica_seconds_lost"], c["paced_replica_seconds_lost"],
-               c["lost_over_paced"], c["lost_met"], c["surge_pod_seconds"]]
-              for c in report.get("surge_comparison", [])]
+    surges = [[f"{c['startup']:g} s", which, c[f"{prefix}surge_min_ready_total_fraction"],
+               c[f"{prefix}paced_min_ready_total_fraction"], c[f"{prefix}min_ready_met"],
+               c[f"{prefix}surge_replica_seconds_lost"], c[f"{prefix}paced_replica_seconds_lost"],
+               c[f"{prefix}lost_over_paced"], c[f"{prefix}lost_met"], c["surge_pod_seconds"]]
+              for c in report.get("surge_comparison", [])
+              for prefix, which in (("", "all"), ("deployments_", "Deployments"))
+              if f"{prefix}lost_met" in c]  # reports before Deployments were split out have one row
     return "\n\n".join([
         table(["start-up", "drain", "fewest ready / desired", "replica-seconds lost",
                "s to all ready after the nodes went", "surge pod-seconds"], summary),
-        table(["start-up", "surge fewest ready", "paced fewest ready", "100% met", "surge replica-s lost",
-               "paced replica-s lost", "surge / paced", "under 5% met", "surge pod-seconds"], surges),
+        table(["start-up", "workloads", "surge fewest ready", "paced fewest ready", "100% met",
+               "surge replica-s lost", "paced replica-s lost", "surge / paced", "under 5% met", "surge pod-seconds"],
+              surges),
         table(["start-up", "workload", "R", "d", "PDB allows", "bound", "surge min ready", "paced min ready",
                "at-once min ready", "surge replica-s lost", "paced replica-s lost", "at-once replica-s lost"], rows),
         f"Workloads off target (below bound - 1, or worse than at once): {len(misses)} of {len(report['comparison'])}"

@@ -162,6 +162,7 @@ def test_pacing(tmp_path):
     assert surge["started"] >= 1 and surge["failed"] == 0, surge
     assert surge["completed"] + surge["abandoned"] == surge["started"], surge
     assert report["surge_comparison"] and report["surge_comparison"][0]["surge_pod_seconds"] > 0
+    assert "deployments_lost_met" in report["surge_comparison"][0]  # StatefulSets never surge: both scopes
     floors = bench_availability.floors(bench_availability.SMALL)
     for result in report["results"]:
         for w in result["workloads"]:
