@@ -21,6 +21,7 @@ from tests.helpers import objects as o
 from tests.helpers.fleet import taint_spot
 from tests.helpers.objects import CAPACITY_LABEL
 from tests.helpers.ports import free_port
+from tests.helpers.rollouts import TEMPLATE_HASH, create_rollout, install_rollout_crd
 from tests.helpers.sampling import ReadyWatch
 from tests.helpers.waiting import wait_for
 
@@ -61,9 +62,9 @@ def reclaimed(env, ns: str, replicas: int) -> bool:
     return on_spot(env, ns) == 0 and len(ready) == replicas and not surges_in(env, ns)
 
 
-def event_reasons(env, ns: str) -> list[str]:
+def event_reasons(env, ns: str, kind: str = "Deployment") -> list[str]:
     return [e["reason"] for e in env.api.get(f"/api/v1/namespaces/{ns}/events")["items"]
-            if e["involvedObject"]["kind"] == "Deployment"]
+            if e["involvedObject"]["kind"] == kind]
 
 
 def test_a_reclaim_with_notice_loses_no_ready_replica_and_leaves_no_surge(env, ns):
@@ -205,3 +206,68 @@ def test_a_workload_deleted_mid_surge_leaves_nothing_behind(env, ns):
         return not replicasets and not pods
 
     wait_for(nothing_left, 60, interval=0.5, what="the surge and every pod garbage-collected")
+
+
+def test_scaling_during_a_surge_is_not_fought(env, ns):
+    """An HPA (here its writes: the scale subresource) grows the workload during the surge,
+    then shrinks it. spot-extender never writes the Deployment's replicas: it ends at what
+    was set last, every replica Ready off spot, and the surge sized within --max-surge of
+    the largest R and gone."""
+    surge_web(env, ns)
+    scale = f"/apis/apps/v1/namespaces/{ns}/deployments/web/scale"
+    watch = ReadyWatch(env.api, ns, "web").start()
+    largest_surge = 0
+
+    def track_surge() -> None:
+        nonlocal largest_surge
+        largest_surge = max([largest_surge] + [rs["spec"]["replicas"] for rs in surges_in(env, ns)])
+
+    try:
+        taint_spot(env.api, o.INTERRUPTION_TAINT)
+        wait_for(lambda: surges_in(env, ns), 30, what="a surge ReplicaSet")
+        env.api.merge_patch(scale, {"spec": {"replicas": 8}})
+        grown = time.monotonic()
+        while time.monotonic() - grown < 40:  # the surge and the two new replicas turn Ready
+            track_surge()
+            time.sleep(0.5)
+        shrunk_at = time.monotonic() - watch.began
+        env.api.merge_patch(scale, {"spec": {"replicas": 4}})
+
+        def done() -> bool:
+            track_surge()
+            return reclaimed(env, ns, 4)
+
+        wait_for(done, 240, interval=1, what="web reclaimed at 4 replicas, its surge gone")
+    finally:
+        watch.stop()
+    fewest = watch.fewest(0, shrunk_at)
+    print(f"fewest Ready before the scale-down {fewest}; largest surge {largest_surge}")
+    assert not watch.errors, watch.errors
+    assert fewest >= 6
+    assert env.api.get(scale)["spec"]["replicas"] == 4  # as the "HPA" left it
+    assert 1 <= largest_surge <= 4  # within half of the largest R, 8
+
+
+def test_a_rollouts_surge_keeps_its_template_hash_and_loses_no_ready_replica(env, ns):
+    """An Argo Rollout (its CRD, and the ReplicaSet its controller would make): the surge
+    pods keep rollouts-pod-template-hash, which the Rollout's Services select on."""
+    install_rollout_crd(env.api)
+    create_rollout(env.api, "web", ns, 6, annotations={"spot-extender.io/surge": "true",
+                                                       "spot-extender.io/max-surge": "50%"},
+                   pod_annotations={POD_READY_DELAY: "10s"}, template_hash="6c8f9")
+    kube.wait_ready(env.api, ns, "web", 6, timeout=180)
+    assert on_spot(env, ns) == 5
+    watch = ReadyWatch(env.api, ns, "web", also=f"{TEMPLATE_HASH}=6c8f9").start()  # what its Service counts
+    try:
+        taint_spot(env.api, o.INTERRUPTION_TAINT)
+        surge = wait_for(lambda: surges_in(env, ns), 30, what="a surge ReplicaSet")[0]
+        wait_for(lambda: reclaimed(env, ns, 6), 240, interval=1, what="the Rollout reclaimed, its surge gone")
+    finally:
+        watch.stop()
+    print(f"fewest Ready {watch.minimum} over {watch.events} watch events")
+    assert not watch.errors, watch.errors
+    assert watch.minimum >= 6
+    assert surge["metadata"]["ownerReferences"][0]["name"] == "web-6c8f9"
+    labels = surge["spec"]["template"]["metadata"]["labels"]
+    assert labels["app"] == "web" and labels[TEMPLATE_HASH] == "6c8f9" and SURGE_LABEL in labels
+    assert {"SurgeStarted", "SurgeCompleted"} <= set(event_reasons(env, ns, "Rollout"))

@@ -42,9 +42,21 @@ def install_rollout_crd(api) -> None:
     wait_for(established, 30, what="Rollout CRD established")
 
 
-def create_rollout(api, name: str, ns: str, replicas: int, annotations: dict | None = None) -> dict:
-    """A Rollout and the ReplicaSet its controller would make for revision 1."""
+TEMPLATE_HASH = "rollouts-pod-template-hash"
+
+
+def create_rollout(api, name: str, ns: str, replicas: int, annotations: dict | None = None,
+                   pod_annotations: dict | None = None, template_hash: str | None = None) -> dict:
+    """A Rollout and the ReplicaSet its controller would make for revision 1. With
+    `template_hash`, that ReplicaSet selects and labels its pods by it, as Argo's does
+    (its stable and canary Services select on it)."""
     template = o.deployment(name, replicas, namespace=ns)["spec"]["template"]
+    if pod_annotations:
+        template["metadata"]["annotations"] = pod_annotations
+    selector = {"app": name}
+    if template_hash:
+        selector = {**selector, TEMPLATE_HASH: template_hash}
+        template["metadata"]["labels"] = {**template["metadata"]["labels"], TEMPLATE_HASH: template_hash}
     rollout = api.post(ROLLOUTS.format(ns=ns), {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Rollout",
         "metadata": {"name": name, "namespace": ns, "annotations": annotations or {}},
@@ -56,6 +68,6 @@ def create_rollout(api, name: str, ns: str, replicas: int, annotations: dict | N
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": f"{name}-6c8f9", "namespace": ns, "ownerReferences": [owner],
                      "annotations": {"rollout.argoproj.io/revision": "1"}},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": template},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": selector}, "template": template},
     })
     return rollout
