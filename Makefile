@@ -102,8 +102,9 @@ chart-test: $(STAMP) cluster-bins-helm
 fuzz: $(STAMP)
 	$(PY) -m pytest tests/fuzz -q -s
 
+# The slowest tests listed, so a CI log shows where the suite's time goes.
 e2e: $(STAMP) cluster-bins
-	$(PY) -m pytest tests/e2e -q
+	$(PY) -m pytest tests/e2e -q --durations=20
 
 # A control plane of its own, whose nodes Karpenter makes; never beside e2e's.
 e2e-autoscaled: $(STAMP) cluster-bins-karpenter

@@ -132,7 +132,7 @@ def headline(found: dict[str, dict]) -> str:
             f"worst moment, against {min(x['min_ready_total_fraction'] for x in at_once):.0%} evicting at once; "
             f"workloads off their bound {judged(len(misses), 1, False)}. (pacing.json)")
         for c in r.get("surge_comparison", []):
-            for prefix, which in (("", "all replicas"), ("deployments_", "the Deployments' replicas (those that surge)")):
+            for prefix, which in (("", "all replicas"), ("deployments_", "the Deployments' replicas alone")):
                 if f"{prefix}lost_met" not in c:
                     continue  # a report from before the Deployments were split out
                 fewest = ("target 100%: " + ("met" if c[f"{prefix}min_ready_met"] else "not met")
