@@ -113,11 +113,7 @@ class Surges:
             if counted is None or size <= 0:
                 continue
             took = startup(group)
-            serving = [p for p in pods if p.ready]
-            first_latest = min((e - p.grace - self.margin for e, p in zip(ends, pods) if p.ready), default=now)
-            self.runs[key] = SurgeRun(now, now + took, max(ends), size,
-                                      wave_size(len(serving), first_latest, now, took) if serving else 0,
-                                      len(serving))
+            self.runs[key] = SurgeRun(now, now + took, max(ends), size, *self._paced_plan(pods, now, took))
             self._write(key, self._create(workload, counted, size, pods))
         # A reclaim over: a workload refused in it may surge in the next.
         self.refused &= reclaimed
@@ -258,11 +254,9 @@ class Surges:
         doomed = self._doomed(group)
         ends = [e for p in doomed if (e := self.index.deadline(p.node)) is not None]
         ready = any(p.ready for p in self.index.live_pods(_group_of(surge)))
-        serving = [p for p in doomed if p.ready]
-        first_latest = min((self.index.deadline(p.node) or now) - p.grace - self.margin for p in serving) if serving else now
         run = self.runs[workload.key] = SurgeRun(
             now, now if ready else now + took, max(ends, default=now + took), surge.replicas,
-            wave_size(len(serving), first_latest, now, took) if serving else 0, len(serving))
+            *self._paced_plan(doomed, now, took))
         log.info("surge adopted", extra={"owner": _owner(workload), "replicaset": surge.name, "replicas": surge.replicas})
         return run
 
@@ -300,6 +294,15 @@ class Surges:
         return Cover(ready, max(len(pods), wanted) - stuck, ready_at, run.paced_wave, not stuck and not late)
 
     # ---- reading the index ----------------------------------------------------------
+
+    def _paced_plan(self, doomed: list[PodRecord], now: float, took: float) -> tuple[int, int]:
+        """(paced wave, doomed Ready): the replicas the paced drain plans to take down at once
+        for the doomed pods serving now, and how many those are."""
+        serving = [p for p in doomed if p.ready]
+        if not serving:
+            return 0, 0
+        first_latest = min((self.index.deadline(p.node) or now) - p.grace - self.margin for p in serving)
+        return wave_size(len(serving), first_latest, now, took), len(serving)
 
     def _surges(self, key: WorkloadKey) -> list[WorkloadRecord]:
         return [s for s in self.index.surges_of(key) if s.uid not in self.removed]
