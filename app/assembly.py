@@ -21,6 +21,7 @@ from .cluster.nodes import NodeClassifier
 from .cluster.reflector import Reflector
 from .controller import Controller
 from .controller.leader import LeaderElector
+from .core.answering import Answering
 from .core.metrics import Metrics
 from .core.settings import Settings
 from .core.supervisor import Supervisor
@@ -57,6 +58,7 @@ class Parts:
     fleet: FleetCollector
     tls: ReloadingTLS | None  # None: plain HTTP
     certificates: CertRotation | None  # with --webhook-cert-secret, served over `tls`
+    answering: Answering  # calls open now: the watches yield to them
 
 
 def build(settings: Settings, kube: Kube | None = None, tls: ReloadingTLS | None = None) -> Parts:
@@ -81,12 +83,14 @@ def build(settings: Settings, kube: Kube | None = None, tls: ReloadingTLS | None
         )
     fleet = FleetCollector(settings.spot_price_ratio, settings.per_workload_metrics)
     metrics.registry.register(fleet)
+    answering = Answering()
     return Parts(
         settings, metrics, supervisor, kube, index,
-        [Reflector(kube, kind, index, settings, metrics) for kind in WATCHED],
+        [Reflector(kube, kind, index, settings, metrics, answering) for kind in WATCHED],
         floors, Extender(index, floors, settings, metrics), Webhook(index, floors, settings, metrics),
         controller, elector, Status(index, floors, settings, leadership=elector, controller=controller), fleet,
         tls, certificate_rotation(settings, kube, tls, metrics) if settings.webhook_cert_secret and tls else None,
+        answering,
     )
 
 

@@ -20,6 +20,7 @@ from .cluster.index import Index
 from .cluster.reflector import watch_for_return
 from .core import logs
 from .core import settings as settings_mod
+from .core.loop_lag import RecentMax, measure_lag
 from .core.settings import Settings, SettingsError
 from .serving.server import build_app
 
@@ -93,6 +94,9 @@ def background(parts: Parts):
 
     async def run(app: web.Application):
         metrics.track_tasks(asyncio.get_running_loop())
+        recent_lag = RecentMax()
+        metrics.loop_lag_max.set_function(recent_lag.value)
+        supervisor.start("loop-lag", lambda: measure_lag(metrics.loop_lag.observe, recent_lag))
         await kube.open()
         if parts.certificates is not None:
             # First, so the webhook has a certificate to serve as soon as possible.
@@ -134,7 +138,7 @@ def serve(settings: Settings) -> None:
     except ConfigError as exc:
         raise StartupError(str(exc)) from None  # it names the file, from a flag or $KUBECONFIG
     app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, parts.supervisor,
-                    parts.metrics, settings, background(parts))
+                    parts.metrics, settings, background(parts), parts.answering)
     log.info("serving", extra={"host": settings.host, "port": settings.port, "https": parts.tls is not None})
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs the cleanup above.
     try:

@@ -31,7 +31,7 @@ PERFORMANCE = ROOT / "docs" / "performance.md"
 README = ROOT / "README.md"
 DOCS = (PERFORMANCE, README)
 REGENERATE = ".venv/bin/python tools/render_figures.py --write"
-BENCHMARKS = ("throughput", "availability", "pacing", "autoscaled", "reclaim", "extender")
+BENCHMARKS = ("throughput", "burst", "availability", "pacing", "autoscaled", "reclaim", "extender")
 # The index size the shipped memory request is sized for, and the largest one measured.
 SIZED_FOR_PODS, LARGEST_PODS = 50_000, 150_000
 
@@ -65,6 +65,7 @@ def block(report: dict, *setting_names: str) -> str:
 
 SETTINGS_SHOWN = {
     "throughput": ("rounds", "cases"),
+    "burst": ("nodes", "deployments", "pods", "rounds"),
     "availability": ("workloads", "notice", "startup", "rebalance_interval", "move_cooldown"),
     "pacing": ("workloads", "notice", "startups", "grace", "margin", "max_surge"),
     "autoscaled": ("workloads", "startup", "consolidate_after"),

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import AsyncIterator
 
 from ..api import ApiError, Gone, Kube, StatusError, TransportError, WatchIdle
+from ..api.client import WatchEvent
 from ..api.kinds import Kind
 from ..core import logs
+from ..core.answering import Answering
 from ..core.metrics import Metrics
 from ..core.settings import Settings
 from .index import Index
@@ -26,14 +29,22 @@ log = logs.get("reflector")
 # every watch cannot turn the loop into a busy loop: the supervisor backs it off.
 MIN_HEALTHY_STREAM_SECONDS = 1.0
 
+# A busy stream has its next events buffered already, so awaiting them never lets the loop
+# run anything else: the watch hands the loop back after this much work, so admissions and
+# scheduler calls wait at most about one slice per busy stream, not for the backlog.
+SLICE_SECONDS = 0.001
+LIST_CHUNK = 50  # objects of a listed page applied between yields
+
 
 class WatchExpired(Exception):
     """The stream outlived its deadline: the server never closed it."""
 
 
 class Reflector:
-    def __init__(self, kube: Kube, kind: Kind, index: Index, settings: Settings, metrics: Metrics):
+    def __init__(self, kube: Kube, kind: Kind, index: Index, settings: Settings, metrics: Metrics,
+                 answering: Answering | None = None):
         self.kube = kube
+        self.answering = answering or Answering()
         self.resource = kind.resource
         self.kind = kind.name
         self.optional = kind.optional
@@ -88,7 +99,9 @@ class Reflector:
         try:
             async for items, version in self.kube.pages(self.resource, self.settings.list_page_size,
                                                         self.settings.request_timeout):
-                self.index.put_listed(self.kind, items, listed)
+                for start in range(0, len(items), LIST_CHUNK):
+                    self.index.put_listed(self.kind, items[start:start + LIST_CHUNK], listed)
+                    await asyncio.sleep(0)
         except StatusError as exc:
             if not self.optional or exc.status not in (403, 404):
                 raise
@@ -118,18 +131,30 @@ class Reflector:
                                  self.settings.request_timeout, self.settings.watch_idle_timeout,
                                  on_open=lambda: self.index.freshness.up(self.kind))
         deadline = asyncio.timeout(server_timeout + self.settings.request_timeout)
-        delivered = False
         try:
             async with deadline:
-                async for event_type, obj in stream:
-                    self._handle(event_type, obj)
-                    delivered = True
+                delivered = await self.absorb(stream)
         except TimeoutError:
             if deadline.expired():
                 raise WatchExpired(f"stream open longer than {server_timeout}s") from None
             raise
         finally:
             await stream.aclose()
+        return delivered
+
+    async def absorb(self, stream: AsyncIterator[WatchEvent]) -> bool:
+        """Apply a stream's events to the index, handing the loop back after every
+        SLICE_SECONDS of work, or after every event while a call is being answered; True
+        if it delivered any."""
+        delivered = False
+        slice_ends = time.perf_counter() + SLICE_SECONDS
+        answering = self.answering
+        async for event_type, obj in stream:
+            self._handle(event_type, obj)
+            delivered = True
+            if answering.open or time.perf_counter() > slice_ends:
+                await asyncio.sleep(0)
+                slice_ends = time.perf_counter() + SLICE_SECONDS
         return delivered
 
     def _handle(self, event_type: str, obj: dict) -> None:

@@ -14,6 +14,7 @@ from prometheus_client.exposition import choose_encoder
 
 from ..cluster.index import Index
 from ..core import logs
+from ..core.answering import Answering
 from ..core.metrics import Metrics
 from ..core.settings import Settings
 from ..core.supervisor import Supervisor
@@ -41,10 +42,14 @@ def build_app(
     metrics: Metrics,
     settings: Settings,
     background: Callable[[web.Application], AsyncIterator[None]] | None = None,
+    answering: Answering | None = None,
 ) -> web.Application:
     """The web application. `background` is a cleanup context that starts the watches and
     loops under `supervisor`; /healthz reports any of its tasks that stopped. `fleet` is
-    registered with the metrics; the /metrics handler hands it fresh states per scrape."""
+    registered with the metrics; the /metrics handler hands it fresh states per scrape.
+    `answering` counts the verbs' and the webhook's calls while they are open (the watches
+    that share it yield to them)."""
+    answering = answering or Answering()
 
     @web.middleware
     async def json_errors(request: web.Request, handler):
@@ -73,6 +78,10 @@ def build_app(
         latency = metrics.request_seconds.labels(verb)
 
         async def handle(request: web.Request) -> web.Response:
+            with answering:
+                return await answer_call(request)
+
+        async def answer_call(request: web.Request) -> web.Response:
             started = time.perf_counter()
             body = await request.read()  # aiohttp answers 413 past client_max_size
             try:
@@ -101,6 +110,10 @@ def build_app(
         return _json({"error": "spot-extender failed to answer"}, 500)
 
     async def mutate(request: web.Request) -> web.Response:
+        with answering:
+            return await admit(request)
+
+    async def admit(request: web.Request) -> web.Response:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

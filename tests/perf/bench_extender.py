@@ -170,9 +170,9 @@ def measure(port: int, path: str, payloads: list[bytes], calls: int, seconds: fl
     return samples
 
 
-def churn(port: int, seconds: float) -> dict:
+def churn(port: int, seconds: float, unsliced: bool = False) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=seconds + 60)
-    conn.request("POST", f"/bench/churn?seconds={seconds}")
+    conn.request("POST", f"/bench/churn?seconds={seconds}" + ("&unsliced=1" if unsliced else ""))
     response = conn.getresponse()
     body = response.read()
     conn.close()
@@ -182,19 +182,24 @@ def churn(port: int, seconds: float) -> dict:
 
 
 def absorb(port: int, seconds: float, payloads: list[bytes]) -> dict:
-    """Watch events per second into the index: alone, then while filter calls keep coming."""
+    """Watch events per second into the index: alone, then while filter calls keep coming,
+    then the same with the watch loop as it was before issue 30 (unsliced)."""
     alone = churn(port, seconds)
     print(f"    {alone['events_per_second']} pod events/s alone", flush=True)
-    during: dict = {}
-    thread = threading.Thread(target=lambda: during.update(churn(port, seconds)))
-    thread.start()
-    time.sleep(0.2)  # the churn has begun
-    samples = measure(port, "/filter", payloads, 0, seconds=seconds - 0.5)
-    thread.join()
-    print(f"    {during['events_per_second']} pod events/s while answering {len(samples)} filter calls", flush=True)
-    return {"seconds": seconds, "alone": alone, "with_calls": during,
-            "filter_during": row("filter", "NodeNames", len(orjson.loads(payloads[0])["NodeNames"]), payloads, samples,
-                                 port)}
+    out = {"seconds": seconds, "alone": alone}
+    candidates = len(orjson.loads(payloads[0])["NodeNames"])
+    for suffix, unsliced in (("", False), ("_unsliced", True)):
+        during: dict = {}
+        thread = threading.Thread(target=lambda: during.update(churn(port, seconds, unsliced)))
+        thread.start()
+        time.sleep(0.2)  # the churn has begun
+        samples = measure(port, "/filter", payloads, 0, seconds=seconds - 0.5)
+        thread.join()
+        print(f"    {during['events_per_second']} pod events/s{' unsliced' if unsliced else ''} while answering "
+              f"{len(samples)} filter calls", flush=True)
+        out[f"with_calls{suffix}"] = during
+        out[f"filter_during{suffix}"] = row("filter", "NodeNames", candidates, payloads, samples, port)
+    return out
 
 
 def start_server(nodes: int, pods: int, workloads: int, port: int) -> tuple[subprocess.Popen, dict]:
@@ -251,6 +256,13 @@ def run_index(args, nodes: int, pods: int, workloads: int) -> dict:
         print(f"==> pod watch events into the index, {args.churn_seconds}s alone and {args.churn_seconds}s with calls",
               flush=True)
         events = absorb(port, args.churn_seconds, largest) if largest else None
+        if events:  # the same call with no events flowing: the cell of the largest NodeNames size
+            alone = next(r for r in rows if r["verb"] == "filter" and r["mode"] == "NodeNames"
+                         and r["candidates"] == events["filter_during"]["candidates"])
+            events["filter_alone_p99_ms"] = alone["p99_ms"]
+            events["during_over_alone_p99"] = round(events["filter_during"]["p99_ms"] / alone["p99_ms"], 2)
+            events["unsliced_during_over_alone_p99"] = round(events["filter_during_unsliced"]["p99_ms"]
+                                                             / alone["p99_ms"], 2)
         rss_now, rss_peak = rss_mb(server.pid)
     finally:
         server.terminate()
@@ -285,7 +297,8 @@ def print_run(run: dict) -> None:
     if run["watch_events"]:
         w = run["watch_events"]
         print(f"pod events/s: {w['alone']['events_per_second']} alone, {w['with_calls']['events_per_second']} while "
-              f"answering filter calls (p99 {w['filter_during']['p99_ms']} ms)")
+              f"answering filter calls (p99 {w['filter_during']['p99_ms']} ms, {w.get('during_over_alone_p99')} "
+              f"times the same call alone; unsliced {w.get('unsliced_during_over_alone_p99')} times)")
 
 
 def index_sizes(text: str) -> list[tuple[int, int]]:

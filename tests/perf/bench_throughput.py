@@ -138,6 +138,10 @@ class BindingWatch(threading.Thread):
             return
         now = time.monotonic() - self.started
         self.created.setdefault(uid, now)
+        self.seen(pod, uid, now)
+
+    def seen(self, pod: dict, uid: str, now: float) -> None:
+        """A pod added or changed, `now` s after the watch started: bindings are timed here."""
         node = pod.get("spec", {}).get("nodeName")
         if node and uid not in self.bound:
             self.bound[uid] = node
@@ -156,8 +160,9 @@ def deployments(namespace: str, pods: int, replicas: int) -> list[dict]:
     return out
 
 
-def start_extender(cluster: ControlPlane, case: Case):
-    """The case's extender process and the scheduler configured for it; returns the process."""
+def start_extender(cluster: ControlPlane, case: Case, unsliced: bool = False):
+    """The case's extender process and the scheduler configured for it; returns the process.
+    `unsliced`: spot-extender as tests/perf/unsliced.py runs it, the "before" arm."""
     process = None
     options = ExtenderOptions(port=free_port(), node_cache_capable=case.node_cache_capable,
                               filter_verb=case.filter_verb)
@@ -169,8 +174,11 @@ def start_extender(cluster: ControlPlane, case: Case):
             ca, cert, key = make_tls(cluster.workdir / "tls")
             flags += [f"--tls-cert-file={cert}", f"--tls-key-file={key}"]
             options.https, options.ca_file = True, str(ca)
-        process = ExtenderProcess(cluster, *flags, port=options.port, ca_file=ca,
-                                  name=f"spot-extender-{case.key}").start()
+        process = ExtenderProcess(cluster, *flags, port=options.port, ca_file=ca, name=f"spot-extender-{case.key}")
+        if unsliced:
+            process.component.argv[:1] = [sys.executable, "-m", "tests.perf.unsliced"]
+            process.component.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process.start()
         if case.webhook:  # registered for every namespace but kube-system
             kube.create(cluster.api, webhook_configuration(process.url, ca, WEBHOOK_NAME))
     elif case.extender == "baseline":
@@ -265,6 +273,7 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
             "pods_per_second": round(len(watch.bound) / seconds, 1) if seconds else None,
             "spot_fraction": round(sum(n in spot_nodes for n in watch.bound.values()) / max(len(binds), 1), 3),
             "cpu_seconds": watch.cpu,
+            "cpu_ms_per_pod": per_pod(watch.cpu, len(watch.bound)),
             "scheduling_algorithm": cycle,
         }
     else:  # from creating the Deployments, controller-manager creating pods included
@@ -275,6 +284,7 @@ def run_phase(cluster: ControlPlane, case: Case, args, phase: str, spot_nodes: s
             "rollout_pods_per_second": round(len(watch.bound) / seconds, 1) if seconds else None,
             "rollout_all_created_seconds": round(created[args.pods - 1], 2) if len(created) >= args.pods else None,
             "rollout_cpu_seconds": watch.cpu,
+            "rollout_cpu_ms_per_pod": per_pod(watch.cpu, len(watch.bound)),
         }
     print(f"    {len(watch.bound)}/{args.pods} bound in {seconds:.1f}s: "
           f"{out.get('pods_per_second', out.get('rollout_pods_per_second'))} pods/s", flush=True)
@@ -349,6 +359,28 @@ def cleanup_namespace(api: Api, namespace: str) -> None:
     print(f"    pods of {namespace} deleted in {time.monotonic() - started:.1f}s", flush=True)
 
 
+def per_pod(cpu: dict[str, float], pods: int) -> dict[str, float]:
+    """CPU milliseconds each process spent per pod bound: the figure that travels from this
+    machine's shared cores to a cluster's, where pods per second does not."""
+    return {name: round(seconds * 1000 / pods, 3) for name, seconds in cpu.items()} if pods else {}
+
+
+def extra_cpu(results: list[dict], field: str = "cpu_ms_per_pod") -> dict:
+    """Each case's CPU ms per pod over case a's, per process and in total: what the mode costs."""
+    base = next((r.get(field) for r in results if r["case"] == "a"), None)
+    if not base:
+        return {}
+    out = {}
+    for r in results:
+        mine = r.get(field)
+        if r["case"] == "a" or not mine:
+            continue
+        diff = {name: round(mine.get(name, 0.0) - base.get(name, 0.0), 3) for name in {*mine, *base}}
+        diff["total"] = round(sum(mine.values()) - sum(base.values()), 3)
+        out[r["case"]] = diff
+    return out
+
+
 def ratios(results: list[dict], field: str = "pods_per_second") -> dict:
     """Every case over a; the cases with an extender also over a0, the scheduler doing the
     same work uncalled; fp over f, what dropping the filter verb gains."""
@@ -368,6 +400,12 @@ def print_table(report: dict) -> None:
         print(f"{r['case']:<6}{str(r.get('rollout_pods_per_second')):>16}{str(r.get('pods_per_second')):>16}  {r['label']}")
     print("rollout ratios: " + ", ".join(f"{k} {v}" for k, v in report["rollout_ratios"].items()))
     print("backlog ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
+    print("CPU ms per pod, backlog: " + "; ".join(
+        f"{r['case']} " + ", ".join(f"{k} {v}" for k, v in sorted(r.get("cpu_ms_per_pod", {}).items()))
+        for r in report["results"]))
+    print("extra CPU ms per pod over a, backlog: " + "; ".join(
+        f"{case} {diff['total']} (spot-extender {diff.get('spot-extender')})"
+        for case, diff in report["extra_cpu_ms_per_pod"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "throughput", "settings": {k: v for k, v in vars(args).items() if k != "out_dir"},
               "nodes": args.nodes, "pods": args.pods, "extender_nice": args.extender_nice,
               "replicas_per_deployment": args.replicas, "results": results, "ratios": ratios(results),
-              "rollout_ratios": ratios(results, "rollout_pods_per_second") if "rollout" in args.phases else {}}
+              "rollout_ratios": ratios(results, "rollout_pods_per_second") if "rollout" in args.phases else {},
+              "extra_cpu_ms_per_pod": extra_cpu(results),
+              "rollout_extra_cpu_ms_per_pod": extra_cpu(results, "rollout_cpu_ms_per_pod")}
     print_table(report)
     publish(report, args.out_dir, plots.throughput_bars)
     return 0

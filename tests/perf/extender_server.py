@@ -5,8 +5,9 @@ by page through the real Reflector, from objects the size the API server sends
 (tests/perf/synthetic.py). Before serving it times the controller's passes over the same
 index (dry run: no API calls) and prints one JSON line, `loaded {...}` (list-and-sync
 and controller timings), then `ready`. With --churn-route it also serves
-`POST /bench/churn?seconds=N`: that long, pod watch events go into the index as fast as
-one core absorbs them, between the calls it answers; the answer counts them."""
+`POST /bench/churn?seconds=N`: that long, pod watch events go into the index through the
+Reflector's own loop as fast as one core absorbs them, between the calls it answers; the
+answer counts them. `&unsliced=1` runs that loop as it was before issue 30."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ from spot_extender.serving.server import build_app
 from tests.helpers import objects as o
 from tests.perf.realistic import full_pod
 from tests.perf.synthetic import list_into, node_names
+from tests.perf.unsliced import absorb_as_before
 
 CHURN_PODS = 1000  # pods added, updated and deleted in turn, of existing workloads
-CHURN_BATCH = 50  # events between two turns of the event loop, as a watch's read chunk delivers them
+CHURN_BATCH = 50  # events in one read chunk of a busy pod watch (64 KiB of 1-2 KiB events and more)
 
 
 async def time_controller(controller: Controller) -> dict:
@@ -84,18 +86,27 @@ def churn_lines(nodes: int, workloads: int) -> list[tuple[str, bytes]]:
 def churn_route(reflector: Reflector, lines: list[tuple[str, bytes]]):
     async def churn(request: web.Request) -> web.Response:
         seconds = float(request.query.get("seconds", "5"))
-        events, by_type = 0, dict.fromkeys(("ADDED", "MODIFIED", "DELETED"), 0)
+        # ?unsliced=1: the watch loop as it was before issue 30, the "before" arm of one run
+        absorb = absorb_as_before if request.query.get("unsliced") else Reflector.absorb
+        by_type = dict.fromkeys(("ADDED", "MODIFIED", "DELETED"), 0)
         feed = itertools.cycle(lines)
         started = time.perf_counter()
         deadline = started + seconds
-        while time.perf_counter() < deadline:
-            for kind, line in itertools.islice(feed, CHURN_BATCH):
-                event = orjson.loads(line)
-                reflector._handle(event["type"], event["object"])
-                by_type[kind] += 1
-            events += CHURN_BATCH
-            await asyncio.sleep(0)  # calls waiting are answered between batches
+
+        async def stream():
+            # A saturated watch: the events of one read chunk are buffered already, so none
+            # of them suspends; the next read does, once the buffer is drained (as aiohttp's
+            # readany does). Between, only the reflector's own slices hand the loop over.
+            while time.perf_counter() < deadline:
+                for kind, line in itertools.islice(feed, CHURN_BATCH):
+                    event = orjson.loads(line)
+                    by_type[kind] += 1
+                    yield event["type"], event["object"]
+                await asyncio.sleep(0)
+
+        await absorb(reflector, stream())
         elapsed = time.perf_counter() - started
+        events = sum(by_type.values())
         return web.json_response({"events": events, "seconds": round(elapsed, 3),
                                   "events_per_second": round(events / elapsed), "by_type": by_type})
     return churn
@@ -122,9 +133,10 @@ def main() -> None:
     loaded["controller"] = loop.run_until_complete(time_controller(controller))
     print("loaded " + json.dumps(loaded), flush=True)
     app = build_app(parts.extender, parts.webhook, parts.index, parts.status, parts.fleet, Supervisor(parts.metrics), parts.metrics,
-                    settings)
+                    settings,
+                    answering=parts.answering)
     if args.churn_route:
-        reflector = Reflector(None, BY_NAME[POD], parts.index, settings, parts.metrics)
+        reflector = Reflector(None, BY_NAME[POD], parts.index, settings, parts.metrics, parts.answering)
         app.router.add_post("/bench/churn", churn_route(reflector, churn_lines(args.nodes, workloads)))
     print("ready", flush=True)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop)

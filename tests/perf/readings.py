@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import ssl
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.cluster.controlplane import ControlPlane
@@ -44,6 +45,65 @@ def extender_latency(metrics_text: str) -> dict:
                      "p50_ms": round(p50 * 1000, 3) if p50 is not None else None,
                      "p99_ms": round(p99 * 1000, 3) if p99 is not None else None}
     return out
+
+
+WEBHOOK_SECONDS = "apiserver_admission_webhook_admission_duration_seconds"
+
+
+@dataclass
+class WebhookAdmissions:
+    """kube-apiserver's own account of one mutating webhook: its duration histogram summed
+    over operations, and how often it failed open or was rejected."""
+
+    buckets: dict[float, float] = field(default_factory=dict)  # upper bound: cumulative count
+    failed_open: float = 0.0
+    rejected: float = 0.0
+
+    def minus(self, before: "WebhookAdmissions") -> "WebhookAdmissions":
+        return WebhookAdmissions({le: n - before.buckets.get(le, 0.0) for le, n in self.buckets.items()},
+                                 self.failed_open - before.failed_open, self.rejected - before.rejected)
+
+    def figures(self) -> dict:
+        pairs = sorted(self.buckets.items())
+        total = pairs[-1][1] if pairs else 0
+        p50, p99 = histogram_quantile(0.5, pairs), histogram_quantile(0.99, pairs)
+
+        def share(bound: float) -> float | None:
+            return round(self.buckets[bound] / total, 4) if total and bound in self.buckets else None
+
+        return {"admissions": int(total), "failed_open": int(self.failed_open), "rejected": int(self.rejected),
+                "p50_ms": round(p50 * 1000, 2) if p50 is not None else None,
+                "p99_ms": round(p99 * 1000, 2) if p99 is not None else None,
+                "share_under_5ms": share(0.005), "share_under_25ms": share(0.025),
+                "buckets_ms": [round(le * 1000, 1) for le, _ in pairs if le != float("inf")]}
+
+
+def webhook_admissions(apiserver_metrics: str, hook: str) -> WebhookAdmissions:
+    out = WebhookAdmissions()
+    for sample in samples(apiserver_metrics, WEBHOOK_SECONDS + "_bucket"):
+        if sample.labels.get("name") == hook and sample.labels.get("type") == "admit":
+            le = float(sample.labels["le"])
+            out.buckets[le] = out.buckets.get(le, 0.0) + sample.value
+    for name, attr in (("apiserver_admission_webhook_fail_open_count", "failed_open"),
+                       ("apiserver_admission_webhook_rejection_count", "rejected")):
+        total = sum(s.value for s in samples(apiserver_metrics, name) if s.labels.get("name") == hook)
+        setattr(out, attr, total)
+    return out
+
+
+def loop_lag(after: str, before: str = "") -> dict:
+    """spot-extender's event-loop lag between two scrapes of its /metrics: the p99 by its
+    histogram's buckets, and the largest of the last minute, in ms."""
+    def buckets(text: str) -> dict[float, float]:
+        return {float(s.labels["le"]): s.value for s in samples(text, "spot_extender_event_loop_lag_seconds_bucket")}
+
+    earlier = buckets(before) if before else {}
+    pairs = [(le, n - earlier.get(le, 0.0)) for le, n in buckets(after).items()]
+    p99 = histogram_quantile(0.99, pairs)
+    largest = next(samples(after, "spot_extender_event_loop_lag_max_seconds"), None)
+    return {"samples": int(max((c for _, c in pairs), default=0)),
+            "p99_ms": round(p99 * 1000, 2) if p99 is not None else None,
+            "max_ms": round(largest.value * 1000, 2) if largest is not None else None}
 
 
 def cpu_seconds(cluster: ControlPlane) -> dict[str, float]:

@@ -45,6 +45,14 @@ def cpu_row(r: dict, field: str) -> list:
     return [r["case"], *named, round(sum(cpu.values()), 2) if cpu else None]
 
 
+def cpu_per_pod_row(r: dict, field: str, extra: dict) -> list:
+    """CPU ms per pod bound per process, the total, and the total over case a's."""
+    cpu = r.get(field) or {}
+    named = [cpu.get(p, cpu.get("baseline-extender") if p == "spot-extender" else None) for p in CPU_PROCESSES]
+    return [r["case"], *named, round(sum(cpu.values()), 3) if cpu else None,
+            (extra.get(r["case"]) or {}).get("total")]
+
+
 def profile_rows(report: dict, top: int = 4) -> list[list]:
     rows = []
     for r in report["results"]:
@@ -69,6 +77,13 @@ def throughput(report: dict) -> str:
         table(cpu_header, [cpu_row(r, "cpu_seconds") for r in report["results"]]),
         "CPU seconds, median rollout round:",
         table(cpu_header, [cpu_row(r, "rollout_cpu_seconds") for r in report["results"]]),
+        "CPU ms per pod bound, median backlog round, and the total over case a's:",
+        table([*cpu_header, "over a"], [cpu_per_pod_row(r, "cpu_ms_per_pod", report.get("extra_cpu_ms_per_pod", {}))
+                                        for r in report["results"]]),
+        "CPU ms per pod bound, median rollout round:",
+        table([*cpu_header, "over a"], [cpu_per_pod_row(r, "rollout_cpu_ms_per_pod",
+                                                        report.get("rollout_extra_cpu_ms_per_pod", {}))
+                                        for r in report["results"]]),
         table(["case", "verb", "calls", "p50 ms", "p99 ms"], latency),
     ]
     if any("profiles" in r for r in report["results"]):
@@ -173,7 +188,12 @@ def extender(report: dict) -> str:
             + (f" Pod watch events absorbed: {w['alone']['events_per_second']}/s alone, "
                f"{w['with_calls']['events_per_second']}/s while answering "
                f"{w['filter_during']['calls']} filter calls at {w['filter_during']['candidates']} candidates "
-               f"(their p50 {w['filter_during']['p50_ms']} ms, p99 {w['filter_during']['p99_ms']} ms)." if w else ""),
+               f"(their p50 {w['filter_during']['p50_ms']} ms, p99 {w['filter_during']['p99_ms']} ms"
+               + (f", {w['during_over_alone_p99']} times the p99 of the same call alone" if "during_over_alone_p99" in w
+                  else "") + ")."
+               + (f" With the watch loop as before issue 30 (unsliced): p99 {w['filter_during_unsliced']['p99_ms']} "
+                  f"ms, {w['unsliced_during_over_alone_p99']} times." if "filter_during_unsliced" in w else "")
+               if w else ""),
         ]
     if "memory_growth" in report:
         g = report["memory_growth"]
@@ -183,11 +203,26 @@ def extender(report: dict) -> str:
     return "\n\n".join(parts)
 
 
+def burst(report: dict) -> str:
+    rows = [[r["case"], r["label"], r.get("apiserver_p50_ms"), r.get("apiserver_p99_ms"),
+             r.get("apiserver_share_under_5ms"), r.get("apiserver_share_under_25ms"), r.get("extender_p50_ms"),
+             r.get("extender_p99_ms"), r.get("transport_p99_ms"), r.get("loop_lag_p99_ms"), r.get("loop_lag_max_ms"),
+             r.get("failed_open_total"), r.get("ready_p50_ms"), r.get("ready_p99_ms"), r.get("ready_p99_over_none"),
+             r.get("extender_cpu_seconds")] for r in report["results"]]
+    return "\n\n".join([
+        f"{report['pods_per_burst']} pods a burst ({report['settings']['deployments']} Deployments created at once), "
+        f"{report['settings']['nodes']} nodes; the median of {report['settings']['rounds']} rounds.",
+        table(["case", "what", "webhook p50 ms (kube-apiserver)", "p99 ms", "share under 5 ms", "share under 25 ms",
+               "own p50 ms", "own p99 ms", "transport p99 ms", "loop lag p99 ms", "loop lag max ms", "failed open",
+               "creation to Ready p50 ms", "p99 ms", "p99 over none", "spot-extender CPU s"], rows),
+    ])
+
+
 def main() -> int:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR
     for name, render in (("throughput", throughput), ("availability", availability), ("pacing", pacing),
                          ("autoscaled", autoscaled), ("reclaim", reclaim),
-                         ("extender", extender)):
+                         ("extender", extender), ("burst", burst)):
         path = directory / f"{name}.json"
         if path.exists():
             report = json.loads(path.read_text())

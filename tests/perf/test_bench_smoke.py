@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.perf import (
     bench_autoscaled,
     bench_availability,
+    bench_burst,
     bench_extender,
     bench_pacing,
     bench_reclaim,
@@ -91,6 +92,24 @@ def test_throughput(tmp_path):
             assert (tmp_path / "profiles" / profile["file"]).stat().st_size > 0
     assert "spot-extender" in {p["process"] for p in by_case["b"]["profiles"]}  # sampled by py-spy
     assert (tmp_path / "throughput.png").stat().st_size > 10_000
+    assert_documented(report)
+
+
+def test_burst(tmp_path):
+    # Case f differs from e in kube-scheduler's configuration only (test_throughput runs it).
+    assert bench_burst.main(["--nodes=20", "--deployments=2", "--pods=10", "--rounds=1", "--cases=none,e",
+                             f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "burst.json").read_text())
+    by_case = {r["case"]: r for r in report["results"]}
+    assert set(by_case) == {"none", "e"}
+    assert all(r["rounds"][0]["pods_ready"] == 20 for r in by_case.values())
+    webhook = by_case["e"]
+    # kube-apiserver timed a call to our webhook for every pod, and none failed open
+    assert webhook["apiserver_admissions"] >= 20 and webhook["failed_open_total"] == 0, webhook
+    assert webhook["extender_p99_ms"] > 0 and webhook["apiserver_p99_ms"] > 0
+    lag = webhook["rounds"][0]["loop_lag"]  # the process's own timer ran through the burst
+    assert lag["samples"] > 0 and lag["max_ms"] is not None and lag["p99_ms"] is not None, lag
+    assert webhook["ready_p99_over_none"] > 0
     assert_documented(report)
 
 

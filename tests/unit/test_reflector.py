@@ -1,5 +1,6 @@
 import asyncio
 import logging
+import time
 
 from spot_extender.api.kinds import BY_NAME, KIND_NAMES, NODE, ROLLOUT
 from spot_extender.assembly import build
@@ -217,3 +218,69 @@ async def test_a_watch_that_opens_counts_as_up_before_any_event():
         await eventually(lambda: len([q for _, q in api.requests if q.get("watch")]) == 2)
         await eventually(lambda: index.freshness.stale(0) == [])
         await stop(task, kube)
+
+
+async def test_a_busy_stream_hands_the_loop_back_between_slices():
+    """Events a stream has buffered never suspend it; the reflector yields on its own, so a
+    call arriving meanwhile waits about one slice, not for the whole backlog."""
+    parts = build(SETTINGS)
+    reflector = Reflector(None, NODES, parts.index, SETTINGS, parts.metrics)
+
+    async def buffered_events():
+        for i in range(400):
+            spin_until = time.perf_counter() + 0.0002  # the work of decoding and applying a large event
+            while time.perf_counter() < spin_until:
+                pass
+            yield "ADDED", f.node(f"n{i}")
+
+    turns = []
+
+    async def other_work():
+        while True:
+            turns.append(time.perf_counter())
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    assert await reflector.absorb(buffered_events())
+    ended = time.perf_counter()
+    other.cancel()
+    await asyncio.gather(other, return_exceptions=True)
+    assert len(parts.index.node_names()) == 400
+    during = [t for t in turns if started < t < ended]
+    # 80 ms of work in slices of about a millisecond: dozens of turns for the other task
+    # (none before slices existed); 10 leaves room for a slow machine's longer slices.
+    assert len(during) >= 10, len(during)
+
+
+async def test_while_a_call_is_answered_the_stream_yields_after_every_event():
+    parts = build(SETTINGS)
+    reflector = Reflector(None, NODES, parts.index, SETTINGS, parts.metrics, parts.answering)
+
+    async def buffered_events():
+        for i in range(50):  # cheap events: all of them fit in one slice
+            yield "ADDED", f.node(f"n{i}")
+
+    async def turns_while_absorbing() -> int:
+        turns = 0
+        done = False
+
+        async def other_work():
+            nonlocal turns
+            while not done:
+                turns += 1
+                await asyncio.sleep(0)
+
+        other = asyncio.create_task(other_work())
+        await asyncio.sleep(0)
+        before = turns
+        await reflector.absorb(buffered_events())
+        done = True
+        await other
+        return turns - before
+
+    assert await turns_while_absorbing() < 10
+    with parts.answering:
+        assert await turns_while_absorbing() >= 50
+    assert parts.answering.open == 0

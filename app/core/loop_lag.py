@@ -1,0 +1,50 @@
+"""How late the event loop runs a timer: the delay every request and watch event waits
+behind whatever holds the loop. A 10 ms timer is armed over and over; how much later
+than asked it fires is the lag."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+PERIOD = 0.01
+WINDOW = 60.0  # the max gauge covers at least one scrape interval
+SLOT = 10.0
+
+
+class RecentMax:
+    """The largest value seen in the last WINDOW seconds, kept as one max per SLOT."""
+
+    def __init__(self, window: float = WINDOW, slot: float = SLOT, clock=time.monotonic):
+        self.window, self.slot, self.clock = window, slot, clock
+        self._slots: deque[tuple[int, float]] = deque()
+
+    def add(self, value: float) -> None:
+        number = int(self.clock() // self.slot)
+        if self._slots and self._slots[-1][0] == number:
+            if value > self._slots[-1][1]:
+                self._slots[-1] = (number, value)
+        else:
+            self._slots.append((number, value))
+            self._drop_old(number)
+
+    def value(self) -> float:
+        self._drop_old(int(self.clock() // self.slot))
+        return max((v for _, v in self._slots), default=0.0)
+
+    def _drop_old(self, now: int) -> None:
+        oldest = now - int(self.window // self.slot)
+        while self._slots and self._slots[0][0] < oldest:
+            self._slots.popleft()
+
+
+async def measure_lag(observe, recent: RecentMax, period: float = PERIOD) -> None:
+    """Runs until cancelled: each lag goes to `observe` (a histogram's) and to `recent`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time() + period
+        await asyncio.sleep(period)
+        lag = max(loop.time() - asked, 0.0)
+        observe(lag)
+        recent.add(lag)
