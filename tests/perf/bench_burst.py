@@ -9,6 +9,9 @@ creates --deployments Deployments of --pods pods in all at once; kube-controller
   f     both: the webhook, and kube-scheduler calling filter and prioritize
   e0    e with the watch loop as it was before issue 30 (tests/perf/unsliced.py): the
         same build, its "before" arm measured in the same run
+  pn    reference: an empty webhook on spot-extender's stack (tests/perf/noop_webhook.py)
+  gn    reference: an empty webhook in Go, HTTP/2 offered (tests/perf/noop_webhook_go)
+  gn1   the same, HTTP/1.1 only, as aiohttp speaks: what HTTP/2 saves kube-apiserver
 
 Every round starts a fresh spot-extender and reads, for the burst alone:
   - kube-apiserver's apiserver_admission_webhook_admission_duration_seconds for our
@@ -24,16 +27,22 @@ build/bench/burst.json. Figures, not assertions.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 
 from tests.cluster.api import Api
-from tests.cluster.controlplane import ControlPlane
+from tests.cluster.controlplane import Component, ControlPlane, http_ok, make_tls
 from tests.helpers import kube
 from tests.helpers import objects as o
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
+from tests.helpers.webhook import webhook_configuration
 from tests.perf.bench_throughput import (
     CASES,
+    ROOT,
     WEBHOOK_NAME,
     BindingWatch,
     Case,
@@ -50,6 +59,42 @@ BURST_CASES = (Case("none", "no webhook, no extender", ""),
                *(c for c in CASES if c.key in ("e", "f")),
                Case("e0", "webhook only, watch events unsliced (before issue 30)", "", webhook=True))
 UNSLICED = ("e0",)  # cases whose extender runs tests/perf/unsliced.py
+# References: webhooks that admit every pod unpatched and do nothing else, registered as
+# ours is. What remains of e's latency over them is spot-extender's; theirs is the floor.
+REFERENCES = {
+    "pn": "empty handler on spot-extender's stack (aiohttp, uvloop, its TLS context)",
+    "gn": "empty handler in Go (net/http, HTTP/2 offered)",
+    "gn1": "empty handler in Go, HTTP/1.1 only (as aiohttp speaks)",
+}
+BURST_CASES += tuple(Case(key, label, "", webhook=True) for key, label in REFERENCES.items())
+GO_WEBHOOK = ROOT / "tests" / "perf" / "noop_webhook_go"
+
+
+class Reference:
+    """A reference webhook process, registered as the pods' webhook."""
+
+    def __init__(self, cluster: ControlPlane, case: Case):
+        ca, cert, key = make_tls(cluster.workdir / "tls")
+        port = free_port()
+        if case.key == "pn":
+            argv = [sys.executable, "-m", "tests.perf.noop_webhook", f"--port={port}", f"--cert={cert}",
+                    f"--key={key}"]
+        else:
+            binary = OUT_DIR / "noop-webhook"
+            subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_WEBHOOK, check=True)
+            argv = [str(binary), f"--addr=127.0.0.1:{port}", f"--cert={cert}", f"--key={key}",
+                    f"--http2={'true' if case.key == 'gn' else 'false'}"]
+        self.component = Component(f"webhook-{case.key}", argv, cluster.workdir / f"webhook-{case.key}.log",
+                                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cluster.components[self.component.name] = self.component
+        self.component.start()
+        url = f"https://127.0.0.1:{port}"
+        wait_for(lambda: http_ok(f"{url}/healthz", insecure=True), 60, what=f"{case.key} webhook")
+        kube.create(cluster.api, webhook_configuration(url, ca, WEBHOOK_NAME))
+        cluster.start_scheduler(use_extender=False)
+
+    def stop(self) -> None:
+        self.component.stop()
 
 
 class ReadyWatch(BindingWatch):
@@ -77,13 +122,17 @@ def quantile_ms(values: list[float], q: float) -> float | None:
 def burst(cluster: ControlPlane, case: Case, args, number: int) -> dict:
     """One round: a fresh extender (if the case has one), the burst, its figures."""
     print(f"==> case {case.key} ({case.label}), round {number + 1}", flush=True)
-    process = start_extender(cluster, case, unsliced=case.key in UNSLICED)
+    if case.key in REFERENCES:
+        process = Reference(cluster, case)
+    else:
+        process = start_extender(cluster, case, unsliced=case.key in UNSLICED)
+    ours = case.webhook and case.key not in REFERENCES  # spot-extender answers the webhook
     namespace = kube.namespace(cluster.api, f"burst-{case.key}-{number}")
     if case.webhook:  # kube-apiserver's informer takes the configuration in within a second or so
         time.sleep(2)
     api = cluster.api
     webhook_before = webhook_admissions(api.get("/metrics"), WEBHOOK_HOOK)
-    extender_before = process.get("/metrics") if case.webhook else ""
+    extender_before = process.get("/metrics") if ours else ""
     rv = api.get(f"/api/v1/namespaces/{namespace}/pods", limit=1)["metadata"]["resourceVersion"]
     pods = args.deployments * args.pods
     watch = ReadyWatch(api, namespace, rv, pods)
@@ -110,18 +159,19 @@ def burst(cluster: ControlPlane, case: Case, args, number: int) -> dict:
     }
     if case.webhook:
         seen = webhook_admissions(api.get("/metrics"), WEBHOOK_HOOK).minus(webhook_before)
-        metrics_text = process.get("/metrics")
-        own = extender_latency(metrics_text).get("admission", {})
         out["apiserver"] = seen.figures()
-        out["extender"] = own
-        if out["apiserver"]["p50_ms"] is not None and own.get("p50_ms") is not None:
-            out["transport_p50_ms"] = round(out["apiserver"]["p50_ms"] - own["p50_ms"], 2)
-            out["transport_p99_ms"] = round(out["apiserver"]["p99_ms"] - own["p99_ms"], 2)
-        out["loop_lag"] = loop_lag(metrics_text, extender_before)
+        if ours:
+            metrics_text = process.get("/metrics")
+            own = extender_latency(metrics_text).get("admission", {})
+            out["extender"] = own
+            if out["apiserver"]["p50_ms"] is not None and own.get("p50_ms") is not None:
+                out["transport_p50_ms"] = round(out["apiserver"]["p50_ms"] - own["p50_ms"], 2)
+                out["transport_p99_ms"] = round(out["apiserver"]["p99_ms"] - own["p99_ms"], 2)
+            out["loop_lag"] = loop_lag(metrics_text, extender_before)
         kube.delete(api, "MutatingWebhookConfiguration", WEBHOOK_NAME)
     print(f"    {out['pods_ready']}/{pods} Ready; created over {out['all_created_seconds']}s; "
           f"creation to Ready p50 {out['ready_p50_ms']} ms, p99 {out['ready_p99_ms']} ms"
-          + (f"; webhook as kube-apiserver saw it {out['apiserver']}, loop lag {out['loop_lag']}"
+          + (f"; webhook as kube-apiserver saw it {out['apiserver']}, loop lag {out.get('loop_lag')}"
              if case.webhook else ""), flush=True)
     cluster.stop_scheduler()
     if process is not None:

@@ -1,0 +1,3 @@
+module spot-extender/noop-webhook
+
+go 1.22
