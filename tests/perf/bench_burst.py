@@ -10,6 +10,7 @@ creates --deployments Deployments of --pods pods in all at once; kube-controller
   e0    e with the watch loop as it was before issue 30 (tests/perf/unsliced.py): the
         same build, its "before" arm measured in the same run
   pn    reference: an empty webhook on spot-extender's stack (tests/perf/noop_webhook.py)
+  pg    reference: the same handler on granian, HTTP/2 and TLS in Rust threads
   gn    reference: an empty webhook in Go, HTTP/2 offered (tests/perf/noop_webhook_go)
   gn1   the same, HTTP/1.1 only, as aiohttp speaks: what HTTP/2 saves kube-apiserver
 
@@ -63,6 +64,7 @@ UNSLICED = ("e0",)  # cases whose extender runs tests/perf/unsliced.py
 # ours is. What remains of e's latency over them is spot-extender's; theirs is the floor.
 REFERENCES = {
     "pn": "empty handler on spot-extender's stack (aiohttp, uvloop, its TLS context)",
+    "pg": "empty handler in Python on granian (HTTP/2 and TLS in Rust threads)",
     "gn": "empty handler in Go (net/http, HTTP/2 offered)",
     "gn1": "empty handler in Go, HTTP/1.1 only (as aiohttp speaks)",
 }
@@ -76,9 +78,9 @@ class Reference:
     def __init__(self, cluster: ControlPlane, case: Case):
         ca, cert, key = make_tls(cluster.workdir / "tls")
         port = free_port()
-        if case.key == "pn":
+        if case.key in ("pn", "pg"):
             argv = [sys.executable, "-m", "tests.perf.noop_webhook", f"--port={port}", f"--cert={cert}",
-                    f"--key={key}"]
+                    f"--key={key}", f"--stack={'granian' if case.key == 'pg' else 'aiohttp'}"]
         else:
             binary = OUT_DIR / "noop-webhook"
             subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_WEBHOOK, check=True)
