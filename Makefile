@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock unit package-test image-test chart-test dashboard fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins cluster-bins-helm cluster-bins-karpenter bench bench-throughput bench-burst bench-availability \
+.PHONY: help venv lock unit package-test image-test chart-test dashboard fuzz chaos e2e e2e-autoscaled bench-smoke test demo demo-autoscaled cluster-bins cluster-bins-helm cluster-bins-karpenter bench bench-throughput bench-burst bench-http-stack bench-availability \
 	bench-extender bench-reclaim soak docs clean
 
 help:
@@ -28,11 +28,12 @@ help:
 	@echo "make bench-smoke     every benchmark at a small size (part of make test)"
 	@echo "make cluster-bins    build kube-apiserver, -scheduler, -controller-manager, kubectl, etcd and kwok (cached);"
 	@echo "                     cluster-bins-helm and cluster-bins-karpenter add helm or Karpenter's KWOK provider"
-	@echo "make bench           all five benchmarks below, one after another -> build/bench/, see docs/performance.md"
+	@echo "make bench           all six benchmarks below, one after another -> build/bench/, see docs/performance.md"
 	@echo "make bench-throughput  pods/s: kube-scheduler alone vs extender only, webhook only and both, with CPU"
 	@echo "                     ms per pod per process and profiles (BENCH_NODES, BENCH_PODS, BENCH_PROFILE_SECONDS)"
 	@echo "make bench-burst     500 pods created at once: the webhook's latency as kube-apiserver measures it,"
 	@echo "                     event-loop lag, creation to Ready with and without the webhook -> build/bench/burst.json"
+	@echo "make bench-http-stack  server CPU per call of the same handlers on aiohttp, httptools, uvicorn, granian"
 	@echo "make bench-availability  spot-extender vs native affinity through spot reclaims, then a drain"
 	@echo "                     paced to a 2-minute notice vs at once, pods starting in 5 s and 30 s, then with"
 	@echo "                     Karpenter: webhook vs capacity-type spread vs native, every spot NodeClaim lost"
@@ -139,7 +140,7 @@ BENCH_PODS ?= 2000
 BENCH_PROFILE_SECONDS ?= 8
 
 # Figures, not assertions; each writes build/bench/<name>.json (and .png), documented in docs/performance.md.
-bench: bench-throughput bench-burst bench-availability bench-reclaim bench-extender
+bench: bench-throughput bench-burst bench-http-stack bench-availability bench-reclaim bench-extender
 
 bench-throughput: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_throughput --nodes=$(BENCH_NODES) --pods=$(BENCH_PODS) \
@@ -148,6 +149,10 @@ bench-throughput: $(STAMP) cluster-bins
 # 500 pods created at once: the webhook's latency as kube-apiserver measures it, the event-loop lag.
 bench-burst: $(STAMP) cluster-bins
 	$(PY) -m tests.perf.bench_burst
+
+# The same handlers behind aiohttp, a raw httptools protocol, uvicorn and granian: CPU per call.
+bench-http-stack: $(STAMP)
+	$(PY) -m tests.perf.bench_http_stack
 
 SOAK_MINUTES ?= 30
 

@@ -31,7 +31,7 @@ PERFORMANCE = ROOT / "docs" / "performance.md"
 README = ROOT / "README.md"
 DOCS = (PERFORMANCE, README)
 REGENERATE = ".venv/bin/python tools/render_figures.py --write"
-BENCHMARKS = ("throughput", "burst", "availability", "pacing", "autoscaled", "reclaim", "extender")
+BENCHMARKS = ("throughput", "burst", "http_stack", "availability", "pacing", "autoscaled", "reclaim", "extender")
 # The index size the shipped memory request is sized for, and the largest one measured.
 SIZED_FOR_PODS, LARGEST_PODS = 50_000, 150_000
 
@@ -66,6 +66,7 @@ def block(report: dict, *setting_names: str) -> str:
 SETTINGS_SHOWN = {
     "throughput": ("rounds", "cases"),
     "burst": ("nodes", "deployments", "pods", "rounds"),
+    "http_stack": ("calls", "candidates", "rounds"),
     "availability": ("workloads", "notice", "startup", "rebalance_interval", "move_cooldown"),
     "pacing": ("workloads", "notice", "startups", "grace", "margin", "max_surge"),
     "autoscaled": ("workloads", "startup", "consolidate_after"),
@@ -76,6 +77,11 @@ SETTINGS_SHOWN = {
 
 def by(results: list[dict], field: str, value) -> dict:
     return next(r for r in results if r[field] == value)
+
+
+def maybe(results: list[dict], field: str, value) -> dict | None:
+    """The row whose field has this value, or None when the run left it out."""
+    return next((r for r in results if r[field] == value), None)
 
 
 def run_of(report: dict, pods: int) -> dict:
@@ -152,6 +158,26 @@ def headline(found: dict[str, dict]) -> str:
             f"cores, from creation until every pod is bound, over kube-scheduler alone: extender "
             f"{judged(rollout.get('b/a'), 0.8, True)}, webhook {judged(rollout.get('e/a'), 0.9, True)}, both "
             f"{rollout.get('f/a')}. (throughput.json)")
+    if "burst" in found:
+        r = found["burst"]
+        e, gn = maybe(r["results"], "case", "e"), maybe(r["results"], "case", "gn")
+        lines.append(
+            f"- A burst of {r['pods_per_burst']} pods, webhook only: kube-apiserver timed the webhook at p50 "
+            f"{e.get('apiserver_p50_ms')} ms and p99 {e.get('apiserver_p99_ms')} ms by its buckets, a share under "
+            f"25 ms of {judged(e.get('apiserver_share_under_25ms'), 0.99, True)}; event-loop lag p99 "
+            f"{judged(e.get('loop_lag_p99_ms'), 5, False, ' ms')}; failed open "
+            f"{judged(e.get('failed_open_total'), 1, False)}. An empty webhook in Go with HTTP/2 on the same "
+            f"machine: p50 {gn.get('apiserver_p50_ms')} ms, share under 25 ms {gn.get('apiserver_share_under_25ms')}. "
+            f"(burst.json)" if e and gn else "")
+    if "throughput" in found and found["throughput"].get("extra_cpu_ms_per_pod") is not None:
+        r = found["throughput"]
+        b, e = maybe(r["results"], "case", "b"), maybe(r["results"], "case", "e")
+        lines.append(
+            f"- spot-extender's own CPU per pod bound: extender only (backlog) "
+            f"{judged((b.get('cpu_ms_per_pod') or {}).get('spot-extender'), 0.3, False, ' ms')}; webhook only, "
+            f"admissions included (rollout) "
+            f"{judged((e.get('rollout_cpu_ms_per_pod') or {}).get('spot-extender'), 0.1, False, ' ms')}. "
+            f"(throughput.json)" if b and e else "")
     if "extender" in found:
         r = found["extender"]
         largest = run_of(r, LARGEST_PODS)
@@ -163,11 +189,18 @@ def headline(found: dict[str, dict]) -> str:
             f"{judged(cell(largest, 'filter', 'NodeNames', most)['p99_ms'], 2, False, ' ms')}, prioritize "
             f"{judged(cell(largest, 'prioritize', 'NodeNames', most)['p99_ms'], 2, False, ' ms')}; admission "
             f"{judged(mutate['p99_ms'], 2, False, ' ms')}. (extender.json)")
+        events = largest.get("watch_events") or {}
+        if "during_over_alone_p99" in events:
+            lines.append(
+                f"- A filter call at {events['filter_during']['candidates']} candidates while pod watch events flow: "
+                f"p99 {judged(events['during_over_alone_p99'], 3, False)} times the same call alone; with the watch "
+                f"loop as before issue 30, {events['unsliced_during_over_alone_p99']} times. (extender.json)")
     if "reclaim" in found:
         largest = max(found["reclaim"]["results"], key=lambda x: x["pods"])
         lines.append(f"- A going-away taint with no notice: {largest['pods']} pods evicted in "
                      f"{largest['all_evicted_seconds']} s, {largest['over_reference']} times a bare eviction loop. "
                      f"(reclaim.json)")
+    lines = [line for line in lines if line]
     if not found:
         return ("No benchmark report in `docs/figures/` yet: run `make bench`, then "
                 "`tools/render_figures.py --collect` and `make docs`.")

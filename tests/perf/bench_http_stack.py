@@ -148,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
             results.append(row)
     shipped = {r["path"]: r for r in results if r["stack"] == "aiohttp"}
     for r in results:
-        r["cpu_over_aiohttp"] = round(r["server_cpu_us"] / shipped[r["path"]]["server_cpu_us"], 2)
+        base = shipped[r["path"]]["server_cpu_us"]  # 0 when a short run fell within one clock tick
+        r["cpu_over_aiohttp"] = round(r["server_cpu_us"] / base, 2) if base else None
     report = {"benchmark": "http_stack", "settings": {k: v for k, v in vars(args).items() if k != "out_dir"},
               "handler_cpu_us": handlers, "results": results}
     print(f"\n{'stack':<9}{'path':<13}{'server CPU us':>14}{'handler us':>11}{'stack us':>9}{'over aiohttp':>13}"
           f"{'p50 us':>8}{'p99 us':>8}")
     for r in results:
         print(f"{r['stack']:<9}{r['path']:<13}{r['server_cpu_us']:>14}{r['handler_cpu_us']:>11}{r['stack_cpu_us']:>9}"
-              f"{r['cpu_over_aiohttp']:>13}{r['p50_us']:>8}{r['p99_us']:>8}")
+              f"{str(r['cpu_over_aiohttp']):>13}{r['p50_us']:>8}{r['p99_us']:>8}")
     publish(report, args.out_dir)
     return 0
 

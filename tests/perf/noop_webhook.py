@@ -9,11 +9,15 @@ in Rust threads (case pg): what moving the webhook to that stack would buy.
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 import orjson
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from spot_extender.cli import event_loop
+from spot_extender.core.loop_lag import RecentMax, measure_lag
+from spot_extender.core.metrics import Metrics
 from spot_extender.serving.admission import allowed
 from spot_extender.serving.tls import ReloadingTLS
 from tests.perf.http_stack_server import serve_granian
@@ -59,6 +63,21 @@ def main() -> None:
     app = web.Application()
     app.router.add_post("/mutate", mutate)
     app.router.add_get("/healthz", healthz)
+    # spot-extender's event-loop lag metric, so the burst tells the stack's lag from ours
+    metrics = Metrics()
+    recent = RecentMax()
+    metrics.loop_lag_max.set_function(recent.value)
+
+    async def lag(app: web.Application):
+        task = asyncio.create_task(measure_lag(metrics.loop_lag.observe, recent))
+        yield
+        task.cancel()
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
+
+    app.cleanup_ctx.append(lag)
+    app.router.add_get("/metrics", metrics_page)
     tls = ReloadingTLS(args.cert, args.key, None)
     web.run_app(app, host="127.0.0.1", port=args.port, ssl_context=tls.context, access_log=None, print=None,
                 loop=event_loop())

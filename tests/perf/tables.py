@@ -218,11 +218,24 @@ def burst(report: dict) -> str:
     ])
 
 
+def http_stack(report: dict) -> str:
+    rows = [[r["stack"], r["path"], r["server_cpu_us"], r["handler_cpu_us"], r["stack_cpu_us"], r["cpu_over_aiohttp"],
+             r["p50_us"], r["p99_us"]] for r in report["results"]]
+    s = report["settings"]
+    return "\n\n".join([
+        f"{s['calls']} keep-alive calls per path and stack, filter and prioritize at {s['candidates']} NodeNames "
+        f"candidates, an index of {s['pods']} pods on {s['nodes']} nodes; the median of {s['rounds']} rounds.",
+        table(["stack", "path", "server CPU us per call", "handler alone us", "stack us", "CPU over aiohttp",
+               "p50 us", "p99 us"], rows),
+    ])
+
+
 def main() -> int:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR
     for name, render in (("throughput", throughput), ("availability", availability), ("pacing", pacing),
                          ("autoscaled", autoscaled), ("reclaim", reclaim),
-                         ("extender", extender), ("burst", burst)):
+                         ("extender", extender), ("burst", burst),
+                         ("http_stack", http_stack)):
         path = directory / f"{name}.json"
         if path.exists():
             report = json.loads(path.read_text())

@@ -14,6 +14,7 @@ from tests.perf import (
     bench_availability,
     bench_burst,
     bench_extender,
+    bench_http_stack,
     bench_pacing,
     bench_reclaim,
     bench_throughput,
@@ -110,6 +111,18 @@ def test_burst(tmp_path):
     lag = webhook["rounds"][0]["loop_lag"]  # the process's own timer ran through the burst
     assert lag["samples"] > 0 and lag["max_ms"] is not None and lag["p99_ms"] is not None, lag
     assert webhook["ready_p99_over_none"] > 0
+    assert_documented(report)
+
+
+def test_http_stack(tmp_path):
+    assert bench_http_stack.main(["--nodes=50", "--pods=200", "--candidates=20", "--calls=30", "--rounds=1",
+                                  f"--out-dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "http_stack.json").read_text())
+    rows = {(r["stack"], r["path"]) for r in report["results"]}
+    assert rows == {(s, p) for s in bench_http_stack.STACKS for p in bench_http_stack.PATHS}
+    # every stack answered every path (a non-200 ends the run), and the handlers did work
+    assert report["handler_cpu_us"]["/filter"] > 0 and report["handler_cpu_us"]["/mutate"] > 0
+    assert all(r["p50_us"] > 0 for r in report["results"])
     assert_documented(report)
 
 
