@@ -246,3 +246,11 @@ async def test_a_costly_encode_is_reused_for_twenty_times_what_it_took_a_cheap_o
     clock.now += 0.002
     assert await scrapes.get("text", encode) == (b"body 2" if reused_for else b"body 3")
     assert await scrapes.get("other-format", encode) != b"body 1"  # per format
+
+
+def test_aiohttp_runs_with_its_c_parser():
+    # Its pure-Python parser is several times slower per call; a wheel without the
+    # extension (or AIOHTTP_NO_EXTENSIONS set) would fall back to it silently.
+    from aiohttp import http_parser
+
+    assert http_parser.HttpRequestParser is getattr(http_parser, "HttpRequestParserC", None)
