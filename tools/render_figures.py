@@ -166,9 +166,10 @@ def headline(found: dict[str, dict]) -> str:
             f"{e.get('apiserver_p50_ms')} ms and p99 {e.get('apiserver_p99_ms')} ms by its buckets, a share under "
             f"25 ms of {judged(e.get('apiserver_share_under_25ms'), 0.99, True)}; event-loop lag p99 "
             f"{judged(e.get('loop_lag_p99_ms'), 5, False, ' ms')}; failed open "
-            f"{judged(e.get('failed_open_total'), 1, False)}. An empty webhook in Go with HTTP/2 on the same "
-            f"machine: p50 {gn.get('apiserver_p50_ms')} ms, share under 25 ms {gn.get('apiserver_share_under_25ms')}. "
-            f"(burst.json)" if e and gn else "")
+            f"{judged(e.get('failed_open_total'), 1, False)}."
+            + (f" An empty webhook in Go with HTTP/2 on the same machine: p50 {gn.get('apiserver_p50_ms')} ms, share "
+               f"under 25 ms {gn.get('apiserver_share_under_25ms')}." if gn else "")
+            + " (burst.json)" if e else "")
     if "throughput" in found and found["throughput"].get("extra_cpu_ms_per_pod") is not None:
         r = found["throughput"]
         b, e = maybe(r["results"], "case", "b"), maybe(r["results"], "case", "e")
@@ -223,9 +224,8 @@ def render(text: str) -> str:
             continue
         if name in found:
             text = generated.fill(text, name, block(found[name], *SETTINGS_SHOWN[name]))
-        else:  # figures from before the reports carried their source are not shown
-            text = generated.fill(text, name, "No report of this benchmark in `docs/figures/` yet: its figures "
-                                              "from before reports named their commit were removed. Run "
+        else:
+            text = generated.fill(text, name, "No report of this benchmark in `docs/figures/` yet. Run "
                                               "`make bench`, then `tools/render_figures.py --collect`.")
     if "<!-- generated:headline-figures -->" in text:
         text = generated.fill(text, "headline-figures", headline(found))

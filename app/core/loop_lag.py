@@ -14,7 +14,9 @@ SLOT = 10.0
 
 
 class RecentMax:
-    """The largest value seen in the last WINDOW seconds, kept as one max per SLOT."""
+    """The largest value of the last WINDOW seconds, kept as one max per SLOT (the current
+    slot and the ones before it that fit in WINDOW). `value` runs on the thread that
+    encodes a scrape: it reads a copy and changes nothing."""
 
     def __init__(self, window: float = WINDOW, slot: float = SLOT, clock=time.monotonic):
         self.window, self.slot, self.clock = window, slot, clock
@@ -30,11 +32,14 @@ class RecentMax:
             self._drop_old(number)
 
     def value(self) -> float:
-        self._drop_old(int(self.clock() // self.slot))
-        return max((v for _, v in self._slots), default=0.0)
+        oldest = self._oldest(int(self.clock() // self.slot))
+        return max((v for number, v in tuple(self._slots) if number >= oldest), default=0.0)
+
+    def _oldest(self, now: int) -> int:
+        return now - int(self.window // self.slot) + 1
 
     def _drop_old(self, now: int) -> None:
-        oldest = now - int(self.window // self.slot)
+        oldest = self._oldest(now)
         while self._slots and self._slots[0][0] < oldest:
             self._slots.popleft()
 

@@ -114,7 +114,7 @@ class Metrics:
         )
         self.loop_lag_max = Gauge(
             "spot_extender_event_loop_lag_max_seconds",
-            "The largest event-loop lag of the last 60 s",
+            "The largest event-loop lag of the last minute (six 10 s slots, the current one included)",
             registry=r,
         )
         self.leader = Gauge(

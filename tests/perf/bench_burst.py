@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import ssl
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from tests.cluster.api import Api
 from tests.cluster.controlplane import Component, ControlPlane, http_ok, make_tls
@@ -54,6 +56,7 @@ from tests.perf.bench_throughput import (
     cluster_nodes,
     start_extender,
 )
+from tests.perf.bench_extender import percentile
 from tests.perf.readings import cpu_seconds, extender_latency, loop_lag, webhook_admissions
 from tests.perf.report import OUT_DIR, publish
 
@@ -75,6 +78,14 @@ LAG_REFERENCES = ("pn",)  # references that serve spot-extender's event-loop lag
 GO_WEBHOOK = ROOT / "tests" / "perf" / "noop_webhook_go"
 
 
+def go_command() -> str:
+    """The go command as tests/cluster/build-bins.sh finds it: $GO, on PATH, or /usr/local/go."""
+    found = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
+    if not Path(found).exists() and not shutil.which(found):
+        raise SystemExit("no Go toolchain found (set GO=/path/to/go)")
+    return found
+
+
 class Reference:
     """A reference webhook process, registered as the pods' webhook."""
 
@@ -86,7 +97,7 @@ class Reference:
                     f"--key={key}", f"--stack={'granian' if case.key == 'pg' else 'aiohttp'}"]
         else:
             binary = OUT_DIR / "noop-webhook"
-            subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_WEBHOOK, check=True)
+            subprocess.run([go_command(), "build", "-o", str(binary), "."], cwd=GO_WEBHOOK, check=True)
             argv = [str(binary), f"--addr=127.0.0.1:{port}", f"--cert={cert}", f"--key={key}",
                     f"--http2={'true' if case.key == 'gn' else 'false'}"]
         self.component = Component(f"webhook-{case.key}", argv, cluster.workdir / f"webhook-{case.key}.log",
@@ -124,10 +135,7 @@ class ReadyWatch(BindingWatch):
 
 
 def quantile_ms(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+    return round(percentile(values, q) * 1000, 1) if values else None
 
 
 def burst(cluster: ControlPlane, case: Case, args, number: int) -> dict:

@@ -249,16 +249,17 @@ def run_index(args, nodes: int, pods: int, workloads: int) -> dict:
                 for verb in ("filter", "prioritize"):
                     print(f"==> {verb} {mode} {size} nodes x {calls} calls", flush=True)
                     samples = measure(port, f"/{verb}", payloads, calls)
-                    rows.append(row(verb, mode, size, payloads, samples, port))
+                    rows.append(row(verb, mode, len(names), payloads, samples, port))
         print(f"==> mutate (admission webhook) x {args.calls} calls", flush=True)
         payloads = reviews()
         rows.append(row("mutate", "AdmissionReview", 0, payloads, measure(port, "/mutate", payloads, args.calls), port))
         print(f"==> pod watch events into the index, {args.churn_seconds}s alone and {args.churn_seconds}s with calls",
               flush=True)
         events = absorb(port, args.churn_seconds, largest) if largest else None
-        if events:  # the same call with no events flowing: the cell of the largest NodeNames size
-            alone = next(r for r in rows if r["verb"] == "filter" and r["mode"] == "NodeNames"
-                         and r["candidates"] == events["filter_during"]["candidates"])
+        # the same call with no events flowing: the filter cell of the same NodeNames payloads
+        alone = next((r for r in rows if r["verb"] == "filter" and r["mode"] == "NodeNames"
+                      and r["candidates"] == (events or {}).get("filter_during", {}).get("candidates")), None)
+        if events and alone and alone["p99_ms"]:
             events["filter_alone_p99_ms"] = alone["p99_ms"]
             events["during_over_alone_p99"] = round(events["filter_during"]["p99_ms"] / alone["p99_ms"], 2)
             events["unsliced_during_over_alone_p99"] = round(events["filter_during_unsliced"]["p99_ms"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from spot_extender.assembly import build
 from spot_extender.core.settings import Settings
 from tests.helpers.ports import free_port
-from tests.perf.bench_extender import bodies, reviews
+from tests.perf.bench_extender import bodies, percentile, reviews
 from tests.perf.http_stack_server import answers
 from tests.perf.report import OUT_DIR, publish
 from tests.perf.synthetic import SPOT_SHARE, list_into, node_names
@@ -86,9 +86,8 @@ def measure(port: int, pid: int, path: str, payloads: list[bytes], calls: int) -
         times.append(time.perf_counter() - started)
     cpu = cpu_seconds(pid) - cpu_before
     conn.close()
-    times.sort()
-    return {"server_cpu_us": round(cpu / calls * 1e6, 1), "p50_us": round(times[len(times) // 2] * 1e6, 1),
-            "p99_us": round(times[int(len(times) * 0.99)] * 1e6, 1)}
+    return {"server_cpu_us": round(cpu / calls * 1e6, 1), "p50_us": round(percentile(times, 0.5) * 1e6, 1),
+            "p99_us": round(percentile(times, 0.99) * 1e6, 1)}
 
 
 def handler_cpu(args, payloads: dict[str, list[bytes]]) -> dict[str, float]:

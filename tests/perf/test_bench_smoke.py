@@ -97,12 +97,13 @@ def test_throughput(tmp_path):
 
 
 def test_burst(tmp_path):
-    # Case f differs from e in kube-scheduler's configuration only (test_throughput runs it).
-    assert bench_burst.main(["--nodes=20", "--deployments=2", "--pods=10", "--rounds=1", "--cases=none,e",
+    # Case f differs from e in kube-scheduler's configuration only (test_throughput runs it), pg
+    # from pn and gn from gn1 in a flag: the before arm and one reference of each language run.
+    assert bench_burst.main(["--nodes=20", "--deployments=2", "--pods=10", "--rounds=1", "--cases=none,e,e0,pn,gn1",
                              f"--out-dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "burst.json").read_text())
     by_case = {r["case"]: r for r in report["results"]}
-    assert set(by_case) == {"none", "e"}
+    assert set(by_case) == {"none", "e", "e0", "pn", "gn1"}
     assert all(r["rounds"][0]["pods_ready"] == 20 for r in by_case.values())
     webhook = by_case["e"]
     # kube-apiserver timed a call to our webhook for every pod, and none failed open
@@ -111,6 +112,9 @@ def test_burst(tmp_path):
     lag = webhook["rounds"][0]["loop_lag"]  # the process's own timer ran through the burst
     assert lag["samples"] > 0 and lag["max_ms"] is not None and lag["p99_ms"] is not None, lag
     assert webhook["ready_p99_over_none"] > 0
+    for case in ("e0", "pn", "gn1"):  # the before arm and the references answered every pod too
+        assert by_case[case]["apiserver_admissions"] >= 20 and by_case[case]["failed_open_total"] == 0, case
+    assert by_case["pn"]["rounds"][0]["loop_lag"]["samples"] > 0  # the reference on our stack runs the timer too
     assert_documented(report)
 
 

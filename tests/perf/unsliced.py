@@ -1,6 +1,7 @@
 """`spot-extender` with its watch loop as it was before issue 30: a stream's buffered
-events applied without handing the event loop back, whatever calls wait. The benchmarks
-run it beside the real process, as the "before" arm of one run; never shipped.
+events applied without handing the event loop back, whatever calls wait (listed pages
+still go in by chunks). The benchmarks run it as a case of their own, the "before" arm
+of the same run; never shipped.
 
 `python -m tests.perf.unsliced serve ...` takes the same arguments as `spot-extender`."""
 
