@@ -45,6 +45,7 @@ from tests.helpers import objects as o
 from tests.helpers.ports import free_port
 from tests.helpers.waiting import wait_for
 from tests.helpers.webhook import webhook_configuration
+from tests.perf.bench_extender import percentile
 from tests.perf.bench_throughput import (
     CASES,
     ROOT,
@@ -56,7 +57,6 @@ from tests.perf.bench_throughput import (
     cluster_nodes,
     start_extender,
 )
-from tests.perf.bench_extender import percentile
 from tests.perf.readings import cpu_seconds, extender_latency, loop_lag, webhook_admissions
 from tests.perf.report import OUT_DIR, publish
 
