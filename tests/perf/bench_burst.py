@@ -63,8 +63,7 @@ from tests.perf.report import OUT_DIR, publish
 WEBHOOK_HOOK = "roles.spot-extender.io"  # the webhook's name in the shipped configuration, as the metrics label it
 BURST_CASES = (Case("none", "no webhook, no extender", ""),
                *(c for c in CASES if c.key in ("e", "f")),
-               Case("e0", "webhook only, watch events unsliced (before issue 30)", "", webhook=True))
-UNSLICED = ("e0",)  # cases whose extender runs tests/perf/unsliced.py
+               Case("e0", "webhook only, watch events unsliced (before issue 30)", "", webhook=True, arm="before"))
 # References: webhooks that admit every pod unpatched and do nothing else, registered as
 # ours is. What remains of e's latency over them is spot-extender's; theirs is the floor.
 REFERENCES = {
@@ -144,7 +143,7 @@ def burst(cluster: ControlPlane, case: Case, args, number: int) -> dict:
     if case.key in REFERENCES:
         process = Reference(cluster, case)
     else:
-        process = start_extender(cluster, case, unsliced=case.key in UNSLICED)
+        process = start_extender(cluster, case)
     ours = case.webhook and case.key not in REFERENCES  # spot-extender answers the webhook
     lagged = ours or case.key in LAG_REFERENCES  # its /metrics has the event-loop lag
     namespace = kube.namespace(cluster.api, f"burst-{case.key}-{number}")

@@ -13,6 +13,8 @@ default (adaptive) percentageOfNodesToScore throughout.
   fp    both, kube-scheduler calling prioritize only: what the filter verb costs
   c     spot-extender, full Nodes mode (not run unless asked: --cases)
   d     the BASELINE extender in tests/perf/baseline_extender.py, full Nodes mode (same)
+  b0    b with the watch loop as it was before issue 30 (tests/perf/unsliced.py; same)
+  bs    b with the watch slices, but no yield after every event while a call is open (same)
 
 Rollout, the issue's measure: the Deployments are created with everything running;
 pods per second counts from that moment to the last binding, so it includes the
@@ -63,6 +65,7 @@ class Case:
     feature_gates: str = ""
     webhook: bool = False  # spot-extender registered as the pods' admission webhook
     filter_verb: bool = True  # with an extender: False configures prioritize only
+    arm: str = ""  # "before" or "slices": spot-extender's watch loop as tests/perf/unsliced.py runs it
 
 
 CASES = (
@@ -76,6 +79,9 @@ CASES = (
     Case("fp", "both: webhook, and extender prioritize only", "spot-extender", webhook=True, filter_verb=False),
     Case("c", "extender only, full Nodes", "spot-extender", node_cache_capable=False),
     Case("d", "baseline extender (API calls per request), full Nodes", "baseline", node_cache_capable=False),
+    Case("b0", "extender only, NodeNames, watch loop before issue 30", "spot-extender", arm="before"),
+    Case("bs", "extender only, NodeNames, watch slices without yielding to open calls", "spot-extender",
+         arm="slices"),
 )
 DEFAULT_CASES = ("a", "a0", "b", "e", "f", "fp")
 
@@ -160,9 +166,9 @@ def deployments(namespace: str, pods: int, replicas: int) -> list[dict]:
     return out
 
 
-def start_extender(cluster: ControlPlane, case: Case, unsliced: bool = False):
+def start_extender(cluster: ControlPlane, case: Case):
     """The case's extender process and the scheduler configured for it; returns the process.
-    `unsliced`: spot-extender as tests/perf/unsliced.py runs it, the "before" arm."""
+    A case with an `arm` runs spot-extender as tests/perf/unsliced.py does."""
     process = None
     options = ExtenderOptions(port=free_port(), node_cache_capable=case.node_cache_capable,
                               filter_verb=case.filter_verb)
@@ -175,9 +181,9 @@ def start_extender(cluster: ControlPlane, case: Case, unsliced: bool = False):
             flags += [f"--tls-cert-file={cert}", f"--tls-key-file={key}"]
             options.https, options.ca_file = True, str(ca)
         process = ExtenderProcess(cluster, *flags, port=options.port, ca_file=ca, name=f"spot-extender-{case.key}")
-        if unsliced:
+        if case.arm:
             process.component.argv[:1] = [sys.executable, "-m", "tests.perf.unsliced"]
-            process.component.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            process.component.env = {**os.environ, "PYTHONPATH": str(ROOT), "SPOT_EXTENDER_BENCH_ARM": case.arm}
         process.start()
         if case.webhook:  # registered for every namespace but kube-system
             kube.create(cluster.api, webhook_configuration(process.url, ca, WEBHOOK_NAME))
@@ -383,10 +389,11 @@ def extra_cpu(results: list[dict], field: str = "cpu_ms_per_pod") -> dict:
 
 def ratios(results: list[dict], field: str = "pods_per_second") -> dict:
     """Every case over a; the cases with an extender also over a0, the scheduler doing the
-    same work uncalled; fp over f, what dropping the filter verb gains."""
+    same work uncalled; fp over f, what dropping the filter verb gains; b and bs over b0,
+    what the watch loop of issue 30 changed."""
     rate = {r["case"]: r.get(field) for r in results}
     out = {}
-    for base, cases in (("a", rate), ("a0", ("b", "c", "d", "f", "fp")), ("f", ("fp",))):
+    for base, cases in (("a", rate), ("a0", ("b", "c", "d", "f", "fp")), ("f", ("fp",)), ("b0", ("b", "bs"))):
         for case in cases:
             if rate.get(base) and rate.get(case) and case != base:
                 out[f"{case}/{base}"] = round(rate[case] / rate[base], 3)
