@@ -183,7 +183,7 @@ def start_extender(cluster: ControlPlane, case: Case):
         process = ExtenderProcess(cluster, *flags, port=options.port, ca_file=ca, name=f"spot-extender-{case.key}")
         if case.arm:
             process.component.argv[:1] = [sys.executable, "-m", "tests.perf.unsliced"]
-            process.component.env = {**os.environ, "PYTHONPATH": str(ROOT), "SPOT_EXTENDER_BENCH_ARM": case.arm}
+            process.component.env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_WATCH_ARM": case.arm}
         process.start()
         if case.webhook:  # registered for every namespace but kube-system
             kube.create(cluster.api, webhook_configuration(process.url, ca, WEBHOOK_NAME))

@@ -4,7 +4,7 @@ still go in by chunks). The benchmarks run it as a case of their own, the "befor
 of the same run; never shipped.
 
 `python -m tests.perf.unsliced serve ...` takes the same arguments as `spot-extender`.
-With SPOT_EXTENDER_BENCH_ARM=slices, the watches keep their slices but do not yield after
+With BENCH_WATCH_ARM=slices, the watches keep their slices but do not yield after
 every event while a call is open: what that part costs and buys on its own."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def slices_only() -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get("SPOT_EXTENDER_BENCH_ARM") == "slices":
+    if os.environ.get("BENCH_WATCH_ARM") == "slices":
         slices_only()
     else:
         Reflector.absorb = absorb_as_before
