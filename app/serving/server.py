@@ -78,12 +78,13 @@ def build_app(
         latency = metrics.request_seconds.labels(verb)
 
         async def handle(request: web.Request) -> web.Response:
-            with answering:
-                return await answer_call(request)
-
-        async def answer_call(request: web.Request) -> web.Response:
             started = time.perf_counter()
             body = await request.read()  # aiohttp answers 413 past client_max_size
+            # Counted once the body is in: a client that sends it slowly holds no priority.
+            with answering:
+                return await answer_call(body, started)
+
+        async def answer_call(body: bytes, started: float) -> web.Response:
             try:
                 args = wire.parse_args(body)
             except wire.BadRequest as exc:
@@ -110,17 +111,14 @@ def build_app(
         return _json({"error": "spot-extender failed to answer"}, 500)
 
     async def mutate(request: web.Request) -> web.Response:
-        with answering:
-            return await admit(request)
-
-    async def admit(request: web.Request) -> web.Response:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             # Never a refusal: an answer kube-apiserver cannot match admits the pod (failurePolicy Ignore).
             metrics.admissions.labels("bad-request").inc()
             return web.Response(body=admission.allowed(""), content_type="application/json")
-        return web.Response(body=await webhook.review(body), content_type="application/json")
+        with answering:
+            return web.Response(body=await webhook.review(body), content_type="application/json")
 
     async def healthz(request: web.Request) -> web.Response:
         dead = supervisor.stopped()
