@@ -415,6 +415,14 @@ def print_table(report: dict) -> None:
         for case, diff in report["extra_cpu_ms_per_pod"].items()))
 
 
+def chosen_cases(parser: argparse.ArgumentParser, text: str, cases: tuple[Case, ...]) -> list[Case]:
+    """The cases --cases names, in the order of `cases`; a name not among them is a usage error."""
+    unknown = set(text.split(",")) - {c.key for c in cases}
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}: choose from {','.join(c.key for c in cases)}")
+    return [c for c in cases if c.key in text.split(",")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=500)
@@ -434,10 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the extender process at this nice value (negative: ahead of the control plane)")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     args = parser.parse_args(argv)
-    unknown = set(args.cases.split(",")) - {c.key for c in CASES}
-    if unknown:
-        parser.error(f"unknown cases {sorted(unknown)}: choose from {','.join(c.key for c in CASES)}")
-    chosen = [c for c in CASES if c.key in args.cases.split(",")]
+    chosen = chosen_cases(parser, args.cases, CASES)
     stray = set(filter(None, args.profile_cases.split(","))) - {c.key for c in chosen}
     if stray:
         parser.error(f"--profile-cases {sorted(stray)} are not among --cases")

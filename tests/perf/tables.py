@@ -38,19 +38,16 @@ def throughput_row(r: dict) -> list:
 CPU_PROCESSES = ("kube-scheduler", "kube-apiserver", "etcd", "kube-controller-manager", "kwok", "spot-extender")
 
 
-def cpu_row(r: dict, field: str) -> list:
-    """CPU seconds per process in the median round of one phase, then the total."""
+def cpu_row(r: dict, field: str, digits: int = 2) -> list:
+    """CPU per process in the median round of one phase, then the total."""
     cpu = r.get(field) or {}
     named = [cpu.get(p, cpu.get("baseline-extender") if p == "spot-extender" else None) for p in CPU_PROCESSES]
-    return [r["case"], *named, round(sum(cpu.values()), 2) if cpu else None]
+    return [r["case"], *named, round(sum(cpu.values()), digits) if cpu else None]
 
 
 def cpu_per_pod_row(r: dict, field: str, extra: dict) -> list:
     """CPU ms per pod bound per process, the total, and the total over case a's."""
-    cpu = r.get(field) or {}
-    named = [cpu.get(p, cpu.get("baseline-extender") if p == "spot-extender" else None) for p in CPU_PROCESSES]
-    return [r["case"], *named, round(sum(cpu.values()), 3) if cpu else None,
-            (extra.get(r["case"]) or {}).get("total")]
+    return [*cpu_row(r, field, 3), (extra.get(r["case"]) or {}).get("total")]
 
 
 def profile_rows(report: dict, top: int = 4) -> list[list]:
