@@ -119,9 +119,14 @@ def ns(env, request):
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:5]
     kube.namespace(env.api, name)
     yield name
-    # Wait for the namespace to go, so its pods no longer take room from the next test.
+    # Its pods must be gone before the next test, or they take its room. kube-controller-manager
+    # starts on a deleted namespace's content only 5 s later (its grace for other API
+    # servers to see the deletion), so the pods are deleted here: in a terminating namespace
+    # no controller can make new ones. The namespace itself goes on its own.
     kube.delete(env.api, "Namespace", name)
-    wait_for(lambda: not env.api.exists(f"/api/v1/namespaces/{name}"), 120, what=f"namespace {name} deleted")
+    env.api.delete(f"/api/v1/namespaces/{name}/pods", gracePeriodSeconds="0")
+    wait_for(lambda: not env.api.get(f"/api/v1/namespaces/{name}/pods")["items"], 120,
+             what=f"the pods of namespace {name} gone")
     restore_nodes(env)
 
 

@@ -3,7 +3,8 @@ controller makes the surge pods, kube-scheduler places them, the webhook admits 
 spot, the ValidatingAdmissionPolicy of k8s/base lets the ServiceAccount write surge
 ReplicaSets and nothing else, and Ready is counted on every pod watch event.
 
-Pods take 30 s from bound to Ready (KWOK's pod-ready stage, per pod by annotation)."""
+Pods take 30 s from bound to Ready unless a test sets its own (KWOK's pod-ready stage, per pod by
+annotation)."""
 
 from __future__ import annotations
 
@@ -231,8 +232,8 @@ def test_scaling_during_a_surge_is_not_fought(env, ns):
     """An HPA (here its writes: the scale subresource) grows the workload during the surge,
     then shrinks it. spot-extender never writes the Deployment's replicas: it ends at what
     was set last, every replica Ready off spot, and the surge sized within --max-surge of
-    the largest R and gone."""
-    surge_web(env, ns)
+    the largest R and gone. Pods start in 15 s: the sizes are what is judged here."""
+    surge_web(env, ns, startup="15s")
     scale = f"/apis/apps/v1/namespaces/{ns}/deployments/web/scale"
     watch = ReadyWatch(env.api, ns, "web").start()
     largest = LargestSurge(env, ns)
@@ -242,7 +243,7 @@ def test_scaling_during_a_surge_is_not_fought(env, ns):
         wait_for(lambda: surges_in(env, ns), 30, what="a surge ReplicaSet")
         env.api.merge_patch(scale, {"spec": {"replicas": 8}})
         grown = time.monotonic()
-        while time.monotonic() - grown < 40:  # the surge and the two new replicas turn Ready
+        while time.monotonic() - grown < 25:  # the surge and the two new replicas turn Ready
             largest()
             time.sleep(0.5)
         shrunk_at = time.monotonic() - watch.began
