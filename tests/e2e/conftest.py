@@ -124,8 +124,8 @@ def ns(env, request):
     # servers to see the deletion), so the pods are deleted here: in a terminating namespace
     # no controller can make new ones. The namespace itself goes on its own.
     kube.delete(env.api, "Namespace", name)
-    env.api.delete(f"/api/v1/namespaces/{name}/pods", gracePeriodSeconds="0")
-    wait_for(lambda: not env.api.get(f"/api/v1/namespaces/{name}/pods")["items"], 120,
+    env.api.delete(kube.collection("Pod", name), gracePeriodSeconds="0")
+    wait_for(lambda: not env.api.get(kube.collection("Pod", name))["items"], 120,
              what=f"the pods of namespace {name} gone")
     restore_nodes(env)
 
